@@ -1,0 +1,291 @@
+//! The configuration structs. Every field here has a row in `reference::KEYS`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::duration::serde_duration;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The file format version; only `1` exists.
+    pub version: u32,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub upstreams: Vec<UpstreamConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            version: 1,
+            server: ServerConfig::default(),
+            store: StoreConfig::default(),
+            log: LogConfig::default(),
+            upstreams: Vec::new(),
+        }
+    }
+}
+
+/// `[server]`: the listener and the limits on every request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// The socket address to listen on.
+    pub listen: String,
+    /// The public base URL: issuer and base of every resource URL. No trailing slash.
+    pub public_url: String,
+    /// Origins, besides the public URL's, whose browser requests are accepted (`Origin` header).
+    pub allowed_origins: Vec<String>,
+    /// `Host` values, besides the public URL's host, that requests may carry.
+    pub allowed_hosts: Vec<String>,
+    /// Peers whose `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: Vec<String>,
+    /// Serve upstreams with `auth = "none"` on a non-loopback listener.
+    pub allow_unauthenticated: bool,
+    /// The largest request body accepted on an MCP endpoint, in bytes.
+    pub max_body_bytes: usize,
+    /// The deepest JSON nesting accepted in a JSON-RPC message.
+    pub max_json_depth: usize,
+    /// How long a graceful shutdown waits for in-flight requests and streams.
+    #[serde(with = "serde_duration")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".to_owned(),
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            trusted_proxies: Vec::new(),
+            allow_unauthenticated: false,
+            max_body_bytes: 1024 * 1024,
+            max_json_depth: 64,
+            shutdown_grace: Duration::from_secs(25),
+        }
+    }
+}
+
+/// `[store]`: where state lives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://path` (embedded, the default) or `postgres://…`.
+    pub url: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { url: "sqlite://portcullis-data/portcullis.db".to_owned() }
+    }
+}
+
+/// `[log]`: what is logged and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `tracing` filter directive such as `info` or `portcullis_gateway=debug,info`.
+    pub level: String,
+    /// `text` for people, `json` for log pipelines.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { level: "info".to_owned(), format: LogFormat::Text }
+    }
+}
+
+/// The log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `[[upstreams]]`: one MCP server published at `/servers/{name}/mcp`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// The name in the resource URL `/servers/{name}/mcp`.
+    pub name: String,
+    /// The upstream's MCP endpoint (HTTP upstreams).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// How to speak to `url`.
+    #[serde(default)]
+    pub transport: HttpTransport,
+    /// The program and arguments of a stdio upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Environment variables for a stdio upstream (the child starts with a clean environment
+    /// plus `PATH`, `HOME`, `LANG` and these).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The working directory of a stdio upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// Which callers share one stdio child process.
+    #[serde(default)]
+    pub isolation: Isolation,
+    /// A server built into Portcullis, instead of `url` or `command`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builtin: Option<BuiltinServer>,
+    /// How callers authenticate.
+    #[serde(default)]
+    pub auth: AuthMode,
+    /// Other credentials accepted, by validator id.
+    #[serde(default)]
+    pub accept: Vec<String>,
+    /// Time allowed to open a connection to the upstream.
+    #[serde(default = "defaults::connect_timeout", with = "serde_duration")]
+    pub connect_timeout: Duration,
+    /// Time allowed between sending a request and the first byte of the answer.
+    #[serde(default = "defaults::first_byte_timeout", with = "serde_duration")]
+    pub first_byte_timeout: Duration,
+    /// Time allowed between two chunks of a streamed answer.
+    #[serde(default = "defaults::idle_timeout", with = "serde_duration")]
+    pub idle_timeout: Duration,
+    /// The most requests relayed to this upstream at once; more are answered 503.
+    #[serde(default = "defaults::max_in_flight")]
+    pub max_in_flight: usize,
+    /// The most open server-to-client streams (GET) to this upstream at once.
+    #[serde(default = "defaults::max_streams")]
+    pub max_streams: usize,
+    /// The longest wait before restarting a stdio child that died (backoff doubles up to this).
+    #[serde(default = "defaults::restart_backoff_max", with = "serde_duration")]
+    pub restart_backoff_max: Duration,
+}
+
+pub(super) mod defaults {
+    use std::time::Duration;
+    pub fn connect_timeout() -> Duration {
+        Duration::from_secs(5)
+    }
+    pub fn first_byte_timeout() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub fn idle_timeout() -> Duration {
+        Duration::from_secs(300)
+    }
+    pub fn max_in_flight() -> usize {
+        256
+    }
+    pub fn max_streams() -> usize {
+        256
+    }
+    pub fn restart_backoff_max() -> Duration {
+        Duration::from_secs(30)
+    }
+}
+
+impl UpstreamConfig {
+    fn bare(name: &str) -> Self {
+        UpstreamConfig {
+            name: name.to_owned(),
+            url: None,
+            transport: HttpTransport::default(),
+            command: None,
+            env: BTreeMap::new(),
+            cwd: None,
+            isolation: Isolation::default(),
+            builtin: None,
+            auth: AuthMode::default(),
+            accept: Vec::new(),
+            connect_timeout: defaults::connect_timeout(),
+            first_byte_timeout: defaults::first_byte_timeout(),
+            idle_timeout: defaults::idle_timeout(),
+            max_in_flight: defaults::max_in_flight(),
+            max_streams: defaults::max_streams(),
+            restart_backoff_max: defaults::restart_backoff_max(),
+        }
+    }
+
+    /// An upstream served by a built-in server, without authentication (the demo).
+    pub fn builtin(name: &str, server: BuiltinServer) -> Self {
+        UpstreamConfig { builtin: Some(server), auth: AuthMode::None, ..Self::bare(name) }
+    }
+
+    /// An HTTP upstream with default settings.
+    pub fn http(name: &str, url: &str) -> Self {
+        UpstreamConfig { url: Some(url.to_owned()), ..Self::bare(name) }
+    }
+
+    /// A stdio upstream with default settings.
+    pub fn stdio(name: &str, command: Vec<String>) -> Self {
+        UpstreamConfig { command: Some(command), ..Self::bare(name) }
+    }
+
+    /// Which kind of upstream this is (validation guarantees exactly one source is set).
+    pub fn kind(&self) -> UpstreamKind<'_> {
+        if let Some(command) = &self.command {
+            UpstreamKind::Stdio { command }
+        } else if let Some(builtin) = self.builtin {
+            UpstreamKind::Builtin(builtin)
+        } else {
+            UpstreamKind::Http { url: self.url.as_deref().unwrap_or_default(), transport: self.transport }
+        }
+    }
+}
+
+/// The three ways to reach an upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamKind<'a> {
+    Http { url: &'a str, transport: HttpTransport },
+    Stdio { command: &'a [String] },
+    Builtin(BuiltinServer),
+}
+
+/// The wire form of an HTTP upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpTransport {
+    /// Streamable HTTP (MCP 2025-03-26 and later, including the 2026-07-28 stateless form).
+    #[default]
+    StreamableHttp,
+    /// The HTTP+SSE transport of MCP 2024-11-05: `url` is the SSE endpoint.
+    Sse,
+}
+
+/// Who shares a stdio child process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Isolation {
+    /// One process for every caller.
+    #[default]
+    Shared,
+    /// One process per tenant (arrives with authorization).
+    Tenant,
+    /// One process per user (arrives with authorization).
+    User,
+}
+
+/// How callers of an upstream authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// Portcullis's own OAuth tokens.
+    #[default]
+    Oauth,
+    /// Nobody: pattern 1, explicit and loud.
+    None,
+}
+
+/// Servers built into the binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuiltinServer {
+    /// The demo MCP server with a few useful tools.
+    Demo,
+}

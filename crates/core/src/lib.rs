@@ -1,0 +1,7 @@
+//! The protocol as plain functions over a store, a clock and configuration.
+//!
+//! Today this crate holds the configuration model (`config`): the versioned TOML file, its
+//! environment overrides, its validation and the key reference that the docs are generated from.
+//! It never depends on an HTTP framework, a database driver or a template engine.
+
+pub mod config;
