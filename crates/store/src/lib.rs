@@ -41,7 +41,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn relay_session_insert(&self, session: &RelaySession) -> Result<(), StoreError>;
 
     /// Looks a relay session up by upstream and session-id hash.
-    async fn relay_session_get(&self, key: &SessionKey) -> Result<Option<RelaySession>, StoreError>;
+    async fn relay_session_get(&self, key: &SessionKey)
+    -> Result<Option<RelaySession>, StoreError>;
 
     /// Marks a session as used at `now`; returns `false` if it does not exist.
     async fn relay_session_touch(

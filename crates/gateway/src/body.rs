@@ -1,0 +1,103 @@
+//! Response bodies streamed from an upstream: frame by frame, with an idle timeout, holding
+//! the upstream's in-flight permit until the last frame, and counted in the metrics.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::WaitForCancellationFutureOwned;
+
+/// Why a relayed body ended early.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("the upstream sent nothing for {0:?}")]
+    Idle(Duration),
+    #[error("the upstream stream failed")]
+    Upstream,
+    #[error("Portcullis is shutting down")]
+    Shutdown,
+}
+
+pin_project_lite::pin_project! {
+    /// Wraps an upstream body.
+    pub struct RelayBody<B> {
+        #[pin]
+        inner: B,
+        #[pin]
+        idle: Sleep,
+        idle_timeout: Duration,
+        // Resolves when a graceful shutdown reaches its deadline (or, for standalone streams,
+        // when it starts): the body then ends instead of holding the process open.
+        #[pin]
+        cut: Option<WaitForCancellationFutureOwned>,
+        _permit: Option<OwnedSemaphorePermit>,
+        done: bool,
+    }
+}
+
+impl<B> RelayBody<B> {
+    pub fn new(inner: B, idle_timeout: Duration, permit: Option<OwnedSemaphorePermit>, cut: Option<tokio_util::sync::CancellationToken>) -> Self {
+        RelayBody {
+            inner,
+            idle: tokio::time::sleep(idle_timeout),
+            idle_timeout,
+            cut: cut.map(|c| c.cancelled_owned()),
+            _permit: permit,
+            done: false,
+        }
+    }
+}
+
+impl<B> Body for RelayBody<B>
+where
+    B: Body<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = StreamError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, StreamError>>> {
+        let mut this = self.project();
+        if *this.done {
+            return Poll::Ready(None);
+        }
+        if let Some(cut) = this.cut.as_mut().as_pin_mut()
+            && cut.poll(cx).is_ready()
+        {
+            *this.done = true;
+            return Poll::Ready(Some(Err(StreamError::Shutdown)));
+        }
+        match this.inner.poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                this.idle.as_mut().reset(Instant::now() + *this.idle_timeout);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(_))) => {
+                *this.done = true;
+                Poll::Ready(Some(Err(StreamError::Upstream)))
+            }
+            Poll::Ready(None) => {
+                *this.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => match this.idle.poll(cx) {
+                Poll::Ready(()) => {
+                    *this.done = true;
+                    Poll::Ready(Some(Err(StreamError::Idle(*this.idle_timeout))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

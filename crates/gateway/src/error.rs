@@ -1,0 +1,95 @@
+//! Why the relay refused or failed a request. `portcullis-server` turns these into HTTP
+//! responses (its `error` module is the one place that does), with a JSON-RPC error body.
+
+use serde_json::value::RawValue;
+
+/// A relay failure, carrying the JSON-RPC id of the request when it is known.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// No `[[upstreams]]` entry has this name: HTTP 404.
+    #[error("no MCP server named {0:?}")]
+    UnknownUpstream(String),
+    /// The `Origin` or `Host` header is not allowed: HTTP 403 (DNS-rebinding protection).
+    #[error("{0}")]
+    ForbiddenOrigin(&'static str),
+    /// The body is larger than `server.max_body_bytes`: HTTP 413.
+    #[error("the request body is larger than {0} bytes")]
+    BodyTooLarge(usize),
+    /// The body could not be read from the client.
+    #[error("the request body could not be read")]
+    BodyUnreadable,
+    /// The `Content-Type` is not JSON: HTTP 415.
+    #[error("the request body must be application/json")]
+    UnsupportedMediaType,
+    /// Invalid JSON or an invalid JSON-RPC message: HTTP 400 with -32700 or -32600.
+    #[error("{message}")]
+    BadMessage { code: i64, message: String, id: Option<Box<RawValue>> },
+    /// `Mcp-Method`, `Mcp-Name` or `MCP-Protocol-Version` disagree with the body or are missing
+    /// (MCP 2026-07-28 HeaderMismatch): HTTP 400 with -32020.
+    #[error("header mismatch: {message}")]
+    HeaderMismatch { message: String, id: Option<Box<RawValue>> },
+    /// The `MCP-Protocol-Version` is not one Portcullis knows: HTTP 400 with -32022.
+    #[error("unsupported protocol version {version:?}")]
+    UnsupportedVersion { version: String, id: Option<Box<RawValue>> },
+    /// The `Mcp-Session-Id` is not a live session of this upstream: HTTP 404 with -32001.
+    #[error("session not found")]
+    SessionNotFound { id: Option<Box<RawValue>> },
+    /// A request needs a session but carries none: HTTP 400.
+    #[error("{message}")]
+    SessionRequired { message: &'static str, id: Option<Box<RawValue>> },
+    /// The HTTP method is not allowed here: HTTP 405.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The client must accept the media types the transport uses: HTTP 406.
+    #[error("{0}")]
+    NotAcceptable(&'static str),
+    /// The upstream has `max_in_flight` requests (or `max_streams` streams) open: HTTP 503.
+    #[error("the MCP server {upstream:?} is busy")]
+    Busy { upstream: String, id: Option<Box<RawValue>> },
+    /// The upstream could not be reached or answered badly: HTTP 502.
+    #[error("the MCP server {upstream:?} is unavailable")]
+    Unavailable { upstream: String, reason: &'static str, id: Option<Box<RawValue>> },
+    /// The upstream did not answer in time: HTTP 504.
+    #[error("the MCP server {upstream:?} did not answer in time")]
+    Timeout { upstream: String, id: Option<Box<RawValue>> },
+    /// Authentication is required but no validator can accept a token yet: HTTP 401.
+    #[error("authentication required")]
+    Unauthorized,
+    /// The store failed: HTTP 503.
+    #[error("the session store is unavailable")]
+    Store(#[from] portcullis_store::StoreError),
+}
+
+impl RelayError {
+    /// The id of the JSON-RPC request this error answers, when known.
+    pub fn request_id(&self) -> Option<&RawValue> {
+        match self {
+            RelayError::BadMessage { id, .. }
+            | RelayError::HeaderMismatch { id, .. }
+            | RelayError::UnsupportedVersion { id, .. }
+            | RelayError::SessionNotFound { id }
+            | RelayError::SessionRequired { id, .. }
+            | RelayError::Busy { id, .. }
+            | RelayError::Unavailable { id, .. }
+            | RelayError::Timeout { id, .. } => id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Attaches the request id to errors that carry one.
+    pub(crate) fn with_id(mut self, request: Option<&RawValue>) -> Self {
+        let owned = request.map(|r| r.to_owned());
+        match &mut self {
+            RelayError::BadMessage { id, .. }
+            | RelayError::HeaderMismatch { id, .. }
+            | RelayError::UnsupportedVersion { id, .. }
+            | RelayError::SessionNotFound { id }
+            | RelayError::SessionRequired { id, .. }
+            | RelayError::Busy { id, .. }
+            | RelayError::Unavailable { id, .. }
+            | RelayError::Timeout { id, .. } => *id = owned,
+            _ => {}
+        }
+        self
+    }
+}

@@ -1,0 +1,161 @@
+//! Streamable HTTP upstreams: the request is forwarded as it came (same bytes, an allowlist of
+//! headers, never the client's credentials) and the answer streams back frame by frame.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::value::RawValue;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
+
+use crate::RelayError;
+use crate::body::RelayBody;
+
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// Request headers relayed to an upstream. Everything else (credentials, cookies, `Origin`,
+/// forwarding headers, hop-by-hop headers) stays at the gateway.
+const REQUEST_HEADERS: &[&str] = &[
+    "content-type",
+    "accept",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "mcp-method",
+    "mcp-name",
+    "last-event-id",
+    "user-agent",
+    "traceparent",
+    "tracestate",
+];
+
+/// Response headers relayed to the client. `Set-Cookie` and `WWW-Authenticate` belong to the
+/// upstream's own origin and would mislead the client about Portcullis's.
+const RESPONSE_HEADERS: &[&str] =
+    &["content-type", "mcp-session-id", "mcp-protocol-version", "cache-control", "retry-after", "allow"];
+
+/// One Streamable HTTP upstream with its own connection pool.
+#[derive(Debug)]
+pub struct HttpUpstream {
+    name: String,
+    uri: Uri,
+    client: Client<Connector, Body>,
+    first_byte_timeout: Duration,
+    idle_timeout: Duration,
+}
+
+impl HttpUpstream {
+    pub fn new(name: &str, url: &str, connect_timeout: Duration, first_byte_timeout: Duration, idle_timeout: Duration) -> Result<Self, String> {
+        let uri: Uri = url.parse().map_err(|e| format!("invalid upstream URL: {e}"))?;
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(connect_timeout));
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let tls = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| format!("cannot load the system's TLS roots: {e}"))?
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(tls);
+        Ok(HttpUpstream { name: name.to_owned(), uri, client, first_byte_timeout, idle_timeout })
+    }
+
+    /// The upstream's URL, for logs.
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    /// Relays one request and streams the answer back.
+    pub async fn send(
+        &self,
+        method: Method,
+        client_headers: &HeaderMap,
+        body: Bytes,
+        request_id: Option<&RawValue>,
+        permit: Option<OwnedSemaphorePermit>,
+        cut: Option<CancellationToken>,
+    ) -> Result<Response<Body>, RelayError> {
+        let mut request = Request::builder().method(method).uri(self.uri.clone());
+        if let Some(headers) = request.headers_mut() {
+            copy_headers(client_headers, headers, REQUEST_HEADERS);
+        }
+        let request = request.body(Body::from(body)).map_err(|_| self.unavailable("bad request", request_id))?;
+        let started = std::time::Instant::now();
+        let response = match tokio::time::timeout(self.first_byte_timeout, self.client.request(request)).await {
+            Err(_) => {
+                metrics::counter!("portcullis_upstream_errors_total", "upstream" => self.name.clone(), "reason" => "timeout").increment(1);
+                tracing::warn!(upstream = %self.name, timeout = ?self.first_byte_timeout, "upstream did not answer in time");
+                return Err(RelayError::Timeout { upstream: self.name.clone(), id: request_id.map(ToOwned::to_owned) });
+            }
+            Ok(Err(e)) => {
+                let reason = if e.is_connect() { "connect" } else { "protocol" };
+                metrics::counter!("portcullis_upstream_errors_total", "upstream" => self.name.clone(), "reason" => reason).increment(1);
+                tracing::warn!(upstream = %self.name, error = %e, "upstream request failed");
+                return Err(self.unavailable(if e.is_connect() { "connection refused or failed" } else { "the upstream closed the connection" }, request_id));
+            }
+            Ok(Ok(response)) => response,
+        };
+        metrics::histogram!("portcullis_upstream_first_byte_seconds", "upstream" => self.name.clone()).record(started.elapsed().as_secs_f64());
+        let (parts, incoming) = response.into_parts();
+        let mut out = Response::builder().status(parts.status);
+        if let Some(headers) = out.headers_mut() {
+            copy_headers(&parts.headers, headers, RESPONSE_HEADERS);
+            let is_sse = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/event-stream"));
+            if is_sse {
+                headers.insert(HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no"));
+                headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-cache"));
+            }
+        }
+        let body = Body::new(RelayBody::new(incoming, self.idle_timeout, permit, cut));
+        out.body(body).map_err(|_| self.unavailable("bad response", request_id))
+    }
+
+    fn unavailable(&self, reason: &'static str, id: Option<&RawValue>) -> RelayError {
+        RelayError::Unavailable { upstream: self.name.clone(), reason, id: id.map(ToOwned::to_owned) }
+    }
+}
+
+fn copy_headers(from: &HeaderMap, to: &mut HeaderMap, allowed: &[&str]) {
+    for (name, value) in from {
+        let name_str = name.as_str();
+        if allowed.contains(&name_str) || name_str.starts_with(portcullis_proto::mcp::header::PARAM_PREFIX) {
+            to.append(name.clone(), value.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_and_forwarding_headers_are_not_relayed() {
+        let mut from = HeaderMap::new();
+        for (k, v) in [
+            ("authorization", "Bearer secret"),
+            ("cookie", "a=b"),
+            ("origin", "http://localhost"),
+            ("host", "gw"),
+            ("x-forwarded-for", "1.2.3.4"),
+            ("connection", "keep-alive"),
+            ("content-type", "application/json"),
+            ("mcp-session-id", "s1"),
+            ("mcp-param-region", "eu"),
+        ] {
+            from.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        let mut to = HeaderMap::new();
+        copy_headers(&from, &mut to, REQUEST_HEADERS);
+        let names: Vec<&str> = to.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["content-type", "mcp-session-id", "mcp-param-region"]);
+    }
+}

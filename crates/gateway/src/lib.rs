@@ -1,0 +1,365 @@
+//! The MCP relay: `/servers/{name}/mcp` for every `[[upstreams]]` entry.
+//!
+//! Each request is checked in a fixed order — upstream exists, `Host`/`Origin` allowed, caller
+//! authenticated, body within limits and read once by `portcullis_proto::jsonrpc::inspect`,
+//! mirrored headers agree with the body, session live — and only then relayed. Upstreams are
+//! Streamable HTTP servers (relayed byte for byte, streamed), or are bridged to Streamable HTTP:
+//! legacy HTTP+SSE servers and stdio child processes (`bridge`). Each upstream has its own
+//! connection pool, timeouts and in-flight cap, so one failing upstream never affects another.
+
+mod body;
+mod bridge;
+mod error;
+mod headers;
+mod http;
+mod origin;
+mod sessions;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
+use ::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use ::http::request::Parts;
+use ::http::{HeaderMap, Method, Response, StatusCode};
+use http_body_util::BodyExt;
+use portcullis_core::config::{AuthMode, BuiltinServer, Config, HttpTransport, UpstreamConfig, UpstreamKind};
+use portcullis_proto::jsonrpc::{self, Limits};
+use portcullis_proto::mcp::{self, header};
+use portcullis_store::Store;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+pub use error::RelayError;
+pub use origin::OriginPolicy;
+pub use sessions::Sessions;
+
+use crate::bridge::Bridge;
+use crate::http::HttpUpstream;
+
+/// A configuration the gateway cannot run.
+#[derive(Debug, thiserror::Error)]
+#[error("upstream {upstream:?}: {message}")]
+pub struct GatewayError {
+    pub upstream: String,
+    pub message: String,
+}
+
+enum Transport {
+    Http(HttpUpstream),
+    Bridge(Arc<Bridge>),
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Transport::Http(h) => write!(f, "Http({})", h.uri()),
+            Transport::Bridge(b) => write!(f, "Bridge({})", b.describe()),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Upstream {
+    name: String,
+    auth: AuthMode,
+    transport: Transport,
+    in_flight: Arc<Semaphore>,
+    streams: Arc<Semaphore>,
+}
+
+/// Every upstream, and the shared checks in front of them.
+#[derive(Debug)]
+pub struct Gateway {
+    upstreams: HashMap<String, Upstream>,
+    policy: OriginPolicy,
+    limits: Limits,
+    max_body_bytes: usize,
+    sessions: Arc<Sessions>,
+    /// Cancelled when a graceful shutdown starts: standalone streams end.
+    shutdown_started: CancellationToken,
+    /// Cancelled when the shutdown deadline passes: every relayed body ends.
+    shutdown_deadline: CancellationToken,
+}
+
+impl Gateway {
+    /// Builds every upstream. `builtin_url` gives the loopback URL of a built-in server.
+    pub fn new(
+        config: &Config,
+        store: Arc<dyn Store>,
+        builtin_url: &dyn Fn(BuiltinServer) -> Option<String>,
+    ) -> Result<Gateway, GatewayError> {
+        let loopback = config.server.listen.parse::<std::net::SocketAddr>().is_ok_and(|a| a.ip().is_loopback());
+        let policy = OriginPolicy::new(&config.server.public_url, &config.server.allowed_origins, &config.server.allowed_hosts, loopback);
+        let sessions = Arc::new(Sessions::new(store));
+        let shutdown_deadline = CancellationToken::new();
+        let mut upstreams = HashMap::new();
+        for up in &config.upstreams {
+            let error = |message: String| GatewayError { upstream: up.name.clone(), message };
+            let transport = match up.kind() {
+                UpstreamKind::Http { url, transport: HttpTransport::StreamableHttp } => Transport::Http(http_upstream(up, url).map_err(error)?),
+                UpstreamKind::Builtin(server) => {
+                    let url = builtin_url(server).ok_or_else(|| error(format!("the built-in server {server:?} is not running")))?;
+                    Transport::Http(http_upstream(up, &url).map_err(error)?)
+                }
+                UpstreamKind::Http { url, transport: HttpTransport::Sse } => {
+                    Transport::Bridge(Arc::new(Bridge::legacy_sse(up, url, shutdown_deadline.clone()).map_err(error)?))
+                }
+                UpstreamKind::Stdio { command } => Transport::Bridge(Arc::new(Bridge::stdio(up, command, shutdown_deadline.clone()).map_err(error)?)),
+            };
+            if up.auth == AuthMode::None {
+                tracing::warn!(upstream = %up.name, "UNAUTHENTICATED: anyone who can reach /servers/{}/mcp can use this MCP server (auth = \"none\")", up.name);
+            }
+            upstreams.insert(
+                up.name.clone(),
+                Upstream {
+                    name: up.name.clone(),
+                    auth: up.auth,
+                    transport,
+                    in_flight: Arc::new(Semaphore::new(up.max_in_flight)),
+                    streams: Arc::new(Semaphore::new(up.max_streams)),
+                },
+            );
+        }
+        Ok(Gateway {
+            upstreams,
+            policy,
+            limits: Limits { max_depth: config.server.max_json_depth },
+            max_body_bytes: config.server.max_body_bytes,
+            sessions,
+            shutdown_started: CancellationToken::new(),
+            shutdown_deadline,
+        })
+    }
+
+    /// The `Host`/`Origin` policy, shared with the CORS layer.
+    pub fn origin_policy(&self) -> &OriginPolicy {
+        &self.policy
+    }
+
+    /// The session registry (the janitor purges it).
+    pub fn sessions(&self) -> &Arc<Sessions> {
+        &self.sessions
+    }
+
+    /// Starts the child processes of stdio upstreams; returns once each has been spawned once.
+    pub async fn start(&self) {
+        for up in self.upstreams.values() {
+            if let Transport::Bridge(b) = &up.transport {
+                b.start().await;
+            }
+        }
+    }
+
+    /// A graceful shutdown began: standalone streams end now, requests drain.
+    pub fn begin_shutdown(&self) {
+        self.shutdown_started.cancel();
+    }
+
+    /// The shutdown deadline passed: every relayed body ends, child processes stop.
+    pub async fn finish_shutdown(&self) {
+        self.shutdown_deadline.cancel();
+        for up in self.upstreams.values() {
+            if let Transport::Bridge(b) = &up.transport {
+                b.stop().await;
+            }
+        }
+    }
+
+    fn upstream(&self, name: &str) -> Result<&Upstream, RelayError> {
+        self.upstreams.get(name).ok_or_else(|| RelayError::UnknownUpstream(name.to_owned()))
+    }
+
+    /// The checks every method shares: upstream, Host/Origin, authentication.
+    fn admit(&self, name: &str, parts: &Parts) -> Result<&Upstream, RelayError> {
+        let upstream = self.upstream(name)?;
+        self.policy.check(&parts.headers, parts.uri.authority().map(|a| a.as_str()))?;
+        match upstream.auth {
+            AuthMode::None => Ok(upstream),
+            // No validator can accept a token yet: fail closed.
+            AuthMode::Oauth => Err(RelayError::Unauthorized),
+        }
+    }
+
+    /// POST: one JSON-RPC message (or a batch, for revisions before 2025-06-18).
+    pub async fn post(&self, name: &str, parts: &Parts, body: Body) -> Result<Response<Body>, RelayError> {
+        let upstream = self.admit(name, parts)?;
+        require_json(&parts.headers)?;
+        let bytes = read_body(body, &parts.headers, self.max_body_bytes).await?;
+        let inspected = jsonrpc::inspect(&bytes, self.limits)
+            .map_err(|e| RelayError::BadMessage { code: e.code(), message: e.to_string(), id: None })?;
+        let single = match &inspected {
+            jsonrpc::Body::Single(m) => Some(m),
+            jsonrpc::Body::Batch(_) => None,
+        };
+        let request_id = single.and_then(|m| m.id.as_deref());
+        let header_version = headers::check_post(&parts.headers, &inspected).map_err(|e| e.with_id(request_id))?;
+        let is_initialize = single.is_some_and(|m| m.method.as_deref() == Some("initialize"));
+        let requested_version = single.and_then(|m| m.requested_version.as_deref());
+        let stateless = header_version.or(single.and_then(|m| m.meta_version.as_deref())).is_some_and(mcp::is_stateless);
+
+        let session_id = if stateless || is_initialize { None } else { session_header(&parts.headers)? };
+        let mut session_version = None;
+        if let Some(sid) = session_id {
+            match self.sessions.lookup(name, sid).await? {
+                Some(info) => session_version = info.protocol_version,
+                None => return Err(RelayError::SessionNotFound { id: None }.with_id(request_id)),
+            }
+        }
+        let version = header_version
+            .or(if is_initialize { requested_version } else { None })
+            .or(session_version.as_deref())
+            .unwrap_or(mcp::DEFAULT_NEGOTIATED_VERSION);
+        if single.is_none() && !mcp::allows_batches(version) {
+            return Err(RelayError::BadMessage {
+                code: mcp::code::INVALID_REQUEST,
+                message: format!("JSON-RPC batches are not allowed in protocol version {version}"),
+                id: None,
+            });
+        }
+
+        let permit = upstream.in_flight.clone().try_acquire_owned().map_err(|_| {
+            metrics::counter!("portcullis_upstream_errors_total", "upstream" => upstream.name.clone(), "reason" => "busy").increment(1);
+            RelayError::Busy { upstream: upstream.name.clone(), id: None }.with_id(request_id)
+        })?;
+        match &upstream.transport {
+            Transport::Http(http) => {
+                let response = http
+                    .send(Method::POST, &parts.headers, bytes, request_id, Some(permit), Some(self.shutdown_deadline.clone()))
+                    .await?;
+                if is_initialize && response.status().is_success() {
+                    if let Some(sid) = response.headers().get(header::SESSION_ID).and_then(|v| v.to_str().ok()) {
+                        self.sessions.register(name, sid, requested_version, None).await?;
+                    }
+                } else if let Some(sid) = session_id
+                    && response.status() == StatusCode::NOT_FOUND
+                {
+                    // The upstream ended the session on its own.
+                    self.sessions.remove(name, sid).await?;
+                }
+                Ok(response)
+            }
+            Transport::Bridge(bridge) => {
+                let Some(message) = single else {
+                    return Err(RelayError::BadMessage {
+                        code: mcp::code::INVALID_REQUEST,
+                        message: "this MCP server does not accept batches".to_owned(),
+                        id: None,
+                    });
+                };
+                let accepts_sse = accepts(&parts.headers, "text/event-stream");
+                let post = bridge::Post { bytes, message, session_id, stateless, accepts_sse, version };
+                let outcome = bridge.post(post, permit).await?;
+                if let Some(created) = &outcome.created_session {
+                    self.sessions.register(name, created, requested_version, None).await?;
+                }
+                Ok(outcome.response)
+            }
+        }
+    }
+
+    /// GET: the standalone server-to-client stream of a 2025-era session.
+    pub async fn get(&self, name: &str, parts: &Parts) -> Result<Response<Body>, RelayError> {
+        let upstream = self.admit(name, parts)?;
+        let version = headers::protocol_version(&parts.headers)?;
+        let session_id = session_header(&parts.headers)?;
+        if let Some(sid) = session_id
+            && self.sessions.lookup(name, sid).await?.is_none()
+        {
+            return Err(RelayError::SessionNotFound { id: None });
+        }
+        let permit = upstream.streams.clone().try_acquire_owned().map_err(|_| RelayError::Busy { upstream: upstream.name.clone(), id: None })?;
+        match &upstream.transport {
+            Transport::Http(http) => {
+                // Standalone streams end as soon as a shutdown starts; the client reconnects
+                // elsewhere with Last-Event-ID.
+                http.send(Method::GET, &parts.headers, Bytes::new(), None, Some(permit), Some(self.shutdown_started.clone())).await
+            }
+            Transport::Bridge(bridge) => {
+                if version.is_some_and(mcp::is_stateless) {
+                    return Err(RelayError::MethodNotAllowed);
+                }
+                if !accepts(&parts.headers, "text/event-stream") {
+                    return Err(RelayError::NotAcceptable("the GET stream needs Accept: text/event-stream"));
+                }
+                let Some(sid) = session_id else {
+                    return Err(RelayError::SessionRequired { message: "the GET stream needs an Mcp-Session-Id", id: None });
+                };
+                let last_event_id = parts.headers.get(header::LAST_EVENT_ID).and_then(|v| v.to_str().ok());
+                bridge.get(sid, last_event_id, permit, self.shutdown_started.clone()).await
+            }
+        }
+    }
+
+    /// DELETE: ends a 2025-era session.
+    pub async fn delete(&self, name: &str, parts: &Parts) -> Result<Response<Body>, RelayError> {
+        let upstream = self.admit(name, parts)?;
+        let version = headers::protocol_version(&parts.headers)?;
+        let Some(sid) = session_header(&parts.headers)? else {
+            return match &upstream.transport {
+                Transport::Http(http) => http.send(Method::DELETE, &parts.headers, Bytes::new(), None, None, None).await,
+                Transport::Bridge(_) if version.is_some_and(mcp::is_stateless) => Err(RelayError::MethodNotAllowed),
+                Transport::Bridge(_) => Err(RelayError::SessionRequired { message: "DELETE needs an Mcp-Session-Id", id: None }),
+            };
+        };
+        if self.sessions.lookup(name, sid).await?.is_none() {
+            return Err(RelayError::SessionNotFound { id: None });
+        }
+        let response = match &upstream.transport {
+            Transport::Http(http) => http.send(Method::DELETE, &parts.headers, Bytes::new(), None, None, None).await?,
+            Transport::Bridge(bridge) => bridge.delete(sid).await?,
+        };
+        if response.status().is_success() || response.status() == StatusCode::NOT_FOUND {
+            self.sessions.remove(name, sid).await?;
+        }
+        Ok(response)
+    }
+}
+
+fn http_upstream(up: &UpstreamConfig, url: &str) -> Result<HttpUpstream, String> {
+    HttpUpstream::new(&up.name, url, up.connect_timeout, up.first_byte_timeout, up.idle_timeout)
+}
+
+fn session_header(headers: &HeaderMap) -> Result<Option<&str>, RelayError> {
+    match headers.get(header::SESSION_ID) {
+        None => Ok(None),
+        Some(v) => match v.to_str() {
+            // Session ids are visible ASCII (0x21-0x7E) by the transport's rules.
+            Ok(s) if !s.is_empty() && s.bytes().all(|b| (0x21..=0x7e).contains(&b)) => Ok(Some(s)),
+            _ => Err(RelayError::SessionNotFound { id: None }),
+        },
+    }
+}
+
+fn require_json(headers: &HeaderMap) -> Result<(), RelayError> {
+    let ok = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if ok { Ok(()) } else { Err(RelayError::UnsupportedMediaType) }
+}
+
+fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
+    headers.get_all(ACCEPT).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|item| {
+        let item = item.split(';').next().unwrap_or_default().trim();
+        item.eq_ignore_ascii_case(media_type) || item == "*/*" || item.eq_ignore_ascii_case("text/*") && media_type.starts_with("text/")
+    })
+}
+
+async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes, RelayError> {
+    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(RelayError::BodyTooLarge(max));
+    }
+    match http_body_util::Limited::new(body, max).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(RelayError::BodyTooLarge(max)),
+        Err(_) => Err(RelayError::BodyUnreadable),
+    }
+}
+
+/// How long idle sessions are kept before the janitor forgets them.
+pub const SESSION_IDLE_LIMIT: Duration = Duration::from_secs(24 * 3600);

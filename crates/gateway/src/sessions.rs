@@ -1,0 +1,130 @@
+//! Relay sessions: which `Mcp-Session-Id`s are live for which upstream.
+//!
+//! The store is the truth, so every replica knows every session; a small process cache keeps
+//! the store off the hot path. Ids are kept only as SHA-256 hashes, scoped to one upstream, so a
+//! session id of one upstream is unknown at every other.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portcullis_store::{RelaySession, SessionKey, Store, StoreError};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+/// How often a session's `last_seen_at` is written back while it is in use.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+/// The most sessions cached; past it the cache starts over (the store still has them all).
+const CACHE_LIMIT: usize = 100_000;
+
+#[derive(Debug, Clone)]
+struct Cached {
+    protocol_version: Option<String>,
+    touched: Instant,
+}
+
+/// The live sessions of every upstream.
+#[derive(Debug)]
+pub struct Sessions {
+    store: Arc<dyn Store>,
+    cache: Mutex<HashMap<SessionKey, Cached>>,
+}
+
+/// What the relay knows about a live session.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub protocol_version: Option<String>,
+}
+
+fn key(upstream: &str, session_id: &str) -> SessionKey {
+    SessionKey { upstream: upstream.to_owned(), id_hash: Sha256::digest(session_id.as_bytes()).into() }
+}
+
+impl Sessions {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Sessions { store, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// Looks a session up; `None` if it is not live for this upstream.
+    pub async fn lookup(&self, upstream: &str, session_id: &str) -> Result<Option<SessionInfo>, StoreError> {
+        let key = key(upstream, session_id);
+        let now = Instant::now();
+        let cached = self.cache.lock().ok().and_then(|mut cache| {
+            let entry = cache.get_mut(&key)?;
+            let stale = now.duration_since(entry.touched) >= TOUCH_EVERY;
+            if stale {
+                entry.touched = now;
+            }
+            Some((entry.protocol_version.clone(), stale))
+        });
+        match cached {
+            Some((protocol_version, stale)) => {
+                if stale {
+                    let store = self.store.clone();
+                    let key = key.clone();
+                    // Best effort: a missed touch only makes the janitor's idle estimate older.
+                    tokio::spawn(async move {
+                        if let Err(e) = store.relay_session_touch(&key, OffsetDateTime::now_utc()).await {
+                            tracing::debug!(error = %e, "could not record session use");
+                        }
+                    });
+                }
+                Ok(Some(SessionInfo { protocol_version }))
+            }
+            None => {
+                let Some(row) = self.store.relay_session_get(&key).await? else { return Ok(None) };
+                self.remember(key, row.protocol_version.clone());
+                Ok(Some(SessionInfo { protocol_version: row.protocol_version }))
+            }
+        }
+    }
+
+    /// Records a session an upstream (or the bridge) created.
+    pub async fn register(&self, upstream: &str, session_id: &str, protocol_version: Option<&str>, principal: Option<&str>) -> Result<(), StoreError> {
+        let key = key(upstream, session_id);
+        let now = OffsetDateTime::now_utc();
+        let row = RelaySession {
+            key: key.clone(),
+            protocol_version: protocol_version.map(str::to_owned),
+            principal: principal.map(str::to_owned),
+            created_at: now,
+            last_seen_at: now,
+        };
+        match self.store.relay_session_insert(&row).await {
+            // The same upstream handing out the same id twice is the same session.
+            Ok(()) | Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.remember(key, row.protocol_version);
+        Ok(())
+    }
+
+    /// Forgets a session (DELETE, or the upstream said it is gone).
+    pub async fn remove(&self, upstream: &str, session_id: &str) -> Result<(), StoreError> {
+        let key = key(upstream, session_id);
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.remove(&key);
+        }
+        self.store.relay_session_delete(&key).await.map(|_| ())
+    }
+
+    /// Deletes sessions idle since before `idle_before`, in the store and the cache.
+    pub async fn purge(&self, idle_before: OffsetDateTime) -> Result<u64, StoreError> {
+        let n = self.store.relay_sessions_purge(idle_before).await?;
+        if n > 0 {
+            if let Ok(mut cache) = self.cache.lock() {
+                cache.clear();
+            }
+        }
+        Ok(n)
+    }
+
+    fn remember(&self, key: SessionKey, protocol_version: Option<String>) {
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(key, Cached { protocol_version, touched: Instant::now() });
+        }
+    }
+}

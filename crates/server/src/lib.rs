@@ -1,0 +1,109 @@
+//! The axum application: MCP endpoints, health, readiness and metrics, and the graceful
+//! shutdown that drains them.
+//!
+//! Handlers are thin: they hand the request to `portcullis_gateway::Gateway` and map its errors
+//! in `error`, the one place errors become HTTP.
+
+mod error;
+mod mcp;
+mod observe;
+mod ops;
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use portcullis_gateway::Gateway;
+use portcullis_store::Store;
+use tokio::net::TcpListener;
+
+pub use error::ApiError;
+pub use observe::install_metrics;
+
+/// Everything a handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub gateway: Arc<Gateway>,
+    pub store: Arc<dyn Store>,
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    ready: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn new(gateway: Arc<Gateway>, store: Arc<dyn Store>, metrics: Option<metrics_exporter_prometheus::PrometheusHandle>) -> Self {
+        AppState { gateway, store, metrics, ready: Arc::new(AtomicBool::new(false)) }
+    }
+
+    /// Whether `/readyz` may say yes (the store is checked on each call too).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let upstreams = mcp::router(state.clone());
+    Router::new()
+        .merge(ops::router())
+        .merge(upstreams)
+        .fallback(ops::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe::track))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then shuts down gracefully: readiness goes false at once,
+/// no new connections are accepted, in-flight requests and streams get `grace` to finish, and
+/// whatever is still open after that is cut. Stdio child processes are stopped last.
+pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static, grace: Duration) -> std::io::Result<()> {
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let started = Arc::new(tokio::sync::Notify::new());
+    let signal_state = state.clone();
+    let signal_started = started.clone();
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!(grace = ?grace, "shutting down: draining in-flight requests");
+            signal_state.set_ready(false);
+            signal_state.gateway.begin_shutdown();
+            signal_started.notify_one();
+        })
+        .into_future();
+    tokio::pin!(server);
+    let result = tokio::select! {
+        result = &mut server => result,
+        () = async { started.notified().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!("shutdown deadline reached: cutting open streams");
+            state.gateway.finish_shutdown().await;
+            match tokio::time::timeout(Duration::from_secs(5), &mut server).await {
+                Ok(result) => result,
+                Err(_) => Ok(()),
+            }
+        }
+    };
+    state.gateway.finish_shutdown().await;
+    tracing::info!("stopped");
+    result
+}
+
+/// Forgets relay sessions idle for a day, every ten minutes, until the process ends.
+pub fn spawn_janitor(gateway: Arc<Gateway>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            let idle_before = time::OffsetDateTime::now_utc() - portcullis_gateway::SESSION_IDLE_LIMIT;
+            match gateway.sessions().purge(idle_before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(sessions = n, "forgot idle relay sessions"),
+                Err(e) => tracing::warn!(error = %e, "could not purge idle relay sessions"),
+            }
+        }
+    });
+}

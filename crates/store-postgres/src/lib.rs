@@ -1,0 +1,211 @@
+//! PostgreSQL implementation of the Store trait, with its migrations: the store for several
+//! replicas behind a load balancer.
+//!
+//! Timestamps are `TIMESTAMPTZ` (microsecond resolution), hashes `BYTEA`. Each write is a single
+//! statement, which PostgreSQL runs as its own transaction; methods that will need several
+//! statements open an explicit transaction. Migrations take sqlx's session-level advisory lock
+//! (keyed by the database name), so replicas that start together migrate one at a time.
+
+mod error;
+mod migrations;
+#[cfg(test)]
+mod tests;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use portcullis_store::{RelaySession, SessionKey, Store, StoreError};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use time::OffsetDateTime;
+
+use crate::error::{from_migrate, from_sqlx};
+
+/// How long a call waits for a pooled connection (or a new one) before failing with `Unavailable`.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections per replica.
+const MAX_CONNECTIONS: u32 = 10;
+
+/// A [`Store`] in a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://` or `postgresql://`, with the usual libpq-style parameters
+    /// such as `sslmode` and `options`), opening one connection to check that the server answers.
+    ///
+    /// Does not migrate; call [`PostgresStore::migrate`].
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(StoreError::Config(
+                "a PostgreSQL store URL starts with `postgres://` or `postgresql://`".to_owned(),
+            ));
+        }
+        // The error says what is wrong with the URL without repeating it: it may hold a password.
+        let mut options = PgConnectOptions::from_str(url)
+            .map_err(|err| StoreError::Config(format!("invalid PostgreSQL store URL: {err}")))?;
+        if options.get_application_name().is_none() {
+            options = options.application_name("portcullis");
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(from_sqlx)?;
+        tracing::debug!("opened postgres store");
+        Ok(Self { pool })
+    }
+
+    /// Applies the migrations this binary carries that the database lacks.
+    ///
+    /// Idempotent and safe to run from several processes at once: sqlx's migrator holds
+    /// `pg_advisory_lock` for the whole run, so the others wait and then find nothing to do. A
+    /// database that holds a migration this binary does not know (a newer binary migrated it) is
+    /// refused with [`StoreError::Migration`].
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(from_sqlx)?;
+        // The advisory lock belongs to the session and sqlx only unlocks it on success, so the
+        // connection must not go back to the pool (still holding the lock) after a failure or a
+        // cancelled call. Closing it after every run ends the session and releases the lock.
+        conn.close_on_drop();
+        // `run_direct` rather than `run`: `run`'s `Acquire` bound makes this future impossible to
+        // `tokio::spawn` ("implementation of `Acquire` is not general enough").
+        migrations::migrator()
+            .run_direct(None, &mut *conn, false)
+            .await
+            .map_err(from_migrate)
+    }
+
+    /// Closes every connection, waiting for calls in flight; later calls fail with `Unavailable`.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `at` rounded up to the microsecond: the purge cut-off that, compared with stored values (kept to
+/// the microsecond), selects exactly the rows stored from instants before `at`.
+fn ceil_to_micros(at: OffsetDateTime) -> OffsetDateTime {
+    let sub_micros = at.nanosecond() % 1_000;
+    if sub_micros == 0 {
+        return at;
+    }
+    at.checked_add(time::Duration::nanoseconds(i64::from(1_000 - sub_micros)))
+        .unwrap_or(at)
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        // `to_regclass` resolves through `search_path`, as the migrator does.
+        let has_table: bool =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(from_sqlx)?;
+        if !has_table {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)
+    }
+
+    async fn relay_session_insert(&self, session: &RelaySession) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO relay_sessions \
+             (upstream, id_hash, protocol_version, principal, created_at, last_seen_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&session.key.upstream)
+        .bind(session.key.id_hash.as_slice())
+        .bind(session.protocol_version.as_deref())
+        .bind(session.principal.as_deref())
+        .bind(session.created_at)
+        .bind(session.last_seen_at)
+        .execute(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn relay_session_get(
+        &self,
+        key: &SessionKey,
+    ) -> Result<Option<RelaySession>, StoreError> {
+        let row: Option<(
+            Option<String>,
+            Option<String>,
+            OffsetDateTime,
+            OffsetDateTime,
+        )> = sqlx::query_as(
+            "SELECT protocol_version, principal, created_at, last_seen_at \
+                 FROM relay_sessions WHERE upstream = $1 AND id_hash = $2",
+        )
+        .bind(&key.upstream)
+        .bind(key.id_hash.as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        Ok(row.map(
+            |(protocol_version, principal, created_at, last_seen_at)| RelaySession {
+                key: key.clone(),
+                protocol_version,
+                principal,
+                created_at,
+                last_seen_at,
+            },
+        ))
+    }
+
+    async fn relay_session_touch(
+        &self,
+        key: &SessionKey,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE relay_sessions SET last_seen_at = $3 WHERE upstream = $1 AND id_hash = $2",
+        )
+        .bind(&key.upstream)
+        .bind(key.id_hash.as_slice())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn relay_session_delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM relay_sessions WHERE upstream = $1 AND id_hash = $2")
+            .bind(&key.upstream)
+            .bind(key.id_hash.as_slice())
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn relay_sessions_purge(&self, idle_before: OffsetDateTime) -> Result<u64, StoreError> {
+        let result = sqlx::query("DELETE FROM relay_sessions WHERE last_seen_at < $1")
+            .bind(ceil_to_micros(idle_before))
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(result.rows_affected())
+    }
+}

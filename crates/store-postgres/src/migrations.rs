@@ -1,0 +1,37 @@
+//! The PostgreSQL schema migrations, embedded in the binary.
+//!
+//! The SQL files in `migrations/` are `include_str!`'d and listed here rather than read by
+//! `sqlx::migrate!`, which would need sqlx's `macros` feature (and a second build of the TLS stack
+//! for the proc-macro host). The versions, descriptions and checksums are the ones `sqlx migrate`
+//! (and `Migrator::new` on the directory) would compute, and a test checks that this list and the
+//! directory agree, so a file added there but not here fails the build's tests.
+
+use std::borrow::Cow;
+
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+/// `(version, description, sql)` of every migration, oldest first.
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "relay sessions",
+    include_str!("../migrations/0001_relay_sessions.sql"),
+)];
+
+/// A migrator over [`MIGRATIONS`] that refuses a database holding migrations it does not know.
+pub(crate) fn migrator() -> Migrator {
+    Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    Cow::Borrowed(description),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,281 @@
+//! SQLite implementation of the Store trait, with its migrations: the embedded default store.
+//!
+//! Durability settings follow `security-and-reliability.md` §4.2: every connection runs in WAL mode
+//! with `synchronous=FULL` (with `NORMAL`, a commit may roll back after a power loss, which could
+//! resurrect a rotated refresh token), `foreign_keys=ON` and a 5 s `busy_timeout`. Every write is a
+//! transaction started with `BEGIN IMMEDIATE`, which takes the write lock up front: a deferred
+//! transaction that reads and then writes can fail with `SQLITE_BUSY` without waiting, when two of
+//! them try to upgrade at once. Timestamps are stored as INTEGER microseconds since the Unix epoch,
+//! so they compare as instants.
+//!
+//! The pool is small (WAL lets readers proceed beside the one writer); an in-memory database
+//! (`sqlite::memory:`) uses a single connection that lives as long as the store, since SQLite
+//! forgets an in-memory database when its last connection closes.
+
+mod error;
+mod migrations;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use portcullis_store::{RelaySession, SessionKey, Store, StoreError};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+use time::OffsetDateTime;
+
+use crate::error::{from_migrate, from_sqlx, timestamp_out_of_range};
+
+/// How long a statement waits for another connection's lock before failing with `Unavailable`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a call waits for a free pooled connection; longer than [`BUSY_TIMEOUT`], since a
+/// connection may itself be waiting that long for the write lock.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections to a database file.
+const MAX_CONNECTIONS: u32 = 4;
+
+/// A [`Store`] in a SQLite database file (or in memory).
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens the database at `url`: `sqlite://path/to/file.db` (relative to the working directory;
+    /// `sqlite:///abs/path.db` for an absolute path), created with its parent directories if missing,
+    /// or `sqlite::memory:` for a private in-memory database.
+    ///
+    /// Does not migrate; call [`SqliteStore::migrate`].
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        else {
+            return Err(StoreError::Config(
+                "a SQLite store URL starts with `sqlite:`".to_owned(),
+            ));
+        };
+        let path = rest.split('?').next().unwrap_or_default();
+        if path.is_empty() {
+            return Err(StoreError::Config(
+                "a SQLite store URL needs a file path or `:memory:`".to_owned(),
+            ));
+        }
+        let in_memory = path == ":memory:" || rest.contains("mode=memory");
+
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(from_sqlx)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+
+        let pool_options = if in_memory {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            create_parent_dir(options.get_filename())?;
+            SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
+        };
+        let pool = pool_options
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(from_sqlx)?;
+        tracing::debug!(in_memory, "opened sqlite store");
+        Ok(Self { pool })
+    }
+
+    /// Applies the migrations this binary carries that the database lacks.
+    ///
+    /// Idempotent. The whole run is one `BEGIN IMMEDIATE` transaction, so two processes migrating
+    /// the same file at once take turns and the second finds nothing to do; a database that holds a
+    /// migration this binary does not know (a newer binary migrated it) is refused with
+    /// [`StoreError::Migration`].
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        // The migrator's per-migration transactions become savepoints inside this one. `run_direct`
+        // rather than `run`: `run`'s `Acquire` bound makes this future impossible to `tokio::spawn`
+        // ("implementation of `Acquire` is not general enough"), which sqlx documents as the reason
+        // `run_direct` exists.
+        migrations::migrator()
+            .run_direct(None, &mut *tx, false)
+            .await
+            .map_err(from_migrate)?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    /// Closes every connection, waiting for calls in flight; later calls fail with `Unavailable`.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(from_sqlx)
+    }
+}
+
+/// Creates the directory that will hold the database file. This blocks, but runs once at startup.
+fn create_parent_dir(file: &Path) -> Result<(), StoreError> {
+    match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => {
+            std::fs::create_dir_all(parent).map_err(|err| {
+                StoreError::Config(format!(
+                    "cannot create the directory {} for the SQLite database: {err}",
+                    parent.display()
+                ))
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Microseconds since the Unix epoch, rounded down.
+fn to_micros(at: OffsetDateTime) -> Result<i64, StoreError> {
+    i64::try_from(at.unix_timestamp_nanos().div_euclid(1_000))
+        .map_err(|_| timestamp_out_of_range("a"))
+}
+
+/// Microseconds since the Unix epoch, rounded up: the cut-off that, compared with rounded-down stored
+/// values, selects exactly the rows stored from instants before `at`.
+fn to_micros_ceil(at: OffsetDateTime) -> Result<i64, StoreError> {
+    let nanos = at.unix_timestamp_nanos();
+    let micros = nanos.div_euclid(1_000) + i128::from(nanos.rem_euclid(1_000) != 0);
+    i64::try_from(micros).map_err(|_| timestamp_out_of_range("a"))
+}
+
+fn from_micros(micros: i64, column: &str) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+        .map_err(|_| timestamp_out_of_range(column))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        let (has_table,): (bool,) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+             WHERE type = 'table' AND name = '_sqlx_migrations')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        if !has_table {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)
+    }
+
+    async fn relay_session_insert(&self, session: &RelaySession) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO relay_sessions \
+             (upstream, id_hash, protocol_version, principal, created_at, last_seen_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&session.key.upstream)
+        .bind(session.key.id_hash.as_slice())
+        .bind(session.protocol_version.as_deref())
+        .bind(session.principal.as_deref())
+        .bind(to_micros(session.created_at)?)
+        .bind(to_micros(session.last_seen_at)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)
+    }
+
+    async fn relay_session_get(
+        &self,
+        key: &SessionKey,
+    ) -> Result<Option<RelaySession>, StoreError> {
+        let row: Option<(Option<String>, Option<String>, i64, i64)> = sqlx::query_as(
+            "SELECT protocol_version, principal, created_at, last_seen_at \
+             FROM relay_sessions WHERE upstream = $1 AND id_hash = $2",
+        )
+        .bind(&key.upstream)
+        .bind(key.id_hash.as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        row.map(|(protocol_version, principal, created_at, last_seen_at)| {
+            Ok(RelaySession {
+                key: key.clone(),
+                protocol_version,
+                principal,
+                created_at: from_micros(created_at, "created_at")?,
+                last_seen_at: from_micros(last_seen_at, "last_seen_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn relay_session_touch(
+        &self,
+        key: &SessionKey,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let result = sqlx::query(
+            "UPDATE relay_sessions SET last_seen_at = $3 WHERE upstream = $1 AND id_hash = $2",
+        )
+        .bind(&key.upstream)
+        .bind(key.id_hash.as_slice())
+        .bind(to_micros(now)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn relay_session_delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let result = sqlx::query("DELETE FROM relay_sessions WHERE upstream = $1 AND id_hash = $2")
+            .bind(&key.upstream)
+            .bind(key.id_hash.as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn relay_sessions_purge(&self, idle_before: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let result = sqlx::query("DELETE FROM relay_sessions WHERE last_seen_at < $1")
+            .bind(to_micros_ceil(idle_before)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(result.rows_affected())
+    }
+}

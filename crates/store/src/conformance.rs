@@ -1,0 +1,628 @@
+//! The conformance suite every `Store` backend runs: one `pub async fn` per behaviour, and
+//! [`run_all`] to call them all.
+//!
+//! The checks panic (through `assert!`) on the first deviation, so a backend's test is just
+//! `conformance::run_all(&store).await`. They are written to run repeatedly against one long-lived
+//! database and in parallel with each other: every row lives under upstream names that carry a
+//! per-run [`Scope`] (process id, a process-wide counter and a random or caller-supplied nonce), each
+//! check deletes what it created, and the one check that deletes by time ([`purge_deletes_exactly_the_idle`])
+//! works in a time range (before [`PURGE_EPOCH`]) that no other check writes, holding a process-wide
+//! lock while it does. Two *processes* running the purge check against one database at the same
+//! instant can still disturb each other's counts; backends that share a database between test
+//! processes should give each run its own schema.
+//!
+//! All timestamps here have microsecond precision, the finest the SQL backends are required to keep.
+#![allow(
+    clippy::panic,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test-support code: failing loudly with the store's error is its whole job"
+)]
+
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use time::{Duration, OffsetDateTime, UtcOffset};
+
+use crate::{RelaySession, SessionKey, Store, StoreError};
+
+/// Every check's time range starts at or after this instant, except the purge check's, which lies
+/// entirely before it: 1950-01-01T00:00:00Z.
+pub const PURGE_EPOCH_UNIX: i64 = -631_152_000;
+
+/// [`PURGE_EPOCH_UNIX`] as a timestamp.
+pub const PURGE_EPOCH: OffsetDateTime = match OffsetDateTime::from_unix_timestamp(PURGE_EPOCH_UNIX)
+{
+    Ok(at) => at,
+    Err(_) => OffsetDateTime::UNIX_EPOCH,
+};
+
+/// The base time of the ordinary checks, with a non-zero microsecond part:
+/// 2026-05-05T16:53:20.123456Z.
+const BASE_UNIX_MICROS: i64 = 1_778_000_000_123_456;
+
+/// Serialises purge checks within one process, since a purge deletes across all upstreams.
+static PURGE_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Counts scopes handed out in this process, so two scopes never share a prefix.
+static SCOPES: AtomicU64 = AtomicU64::new(0);
+
+/// The namespace of one run of the suite: every upstream name it writes starts with its prefix.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    prefix: String,
+}
+
+impl Scope {
+    /// A scope from the process id, a process-wide counter and `nonce` (for example the current time
+    /// in nanoseconds, read by the calling test).
+    pub fn new(nonce: u128) -> Self {
+        let counter = SCOPES.fetch_add(1, Ordering::Relaxed);
+        Self {
+            prefix: format!("conformance-{}-{counter}-{nonce:x}", std::process::id()),
+        }
+    }
+
+    /// A scope with a random nonce (from the standard library's randomly keyed hasher, so the
+    /// suite reads neither the clock nor a global RNG).
+    pub fn fresh() -> Self {
+        let counter = SCOPES.load(Ordering::Relaxed);
+        let random = RandomState::new().hash_one((std::process::id(), counter));
+        Self::new(u128::from(random))
+    }
+
+    /// The upstream name `name` within this scope.
+    pub fn upstream(&self, name: &str) -> String {
+        format!("{}-{name}", self.prefix)
+    }
+
+    /// The key of session `seed` at upstream `name` within this scope.
+    pub fn key(&self, name: &str, seed: u8) -> SessionKey {
+        SessionKey {
+            upstream: self.upstream(name),
+            id_hash: id_hash(seed),
+        }
+    }
+}
+
+/// A 32-byte hash that differs for every seed and, across seeds, uses every byte value including
+/// 0x00 and 0xff, so that backends storing it as text or trimming zero bytes fail.
+fn id_hash(seed: u8) -> [u8; 32] {
+    let mut hash = [0u8; 32];
+    for (byte, i) in hash.iter_mut().zip(0u8..) {
+        *byte = seed.wrapping_mul(37).wrapping_add(i.wrapping_mul(8));
+    }
+    hash
+}
+
+/// The instant `micros` microseconds after the Unix epoch.
+fn at_micros(micros: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+        .expect("conformance timestamps are in range")
+}
+
+/// The base time of the ordinary checks plus `micros`.
+fn base_plus(micros: i64) -> OffsetDateTime {
+    at_micros(BASE_UNIX_MICROS + micros)
+}
+
+fn offset(hours: i8, minutes: i8) -> UtcOffset {
+    UtcOffset::from_hms(hours, minutes, 0).expect("valid offset")
+}
+
+fn session(key: SessionKey, created_at: OffsetDateTime) -> RelaySession {
+    RelaySession {
+        key,
+        protocol_version: Some("2025-11-25".to_owned()),
+        principal: Some("user:alice".to_owned()),
+        created_at,
+        last_seen_at: created_at,
+    }
+}
+
+async fn insert(store: &dyn Store, session: &RelaySession) {
+    store
+        .relay_session_insert(session)
+        .await
+        .unwrap_or_else(|err| panic!("{}: insert {:?}: {err}", store.backend(), session.key));
+}
+
+async fn get(store: &dyn Store, key: &SessionKey) -> Option<RelaySession> {
+    store
+        .relay_session_get(key)
+        .await
+        .unwrap_or_else(|err| panic!("{}: get {key:?}: {err}", store.backend()))
+}
+
+async fn touch(store: &dyn Store, key: &SessionKey, now: OffsetDateTime) -> bool {
+    store
+        .relay_session_touch(key, now)
+        .await
+        .unwrap_or_else(|err| panic!("{}: touch {key:?}: {err}", store.backend()))
+}
+
+async fn delete(store: &dyn Store, key: &SessionKey) -> bool {
+    store
+        .relay_session_delete(key)
+        .await
+        .unwrap_or_else(|err| panic!("{}: delete {key:?}: {err}", store.backend()))
+}
+
+async fn purge(store: &dyn Store, idle_before: OffsetDateTime) -> u64 {
+    store
+        .relay_sessions_purge(idle_before)
+        .await
+        .unwrap_or_else(|err| panic!("{}: purge before {idle_before}: {err}", store.backend()))
+}
+
+/// Deletes whatever a check left behind; missing rows are fine.
+async fn cleanup(store: &dyn Store, keys: &[&SessionKey]) {
+    for key in keys {
+        delete(store, key).await;
+    }
+}
+
+/// Runs every check in a fresh [`Scope`].
+pub async fn run_all(store: &dyn Store) {
+    run_all_in(store, &Scope::fresh()).await;
+}
+
+/// Runs every check in `scope`.
+pub async fn run_all_in(store: &dyn Store, scope: &Scope) {
+    ping_works(store).await;
+    applied_migrations_are_ascending(store).await;
+    insert_then_get_returns_equal_rows(store, scope).await;
+    duplicate_insert_conflicts(store, scope).await;
+    concurrent_duplicate_inserts_let_exactly_one_win(store, scope).await;
+    sessions_are_scoped_by_upstream(store, scope).await;
+    touch_updates_last_seen_at(store, scope).await;
+    delete_returns_true_then_false(store, scope).await;
+    purge_deletes_exactly_the_idle(store, scope).await;
+    timestamps_round_trip_to_the_microsecond(store, scope).await;
+    optional_fields_round_trip(store, scope).await;
+}
+
+/// `ping` succeeds on a working store.
+pub async fn ping_works(store: &dyn Store) {
+    store
+        .ping()
+        .await
+        .unwrap_or_else(|err| panic!("{}: ping: {err}", store.backend()));
+}
+
+/// `applied_migrations` is strictly ascending, and non-empty for every backend but `memory`.
+pub async fn applied_migrations_are_ascending(store: &dyn Store) {
+    let applied = store
+        .applied_migrations()
+        .await
+        .unwrap_or_else(|err| panic!("{}: applied_migrations: {err}", store.backend()));
+    if store.backend() != "memory" {
+        assert!(
+            !applied.is_empty(),
+            "{}: no migrations applied; was the store migrated?",
+            store.backend()
+        );
+    }
+    assert!(
+        applied.windows(2).all(|pair| pair.first() < pair.last()),
+        "{}: applied migrations not strictly ascending: {applied:?}",
+        store.backend()
+    );
+}
+
+/// A session reads back exactly as written, and an unknown key reads as `None`.
+pub async fn insert_then_get_returns_equal_rows(store: &dyn Store, scope: &Scope) {
+    let key = scope.key("insert-get-it's-ünïcode", 1);
+    let unknown = scope.key("insert-get-it's-ünïcode", 2);
+    let mut written = session(key.clone(), base_plus(0));
+    written.last_seen_at = base_plus(1_500_000);
+
+    assert_eq!(
+        get(store, &key).await,
+        None,
+        "{}: row before insert",
+        store.backend()
+    );
+    insert(store, &written).await;
+    assert_eq!(
+        get(store, &key).await,
+        Some(written),
+        "{}: row after insert",
+        store.backend()
+    );
+    assert_eq!(
+        get(store, &unknown).await,
+        None,
+        "{}: unknown key",
+        store.backend()
+    );
+
+    cleanup(store, &[&key]).await;
+}
+
+/// Inserting an existing key fails with `Conflict` and leaves the first row untouched.
+pub async fn duplicate_insert_conflicts(store: &dyn Store, scope: &Scope) {
+    let key = scope.key("duplicate", 3);
+    let first = session(key.clone(), base_plus(0));
+    insert(store, &first).await;
+
+    let second = RelaySession {
+        principal: Some("user:mallory".to_owned()),
+        protocol_version: None,
+        ..session(key.clone(), base_plus(5_000_000))
+    };
+    let result = store.relay_session_insert(&second).await;
+    assert!(
+        matches!(result, Err(StoreError::Conflict(_))),
+        "{}: duplicate insert gave {result:?}, expected Conflict",
+        store.backend()
+    );
+    assert_eq!(
+        get(store, &key).await,
+        Some(first),
+        "{}: row after conflict",
+        store.backend()
+    );
+
+    cleanup(store, &[&key]).await;
+}
+
+/// Of several concurrent inserts of one key, exactly one succeeds and the rest get `Conflict`.
+pub async fn concurrent_duplicate_inserts_let_exactly_one_win(store: &dyn Store, scope: &Scope) {
+    let key = scope.key("concurrent", 4);
+    let rows: Vec<RelaySession> = (0..4)
+        .map(|i| RelaySession {
+            principal: Some(format!("user:{i}")),
+            ..session(key.clone(), base_plus(i))
+        })
+        .collect();
+    let [a, b, c, d] = rows.as_slice() else {
+        unreachable!("four rows were built");
+    };
+    let results = tokio::join!(
+        store.relay_session_insert(a),
+        store.relay_session_insert(b),
+        store.relay_session_insert(c),
+        store.relay_session_insert(d),
+    );
+    let results = [results.0, results.1, results.2, results.3];
+
+    let winners = results.iter().filter(|result| result.is_ok()).count();
+    let conflicts = results
+        .iter()
+        .filter(|result| matches!(result, Err(StoreError::Conflict(_))))
+        .count();
+    assert_eq!(
+        (winners, conflicts),
+        (1, 3),
+        "{}: concurrent inserts gave {results:?}",
+        store.backend()
+    );
+    let stored = get(store, &key).await.expect("the winner's row is stored");
+    assert!(
+        rows.contains(&stored),
+        "{}: stored row {stored:?} was never written",
+        store.backend()
+    );
+
+    cleanup(store, &[&key]).await;
+}
+
+/// A session id hash is only found under the upstream it was created for.
+pub async fn sessions_are_scoped_by_upstream(store: &dyn Store, scope: &Scope) {
+    let at_a = scope.key("scoped-a", 5);
+    let at_b = SessionKey {
+        upstream: scope.upstream("scoped-b"),
+        ..at_a.clone()
+    };
+    let mut other_hash = at_a.clone();
+    if let Some(last) = other_hash.id_hash.last_mut() {
+        *last ^= 1;
+    }
+    let row_a = session(at_a.clone(), base_plus(0));
+
+    insert(store, &row_a).await;
+    assert_eq!(
+        get(store, &at_b).await,
+        None,
+        "{}: other upstream",
+        store.backend()
+    );
+    assert_eq!(
+        get(store, &other_hash).await,
+        None,
+        "{}: other hash",
+        store.backend()
+    );
+    assert!(
+        !touch(store, &at_b, base_plus(1)).await,
+        "{}: touch other upstream",
+        store.backend()
+    );
+    assert!(
+        !delete(store, &at_b).await,
+        "{}: delete other upstream",
+        store.backend()
+    );
+
+    // The same hash may exist independently at another upstream.
+    let row_b = RelaySession {
+        principal: None,
+        ..session(at_b.clone(), base_plus(2))
+    };
+    insert(store, &row_b).await;
+    assert!(
+        delete(store, &at_a).await,
+        "{}: delete at a",
+        store.backend()
+    );
+    assert_eq!(
+        get(store, &at_b).await,
+        Some(row_b),
+        "{}: b after deleting a",
+        store.backend()
+    );
+
+    cleanup(store, &[&at_a, &at_b]).await;
+}
+
+/// `touch` moves `last_seen_at` (and nothing else) and reports unknown sessions as `false`.
+pub async fn touch_updates_last_seen_at(store: &dyn Store, scope: &Scope) {
+    let key = scope.key("touch", 6);
+    let unknown = scope.key("touch", 7);
+    let row = session(key.clone(), base_plus(0));
+    insert(store, &row).await;
+
+    let later = base_plus(90_000_001).to_offset(offset(-7, 0));
+    assert!(
+        touch(store, &key, later).await,
+        "{}: touch known",
+        store.backend()
+    );
+    let expected = RelaySession {
+        last_seen_at: later,
+        ..row
+    };
+    assert_eq!(
+        get(store, &key).await,
+        Some(expected),
+        "{}: row after touch",
+        store.backend()
+    );
+
+    assert!(
+        !touch(store, &unknown, later).await,
+        "{}: touch unknown",
+        store.backend()
+    );
+    assert_eq!(
+        get(store, &unknown).await,
+        None,
+        "{}: touch must not create",
+        store.backend()
+    );
+
+    cleanup(store, &[&key]).await;
+}
+
+/// `delete` reports `true` for an existing session, then `false`.
+pub async fn delete_returns_true_then_false(store: &dyn Store, scope: &Scope) {
+    let key = scope.key("delete", 8);
+    insert(store, &session(key.clone(), base_plus(0))).await;
+
+    assert!(
+        delete(store, &key).await,
+        "{}: first delete",
+        store.backend()
+    );
+    assert_eq!(
+        get(store, &key).await,
+        None,
+        "{}: row after delete",
+        store.backend()
+    );
+    assert!(
+        !delete(store, &key).await,
+        "{}: second delete",
+        store.backend()
+    );
+}
+
+/// `purge` deletes exactly the sessions last seen strictly before the cut-off, judged by instant
+/// (not by how the offset makes the time look), and returns how many it deleted.
+pub async fn purge_deletes_exactly_the_idle(store: &dyn Store, scope: &Scope) {
+    let _serialised = PURGE_LOCK.lock().await;
+    // The cut-off lies a day before the epoch so the rows here stay below PURGE_EPOCH.
+    let cutoff = PURGE_EPOCH - Duration::DAY;
+    // Clear leftovers of an earlier run that failed half-way.
+    purge(store, cutoff).await;
+
+    let micro = Duration::microseconds(1);
+    let created = cutoff - Duration::days(30);
+    let idle = [
+        // Just before the cut-off.
+        (scope.key("purge-a", 10), cutoff - micro),
+        // Long idle, at another upstream.
+        (scope.key("purge-b", 11), cutoff - Duration::days(7)),
+        // Before the cut-off as an instant, though its local time reads later.
+        (
+            scope.key("purge-a", 12),
+            (cutoff - micro).to_offset(offset(14, 0)),
+        ),
+    ];
+    let kept = [
+        // Exactly at the cut-off: not *before* it.
+        (scope.key("purge-a", 13), cutoff),
+        (scope.key("purge-b", 14), cutoff + micro),
+        // After the cut-off as an instant, though its local time reads earlier.
+        (
+            scope.key("purge-b", 15),
+            (cutoff + micro).to_offset(offset(-12, 0)),
+        ),
+    ];
+    for (key, last_seen_at) in idle.iter().chain(&kept) {
+        let row = RelaySession {
+            last_seen_at: *last_seen_at,
+            ..session(key.clone(), created)
+        };
+        insert(store, &row).await;
+    }
+
+    assert_eq!(
+        purge(store, cutoff).await,
+        3,
+        "{}: purged count",
+        store.backend()
+    );
+    for (key, _) in &idle {
+        assert_eq!(
+            get(store, key).await,
+            None,
+            "{}: idle {key:?} survived",
+            store.backend()
+        );
+    }
+    for (key, last_seen_at) in &kept {
+        let row = get(store, key).await;
+        assert_eq!(
+            row.map(|row| row.last_seen_at),
+            Some(*last_seen_at),
+            "{}: kept {key:?}",
+            store.backend()
+        );
+    }
+    assert_eq!(
+        purge(store, cutoff).await,
+        0,
+        "{}: second purge",
+        store.backend()
+    );
+
+    let kept_keys: Vec<&SessionKey> = kept.iter().map(|(key, _)| key).collect();
+    cleanup(store, &kept_keys).await;
+}
+
+/// Timestamps come back as the same instant, to the microsecond, whatever their offset.
+pub async fn timestamps_round_trip_to_the_microsecond(store: &dyn Store, scope: &Scope) {
+    let cases = [
+        (base_plus(1), base_plus(999_999)),
+        // Non-UTC offsets on both columns.
+        (
+            base_plus(123_457).to_offset(offset(5, 30)),
+            base_plus(2_000_001).to_offset(offset(-9, -30)),
+        ),
+        // Before the Unix epoch, and the largest microsecond of a second.
+        (
+            at_micros(-14_182_939_876_544),
+            at_micros(-14_182_939_000_001),
+        ),
+        // The last microsecond `time` can represent by default.
+        (
+            at_micros(253_402_300_799_999_999),
+            at_micros(253_402_300_799_999_999),
+        ),
+    ];
+    let mut keys = Vec::new();
+    for ((created_at, last_seen_at), seed) in cases.into_iter().zip(20u8..) {
+        let key = scope.key("timestamps", seed);
+        let row = RelaySession {
+            last_seen_at,
+            ..session(key.clone(), created_at)
+        };
+        insert(store, &row).await;
+        let read = get(store, &key).await.expect("row was inserted");
+        assert_eq!(
+            (read.created_at, read.last_seen_at),
+            (created_at, last_seen_at),
+            "{}: timestamps changed on the way through",
+            store.backend()
+        );
+        keys.push(key);
+    }
+
+    // Through touch, too.
+    let key = scope.key("timestamps", 30);
+    insert(store, &session(key.clone(), base_plus(0))).await;
+    let touched = base_plus(7_654_321).to_offset(offset(1, 0));
+    assert!(
+        touch(store, &key, touched).await,
+        "{}: touch",
+        store.backend()
+    );
+    let read = get(store, &key).await.expect("row was inserted");
+    assert_eq!(
+        read.last_seen_at,
+        touched,
+        "{}: touched timestamp",
+        store.backend()
+    );
+    keys.push(key);
+
+    let keys: Vec<&SessionKey> = keys.iter().collect();
+    cleanup(store, &keys).await;
+}
+
+/// `principal` and `protocol_version` round-trip as `None` and as `Some`, including `Some("")`.
+pub async fn optional_fields_round_trip(store: &dyn Store, scope: &Scope) {
+    let cases = [
+        (None, None),
+        (Some("user:bob"), None),
+        (None, Some("2025-03-26")),
+        (Some("tenant:ü/user:ß"), Some("2026-07-28")),
+        (Some(""), Some("")),
+    ];
+    let mut keys = Vec::new();
+    for ((principal, protocol_version), seed) in cases.into_iter().zip(40u8..) {
+        let key = scope.key("optional", seed);
+        let row = RelaySession {
+            principal: principal.map(str::to_owned),
+            protocol_version: protocol_version.map(str::to_owned),
+            ..session(key.clone(), base_plus(i64::from(seed)))
+        };
+        insert(store, &row).await;
+        assert_eq!(
+            get(store, &key).await,
+            Some(row),
+            "{}: optional fields",
+            store.backend()
+        );
+        keys.push(key);
+    }
+
+    let keys: Vec<&SessionKey> = keys.iter().collect();
+    cleanup(store, &keys).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purge_epoch_is_1950() {
+        assert_eq!(PURGE_EPOCH.year(), 1950);
+        assert_eq!(PURGE_EPOCH.ordinal(), 1);
+    }
+
+    #[test]
+    fn scopes_differ() {
+        assert_ne!(Scope::fresh().upstream("x"), Scope::fresh().upstream("x"));
+        assert_ne!(Scope::new(1).upstream("x"), Scope::new(1).upstream("x"));
+    }
+
+    #[test]
+    fn id_hashes_differ_and_cover_zero_and_ff() {
+        let hashes: Vec<[u8; 32]> = (0..=255).map(id_hash).collect();
+        for (i, a) in hashes.iter().enumerate() {
+            assert!(hashes.iter().skip(i + 1).all(|b| a != b));
+        }
+        assert!(hashes.iter().any(|h| h.contains(&0)) && hashes.iter().any(|h| h.contains(&0xff)));
+    }
+
+    #[test]
+    fn base_time_is_2026_with_microseconds() {
+        let base = base_plus(0);
+        assert_eq!(base.year(), 2026);
+        assert_eq!(base.microsecond(), 123_456);
+        assert!(base > PURGE_EPOCH);
+    }
+}

@@ -1,0 +1,138 @@
+//! `MemoryStore`: the `Store` kept in a mutex-guarded map, for tests and for `cargo test` without a
+//! database.
+//!
+//! It is held to the same conformance suite as the SQL backends and mirrors their observable
+//! behaviour where that matters to callers: timestamps come back in UTC, truncated to the microsecond
+//! (PostgreSQL's `TIMESTAMPTZ` resolution), and nothing is ever read from the clock. It has no
+//! migrations, so `applied_migrations` is always empty.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime, UtcOffset};
+
+use crate::{RelaySession, SessionKey, Store, StoreError};
+
+/// An in-memory [`Store`]; cheap to create, forgotten on drop.
+#[derive(Default)]
+pub struct MemoryStore {
+    relay_sessions: Mutex<HashMap<SessionKey, RelaySession>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn relay_sessions(&self) -> MutexGuard<'_, HashMap<SessionKey, RelaySession>> {
+        // A panic while the lock was held cannot leave a half-written row: every method replaces whole
+        // values, so the map is still consistent and the poison flag carries no information.
+        self.relay_sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("relay_sessions", &self.relay_sessions().len())
+            .finish()
+    }
+}
+
+/// What a SQL backend would give back for `at`: the same instant in UTC, to the microsecond.
+fn as_stored(at: OffsetDateTime) -> OffsetDateTime {
+    let sub_micros = Duration::nanoseconds(i64::from(at.nanosecond() % 1_000));
+    let truncated = at.checked_sub(sub_micros).unwrap_or(at);
+    truncated
+        .checked_to_offset(UtcOffset::UTC)
+        .unwrap_or(truncated)
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn relay_session_insert(&self, session: &RelaySession) -> Result<(), StoreError> {
+        let mut sessions = self.relay_sessions();
+        if sessions.contains_key(&session.key) {
+            return Err(StoreError::Conflict(format!(
+                "relay session {:?} already exists",
+                session.key
+            )));
+        }
+        let stored = RelaySession {
+            created_at: as_stored(session.created_at),
+            last_seen_at: as_stored(session.last_seen_at),
+            ..session.clone()
+        };
+        sessions.insert(session.key.clone(), stored);
+        Ok(())
+    }
+
+    async fn relay_session_get(
+        &self,
+        key: &SessionKey,
+    ) -> Result<Option<RelaySession>, StoreError> {
+        Ok(self.relay_sessions().get(key).cloned())
+    }
+
+    async fn relay_session_touch(
+        &self,
+        key: &SessionKey,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Ok(match self.relay_sessions().get_mut(key) {
+            Some(session) => {
+                session.last_seen_at = as_stored(now);
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn relay_session_delete(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        Ok(self.relay_sessions().remove(key).is_some())
+    }
+
+    async fn relay_sessions_purge(&self, idle_before: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut sessions = self.relay_sessions();
+        let before = sessions.len();
+        sessions.retain(|_, session| session.last_seen_at >= idle_before);
+        // usize always fits in u64 on the platforms we build for.
+        Ok(u64::try_from(before - sessions.len()).unwrap_or(u64::MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn timestamps_are_kept_to_the_microsecond_in_utc() {
+        let at = OffsetDateTime::from_unix_timestamp_nanos(1_777_777_777_123_456_789)
+            .unwrap()
+            .to_offset(UtcOffset::from_hms(2, 0, 0).unwrap());
+        let stored = as_stored(at);
+        assert_eq!(stored.offset(), UtcOffset::UTC);
+        assert_eq!(stored.unix_timestamp_nanos(), 1_777_777_777_123_456_000);
+    }
+
+    #[tokio::test]
+    async fn conformance() {
+        crate::conformance::run_all(&MemoryStore::new()).await;
+    }
+}
