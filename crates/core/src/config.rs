@@ -44,6 +44,19 @@ impl Config {
         Ok(config)
     }
 
+    /// The demo configuration with environment overrides applied (what `portcullis serve` runs
+    /// when no configuration file is given).
+    pub fn load_demo<I, K, V>(env: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let text = toml::to_string(&Config::demo())
+            .map_err(|e| ConfigError::single("(demo)", e.to_string()))?;
+        Config::load(&text, env)
+    }
+
     /// The configuration `portcullis serve` uses when started with no configuration at all.
     pub fn demo() -> Config {
         let mut config = Config::default();

@@ -1,0 +1,115 @@
+//! `portcullis`: serve the gateway, apply migrations, check a configuration.
+
+mod logging;
+mod serve;
+mod store;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use portcullis_core::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about = "An authentication and authorization gateway for MCP servers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway. With no configuration, runs the demo on 127.0.0.1:8080.
+    Serve {
+        /// The configuration file (TOML).
+        #[arg(long, env = "PORTCULLIS_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Apply the store's migrations and exit.
+    Migrate {
+        #[arg(long, env = "PORTCULLIS_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Work with configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a configuration: exits non-zero naming each key and its problem.
+    Check {
+        #[arg(long, env = "PORTCULLIS_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+/// Loads the configuration file (or the demo) with environment overrides applied.
+fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
+    let env = std::env::vars();
+    match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Config::load(&text, env).map_err(|e| format!("{}:\n{e}", path.display()))
+        }
+        None => Config::load_demo(env).map_err(|e| e.to_string()),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Config { command: ConfigCommand::Check { config } } => match load_config(Some(&config)) {
+            Ok(c) => {
+                println!("{}: ok ({} upstream{})", config.display(), c.upstreams.len(), if c.upstreams.len() == 1 { "" } else { "s" });
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Migrate { config } => run(config.as_ref(), |config| async move {
+            let store = store::open(&config.store.url).await?;
+            let applied = store.applied_migrations().await?;
+            println!("{} store migrated: {} migration{} applied", store.backend(), applied.len(), if applied.len() == 1 { "" } else { "s" });
+            Ok(())
+        }),
+        Command::Serve { config } => {
+            let demo = config.is_none();
+            run(config.as_ref(), move |config| serve::serve(config, demo))
+        }
+    }
+}
+
+fn run<F, Fut>(path: Option<&PathBuf>, f: F) -> ExitCode
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let config = match load_config(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    logging::init(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(f(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
