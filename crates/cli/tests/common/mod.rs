@@ -1,0 +1,142 @@
+//! Black-box test support: Portcullis on port 0 with a fresh in-memory store, and an HTTP
+//! client that speaks MCP to it.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis_core::config::{AuthMode, Config, UpstreamConfig};
+use portcullis_gateway::Gateway;
+use portcullis_server::AppState;
+use portcullis_store::MemoryStore;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub struct App {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
+    pub client: reqwest::Client,
+}
+
+/// An upstream with `auth = "none"` and short timeouts, for tests.
+pub fn open_upstream(mut up: UpstreamConfig) -> UpstreamConfig {
+    up.auth = AuthMode::None;
+    up.first_byte_timeout = Duration::from_secs(10);
+    up
+}
+
+pub async fn spawn(upstreams: Vec<UpstreamConfig>) -> App {
+    spawn_with(upstreams, |_| {}).await
+}
+
+pub async fn spawn_with(upstreams: Vec<UpstreamConfig>, tweak: impl FnOnce(&mut Config)) -> App {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = Config::default();
+    config.server.listen = addr.to_string();
+    config.server.public_url = format!("http://{addr}");
+    config.server.shutdown_grace = Duration::from_secs(5);
+    config.upstreams = upstreams;
+    tweak(&mut config);
+    let store = Arc::new(MemoryStore::new());
+    let gateway = Arc::new(Gateway::new(&config, store.clone(), &|_| None).unwrap());
+    gateway.start().await;
+    let state = AppState::new(gateway, store, None);
+    state.set_ready(true);
+    let (tx, rx) = oneshot::channel::<()>();
+    let grace = config.server.shutdown_grace;
+    let handle = tokio::spawn(portcullis_server::serve(listener, state, async move { let _ = rx.await; }, grace));
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    App { addr, stop: Some(tx), handle, client }
+}
+
+impl App {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn mcp(&self, name: &str) -> String {
+        self.url(&format!("/servers/{name}/mcp"))
+    }
+
+    /// Starts a graceful shutdown.
+    pub fn shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// A POST with the headers a 2025-11-25 client sends.
+    pub fn post(&self, name: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.client
+            .post(self.mcp(name))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(body.to_string())
+    }
+
+    /// Initializes a 2025-11-25 session and returns its id.
+    pub async fn initialize(&self, name: &str) -> String {
+        let response = self
+            .client
+            .post(self.mcp(name))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(initialize_body().to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "initialize through {name}");
+        let session = response.headers().get("mcp-session-id").expect("a session id").to_str().unwrap().to_owned();
+        let body = read_result(response).await;
+        assert!(body["result"]["protocolVersion"].is_string(), "{body}");
+        let ack = self.post(name, &json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).header("mcp-session-id", &session).send().await.unwrap();
+        assert_eq!(ack.status(), 202);
+        session
+    }
+
+    /// Calls a tool in a session and returns the JSON-RPC response.
+    pub async fn call(&self, name: &str, session: &str, tool: &str, arguments: Value) -> Value {
+        let response = self.post(name, &json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": tool, "arguments": arguments}})).header("mcp-session-id", session).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        read_result(response).await
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+pub fn initialize_body() -> Value {
+    json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "portcullis-tests", "version": "0"}}})
+}
+
+/// The JSON-RPC response in a JSON answer, or the last message of an SSE answer.
+pub async fn read_result(response: reqwest::Response) -> Value {
+    let is_sse = response.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/event-stream"));
+    let text = response.text().await.unwrap();
+    if !is_sse {
+        return serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    }
+    sse_messages(&text).into_iter().rev().find(|m| m.get("result").is_some() || m.get("error").is_some()).unwrap_or_else(|| panic!("no response in {text}"))
+}
+
+/// Every JSON message in an SSE text.
+pub fn sse_messages(text: &str) -> Vec<Value> {
+    let mut parser = portcullis_testkit::SseParser::new();
+    parser.push(text.as_bytes()).into_iter().filter_map(|e| e.json()).collect()
+}
+
+/// The JSON-RPC error code and HTTP status of a response.
+pub async fn error_of(response: reqwest::Response) -> (u16, i64, Value) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    (status, body["error"]["code"].as_i64().unwrap_or(0), body)
+}
