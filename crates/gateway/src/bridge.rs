@@ -214,10 +214,14 @@ impl Bridge {
                 Ok(PostOutcome { response: accepted(), created_session })
             }
             Kind::Response => {
-                let id_text = request_id.map(|r| r.get().to_owned()).unwrap_or_default();
-                let owner = lock(&self.core.server_requests).remove(&id_text);
-                if owner.is_none() || owner != session_id {
-                    return Err(RelayError::BadMessage { code: mcp::code::INVALID_REQUEST, message: "no request of this session has that id".to_owned(), id: None });
+                // Keys are the id as serde_json writes it, whatever spacing the client used.
+                let id_text = request_id.and_then(|r| serde_json::from_str::<Value>(r.get()).ok()).map(|v| v.to_string()).unwrap_or_default();
+                {
+                    let mut requests = lock(&self.core.server_requests);
+                    if session_id.is_none() || requests.get(&id_text) != session_id.as_ref() {
+                        return Err(RelayError::BadMessage { code: mcp::code::INVALID_REQUEST, message: "no request of this session has that id".to_owned(), id: None });
+                    }
+                    requests.remove(&id_text);
                 }
                 link.send(post.bytes).await.map_err(|reason| self.unavailable(reason, None))?;
                 Ok(PostOutcome { response: accepted(), created_session })
