@@ -1,0 +1,126 @@
+//! Health, readiness, metrics and graceful shutdown, in-process and as a real process.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use portcullis_core::config::UpstreamConfig;
+use portcullis_testkit::{MockConfig, MockUpstream};
+use serde_json::json;
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = spawn(vec![]).await;
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let missing = app.client.get(app.url("/nothing-here")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn shutdown_drains_requests_in_flight_and_turns_readiness_off() {
+    let upstream = MockUpstream::start(MockConfig { slow_ms: 1200, ..MockConfig::default() }).await.unwrap();
+    let mut app = spawn(vec![open_upstream(UpstreamConfig::http("slow", &upstream.url()))]).await;
+    let session = app.initialize("slow").await;
+    let in_flight = tokio::spawn({
+        let request = app.post("slow", &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "slow", "arguments": {}}})).header("mcp-session-id", &session);
+        async move { read_result(request.send().await.unwrap()).await }
+    });
+    upstream.wait_for_request(|r| r.rpc_method().as_deref() == Some("tools/call"), Duration::from_secs(5)).await.unwrap();
+    app.shutdown();
+    // The request in flight still completes.
+    let reply = in_flight.await.unwrap();
+    assert_eq!(reply["id"], 1);
+    let served = tokio::time::timeout(Duration::from_secs(10), &mut app.handle).await.expect("the server stops").unwrap();
+    assert!(served.is_ok());
+    // And the listener is closed.
+    assert!(app.client.get(app.url("/healthz")).send().await.is_err());
+}
+
+fn portcullis() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+}
+
+#[test]
+fn config_check_names_the_key_and_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "version = 1\n[server]\nlisten = \"nowhere\"\nmax_body = 5\n").unwrap();
+    let out = portcullis().args(["config", "check", "--config"]).arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("server.max_body") && stderr.contains("unknown field"), "{stderr}");
+
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "version = 1\n[[upstreams]]\nname = \"x\"\nurl = \"http://127.0.0.1:9/mcp\"\nauth = \"none\"\n").unwrap();
+    let out = portcullis().args(["config", "check", "--config"]).arg(&good).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let out = portcullis().args(["config", "check", "--config"]).arg(&good).env("PORTCULLIS_UPSTREAMS__X__AUTH", "sometimes").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("upstreams[0].auth"));
+}
+
+#[test]
+fn migrate_applies_the_store_migrations() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, format!("version = 1\n[store]\nurl = \"sqlite://{}/state/p.db\"\n", dir.path().display())).unwrap();
+    let out = portcullis().args(["migrate", "--config"]).arg(&config).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sqlite store migrated"));
+    assert!(dir.path().join("state/p.db").exists());
+}
+
+#[tokio::test]
+async fn the_binary_serves_metrics_and_exits_zero_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        format!("version = 1\n[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n[store]\nurl = \"sqlite://{}/p.db\"\n[[upstreams]]\nname = \"demo\"\nbuiltin = \"demo\"\nauth = \"none\"\n", dir.path().display()),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..100 {
+        if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "portcullis became ready");
+    let init = client
+        .post(format!("{base}/servers/demo/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(initialize_body().to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(init.status(), 200);
+    let metrics = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("portcullis_http_requests_total{") && metrics.contains("upstream=\"demo\""), "{metrics}");
+    assert!(metrics.contains("portcullis_http_request_duration_seconds_bucket"), "{metrics}");
+    assert!(metrics.contains("portcullis_upstream_first_byte_seconds"), "{metrics}");
+
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("exits after SIGTERM").unwrap();
+    assert!(status.success(), "exit status {status}");
+}
