@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use portcullis_core::config::Config;
 
 #[derive(Debug, Parser)]
-#[command(name = "portcullis", version, about = "An authentication and authorization gateway for MCP servers")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "An authentication and authorization gateway for MCP servers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -51,7 +55,8 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
     let env = std::env::vars();
     match path {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
             Config::load(&text, env).map_err(|e| format!("{}:\n{e}", path.display()))
         }
         None => Config::load_demo(env).map_err(|e| e.to_string()),
@@ -61,9 +66,16 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Config { command: ConfigCommand::Check { config } } => match load_config(Some(&config)) {
+        Command::Config {
+            command: ConfigCommand::Check { config },
+        } => match load_config(Some(&config)) {
             Ok(c) => {
-                println!("{}: ok ({} upstream{})", config.display(), c.upstreams.len(), if c.upstreams.len() == 1 { "" } else { "s" });
+                println!(
+                    "{}: ok ({} upstream{})",
+                    config.display(),
+                    c.upstreams.len(),
+                    if c.upstreams.len() == 1 { "" } else { "s" }
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -74,7 +86,12 @@ fn main() -> ExitCode {
         Command::Migrate { config } => run(config.as_ref(), |config| async move {
             let store = store::open(&config.store.url).await?;
             let applied = store.applied_migrations().await?;
-            println!("{} store migrated: {} migration{} applied", store.backend(), applied.len(), if applied.len() == 1 { "" } else { "s" });
+            println!(
+                "{} store migrated: {} migration{} applied",
+                store.backend(),
+                applied.len(),
+                if applied.len() == 1 { "" } else { "s" }
+            );
             Ok(())
         }),
         Command::Serve { config } => {
@@ -97,7 +114,10 @@ where
         }
     };
     logging::init(&config.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");

@@ -16,12 +16,20 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     // Built-in servers listen on loopback ports of their own and are relayed like any upstream.
     let builtins_stop = CancellationToken::new();
     let mut demo_url = None;
-    if config.upstreams.iter().any(|u| u.builtin == Some(BuiltinServer::Demo)) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.context("starting the demo MCP server")?;
+    if config
+        .upstreams
+        .iter()
+        .any(|u| u.builtin == Some(BuiltinServer::Demo))
+    {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("starting the demo MCP server")?;
         let addr = listener.local_addr()?;
         let stop = builtins_stop.clone();
         tokio::spawn(async move {
-            if let Err(e) = portcullis_demo::serve(listener, async move { stop.cancelled().await }).await {
+            if let Err(e) =
+                portcullis_demo::serve(listener, async move { stop.cancelled().await }).await
+            {
                 tracing::error!(error = %e, "the demo MCP server stopped");
             }
         });
@@ -33,22 +41,36 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let gateway = Arc::new(gateway);
     gateway.start().await;
 
-    let listener = TcpListener::bind(&config.server.listen).await.with_context(|| format!("listening on {}", config.server.listen))?;
+    let listener = TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.server.listen))?;
     let state = AppState::new(gateway.clone(), store, metrics);
     portcullis_server::spawn_janitor(gateway);
     state.set_ready(true);
     tracing::info!(listen = %config.server.listen, public_url = %config.server.public_url, "Portcullis is ready");
     if demo {
         println!("Portcullis demo running at {}", config.server.public_url);
-        println!("  MCP endpoint: {}/servers/demo/mcp  (no sign-in: loopback demo)", config.server.public_url);
+        println!(
+            "  MCP endpoint: {}/servers/demo/mcp  (no sign-in: loopback demo)",
+            config.server.public_url
+        );
         println!("  State: {}", config.store.url);
     } else {
         for up in &config.upstreams {
-            println!("serving {}/servers/{}/mcp", config.server.public_url, up.name);
+            println!(
+                "serving {}/servers/{}/mcp",
+                config.server.public_url, up.name
+            );
         }
     }
 
-    let result = portcullis_server::serve(listener, state, shutdown_signal(), config.server.shutdown_grace).await;
+    let result = portcullis_server::serve(
+        listener,
+        state,
+        shutdown_signal(),
+        config.server.shutdown_grace,
+    )
+    .await;
     builtins_stop.cancel();
     result.context("serving HTTP")
 }

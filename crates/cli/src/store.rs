@@ -9,12 +9,22 @@ use portcullis_store_sqlite::SqliteStore;
 
 pub(crate) async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        let store = SqliteStore::connect(url).await.context("opening the SQLite store")?;
-        store.migrate().await.context("migrating the SQLite store")?;
+        let store = SqliteStore::connect(url)
+            .await
+            .context("opening the SQLite store")?;
+        store
+            .migrate()
+            .await
+            .context("migrating the SQLite store")?;
         Ok(Arc::new(store))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = PostgresStore::connect(url).await.context("connecting to PostgreSQL")?;
-        store.migrate().await.context("migrating the PostgreSQL store")?;
+        let store = PostgresStore::connect(url)
+            .await
+            .context("connecting to PostgreSQL")?;
+        store
+            .migrate()
+            .await
+            .context("migrating the PostgreSQL store")?;
         Ok(Arc::new(store))
     } else {
         anyhow::bail!("store.url: the scheme must be sqlite: or postgres://")

@@ -1,5 +1,13 @@
 //! Health, readiness, metrics and graceful shutdown, in-process and as a real process.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 mod common;
 
 use std::process::Stdio;
@@ -17,25 +25,48 @@ async fn health_and_readiness_answer() {
     assert_eq!(health.status(), 200);
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    let missing = app.client.get(app.url("/nothing-here")).send().await.unwrap();
+    let missing = app
+        .client
+        .get(app.url("/nothing-here"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
 }
 
 #[tokio::test]
 async fn shutdown_drains_requests_in_flight_and_turns_readiness_off() {
-    let upstream = MockUpstream::start(MockConfig { slow_ms: 1200, ..MockConfig::default() }).await.unwrap();
-    let mut app = spawn(vec![open_upstream(UpstreamConfig::http("slow", &upstream.url()))]).await;
+    let upstream = MockUpstream::start(MockConfig {
+        slow_ms: 1200,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut app = spawn(vec![open_upstream(UpstreamConfig::http(
+        "slow",
+        &upstream.url(),
+    ))])
+    .await;
     let session = app.initialize("slow").await;
     let in_flight = tokio::spawn({
         let request = app.post("slow", &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "slow", "arguments": {}}})).header("mcp-session-id", &session);
         async move { read_result(request.send().await.unwrap()).await }
     });
-    upstream.wait_for_request(|r| r.rpc_method().as_deref() == Some("tools/call"), Duration::from_secs(5)).await.unwrap();
+    upstream
+        .wait_for_request(
+            |r| r.rpc_method().as_deref() == Some("tools/call"),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
     app.shutdown();
     // The request in flight still completes.
     let reply = in_flight.await.unwrap();
     assert_eq!(reply["id"], 1);
-    let served = tokio::time::timeout(Duration::from_secs(10), &mut app.handle).await.expect("the server stops").unwrap();
+    let served = tokio::time::timeout(Duration::from_secs(10), &mut app.handle)
+        .await
+        .expect("the server stops")
+        .unwrap();
     assert!(served.is_ok());
     // And the listener is closed.
     assert!(app.client.get(app.url("/healthz")).send().await.is_err());
@@ -49,18 +80,42 @@ fn portcullis() -> std::process::Command {
 fn config_check_names_the_key_and_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "version = 1\n[server]\nlisten = \"nowhere\"\nmax_body = 5\n").unwrap();
-    let out = portcullis().args(["config", "check", "--config"]).arg(&bad).output().unwrap();
+    std::fs::write(
+        &bad,
+        "version = 1\n[server]\nlisten = \"nowhere\"\nmax_body = 5\n",
+    )
+    .unwrap();
+    let out = portcullis()
+        .args(["config", "check", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("server.max_body") && stderr.contains("unknown field"), "{stderr}");
+    assert!(
+        stderr.contains("server.max_body") && stderr.contains("unknown field"),
+        "{stderr}"
+    );
 
     let good = dir.path().join("good.toml");
     std::fs::write(&good, "version = 1\n[[upstreams]]\nname = \"x\"\nurl = \"http://127.0.0.1:9/mcp\"\nauth = \"none\"\n").unwrap();
-    let out = portcullis().args(["config", "check", "--config"]).arg(&good).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = portcullis()
+        .args(["config", "check", "--config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    let out = portcullis().args(["config", "check", "--config"]).arg(&good).env("PORTCULLIS_UPSTREAMS__X__AUTH", "sometimes").output().unwrap();
+    let out = portcullis()
+        .args(["config", "check", "--config"])
+        .arg(&good)
+        .env("PORTCULLIS_UPSTREAMS__X__AUTH", "sometimes")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("upstreams[0].auth"));
 }
@@ -69,9 +124,24 @@ fn config_check_names_the_key_and_the_problem() {
 fn migrate_applies_the_store_migrations() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("c.toml");
-    std::fs::write(&config, format!("version = 1\n[store]\nurl = \"sqlite://{}/state/p.db\"\n", dir.path().display())).unwrap();
-    let out = portcullis().args(["migrate", "--config"]).arg(&config).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(
+        &config,
+        format!(
+            "version = 1\n[store]\nurl = \"sqlite://{}/state/p.db\"\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = portcullis()
+        .args(["migrate", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("sqlite store migrated"));
     assert!(dir.path().join("state/p.db").exists());
 }
@@ -79,7 +149,11 @@ fn migrate_applies_the_store_migrations() {
 #[tokio::test]
 async fn the_binary_serves_metrics_and_exits_zero_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let config = dir.path().join("c.toml");
     std::fs::write(
         &config,
@@ -98,7 +172,12 @@ async fn the_binary_serves_metrics_and_exits_zero_on_sigterm() {
     let base = format!("http://127.0.0.1:{port}");
     let mut ready = false;
     for _ in 0..100 {
-        if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
             ready = true;
             break;
         }
@@ -114,13 +193,33 @@ async fn the_binary_serves_metrics_and_exits_zero_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(init.status(), 200);
-    let metrics = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("portcullis_http_requests_total{") && metrics.contains("upstream=\"demo\""), "{metrics}");
-    assert!(metrics.contains("portcullis_http_request_duration_seconds_bucket"), "{metrics}");
-    assert!(metrics.contains("portcullis_upstream_first_byte_seconds"), "{metrics}");
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("portcullis_http_requests_total{")
+            && metrics.contains("upstream=\"demo\""),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("portcullis_http_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("portcullis_upstream_first_byte_seconds"),
+        "{metrics}"
+    );
 
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("exits after SIGTERM").unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
     assert!(status.success(), "exit status {status}");
 }

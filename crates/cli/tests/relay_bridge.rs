@@ -1,5 +1,13 @@
 //! stdio and legacy HTTP+SSE upstreams, presented as Streamable HTTP.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 mod common;
 
 use std::time::Duration;
@@ -10,14 +18,19 @@ use portcullis_testkit::{MockConfig, MockUpstream, mock_stdio_mcp_path};
 use serde_json::{Value, json};
 
 fn stdio(name: &str) -> UpstreamConfig {
-    let path = mock_stdio_mcp_path().unwrap().to_string_lossy().into_owned();
+    let path = mock_stdio_mcp_path()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     let mut up = open_upstream(UpstreamConfig::stdio(name, vec![path]));
     up.restart_backoff_max = Duration::from_millis(200);
     up
 }
 
 fn pid_of(result: &Value) -> u64 {
-    result["result"]["structuredContent"]["pid"].as_u64().unwrap_or_else(|| panic!("{result}"))
+    result["result"]["structuredContent"]["pid"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{result}"))
 }
 
 #[tokio::test]
@@ -27,19 +40,51 @@ async fn stdio_sessions_call_tools_with_their_own_ids() {
     let b = app.initialize("local").await;
     assert_ne!(a, b);
     // Both sessions use id 7 at once; each gets its own answer back under its own id.
-    let (ra, rb) = tokio::join!(app.call("local", &a, "echo", json!({"message": "from a"})), app.call("local", &b, "echo", json!({"message": "from b"})));
+    let (ra, rb) = tokio::join!(
+        app.call("local", &a, "echo", json!({"message": "from a"})),
+        app.call("local", &b, "echo", json!({"message": "from b"}))
+    );
     assert_eq!(ra["id"], 7);
     assert_eq!(rb["id"], 7);
     assert_eq!(ra["result"]["content"][0]["text"], "from a");
     assert_eq!(rb["result"]["content"][0]["text"], "from b");
 
-    let list = read_result(app.post("local", &json!({"jsonrpc": "2.0", "id": "x", "method": "tools/list"})).header("mcp-session-id", &a).send().await.unwrap()).await;
+    let list = read_result(
+        app.post(
+            "local",
+            &json!({"jsonrpc": "2.0", "id": "x", "method": "tools/list"}),
+        )
+        .header("mcp-session-id", &a)
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
     assert_eq!(list["id"], "x");
     assert!(list["result"]["tools"].as_array().unwrap().len() >= 4);
 
-    let (status, code, _) = error_of(app.post("local", &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})).send().await.unwrap()).await;
+    let (status, code, _) = error_of(
+        app.post(
+            "local",
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
     assert_eq!((status, code), (400, -32600), "a request without a session");
-    let (status, code, _) = error_of(app.post("local", &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})).header("mcp-session-id", "nope").send().await.unwrap()).await;
+    let (status, code, _) = error_of(
+        app.post(
+            "local",
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+        )
+        .header("mcp-session-id", "nope")
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
     assert_eq!((status, code), (404, -32001));
 }
 
@@ -88,19 +133,39 @@ async fn stdio_server_requests_reach_the_right_session_and_its_answer_goes_back(
         .unwrap();
     let mut seen = String::new();
     let request = loop {
-        let chunk = response.chunk().await.unwrap().expect("the stream stays open");
+        let chunk = response
+            .chunk()
+            .await
+            .unwrap()
+            .expect("the stream stays open");
         seen.push_str(&String::from_utf8_lossy(&chunk));
-        if let Some(r) = sse_messages(&seen).into_iter().find(|m| m["method"] == "elicitation/create") {
+        if let Some(r) = sse_messages(&seen)
+            .into_iter()
+            .find(|m| m["method"] == "elicitation/create")
+        {
             break r;
         }
     };
-    assert!(seen.starts_with("id: "), "a priming event with an id comes first: {seen}");
+    assert!(
+        seen.starts_with("id: "),
+        "a priming event with an id comes first: {seen}"
+    );
     // Another session cannot answer it.
     let other = app.initialize("local").await;
     let answer = json!({"jsonrpc": "2.0", "id": request["id"], "result": {"action": "accept", "content": {"answer": "blue"}}});
-    let refused = app.post("local", &answer).header("mcp-session-id", &other).send().await.unwrap();
+    let refused = app
+        .post("local", &answer)
+        .header("mcp-session-id", &other)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 400);
-    let accepted = app.post("local", &answer).header("mcp-session-id", &s).send().await.unwrap();
+    let accepted = app
+        .post("local", &answer)
+        .header("mcp-session-id", &s)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(accepted.status(), 202);
     let mut rest = String::new();
     while let Some(chunk) = response.chunk().await.unwrap() {
@@ -108,7 +173,13 @@ async fn stdio_server_requests_reach_the_right_session_and_its_answer_goes_back(
     }
     let last = sse_messages(&rest).pop().unwrap();
     assert_eq!(last["id"], 21);
-    assert!(last["result"]["content"][0]["text"].as_str().unwrap().contains("blue"), "{last}");
+    assert!(
+        last["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("blue"),
+        "{last}"
+    );
 }
 
 #[tokio::test]
@@ -125,11 +196,30 @@ async fn a_crashed_stdio_child_is_restarted_and_its_sessions_end() {
     let mut restarted = None;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let old = app.post("local", &json!({"jsonrpc": "2.0", "id": 2, "method": "ping"})).header("mcp-session-id", &s).send().await.unwrap();
+        let old = app
+            .post(
+                "local",
+                &json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}),
+            )
+            .header("mcp-session-id", &s)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(old.status(), 404);
-        let init = app.client.post(app.mcp("local")).header("content-type", "application/json").header("accept", "application/json, text/event-stream").body(initialize_body().to_string()).send().await.unwrap();
+        let init = app
+            .client
+            .post(app.mcp("local"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(initialize_body().to_string())
+            .send()
+            .await
+            .unwrap();
         if init.status() == 200 {
-            restarted = init.headers().get("mcp-session-id").map(|v| v.to_str().unwrap().to_owned());
+            restarted = init
+                .headers()
+                .get("mcp-session-id")
+                .map(|v| v.to_str().unwrap().to_owned());
             break;
         }
     }
@@ -158,18 +248,34 @@ async fn stdio_serves_stateless_requests() {
     let reply = read_result(response).await;
     assert_eq!(reply["id"], "s1");
     assert_eq!(reply["result"]["content"][0]["text"], "stateless");
-    let get = app.client.get(app.mcp("local")).header("accept", "text/event-stream").header("mcp-protocol-version", "2026-07-28").send().await.unwrap();
+    let get = app
+        .client
+        .get(app.mcp("local"))
+        .header("accept", "text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(get.status(), 405);
 }
 
 #[tokio::test]
 async fn legacy_sse_upstreams_are_presented_as_streamable_http() {
-    let upstream = MockUpstream::start_legacy_sse(MockConfig { slow_ms: 200, ..MockConfig::default() }).await.unwrap();
+    let upstream = MockUpstream::start_legacy_sse(MockConfig {
+        slow_ms: 200,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
     let mut up = open_upstream(UpstreamConfig::http("old", &upstream.sse_url()));
     up.transport = HttpTransport::Sse;
     let app = spawn(vec![up]).await;
     let s = app.initialize("old").await;
-    assert_eq!(upstream.sessions().len(), 1, "one SSE connection for the session");
+    assert_eq!(
+        upstream.sessions().len(),
+        1,
+        "one SSE connection for the session"
+    );
     let echo = app.call("old", &s, "echo", json!({"text": "legacy"})).await;
     assert_eq!(echo["id"], 7);
     assert!(echo.to_string().contains("legacy"));
@@ -185,10 +291,27 @@ async fn legacy_sse_upstreams_are_presented_as_streamable_http() {
 
     let second = app.initialize("old").await;
     assert_ne!(s, second);
-    assert_eq!(upstream.sessions().len(), 2, "sessions never share a connection");
-    let deleted = app.client.delete(app.mcp("old")).header("mcp-session-id", &s).send().await.unwrap();
+    assert_eq!(
+        upstream.sessions().len(),
+        2,
+        "sessions never share a connection"
+    );
+    let deleted = app
+        .client
+        .delete(app.mcp("old"))
+        .header("mcp-session-id", &s)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deleted.status(), 200);
-    let (status, _, _) = error_of(app.post("old", &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})).header("mcp-session-id", &s).send().await.unwrap()).await;
+    let (status, _, _) = error_of(
+        app.post("old", &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+            .header("mcp-session-id", &s)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 404);
 }
 
@@ -203,7 +326,14 @@ async fn a_legacy_upstream_that_is_down_gives_502() {
     let mut up = open_upstream(UpstreamConfig::http("old", &down));
     up.transport = HttpTransport::Sse;
     let app = spawn(vec![up]).await;
-    let response = app.client.post(app.mcp("old")).header("content-type", "application/json").body(initialize_body().to_string()).send().await.unwrap();
+    let response = app
+        .client
+        .post(app.mcp("old"))
+        .header("content-type", "application/json")
+        .body(initialize_body().to_string())
+        .send()
+        .await
+        .unwrap();
     let (status, code, body) = error_of(response).await;
     assert_eq!((status, code), (502, -32603), "{body}");
     assert_eq!(body["id"], 0);

@@ -34,10 +34,14 @@ impl Config {
                 .with_span(text, e.span())
         })?;
         env::apply_overrides(&mut table, env)?;
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| {
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
                 let path = e.path().to_string();
-                let key = if path == "." { "(file)".to_owned() } else { path };
+                let key = if path == "." {
+                    "(file)".to_owned()
+                } else {
+                    path
+                };
                 ConfigError::single(key, e.into_inner().message().trim().to_owned())
             })?;
         validate::validate(&config)?;
@@ -60,7 +64,9 @@ impl Config {
     /// The configuration `portcullis serve` uses when started with no configuration at all.
     pub fn demo() -> Config {
         let mut config = Config::default();
-        config.upstreams.push(UpstreamConfig::builtin("demo", BuiltinServer::Demo));
+        config
+            .upstreams
+            .push(UpstreamConfig::builtin("demo", BuiltinServer::Demo));
         config
     }
 }

@@ -40,7 +40,12 @@ pin_project_lite::pin_project! {
 }
 
 impl<B> RelayBody<B> {
-    pub fn new(inner: B, idle_timeout: Duration, permit: Option<OwnedSemaphorePermit>, cut: Option<tokio_util::sync::CancellationToken>) -> Self {
+    pub fn new(
+        inner: B,
+        idle_timeout: Duration,
+        permit: Option<OwnedSemaphorePermit>,
+        cut: Option<tokio_util::sync::CancellationToken>,
+    ) -> Self {
         RelayBody {
             inner,
             idle: tokio::time::sleep(idle_timeout),
@@ -59,7 +64,10 @@ where
     type Data = Bytes;
     type Error = StreamError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, StreamError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, StreamError>>> {
         let mut this = self.project();
         if *this.done {
             return Poll::Ready(None);
@@ -72,7 +80,9 @@ where
         }
         match this.inner.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                this.idle.as_mut().reset(Instant::now() + *this.idle_timeout);
+                this.idle
+                    .as_mut()
+                    .reset(Instant::now() + *this.idle_timeout);
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(_))) => {

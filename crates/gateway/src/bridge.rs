@@ -57,9 +57,15 @@ pub(crate) struct PostOutcome {
 #[derive(Debug)]
 enum Out {
     /// A message related to the request (progress, log, a server request); with its event id.
-    Note { event_id: Option<String>, bytes: Bytes },
+    Note {
+        event_id: Option<String>,
+        bytes: Bytes,
+    },
     /// The response; the stream ends after it.
-    Final { event_id: Option<String>, bytes: Bytes },
+    Final {
+        event_id: Option<String>,
+        bytes: Bytes,
+    },
     /// The link died before the response came.
     Failed(&'static str),
 }
@@ -116,7 +122,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 enum Source {
     Stdio(Arc<stdio::Supervisor>),
-    Legacy(legacy::Connector),
+    Legacy(Box<legacy::Connector>),
 }
 
 /// A bridged upstream.
@@ -129,16 +135,36 @@ pub(crate) struct Bridge {
 }
 
 impl Bridge {
-    pub(crate) fn stdio(up: &UpstreamConfig, command: &[String], shutdown: CancellationToken) -> Result<Bridge, String> {
+    pub(crate) fn stdio(
+        up: &UpstreamConfig,
+        command: &[String],
+        shutdown: CancellationToken,
+    ) -> Result<Bridge, String> {
         let core = Core::new(&up.name);
         let supervisor = stdio::Supervisor::new(up, command, core.clone(), shutdown)?;
-        Ok(Bridge { name: up.name.clone(), source: Source::Stdio(supervisor), core, first_byte_timeout: up.first_byte_timeout, idle_timeout: up.idle_timeout })
+        Ok(Bridge {
+            name: up.name.clone(),
+            source: Source::Stdio(supervisor),
+            core,
+            first_byte_timeout: up.first_byte_timeout,
+            idle_timeout: up.idle_timeout,
+        })
     }
 
-    pub(crate) fn legacy_sse(up: &UpstreamConfig, url: &str, shutdown: CancellationToken) -> Result<Bridge, String> {
+    pub(crate) fn legacy_sse(
+        up: &UpstreamConfig,
+        url: &str,
+        shutdown: CancellationToken,
+    ) -> Result<Bridge, String> {
         let core = Core::new(&up.name);
         let connector = legacy::Connector::new(up, url, core.clone(), shutdown)?;
-        Ok(Bridge { name: up.name.clone(), source: Source::Legacy(connector), core, first_byte_timeout: up.first_byte_timeout, idle_timeout: up.idle_timeout })
+        Ok(Bridge {
+            name: up.name.clone(),
+            source: Source::Legacy(Box::new(connector)),
+            core,
+            first_byte_timeout: up.first_byte_timeout,
+            idle_timeout: up.idle_timeout,
+        })
     }
 
     pub(crate) fn describe(&self) -> String {
@@ -158,7 +184,8 @@ impl Bridge {
         match &self.source {
             Source::Stdio(s) => s.stop().await,
             Source::Legacy(_) => {
-                let sessions: Vec<Arc<Session>> = lock(&self.core.sessions).drain().map(|(_, s)| s).collect();
+                let sessions: Vec<Arc<Session>> =
+                    lock(&self.core.sessions).drain().map(|(_, s)| s).collect();
                 for s in sessions {
                     if let Link::Legacy(c) = &s.link {
                         c.close();
@@ -182,23 +209,40 @@ impl Bridge {
         }
     }
 
-    pub(crate) async fn post(&self, post: Post<'_>, permit: OwnedSemaphorePermit) -> Result<PostOutcome, RelayError> {
+    pub(crate) async fn post(
+        &self,
+        post: Post<'_>,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<PostOutcome, RelayError> {
         let m = post.message;
         let request_id = m.id.as_deref();
         let is_initialize = m.method.as_deref() == Some("initialize");
         let (session_id, session, created) = if post.stateless {
             if matches!(self.source, Source::Legacy(_)) {
-                return Err(RelayError::UnsupportedVersion { version: post.version.to_owned(), id: None }.with_id(request_id));
+                return Err(RelayError::UnsupportedVersion {
+                    version: post.version.to_owned(),
+                    id: None,
+                }
+                .with_id(request_id));
             }
             (None, None, false)
         } else if is_initialize {
-            let (id, session) = self.create_session().await.map_err(|reason| self.unavailable(reason, request_id))?;
+            let (id, session) = self
+                .create_session()
+                .await
+                .map_err(|reason| self.unavailable(reason, request_id))?;
             (Some(id), Some(session), true)
         } else if let Some(sid) = post.session_id {
-            let session = self.live_session(sid).ok_or_else(|| RelayError::SessionNotFound { id: None }.with_id(request_id))?;
+            let session = self
+                .live_session(sid)
+                .ok_or_else(|| RelayError::SessionNotFound { id: None }.with_id(request_id))?;
             (Some(sid.to_owned()), Some(session), false)
         } else {
-            return Err(RelayError::SessionRequired { message: "this request needs an Mcp-Session-Id: send initialize first", id: None }.with_id(request_id));
+            return Err(RelayError::SessionRequired {
+                message: "this request needs an Mcp-Session-Id: send initialize first",
+                id: None,
+            }
+            .with_id(request_id));
         };
         let link = match (&session, &self.source) {
             (Some(s), _) => s.link.clone(),
@@ -209,59 +253,111 @@ impl Bridge {
 
         match m.kind {
             Kind::Notification => {
-                let bytes = self.core.rewrite_notification(&post.bytes, session_id.as_deref()).unwrap_or(post.bytes);
-                link.send(bytes).await.map_err(|reason| self.unavailable(reason, None))?;
-                Ok(PostOutcome { response: accepted(), created_session })
+                let bytes = self
+                    .core
+                    .rewrite_notification(&post.bytes, session_id.as_deref())
+                    .unwrap_or(post.bytes);
+                link.send(bytes)
+                    .await
+                    .map_err(|reason| self.unavailable(reason, None))?;
+                Ok(PostOutcome {
+                    response: accepted(),
+                    created_session,
+                })
             }
             Kind::Response => {
                 // Keys are the id as serde_json writes it, whatever spacing the client used.
-                let id_text = request_id.and_then(|r| serde_json::from_str::<Value>(r.get()).ok()).map(|v| v.to_string()).unwrap_or_default();
+                let id_text = request_id
+                    .and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
                 {
                     let mut requests = lock(&self.core.server_requests);
                     if session_id.is_none() || requests.get(&id_text) != session_id.as_ref() {
-                        return Err(RelayError::BadMessage { code: mcp::code::INVALID_REQUEST, message: "no request of this session has that id".to_owned(), id: None });
+                        return Err(RelayError::BadMessage {
+                            code: mcp::code::INVALID_REQUEST,
+                            message: "no request of this session has that id".to_owned(),
+                            id: None,
+                        });
                     }
                     requests.remove(&id_text);
                 }
-                link.send(post.bytes).await.map_err(|reason| self.unavailable(reason, None))?;
-                Ok(PostOutcome { response: accepted(), created_session })
+                link.send(post.bytes)
+                    .await
+                    .map_err(|reason| self.unavailable(reason, None))?;
+                Ok(PostOutcome {
+                    response: accepted(),
+                    created_session,
+                })
             }
             Kind::Request => {
-                let original_id = m.id.clone().ok_or_else(|| self.unavailable("request without id", None))?;
+                let original_id =
+                    m.id.clone()
+                        .ok_or_else(|| self.unavailable("request without id", None))?;
                 let gid = self.core.next_id.fetch_add(1, Ordering::Relaxed);
-                let bytes = self.core.rewrite_request(&post.bytes, gid, m.progress_token.is_some()).map_err(|_| self.unavailable("unreadable request", request_id))?;
+                let bytes = self
+                    .core
+                    .rewrite_request(&post.bytes, gid, m.progress_token.is_some())
+                    .map_err(|_| self.unavailable("unreadable request", request_id))?;
                 let (tx, rx) = mpsc::unbounded_channel();
-                lock(&self.core.pending).insert(gid, Pending { session: session_id.clone(), original_id, sink: tx, seq: 1 });
+                lock(&self.core.pending).insert(
+                    gid,
+                    Pending {
+                        session: session_id.clone(),
+                        original_id,
+                        sink: tx,
+                        seq: 1,
+                    },
+                );
                 if let Err(reason) = link.send(bytes).await {
                     self.core.forget(gid);
                     return Err(self.unavailable(reason, request_id));
                 }
-                let response = self.answer(gid, rx, &post, session_id.as_deref(), &link, permit).await;
-                if response.is_err() && created {
-                    if let Some(id) = &session_id {
-                        lock(&self.core.sessions).remove(id);
-                    }
+                let response = self
+                    .answer(gid, rx, &post, session_id.as_deref(), &link, permit)
+                    .await;
+                if response.is_err()
+                    && created
+                    && let Some(id) = &session_id
+                {
+                    lock(&self.core.sessions).remove(id);
                 }
                 let mut response = response?;
                 if let Some(id) = &created_session
                     && let Ok(v) = HeaderValue::from_str(id)
                 {
-                    response.headers_mut().insert(HeaderName::from_static(header::SESSION_ID), v);
+                    response
+                        .headers_mut()
+                        .insert(HeaderName::from_static(header::SESSION_ID), v);
                 }
-                Ok(PostOutcome { response, created_session })
+                Ok(PostOutcome {
+                    response,
+                    created_session,
+                })
             }
         }
     }
 
     /// Waits for the first message about request `gid` and answers with JSON (if it is the
     /// response) or an SSE stream (if notifications come first and the client accepts SSE).
-    async fn answer(&self, gid: u64, mut rx: mpsc::UnboundedReceiver<Out>, post: &Post<'_>, session: Option<&str>, link: &Link, permit: OwnedSemaphorePermit) -> Result<Response<Body>, RelayError> {
+    async fn answer(
+        &self,
+        gid: u64,
+        mut rx: mpsc::UnboundedReceiver<Out>,
+        post: &Post<'_>,
+        session: Option<&str>,
+        link: &Link,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<Response<Body>, RelayError> {
         let request_id = post.message.id.as_deref();
         let mut first = match tokio::time::timeout(self.first_byte_timeout, rx.recv()).await {
             Err(_) => {
                 self.core.forget(gid);
                 cancel_upstream(link, gid, "timed out").await;
-                return Err(RelayError::Timeout { upstream: self.name.clone(), id: request_id.map(ToOwned::to_owned) });
+                return Err(RelayError::Timeout {
+                    upstream: self.name.clone(),
+                    id: request_id.map(ToOwned::to_owned),
+                });
             }
             Ok(None) => return Err(self.unavailable("the upstream went away", request_id)),
             Ok(Some(out)) => out,
@@ -274,7 +370,10 @@ impl Bridge {
                     Ok(None) => return Err(self.unavailable("the upstream went away", request_id)),
                     Err(_) => {
                         self.core.forget(gid);
-                        return Err(RelayError::Timeout { upstream: self.name.clone(), id: request_id.map(ToOwned::to_owned) });
+                        return Err(RelayError::Timeout {
+                            upstream: self.name.clone(),
+                            id: request_id.map(ToOwned::to_owned),
+                        });
                     }
                 };
             }
@@ -283,9 +382,17 @@ impl Bridge {
             Out::Final { bytes, .. } => Ok(json_response(bytes)),
             Out::Failed(reason) => Err(self.unavailable(reason, request_id)),
             Out::Note { event_id, bytes } => {
-                let priming = (session.is_some() && post.version >= "2025-11-25").then(|| sse::priming_event(&format!("{gid}-0")));
+                let priming = (session.is_some() && post.version >= "2025-11-25")
+                    .then(|| sse::priming_event(&format!("{gid}-0")));
                 let cancel = (post.stateless).then(|| (link.clone(), gid, self.core.clone()));
-                Ok(sse_response(priming, Some(Out::Note { event_id, bytes }), rx, self.idle_timeout, Some(permit), cancel))
+                Ok(sse_response(
+                    priming,
+                    Some(Out::Note { event_id, bytes }),
+                    rx,
+                    self.idle_timeout,
+                    Some(permit),
+                    cancel,
+                ))
             }
         }
     }
@@ -313,14 +420,28 @@ impl Bridge {
     }
 
     /// GET: the standalone stream, or the resumption of a broken stream after `last_event_id`.
-    pub(crate) async fn get(&self, session_id: &str, last_event_id: Option<&str>, permit: OwnedSemaphorePermit, cut: CancellationToken) -> Result<Response<Body>, RelayError> {
-        let session = self.live_session(session_id).ok_or(RelayError::SessionNotFound { id: None })?;
+    pub(crate) async fn get(
+        &self,
+        session_id: &str,
+        last_event_id: Option<&str>,
+        permit: OwnedSemaphorePermit,
+        cut: CancellationToken,
+    ) -> Result<Response<Body>, RelayError> {
+        let session = self
+            .live_session(session_id)
+            .ok_or(RelayError::SessionNotFound { id: None })?;
         let (tx, rx) = mpsc::unbounded_channel();
         let resume = last_event_id.and_then(parse_event_id);
         if let Some((stream, seq)) = resume {
             // Replay what the client missed, then follow the stream if it is still going.
-            for (_, s, bytes) in lock(&session.log).iter().filter(|(st, s, _)| *st == stream && *s > seq) {
-                let _ = tx.send(Out::Note { event_id: Some(format!("{stream}-{s}")), bytes: bytes.clone() });
+            for (_, s, bytes) in lock(&session.log)
+                .iter()
+                .filter(|(st, s, _)| *st == stream && *s > seq)
+            {
+                let _ = tx.send(Out::Note {
+                    event_id: Some(format!("{stream}-{s}")),
+                    bytes: bytes.clone(),
+                });
             }
             if stream != 0 {
                 let mut pending = lock(&self.core.pending);
@@ -330,13 +451,24 @@ impl Bridge {
                     _ => drop(tx),
                 }
                 drop(pending);
-                return Ok(sse_response(None, None, rx, self.idle_timeout, Some(permit), None));
+                return Ok(sse_response(
+                    None,
+                    None,
+                    rx,
+                    self.idle_timeout,
+                    Some(permit),
+                    None,
+                ));
             }
         }
         {
             let mut standalone = lock(&session.standalone);
             if standalone.as_ref().is_some_and(|s| !s.is_closed()) {
-                return Err(RelayError::BadMessage { code: mcp::code::INVALID_REQUEST, message: "this session already has an open GET stream".to_owned(), id: None });
+                return Err(RelayError::BadMessage {
+                    code: mcp::code::INVALID_REQUEST,
+                    message: "this session already has an open GET stream".to_owned(),
+                    id: None,
+                });
             }
             *standalone = Some(tx);
         }
@@ -344,22 +476,36 @@ impl Bridge {
         let mut response = sse_response(None, None, rx, Duration::MAX, Some(permit), None);
         // The standalone stream has no end of its own: it closes when a shutdown starts.
         let body = std::mem::replace(response.body_mut(), Body::empty());
-        *response.body_mut() = Body::new(crate::body::RelayBody::new(body, Duration::from_secs(365 * 24 * 3600), None, Some(stream_cut)));
+        *response.body_mut() = Body::new(crate::body::RelayBody::new(
+            body,
+            Duration::from_secs(365 * 24 * 3600),
+            None,
+            Some(stream_cut),
+        ));
         Ok(response)
     }
 
     /// DELETE: ends the session (and, for a legacy upstream, its SSE connection).
     pub(crate) async fn delete(&self, session_id: &str) -> Result<Response<Body>, RelayError> {
-        let session = lock(&self.core.sessions).remove(session_id).ok_or(RelayError::SessionNotFound { id: None })?;
+        let session = lock(&self.core.sessions)
+            .remove(session_id)
+            .ok_or(RelayError::SessionNotFound { id: None })?;
         if let Link::Legacy(c) = &session.link {
             c.close();
         }
         self.core.fail_session(session_id, "the session ended");
-        Ok(Response::builder().status(StatusCode::OK).body(Body::empty()).unwrap_or_default())
+        Ok(Response::builder()
+            .status(StatusCode::OK)
+            .body(Body::empty())
+            .unwrap_or_default())
     }
 
     fn unavailable(&self, reason: &'static str, id: Option<&RawValue>) -> RelayError {
-        RelayError::Unavailable { upstream: self.name.clone(), reason, id: id.map(ToOwned::to_owned) }
+        RelayError::Unavailable {
+            upstream: self.name.clone(),
+            reason,
+            id: id.map(ToOwned::to_owned),
+        }
     }
 }
 
@@ -381,13 +527,20 @@ impl Core {
     }
 
     /// Gives a client request the bridge's id (and progress token).
-    fn rewrite_request(&self, bytes: &[u8], gid: u64, has_progress: bool) -> Result<Bytes, serde_json::Error> {
+    fn rewrite_request(
+        &self,
+        bytes: &[u8],
+        gid: u64,
+        has_progress: bool,
+    ) -> Result<Bytes, serde_json::Error> {
         let mut v: Value = serde_json::from_slice(bytes)?;
         if let Some(obj) = v.as_object_mut() {
             obj.insert("id".to_owned(), Value::from(gid));
         }
         if has_progress
-            && let Some(meta) = v.pointer_mut("/params/_meta").and_then(Value::as_object_mut)
+            && let Some(meta) = v
+                .pointer_mut("/params/_meta")
+                .and_then(Value::as_object_mut)
             && let Some(token) = meta.get("progressToken").cloned()
         {
             let minted = format!("portcullis-{gid}");
@@ -431,7 +584,10 @@ impl Core {
                 let gid = id.as_u64()?;
                 let pending = lock(&self.pending).remove(&gid)?;
                 lock(&self.progress).retain(|_, (g, _)| *g != gid);
-                if let (Some(obj), Ok(original)) = (v.as_object_mut(), serde_json::from_str::<Value>(pending.original_id.get())) {
+                if let (Some(obj), Ok(original)) = (
+                    v.as_object_mut(),
+                    serde_json::from_str::<Value>(pending.original_id.get()),
+                ) {
                     obj.insert("id".to_owned(), original);
                 }
                 let bytes = Bytes::from(serde_json::to_vec(&v).ok()?);
@@ -441,7 +597,10 @@ impl Core {
             }
             (Some(method), None) => {
                 if method == "notifications/progress" {
-                    let token = v.pointer("/params/progressToken").and_then(Value::as_str)?.to_owned();
+                    let token = v
+                        .pointer("/params/progressToken")
+                        .and_then(Value::as_str)?
+                        .to_owned();
                     let (gid, original) = lock(&self.progress).get(&token).cloned()?;
                     if let Some(slot) = v.pointer_mut("/params/progressToken") {
                         *slot = original;
@@ -462,19 +621,27 @@ impl Core {
                             self.deliver_to_session(&s, bytes.clone());
                         }
                     }
-                    None => tracing::debug!(upstream = %self.name, %method, "notification with no session to route to; dropped"),
+                    None => {
+                        tracing::debug!(upstream = %self.name, %method, "notification with no session to route to; dropped")
+                    }
                 }
                 None
             }
             (Some(method), Some(id)) => {
                 let Some(session) = self.route_target(link_session) else {
                     tracing::warn!(upstream = %self.name, %method, "server request with no client session to route to; refused");
-                    return Some(error_reply(&id, "no client session to route this request to"));
+                    return Some(error_reply(
+                        &id,
+                        "no client session to route this request to",
+                    ));
                 };
                 lock(&self.server_requests).insert(id.to_string(), session.clone());
                 if !self.deliver_to_session(&session, Bytes::from(line.to_vec())) {
                     lock(&self.server_requests).remove(&id.to_string());
-                    return Some(error_reply(&id, "the client has no open stream for this request"));
+                    return Some(error_reply(
+                        &id,
+                        "the client has no open stream for this request",
+                    ));
                 }
                 None
             }
@@ -494,12 +661,16 @@ impl Core {
         }
         drop(pending);
         let sessions = lock(&self.sessions);
-        (sessions.len() == 1).then(|| sessions.keys().next().cloned()).flatten()
+        (sessions.len() == 1)
+            .then(|| sessions.keys().next().cloned())
+            .flatten()
     }
 
     fn deliver_to_request(&self, gid: u64, bytes: Bytes) -> bool {
         let mut pending = lock(&self.pending);
-        let Some(p) = pending.get_mut(&gid) else { return false };
+        let Some(p) = pending.get_mut(&gid) else {
+            return false;
+        };
         let seq = p.seq;
         p.seq += 1;
         let session = p.session.clone();
@@ -511,19 +682,33 @@ impl Core {
 
     /// Sends a message to a session: on its newest request's stream, else its GET stream.
     fn deliver_to_session(&self, session: &str, bytes: Bytes) -> bool {
-        let newest = lock(&self.pending).iter().filter(|(_, p)| p.session.as_deref() == Some(session)).map(|(gid, _)| *gid).max();
+        let newest = lock(&self.pending)
+            .iter()
+            .filter(|(_, p)| p.session.as_deref() == Some(session))
+            .map(|(gid, _)| *gid)
+            .max();
         if let Some(gid) = newest
             && self.deliver_to_request(gid, bytes.clone())
         {
             return true;
         }
-        let Some(s) = lock(&self.sessions).get(session).cloned() else { return false };
+        let Some(s) = lock(&self.sessions).get(session).cloned() else {
+            return false;
+        };
         let seq = s.standalone_seq.fetch_add(1, Ordering::Relaxed);
         let event_id = self.log_event(Some(session), 0, seq, &bytes);
-        lock(&s.standalone).as_ref().is_some_and(|tx| tx.send(Out::Note { event_id, bytes }).is_ok())
+        lock(&s.standalone)
+            .as_ref()
+            .is_some_and(|tx| tx.send(Out::Note { event_id, bytes }).is_ok())
     }
 
-    fn log_event(&self, session: Option<&str>, stream: u64, seq: u64, bytes: &Bytes) -> Option<String> {
+    fn log_event(
+        &self,
+        session: Option<&str>,
+        stream: u64,
+        seq: u64,
+        bytes: &Bytes,
+    ) -> Option<String> {
         let s = lock(&self.sessions).get(session?).cloned()?;
         let mut log = lock(&s.log);
         if log.len() >= EVENT_LOG_LIMIT {
@@ -537,8 +722,14 @@ impl Core {
     pub(crate) fn fail_session(&self, session: &str, reason: &'static str) {
         let failed: Vec<Pending> = {
             let mut pending = lock(&self.pending);
-            let gids: Vec<u64> = pending.iter().filter(|(_, p)| p.session.as_deref() == Some(session)).map(|(g, _)| *g).collect();
-            gids.into_iter().filter_map(|g| pending.remove(&g)).collect()
+            let gids: Vec<u64> = pending
+                .iter()
+                .filter(|(_, p)| p.session.as_deref() == Some(session))
+                .map(|(g, _)| *g)
+                .collect();
+            gids.into_iter()
+                .filter_map(|g| pending.remove(&g))
+                .collect()
         };
         for p in failed {
             let _ = p.sink.send(Out::Failed(reason));
@@ -583,12 +774,17 @@ fn new_session_id() -> String {
 }
 
 fn accepted() -> Response<Body> {
-    Response::builder().status(StatusCode::ACCEPTED).body(Body::empty()).unwrap_or_default()
+    Response::builder()
+        .status(StatusCode::ACCEPTED)
+        .body(Body::empty())
+        .unwrap_or_default()
 }
 
 fn json_response(bytes: Bytes) -> Response<Body> {
     let mut response = Response::new(Body::from(bytes));
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -610,7 +806,20 @@ fn sse_response(
         _permit: Option<OwnedSemaphorePermit>,
         guard: Option<CancelGuard>,
     }
-    let state = State { priming, first, rx, idle, done: false, _permit: permit, guard: cancel_on_drop.map(|(link, gid, core)| CancelGuard { link, gid, core, armed: true }) };
+    let state = State {
+        priming,
+        first,
+        rx,
+        idle,
+        done: false,
+        _permit: permit,
+        guard: cancel_on_drop.map(|(link, gid, core)| CancelGuard {
+            link,
+            gid,
+            core,
+            armed: true,
+        }),
+    };
     let stream = futures_util::stream::unfold(state, |mut st| async move {
         if st.done {
             return None;
@@ -620,10 +829,15 @@ fn sse_response(
         }
         let next = match st.first.take() {
             Some(out) => Some(out),
-            None => tokio::time::timeout(st.idle, st.rx.recv()).await.ok().flatten(),
+            None => tokio::time::timeout(st.idle, st.rx.recv())
+                .await
+                .ok()
+                .flatten(),
         };
         match next {
-            Some(Out::Note { event_id, bytes }) => Some((Ok(sse::message_event(event_id.as_deref(), &bytes)), st)),
+            Some(Out::Note { event_id, bytes }) => {
+                Some((Ok(sse::message_event(event_id.as_deref(), &bytes)), st))
+            }
             Some(Out::Final { event_id, bytes }) => {
                 st.done = true;
                 if let Some(g) = st.guard.as_mut() {
@@ -638,7 +852,10 @@ fn sse_response(
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert(HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no"));
+    headers.insert(
+        HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    );
     response
 }
 
@@ -657,6 +874,8 @@ impl Drop for CancelGuard {
         }
         self.core.forget(self.gid);
         let (link, gid) = (self.link.clone(), self.gid);
-        tokio::spawn(async move { cancel_upstream(&link, gid, "the client closed the stream").await });
+        tokio::spawn(
+            async move { cancel_upstream(&link, gid, "the client closed the stream").await },
+        );
     }
 }

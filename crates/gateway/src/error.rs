@@ -23,20 +23,33 @@ pub enum RelayError {
     UnsupportedMediaType,
     /// Invalid JSON or an invalid JSON-RPC message: HTTP 400 with -32700 or -32600.
     #[error("{message}")]
-    BadMessage { code: i64, message: String, id: Option<Box<RawValue>> },
+    BadMessage {
+        code: i64,
+        message: String,
+        id: Option<Box<RawValue>>,
+    },
     /// `Mcp-Method`, `Mcp-Name` or `MCP-Protocol-Version` disagree with the body or are missing
     /// (MCP 2026-07-28 HeaderMismatch): HTTP 400 with -32020.
     #[error("header mismatch: {message}")]
-    HeaderMismatch { message: String, id: Option<Box<RawValue>> },
+    HeaderMismatch {
+        message: String,
+        id: Option<Box<RawValue>>,
+    },
     /// The `MCP-Protocol-Version` is not one Portcullis knows: HTTP 400 with -32022.
     #[error("unsupported protocol version {version:?}")]
-    UnsupportedVersion { version: String, id: Option<Box<RawValue>> },
+    UnsupportedVersion {
+        version: String,
+        id: Option<Box<RawValue>>,
+    },
     /// The `Mcp-Session-Id` is not a live session of this upstream: HTTP 404 with -32001.
     #[error("session not found")]
     SessionNotFound { id: Option<Box<RawValue>> },
     /// A request needs a session but carries none: HTTP 400.
     #[error("{message}")]
-    SessionRequired { message: &'static str, id: Option<Box<RawValue>> },
+    SessionRequired {
+        message: &'static str,
+        id: Option<Box<RawValue>>,
+    },
     /// The HTTP method is not allowed here: HTTP 405.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -45,13 +58,23 @@ pub enum RelayError {
     NotAcceptable(&'static str),
     /// The upstream has `max_in_flight` requests (or `max_streams` streams) open: HTTP 503.
     #[error("the MCP server {upstream:?} is busy")]
-    Busy { upstream: String, id: Option<Box<RawValue>> },
+    Busy {
+        upstream: String,
+        id: Option<Box<RawValue>>,
+    },
     /// The upstream could not be reached or answered badly: HTTP 502.
     #[error("the MCP server {upstream:?} is unavailable")]
-    Unavailable { upstream: String, reason: &'static str, id: Option<Box<RawValue>> },
+    Unavailable {
+        upstream: String,
+        reason: &'static str,
+        id: Option<Box<RawValue>>,
+    },
     /// The upstream did not answer in time: HTTP 504.
     #[error("the MCP server {upstream:?} did not answer in time")]
-    Timeout { upstream: String, id: Option<Box<RawValue>> },
+    Timeout {
+        upstream: String,
+        id: Option<Box<RawValue>>,
+    },
     /// Authentication is required but no validator can accept a token yet: HTTP 401.
     #[error("authentication required")]
     Unauthorized,

@@ -36,8 +36,14 @@ const REQUEST_HEADERS: &[&str] = &[
 
 /// Response headers relayed to the client. `Set-Cookie` and `WWW-Authenticate` belong to the
 /// upstream's own origin and would mislead the client about Portcullis's.
-const RESPONSE_HEADERS: &[&str] =
-    &["content-type", "mcp-session-id", "mcp-protocol-version", "cache-control", "retry-after", "allow"];
+const RESPONSE_HEADERS: &[&str] = &[
+    "content-type",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "cache-control",
+    "retry-after",
+    "allow",
+];
 
 /// One Streamable HTTP upstream with its own connection pool.
 #[derive(Debug)]
@@ -50,8 +56,16 @@ pub struct HttpUpstream {
 }
 
 impl HttpUpstream {
-    pub fn new(name: &str, url: &str, connect_timeout: Duration, first_byte_timeout: Duration, idle_timeout: Duration) -> Result<Self, String> {
-        let uri: Uri = url.parse().map_err(|e| format!("invalid upstream URL: {e}"))?;
+    pub fn new(
+        name: &str,
+        url: &str,
+        connect_timeout: Duration,
+        first_byte_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Result<Self, String> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| format!("invalid upstream URL: {e}"))?;
         let mut http = HttpConnector::new();
         http.set_connect_timeout(Some(connect_timeout));
         http.set_nodelay(true);
@@ -66,7 +80,13 @@ impl HttpUpstream {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(tls);
-        Ok(HttpUpstream { name: name.to_owned(), uri, client, first_byte_timeout, idle_timeout })
+        Ok(HttpUpstream {
+            name: name.to_owned(),
+            uri,
+            client,
+            first_byte_timeout,
+            idle_timeout,
+        })
     }
 
     /// The upstream's URL, for logs.
@@ -88,19 +108,40 @@ impl HttpUpstream {
         if let Some(headers) = request.headers_mut() {
             copy_headers(client_headers, headers, REQUEST_HEADERS);
         }
-        let request = request.body(Body::from(body)).map_err(|_| self.unavailable("bad request", request_id))?;
+        let request = request
+            .body(Body::from(body))
+            .map_err(|_| self.unavailable("bad request", request_id))?;
         let started = std::time::Instant::now();
-        let response = match tokio::time::timeout(self.first_byte_timeout, self.client.request(request)).await {
+        let response = match tokio::time::timeout(
+            self.first_byte_timeout,
+            self.client.request(request),
+        )
+        .await
+        {
             Err(_) => {
                 metrics::counter!("portcullis_upstream_errors_total", "upstream" => self.name.clone(), "reason" => "timeout").increment(1);
                 tracing::warn!(upstream = %self.name, timeout = ?self.first_byte_timeout, "upstream did not answer in time");
-                return Err(RelayError::Timeout { upstream: self.name.clone(), id: request_id.map(ToOwned::to_owned) });
+                return Err(RelayError::Timeout {
+                    upstream: self.name.clone(),
+                    id: request_id.map(ToOwned::to_owned),
+                });
             }
             Ok(Err(e)) => {
-                let reason = if e.is_connect() { "connect" } else { "protocol" };
+                let reason = if e.is_connect() {
+                    "connect"
+                } else {
+                    "protocol"
+                };
                 metrics::counter!("portcullis_upstream_errors_total", "upstream" => self.name.clone(), "reason" => reason).increment(1);
                 tracing::warn!(upstream = %self.name, error = %e, "upstream request failed");
-                return Err(self.unavailable(if e.is_connect() { "connection refused or failed" } else { "the upstream closed the connection" }, request_id));
+                return Err(self.unavailable(
+                    if e.is_connect() {
+                        "connection refused or failed"
+                    } else {
+                        "the upstream closed the connection"
+                    },
+                    request_id,
+                ));
             }
             Ok(Ok(response)) => response,
         };
@@ -109,25 +150,40 @@ impl HttpUpstream {
         let mut out = Response::builder().status(parts.status);
         if let Some(headers) = out.headers_mut() {
             copy_headers(&parts.headers, headers, RESPONSE_HEADERS);
-            let is_sse = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/event-stream"));
+            let is_sse = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("text/event-stream"));
             if is_sse {
-                headers.insert(HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no"));
-                headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-cache"));
+                headers.insert(
+                    HeaderName::from_static("x-accel-buffering"),
+                    HeaderValue::from_static("no"),
+                );
+                headers
+                    .entry(header::CACHE_CONTROL)
+                    .or_insert(HeaderValue::from_static("no-cache"));
             }
         }
         let body = Body::new(RelayBody::new(incoming, self.idle_timeout, permit, cut));
-        out.body(body).map_err(|_| self.unavailable("bad response", request_id))
+        out.body(body)
+            .map_err(|_| self.unavailable("bad response", request_id))
     }
 
     fn unavailable(&self, reason: &'static str, id: Option<&RawValue>) -> RelayError {
-        RelayError::Unavailable { upstream: self.name.clone(), reason, id: id.map(ToOwned::to_owned) }
+        RelayError::Unavailable {
+            upstream: self.name.clone(),
+            reason,
+            id: id.map(ToOwned::to_owned),
+        }
     }
 }
 
 fn copy_headers(from: &HeaderMap, to: &mut HeaderMap, allowed: &[&str]) {
     for (name, value) in from {
         let name_str = name.as_str();
-        if allowed.contains(&name_str) || name_str.starts_with(portcullis_proto::mcp::header::PARAM_PREFIX) {
+        if allowed.contains(&name_str)
+            || name_str.starts_with(portcullis_proto::mcp::header::PARAM_PREFIX)
+        {
             to.append(name.clone(), value.clone());
         }
     }
@@ -156,6 +212,9 @@ mod tests {
         let mut to = HeaderMap::new();
         copy_headers(&from, &mut to, REQUEST_HEADERS);
         let names: Vec<&str> = to.keys().map(|k| k.as_str()).collect();
-        assert_eq!(names, ["content-type", "mcp-session-id", "mcp-param-region"]);
+        assert_eq!(
+            names,
+            ["content-type", "mcp-session-id", "mcp-param-region"]
+        );
     }
 }

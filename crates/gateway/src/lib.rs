@@ -19,13 +19,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use bytes::Bytes;
 use ::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use ::http::request::Parts;
 use ::http::{HeaderMap, Method, Response, StatusCode};
+use axum::body::Body;
+use bytes::Bytes;
 use http_body_util::BodyExt;
-use portcullis_core::config::{AuthMode, BuiltinServer, Config, HttpTransport, UpstreamConfig, UpstreamKind};
+use portcullis_core::config::{
+    AuthMode, BuiltinServer, Config, HttpTransport, UpstreamConfig, UpstreamKind,
+};
 use portcullis_proto::jsonrpc::{self, Limits};
 use portcullis_proto::mcp::{self, header};
 use portcullis_store::Store;
@@ -48,7 +50,7 @@ pub struct GatewayError {
 }
 
 enum Transport {
-    Http(HttpUpstream),
+    Http(Box<HttpUpstream>),
     Bridge(Arc<Bridge>),
 }
 
@@ -91,23 +93,45 @@ impl Gateway {
         store: Arc<dyn Store>,
         builtin_url: &dyn Fn(BuiltinServer) -> Option<String>,
     ) -> Result<Gateway, GatewayError> {
-        let loopback = config.server.listen.parse::<std::net::SocketAddr>().is_ok_and(|a| a.ip().is_loopback());
-        let policy = OriginPolicy::new(&config.server.public_url, &config.server.allowed_origins, &config.server.allowed_hosts, loopback);
+        let loopback = config
+            .server
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|a| a.ip().is_loopback());
+        let policy = OriginPolicy::new(
+            &config.server.public_url,
+            &config.server.allowed_origins,
+            &config.server.allowed_hosts,
+            loopback,
+        );
         let sessions = Arc::new(Sessions::new(store));
         let shutdown_deadline = CancellationToken::new();
         let mut upstreams = HashMap::new();
         for up in &config.upstreams {
-            let error = |message: String| GatewayError { upstream: up.name.clone(), message };
+            let error = |message: String| GatewayError {
+                upstream: up.name.clone(),
+                message,
+            };
             let transport = match up.kind() {
-                UpstreamKind::Http { url, transport: HttpTransport::StreamableHttp } => Transport::Http(http_upstream(up, url).map_err(error)?),
+                UpstreamKind::Http {
+                    url,
+                    transport: HttpTransport::StreamableHttp,
+                } => Transport::Http(Box::new(http_upstream(up, url).map_err(error)?)),
                 UpstreamKind::Builtin(server) => {
-                    let url = builtin_url(server).ok_or_else(|| error(format!("the built-in server {server:?} is not running")))?;
-                    Transport::Http(http_upstream(up, &url).map_err(error)?)
+                    let url = builtin_url(server).ok_or_else(|| {
+                        error(format!("the built-in server {server:?} is not running"))
+                    })?;
+                    Transport::Http(Box::new(http_upstream(up, &url).map_err(error)?))
                 }
-                UpstreamKind::Http { url, transport: HttpTransport::Sse } => {
-                    Transport::Bridge(Arc::new(Bridge::legacy_sse(up, url, shutdown_deadline.clone()).map_err(error)?))
-                }
-                UpstreamKind::Stdio { command } => Transport::Bridge(Arc::new(Bridge::stdio(up, command, shutdown_deadline.clone()).map_err(error)?)),
+                UpstreamKind::Http {
+                    url,
+                    transport: HttpTransport::Sse,
+                } => Transport::Bridge(Arc::new(
+                    Bridge::legacy_sse(up, url, shutdown_deadline.clone()).map_err(error)?,
+                )),
+                UpstreamKind::Stdio { command } => Transport::Bridge(Arc::new(
+                    Bridge::stdio(up, command, shutdown_deadline.clone()).map_err(error)?,
+                )),
             };
             if up.auth == AuthMode::None {
                 tracing::warn!(upstream = %up.name, "UNAUTHENTICATED: anyone who can reach /servers/{}/mcp can use this MCP server (auth = \"none\")", up.name);
@@ -126,7 +150,9 @@ impl Gateway {
         Ok(Gateway {
             upstreams,
             policy,
-            limits: Limits { max_depth: config.server.max_json_depth },
+            limits: Limits {
+                max_depth: config.server.max_json_depth,
+            },
             max_body_bytes: config.server.max_body_bytes,
             sessions,
             shutdown_started: CancellationToken::new(),
@@ -169,13 +195,16 @@ impl Gateway {
     }
 
     fn upstream(&self, name: &str) -> Result<&Upstream, RelayError> {
-        self.upstreams.get(name).ok_or_else(|| RelayError::UnknownUpstream(name.to_owned()))
+        self.upstreams
+            .get(name)
+            .ok_or_else(|| RelayError::UnknownUpstream(name.to_owned()))
     }
 
     /// The checks every method shares: upstream, Host/Origin, authentication.
     fn admit(&self, name: &str, parts: &Parts) -> Result<&Upstream, RelayError> {
         let upstream = self.upstream(name)?;
-        self.policy.check(&parts.headers, parts.uri.authority().map(|a| a.as_str()))?;
+        self.policy
+            .check(&parts.headers, parts.uri.authority().map(|a| a.as_str()))?;
         match upstream.auth {
             AuthMode::None => Ok(upstream),
             // No validator can accept a token yet: fail closed.
@@ -184,23 +213,39 @@ impl Gateway {
     }
 
     /// POST: one JSON-RPC message (or a batch, for revisions before 2025-06-18).
-    pub async fn post(&self, name: &str, parts: &Parts, body: Body) -> Result<Response<Body>, RelayError> {
+    pub async fn post(
+        &self,
+        name: &str,
+        parts: &Parts,
+        body: Body,
+    ) -> Result<Response<Body>, RelayError> {
         let upstream = self.admit(name, parts)?;
         require_json(&parts.headers)?;
         let bytes = read_body(body, &parts.headers, self.max_body_bytes).await?;
-        let inspected = jsonrpc::inspect(&bytes, self.limits)
-            .map_err(|e| RelayError::BadMessage { code: e.code(), message: e.to_string(), id: None })?;
+        let inspected =
+            jsonrpc::inspect(&bytes, self.limits).map_err(|e| RelayError::BadMessage {
+                code: e.code(),
+                message: e.to_string(),
+                id: None,
+            })?;
         let single = match &inspected {
             jsonrpc::Body::Single(m) => Some(m),
             jsonrpc::Body::Batch(_) => None,
         };
         let request_id = single.and_then(|m| m.id.as_deref());
-        let header_version = headers::check_post(&parts.headers, &inspected).map_err(|e| e.with_id(request_id))?;
+        let header_version =
+            headers::check_post(&parts.headers, &inspected).map_err(|e| e.with_id(request_id))?;
         let is_initialize = single.is_some_and(|m| m.method.as_deref() == Some("initialize"));
         let requested_version = single.and_then(|m| m.requested_version.as_deref());
-        let stateless = header_version.or(single.and_then(|m| m.meta_version.as_deref())).is_some_and(mcp::is_stateless);
+        let stateless = header_version
+            .or(single.and_then(|m| m.meta_version.as_deref()))
+            .is_some_and(mcp::is_stateless);
 
-        let session_id = if stateless || is_initialize { None } else { session_header(&parts.headers)? };
+        let session_id = if stateless || is_initialize {
+            None
+        } else {
+            session_header(&parts.headers)?
+        };
         let mut session_version = None;
         if let Some(sid) = session_id {
             match self.sessions.lookup(name, sid).await? {
@@ -209,7 +254,11 @@ impl Gateway {
             }
         }
         let version = header_version
-            .or(if is_initialize { requested_version } else { None })
+            .or(if is_initialize {
+                requested_version
+            } else {
+                None
+            })
             .or(session_version.as_deref())
             .unwrap_or(mcp::DEFAULT_NEGOTIATED_VERSION);
         if single.is_none() && !mcp::allows_batches(version) {
@@ -227,11 +276,24 @@ impl Gateway {
         match &upstream.transport {
             Transport::Http(http) => {
                 let response = http
-                    .send(Method::POST, &parts.headers, bytes, request_id, Some(permit), Some(self.shutdown_deadline.clone()))
+                    .send(
+                        Method::POST,
+                        &parts.headers,
+                        bytes,
+                        request_id,
+                        Some(permit),
+                        Some(self.shutdown_deadline.clone()),
+                    )
                     .await?;
                 if is_initialize && response.status().is_success() {
-                    if let Some(sid) = response.headers().get(header::SESSION_ID).and_then(|v| v.to_str().ok()) {
-                        self.sessions.register(name, sid, requested_version, None).await?;
+                    if let Some(sid) = response
+                        .headers()
+                        .get(header::SESSION_ID)
+                        .and_then(|v| v.to_str().ok())
+                    {
+                        self.sessions
+                            .register(name, sid, requested_version, None)
+                            .await?;
                     }
                 } else if let Some(sid) = session_id
                     && response.status() == StatusCode::NOT_FOUND
@@ -250,10 +312,19 @@ impl Gateway {
                     });
                 };
                 let accepts_sse = accepts(&parts.headers, "text/event-stream");
-                let post = bridge::Post { bytes, message, session_id, stateless, accepts_sse, version };
+                let post = bridge::Post {
+                    bytes,
+                    message,
+                    session_id,
+                    stateless,
+                    accepts_sse,
+                    version,
+                };
                 let outcome = bridge.post(post, permit).await?;
                 if let Some(created) = &outcome.created_session {
-                    self.sessions.register(name, created, requested_version, None).await?;
+                    self.sessions
+                        .register(name, created, requested_version, None)
+                        .await?;
                 }
                 Ok(outcome.response)
             }
@@ -270,25 +341,51 @@ impl Gateway {
         {
             return Err(RelayError::SessionNotFound { id: None });
         }
-        let permit = upstream.streams.clone().try_acquire_owned().map_err(|_| RelayError::Busy { upstream: upstream.name.clone(), id: None })?;
+        let permit =
+            upstream
+                .streams
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| RelayError::Busy {
+                    upstream: upstream.name.clone(),
+                    id: None,
+                })?;
         match &upstream.transport {
             Transport::Http(http) => {
                 // Standalone streams end as soon as a shutdown starts; the client reconnects
                 // elsewhere with Last-Event-ID.
-                http.send(Method::GET, &parts.headers, Bytes::new(), None, Some(permit), Some(self.shutdown_started.clone())).await
+                http.send(
+                    Method::GET,
+                    &parts.headers,
+                    Bytes::new(),
+                    None,
+                    Some(permit),
+                    Some(self.shutdown_started.clone()),
+                )
+                .await
             }
             Transport::Bridge(bridge) => {
                 if version.is_some_and(mcp::is_stateless) {
                     return Err(RelayError::MethodNotAllowed);
                 }
                 if !accepts(&parts.headers, "text/event-stream") {
-                    return Err(RelayError::NotAcceptable("the GET stream needs Accept: text/event-stream"));
+                    return Err(RelayError::NotAcceptable(
+                        "the GET stream needs Accept: text/event-stream",
+                    ));
                 }
                 let Some(sid) = session_id else {
-                    return Err(RelayError::SessionRequired { message: "the GET stream needs an Mcp-Session-Id", id: None });
+                    return Err(RelayError::SessionRequired {
+                        message: "the GET stream needs an Mcp-Session-Id",
+                        id: None,
+                    });
                 };
-                let last_event_id = parts.headers.get(header::LAST_EVENT_ID).and_then(|v| v.to_str().ok());
-                bridge.get(sid, last_event_id, permit, self.shutdown_started.clone()).await
+                let last_event_id = parts
+                    .headers
+                    .get(header::LAST_EVENT_ID)
+                    .and_then(|v| v.to_str().ok());
+                bridge
+                    .get(sid, last_event_id, permit, self.shutdown_started.clone())
+                    .await
             }
         }
     }
@@ -299,16 +396,41 @@ impl Gateway {
         let version = headers::protocol_version(&parts.headers)?;
         let Some(sid) = session_header(&parts.headers)? else {
             return match &upstream.transport {
-                Transport::Http(http) => http.send(Method::DELETE, &parts.headers, Bytes::new(), None, None, None).await,
-                Transport::Bridge(_) if version.is_some_and(mcp::is_stateless) => Err(RelayError::MethodNotAllowed),
-                Transport::Bridge(_) => Err(RelayError::SessionRequired { message: "DELETE needs an Mcp-Session-Id", id: None }),
+                Transport::Http(http) => {
+                    http.send(
+                        Method::DELETE,
+                        &parts.headers,
+                        Bytes::new(),
+                        None,
+                        None,
+                        None,
+                    )
+                    .await
+                }
+                Transport::Bridge(_) if version.is_some_and(mcp::is_stateless) => {
+                    Err(RelayError::MethodNotAllowed)
+                }
+                Transport::Bridge(_) => Err(RelayError::SessionRequired {
+                    message: "DELETE needs an Mcp-Session-Id",
+                    id: None,
+                }),
             };
         };
         if self.sessions.lookup(name, sid).await?.is_none() {
             return Err(RelayError::SessionNotFound { id: None });
         }
         let response = match &upstream.transport {
-            Transport::Http(http) => http.send(Method::DELETE, &parts.headers, Bytes::new(), None, None, None).await?,
+            Transport::Http(http) => {
+                http.send(
+                    Method::DELETE,
+                    &parts.headers,
+                    Bytes::new(),
+                    None,
+                    None,
+                    None,
+                )
+                .await?
+            }
             Transport::Bridge(bridge) => bridge.delete(sid).await?,
         };
         if response.status().is_success() || response.status() == StatusCode::NOT_FOUND {
@@ -319,7 +441,13 @@ impl Gateway {
 }
 
 fn http_upstream(up: &UpstreamConfig, url: &str) -> Result<HttpUpstream, String> {
-    HttpUpstream::new(&up.name, url, up.connect_timeout, up.first_byte_timeout, up.idle_timeout)
+    HttpUpstream::new(
+        &up.name,
+        url,
+        up.connect_timeout,
+        up.first_byte_timeout,
+        up.idle_timeout,
+    )
 }
 
 fn session_header(headers: &HeaderMap) -> Result<Option<&str>, RelayError> {
@@ -339,24 +467,43 @@ fn require_json(headers: &HeaderMap) -> Result<(), RelayError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if ok { Ok(()) } else { Err(RelayError::UnsupportedMediaType) }
+    if ok {
+        Ok(())
+    } else {
+        Err(RelayError::UnsupportedMediaType)
+    }
 }
 
 fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
-    headers.get_all(ACCEPT).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|item| {
-        let item = item.split(';').next().unwrap_or_default().trim();
-        item.eq_ignore_ascii_case(media_type) || item == "*/*" || item.eq_ignore_ascii_case("text/*") && media_type.starts_with("text/")
-    })
+    headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let item = item.split(';').next().unwrap_or_default().trim();
+            item.eq_ignore_ascii_case(media_type)
+                || item == "*/*"
+                || item.eq_ignore_ascii_case("text/*") && media_type.starts_with("text/")
+        })
 }
 
 async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes, RelayError> {
-    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
         return Err(RelayError::BodyTooLarge(max));
     }
     match http_body_util::Limited::new(body, max).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(RelayError::BodyTooLarge(max)),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(RelayError::BodyTooLarge(max))
+        }
         Err(_) => Err(RelayError::BodyUnreadable),
     }
 }

@@ -24,9 +24,20 @@ pub struct OriginPolicy {
 impl OriginPolicy {
     /// Builds the policy from the public URL, the configured extras and whether the listener
     /// is loopback-only.
-    pub fn new(public_url: &str, allowed_origins: &[String], allowed_hosts: &[String], loopback_listener: bool) -> Self {
-        let mut hosts: Vec<String> = allowed_hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
-        let mut origins: Vec<String> = allowed_origins.iter().map(|o| o.to_ascii_lowercase()).collect();
+    pub fn new(
+        public_url: &str,
+        allowed_origins: &[String],
+        allowed_hosts: &[String],
+        loopback_listener: bool,
+    ) -> Self {
+        let mut hosts: Vec<String> = allowed_hosts
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+        let mut origins: Vec<String> = allowed_origins
+            .iter()
+            .map(|o| o.to_ascii_lowercase())
+            .collect();
         if let Ok(url) = url::Url::parse(public_url) {
             if let Some(host) = url.host_str() {
                 let host = host.to_ascii_lowercase();
@@ -42,13 +53,17 @@ impl OriginPolicy {
             }
             origins.push(url.origin().ascii_serialization().to_ascii_lowercase());
         }
-        OriginPolicy { hosts, origins, loopback: loopback_listener }
+        OriginPolicy {
+            hosts,
+            origins,
+            loopback: loopback_listener,
+        }
     }
 
     /// Is this `Origin` value allowed (used for CORS as well)?
     pub fn origin_allowed(&self, origin: &str) -> bool {
         let origin = origin.to_ascii_lowercase();
-        if self.origins.iter().any(|o| *o == origin) {
+        if self.origins.contains(&origin) {
             return true;
         }
         self.loopback
@@ -61,7 +76,7 @@ impl OriginPolicy {
 
     fn host_allowed(&self, host: &str) -> bool {
         let host = host.to_ascii_lowercase();
-        if self.hosts.iter().any(|h| *h == host) {
+        if self.hosts.contains(&host) {
             return true;
         }
         self.loopback && is_loopback_name(strip_port(&host))
@@ -70,15 +85,24 @@ impl OriginPolicy {
     /// Checks the request headers; a missing `Host` (HTTP/2 carries `:authority` in the URI)
     /// is checked by the caller through the URI authority.
     pub fn check(&self, headers: &HeaderMap, authority: Option<&str>) -> Result<(), RelayError> {
-        let host = headers.get(HOST).and_then(|h| h.to_str().ok()).or(authority);
+        let host = headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .or(authority);
         match host {
             Some(host) if self.host_allowed(host) => {}
-            _ => return Err(RelayError::ForbiddenOrigin("the Host header is not allowed")),
+            _ => {
+                return Err(RelayError::ForbiddenOrigin(
+                    "the Host header is not allowed",
+                ));
+            }
         }
         if let Some(origin) = headers.get(ORIGIN) {
             let ok = origin.to_str().is_ok_and(|o| self.origin_allowed(o));
             if !ok {
-                return Err(RelayError::ForbiddenOrigin("the Origin header is not allowed"));
+                return Err(RelayError::ForbiddenOrigin(
+                    "the Origin header is not allowed",
+                ));
             }
         }
         Ok(())
@@ -89,12 +113,21 @@ fn strip_port(host: &str) -> &str {
     if let Some(rest) = host.strip_prefix('[') {
         return rest.split_once(']').map_or(host, |(h, _)| h);
     }
-    host.rsplit_once(':').map_or(host, |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host })
+    host.rsplit_once(':').map_or(host, |(h, p)| {
+        if p.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    })
 }
 
 fn is_loopback_name(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -125,12 +158,29 @@ mod tests {
 
     #[test]
     fn public_listener_accepts_its_url_and_configured_extras() {
-        let p = OriginPolicy::new("https://mcp.example.com", &["https://app.example.com".into()], &["mcp.internal:8080".into()], false);
-        assert!(check(&p, "mcp.example.com", Some("https://mcp.example.com")));
-        assert!(check(&p, "MCP.example.com:443", Some("https://app.example.com")));
+        let p = OriginPolicy::new(
+            "https://mcp.example.com",
+            &["https://app.example.com".into()],
+            &["mcp.internal:8080".into()],
+            false,
+        );
+        assert!(check(
+            &p,
+            "mcp.example.com",
+            Some("https://mcp.example.com")
+        ));
+        assert!(check(
+            &p,
+            "MCP.example.com:443",
+            Some("https://app.example.com")
+        ));
         assert!(check(&p, "mcp.internal:8080", None));
         assert!(!check(&p, "localhost:8080", None));
         assert!(!check(&p, "mcp.example.com", Some("http://localhost:3000")));
-        assert!(!check(&p, "mcp.example.com", Some("https://mcp.example.com.evil.example")));
+        assert!(!check(
+            &p,
+            "mcp.example.com",
+            Some("https://mcp.example.com.evil.example")
+        ));
     }
 }

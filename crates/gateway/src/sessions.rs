@@ -37,16 +37,26 @@ pub struct SessionInfo {
 }
 
 fn key(upstream: &str, session_id: &str) -> SessionKey {
-    SessionKey { upstream: upstream.to_owned(), id_hash: Sha256::digest(session_id.as_bytes()).into() }
+    SessionKey {
+        upstream: upstream.to_owned(),
+        id_hash: Sha256::digest(session_id.as_bytes()).into(),
+    }
 }
 
 impl Sessions {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Sessions { store, cache: Mutex::new(HashMap::new()) }
+        Sessions {
+            store,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Looks a session up; `None` if it is not live for this upstream.
-    pub async fn lookup(&self, upstream: &str, session_id: &str) -> Result<Option<SessionInfo>, StoreError> {
+    pub async fn lookup(
+        &self,
+        upstream: &str,
+        session_id: &str,
+    ) -> Result<Option<SessionInfo>, StoreError> {
         let key = key(upstream, session_id);
         let now = Instant::now();
         let cached = self.cache.lock().ok().and_then(|mut cache| {
@@ -64,7 +74,10 @@ impl Sessions {
                     let key = key.clone();
                     // Best effort: a missed touch only makes the janitor's idle estimate older.
                     tokio::spawn(async move {
-                        if let Err(e) = store.relay_session_touch(&key, OffsetDateTime::now_utc()).await {
+                        if let Err(e) = store
+                            .relay_session_touch(&key, OffsetDateTime::now_utc())
+                            .await
+                        {
                             tracing::debug!(error = %e, "could not record session use");
                         }
                     });
@@ -72,15 +85,25 @@ impl Sessions {
                 Ok(Some(SessionInfo { protocol_version }))
             }
             None => {
-                let Some(row) = self.store.relay_session_get(&key).await? else { return Ok(None) };
+                let Some(row) = self.store.relay_session_get(&key).await? else {
+                    return Ok(None);
+                };
                 self.remember(key, row.protocol_version.clone());
-                Ok(Some(SessionInfo { protocol_version: row.protocol_version }))
+                Ok(Some(SessionInfo {
+                    protocol_version: row.protocol_version,
+                }))
             }
         }
     }
 
     /// Records a session an upstream (or the bridge) created.
-    pub async fn register(&self, upstream: &str, session_id: &str, protocol_version: Option<&str>, principal: Option<&str>) -> Result<(), StoreError> {
+    pub async fn register(
+        &self,
+        upstream: &str,
+        session_id: &str,
+        protocol_version: Option<&str>,
+        principal: Option<&str>,
+    ) -> Result<(), StoreError> {
         let key = key(upstream, session_id);
         let now = OffsetDateTime::now_utc();
         let row = RelaySession {
@@ -111,10 +134,10 @@ impl Sessions {
     /// Deletes sessions idle since before `idle_before`, in the store and the cache.
     pub async fn purge(&self, idle_before: OffsetDateTime) -> Result<u64, StoreError> {
         let n = self.store.relay_sessions_purge(idle_before).await?;
-        if n > 0 {
-            if let Ok(mut cache) = self.cache.lock() {
-                cache.clear();
-            }
+        if n > 0
+            && let Ok(mut cache) = self.cache.lock()
+        {
+            cache.clear();
         }
         Ok(n)
     }
@@ -124,7 +147,13 @@ impl Sessions {
             if cache.len() >= CACHE_LIMIT {
                 cache.clear();
             }
-            cache.insert(key, Cached { protocol_version, touched: Instant::now() });
+            cache.insert(
+                key,
+                Cached {
+                    protocol_version,
+                    touched: Instant::now(),
+                },
+            );
         }
     }
 }

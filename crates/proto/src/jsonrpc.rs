@@ -30,10 +30,26 @@ struct ErrorResponse<'a> {
 }
 
 /// Serializes a JSON-RPC error response. `id` is `null` when the request's id is unknown.
-pub fn error_body(id: Option<&RawValue>, code: i64, message: &str, data: Option<serde_json::Value>) -> Vec<u8> {
-    let response = ErrorResponse { jsonrpc: "2.0", id, error: ErrorObject { code, message, data } };
+pub fn error_body(
+    id: Option<&RawValue>,
+    code: i64,
+    message: &str,
+    data: Option<serde_json::Value>,
+) -> Vec<u8> {
+    let response = ErrorResponse {
+        jsonrpc: "2.0",
+        id,
+        error: ErrorObject {
+            code,
+            message,
+            data,
+        },
+    };
     // Serializing these types cannot fail: every field is a plain JSON value.
-    serde_json::to_vec(&response).unwrap_or_else(|_| br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}"#.to_vec())
+    serde_json::to_vec(&response).unwrap_or_else(|_| {
+        br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}}"#
+            .to_vec()
+    })
 }
 
 #[cfg(test)]

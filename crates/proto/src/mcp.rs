@@ -1,8 +1,13 @@
 //! MCP protocol constants: versions, HTTP header names, error codes and methods.
 
 /// Every protocol revision Portcullis relays, oldest first.
-pub const PROTOCOL_VERSIONS: &[&str] =
-    &["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"];
+pub const PROTOCOL_VERSIONS: &[&str] = &[
+    "2024-11-05",
+    "2025-03-26",
+    "2025-06-18",
+    "2025-11-25",
+    "2026-07-28",
+];
 
 /// The version assumed when a 2025-era request carries no `MCP-Protocol-Version` header
 /// (Streamable HTTP, 2025-06-18 and later: "SHOULD assume protocol version 2025-03-26").
@@ -86,9 +91,14 @@ pub mod code {
 /// Base64 of UTF-8; anything else is the value itself. `None` if the sentinel form is invalid.
 pub fn decode_header_value(raw: &str) -> Option<std::borrow::Cow<'_, str>> {
     use base64::Engine as _;
-    match raw.strip_prefix("=?base64?").and_then(|r| r.strip_suffix("?=")) {
+    match raw
+        .strip_prefix("=?base64?")
+        .and_then(|r| r.strip_suffix("?="))
+    {
         Some(encoded) => {
-            let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()?;
             String::from_utf8(bytes).ok().map(std::borrow::Cow::Owned)
         }
         None => Some(std::borrow::Cow::Borrowed(raw)),
@@ -111,8 +121,14 @@ mod tests {
     #[test]
     fn header_values_decode() {
         assert_eq!(decode_header_value("get_weather").unwrap(), "get_weather");
-        assert_eq!(decode_header_value("=?base64?SGVsbG8sIOS4lueVjA==?=").unwrap(), "Hello, 世界");
-        assert_eq!(decode_header_value("=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?=").unwrap(), "=?base64?literal?=");
+        assert_eq!(
+            decode_header_value("=?base64?SGVsbG8sIOS4lueVjA==?=").unwrap(),
+            "Hello, 世界"
+        );
+        assert_eq!(
+            decode_header_value("=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?=").unwrap(),
+            "=?base64?literal?="
+        );
         assert!(decode_header_value("=?base64?%%%?=").is_none());
     }
 }

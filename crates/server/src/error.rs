@@ -39,7 +39,11 @@ fn relay_error(e: RelayError) -> Response {
         RelayError::ForbiddenOrigin(_) => (StatusCode::FORBIDDEN, code::INVALID_REQUEST, None),
         RelayError::BodyTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, code::INVALID_REQUEST, None),
         RelayError::BodyUnreadable => (StatusCode::BAD_REQUEST, code::PARSE_ERROR, None),
-        RelayError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, code::INVALID_REQUEST, None),
+        RelayError::UnsupportedMediaType => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code::INVALID_REQUEST,
+            None,
+        ),
         RelayError::BadMessage { code, .. } => (StatusCode::BAD_REQUEST, *code, None),
         RelayError::HeaderMismatch { .. } => (StatusCode::BAD_REQUEST, code::HEADER_MISMATCH, None),
         RelayError::UnsupportedVersion { version, .. } => (
@@ -47,17 +51,41 @@ fn relay_error(e: RelayError) -> Response {
             code::UNSUPPORTED_PROTOCOL_VERSION,
             Some(json!({ "supported": mcp::PROTOCOL_VERSIONS, "requested": version })),
         ),
-        RelayError::SessionNotFound { .. } => (StatusCode::NOT_FOUND, code::SESSION_NOT_FOUND, None),
-        RelayError::SessionRequired { .. } => (StatusCode::BAD_REQUEST, code::INVALID_REQUEST, None),
-        RelayError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, code::INVALID_REQUEST, None),
+        RelayError::SessionNotFound { .. } => {
+            (StatusCode::NOT_FOUND, code::SESSION_NOT_FOUND, None)
+        }
+        RelayError::SessionRequired { .. } => {
+            (StatusCode::BAD_REQUEST, code::INVALID_REQUEST, None)
+        }
+        RelayError::MethodNotAllowed => {
+            (StatusCode::METHOD_NOT_ALLOWED, code::INVALID_REQUEST, None)
+        }
         RelayError::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, code::INVALID_REQUEST, None),
-        RelayError::Busy { upstream, .. } => (StatusCode::SERVICE_UNAVAILABLE, code::INTERNAL_ERROR, Some(json!({ "upstream": upstream, "reason": "busy" }))),
-        RelayError::Unavailable { upstream, reason, .. } => (StatusCode::BAD_GATEWAY, code::INTERNAL_ERROR, Some(json!({ "upstream": upstream, "reason": reason }))),
-        RelayError::Timeout { upstream, .. } => (StatusCode::GATEWAY_TIMEOUT, code::INTERNAL_ERROR, Some(json!({ "upstream": upstream, "reason": "timeout" }))),
+        RelayError::Busy { upstream, .. } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::INTERNAL_ERROR,
+            Some(json!({ "upstream": upstream, "reason": "busy" })),
+        ),
+        RelayError::Unavailable {
+            upstream, reason, ..
+        } => (
+            StatusCode::BAD_GATEWAY,
+            code::INTERNAL_ERROR,
+            Some(json!({ "upstream": upstream, "reason": reason })),
+        ),
+        RelayError::Timeout { upstream, .. } => (
+            StatusCode::GATEWAY_TIMEOUT,
+            code::INTERNAL_ERROR,
+            Some(json!({ "upstream": upstream, "reason": "timeout" })),
+        ),
         RelayError::Unauthorized => (StatusCode::UNAUTHORIZED, code::INVALID_REQUEST, None),
         RelayError::Store(err) => {
             tracing::error!(error = %err, "store failure on the MCP path");
-            (StatusCode::SERVICE_UNAVAILABLE, code::INTERNAL_ERROR, Some(json!({ "reason": "store unavailable" })))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::INTERNAL_ERROR,
+                Some(json!({ "reason": "store unavailable" })),
+            )
         }
     };
     let body = error_body(e.request_id(), code, &message, data);
@@ -73,7 +101,12 @@ fn relay_error(e: RelayError) -> Response {
             headers.insert(ALLOW, HeaderValue::from_static("POST"));
         }
         RelayError::Unauthorized => {
-            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\", error_description=\"no accepted credential\""));
+            headers.insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static(
+                    "Bearer error=\"invalid_token\", error_description=\"no accepted credential\"",
+                ),
+            );
         }
         _ => {}
     }

@@ -33,8 +33,17 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(gateway: Arc<Gateway>, store: Arc<dyn Store>, metrics: Option<metrics_exporter_prometheus::PrometheusHandle>) -> Self {
-        AppState { gateway, store, metrics, ready: Arc::new(AtomicBool::new(false)) }
+    pub fn new(
+        gateway: Arc<Gateway>,
+        store: Arc<dyn Store>,
+        metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    ) -> Self {
+        AppState {
+            gateway,
+            store,
+            metrics,
+            ready: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     /// Whether `/readyz` may say yes (the store is checked on each call too).
@@ -54,14 +63,22 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .merge(upstreams)
         .fallback(ops::not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), observe::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::track,
+        ))
         .with_state(state)
 }
 
 /// Serves until `shutdown` resolves, then shuts down gracefully: readiness goes false at once,
 /// no new connections are accepted, in-flight requests and streams get `grace` to finish, and
 /// whatever is still open after that is cut. Stdio child processes are stopped last.
-pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static, grace: Duration) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let started = Arc::new(tokio::sync::Notify::new());
     let signal_state = state.clone();
@@ -98,7 +115,8 @@ pub fn spawn_janitor(gateway: Arc<Gateway>) {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
         loop {
             tick.tick().await;
-            let idle_before = time::OffsetDateTime::now_utc() - portcullis_gateway::SESSION_IDLE_LIMIT;
+            let idle_before =
+                time::OffsetDateTime::now_utc() - portcullis_gateway::SESSION_IDLE_LIMIT;
             match gateway.sessions().purge(idle_before).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(sessions = n, "forgot idle relay sessions"),

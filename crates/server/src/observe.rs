@@ -13,7 +13,10 @@ use crate::AppState;
 
 const REQUEST_ID: &str = "x-request-id";
 /// Latency buckets from 100 µs to 30 s: relay overheads are sub-millisecond, tools take seconds.
-const BUCKETS: &[f64] = &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0,
+];
 
 /// Installs the process-wide Prometheus recorder (once per process).
 pub fn install_metrics() -> Option<PrometheusHandle> {
@@ -26,18 +29,36 @@ pub fn install_metrics() -> Option<PrometheusHandle> {
 
 /// Gives each request an id (`X-Request-Id`, kept from a trusted client or made here), logs it
 /// in a span, echoes it in the response, and counts the request per route, upstream and status.
-pub(crate) async fn track(State(_state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub(crate) async fn track(
+    State(_state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let id = request
         .headers()
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .filter(|v| {
+            v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let route = request.extensions().get::<MatchedPath>().map_or("other", |p| route_label(p.as_str()));
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("other", |p| route_label(p.as_str()));
     let upstream = (route == "mcp")
-        .then(|| request.uri().path().strip_prefix("/servers/").and_then(|p| p.split('/').next()).map(str::to_owned))
+        .then(|| {
+            request
+                .uri()
+                .path()
+                .strip_prefix("/servers/")
+                .and_then(|p| p.split('/').next())
+                .map(str::to_owned)
+        })
         .flatten()
         .unwrap_or_default();
     let method = request.method().clone();
@@ -50,9 +71,17 @@ pub(crate) async fn track(State(_state): State<AppState>, mut request: Request, 
     let elapsed = started.elapsed();
     span.in_scope(|| {
         if status >= 500 {
-            tracing::warn!(status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request failed");
+            tracing::warn!(
+                status,
+                elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+                "request failed"
+            );
         } else {
-            tracing::debug!(status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+            tracing::debug!(
+                status,
+                elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+                "request"
+            );
         }
     });
     if route != "ops" {

@@ -12,7 +12,10 @@ use axum::routing::get;
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz_get)).route("/readyz", get(readyz_get)).route("/metrics", get(metrics_get))
+    Router::new()
+        .route("/healthz", get(healthz_get))
+        .route("/readyz", get(readyz_get))
+        .route("/metrics", get(metrics_get))
 }
 
 async fn healthz_get() -> &'static str {
@@ -35,11 +38,23 @@ async fn readyz_get(State(state): State<AppState>) -> Response {
 
 async fn metrics_get(State(state): State<AppState>) -> Response {
     match &state.metrics {
-        Some(handle) => ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response(),
+        Some(handle) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4",
+            )],
+            handle.render(),
+        )
+            .into_response(),
         None => (StatusCode::NOT_FOUND, "metrics are not enabled\n").into_response(),
     }
 }
 
 pub(crate) async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, [(axum::http::header::CONTENT_TYPE, "application/json")], r#"{"error":"not_found"}"#).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        r#"{"error":"not_found"}"#,
+    )
+        .into_response()
 }

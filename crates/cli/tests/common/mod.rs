@@ -1,7 +1,13 @@
 //! Black-box test support: Portcullis on port 0 with a fresh in-memory store, and an HTTP
 //! client that speaks MCP to it.
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,9 +55,24 @@ pub async fn spawn_with(upstreams: Vec<UpstreamConfig>, tweak: impl FnOnce(&mut 
     state.set_ready(true);
     let (tx, rx) = oneshot::channel::<()>();
     let grace = config.server.shutdown_grace;
-    let handle = tokio::spawn(portcullis_server::serve(listener, state, async move { let _ = rx.await; }, grace));
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    App { addr, stop: Some(tx), handle, client }
+    let handle = tokio::spawn(portcullis_server::serve(
+        listener,
+        state,
+        async move {
+            let _ = rx.await;
+        },
+        grace,
+    ));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    App {
+        addr,
+        stop: Some(tx),
+        handle,
+        client,
+    }
 }
 
 impl App {
@@ -92,10 +113,24 @@ impl App {
             .await
             .unwrap();
         assert_eq!(response.status(), 200, "initialize through {name}");
-        let session = response.headers().get("mcp-session-id").expect("a session id").to_str().unwrap().to_owned();
+        let session = response
+            .headers()
+            .get("mcp-session-id")
+            .expect("a session id")
+            .to_str()
+            .unwrap()
+            .to_owned();
         let body = read_result(response).await;
         assert!(body["result"]["protocolVersion"].is_string(), "{body}");
-        let ack = self.post(name, &json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).header("mcp-session-id", &session).send().await.unwrap();
+        let ack = self
+            .post(
+                name,
+                &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+            )
+            .header("mcp-session-id", &session)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(ack.status(), 202);
         session
     }
@@ -120,18 +155,30 @@ pub fn initialize_body() -> Value {
 
 /// The JSON-RPC response in a JSON answer, or the last message of an SSE answer.
 pub async fn read_result(response: reqwest::Response) -> Value {
-    let is_sse = response.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/event-stream"));
+    let is_sse = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
     let text = response.text().await.unwrap();
     if !is_sse {
         return serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
     }
-    sse_messages(&text).into_iter().rev().find(|m| m.get("result").is_some() || m.get("error").is_some()).unwrap_or_else(|| panic!("no response in {text}"))
+    sse_messages(&text)
+        .into_iter()
+        .rev()
+        .find(|m| m.get("result").is_some() || m.get("error").is_some())
+        .unwrap_or_else(|| panic!("no response in {text}"))
 }
 
 /// Every JSON message in an SSE text.
 pub fn sse_messages(text: &str) -> Vec<Value> {
     let mut parser = portcullis_testkit::SseParser::new();
-    parser.push(text.as_bytes()).into_iter().filter_map(|e| e.json()).collect()
+    parser
+        .push(text.as_bytes())
+        .into_iter()
+        .filter_map(|e| e.json())
+        .collect()
 }
 
 /// The JSON-RPC error code and HTTP status of a response.

@@ -5,11 +5,13 @@ use std::time::Duration;
 /// Parses `<integer><unit>` with unit `ms`, `s`, `m`, `h` or `d`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?}: expected a number and a unit such as 30s"))?;
+    let n: u64 = number.parse().map_err(|_| {
+        format!("invalid duration {text:?}: expected a number and a unit such as 30s")
+    })?;
     let seconds = match unit {
         "ms" => return Ok(Duration::from_millis(n)),
         "s" => n,
@@ -28,12 +30,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Writes a duration in the largest unit that represents it exactly.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         return format!("{ms}ms");
     }
     let s = d.as_secs();
     for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-        if s != 0 && s % size == 0 {
+        if s != 0 && s.is_multiple_of(size) {
             return format!("{}{unit}", s / size);
         }
     }

@@ -1,8 +1,8 @@
 //! Environment overrides: `PORTCULLIS_<SECTION>__<KEY>`, typed by the key reference.
 
+use super::ENV_PREFIX;
 use super::error::{ConfigError, ConfigProblem};
 use super::reference::{self, Kind};
-use super::ENV_PREFIX;
 
 /// Applies every `PORTCULLIS_…__…` variable to `table`. Variables without `__` (such as
 /// `PORTCULLIS_CONFIG`) are not overrides and are left alone.
@@ -18,7 +18,8 @@ where
         .filter_map(|(k, v)| {
             let k = k.as_ref();
             let rest = k.strip_prefix(ENV_PREFIX)?;
-            rest.contains("__").then(|| (k.to_owned(), v.as_ref().to_owned()))
+            rest.contains("__")
+                .then(|| (k.to_owned(), v.as_ref().to_owned()))
         })
         .collect();
     // Sorted so that the outcome never depends on the order of the process environment.
@@ -28,7 +29,11 @@ where
             problems.push(ConfigProblem { key: name, problem });
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(ConfigError { problems }) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError { problems })
+    }
 }
 
 fn apply_one(table: &mut toml::Table, name: &str, value: &str) -> Result<(), String> {
@@ -56,18 +61,25 @@ fn apply_one(table: &mut toml::Table, name: &str, value: &str) -> Result<(), Str
                 return Err(format!("no configuration key `{path}`"));
             };
             let value = parse(spec.kind, value)?;
-            let Some(entries) = table.get_mut(section.as_str()).and_then(|v| v.as_array_mut()) else {
+            let Some(entries) = table
+                .get_mut(section.as_str())
+                .and_then(|v| v.as_array_mut())
+            else {
                 return Err(format!("there is no `[[{section}]]` entry to override"));
             };
-            let entry = select(entries, selector)
-                .ok_or_else(|| format!("no `[[{section}]]` entry named or numbered `{selector}`"))?;
+            let entry = select(entries, selector).ok_or_else(|| {
+                format!("no `[[{section}]]` entry named or numbered `{selector}`")
+            })?;
             let Some(entry) = entry.as_table_mut() else {
                 return Err(format!("`[[{section}]]` entries must be tables"));
             };
             entry.insert(key.clone(), value);
             Ok(())
         }
-        _ => Err("expected PORTCULLIS_<SECTION>__<KEY> or PORTCULLIS_<SECTION>__<NAME>__<KEY>".to_owned()),
+        _ => Err(
+            "expected PORTCULLIS_<SECTION>__<KEY> or PORTCULLIS_<SECTION>__<NAME>__<KEY>"
+                .to_owned(),
+        ),
     }
 }
 
@@ -99,10 +111,19 @@ fn parse(kind: Kind, raw: &str) -> Result<toml::Value, String> {
             _ => Err(format!("expected true or false, got {raw:?}")),
         },
         Kind::StringList | Kind::StringMap => {
-            let doc: toml::Table = format!("v = {raw}")
-                .parse()
-                .map_err(|_| format!("expected a TOML {}, got {raw:?}", if kind == Kind::StringList { "array such as [\"a\", \"b\"]" } else { "inline table such as { A = \"b\" }" }))?;
-            doc.get("v").cloned().ok_or_else(|| "empty value".to_owned())
+            let doc: toml::Table = format!("v = {raw}").parse().map_err(|_| {
+                format!(
+                    "expected a TOML {}, got {raw:?}",
+                    if kind == Kind::StringList {
+                        "array such as [\"a\", \"b\"]"
+                    } else {
+                        "inline table such as { A = \"b\" }"
+                    }
+                )
+            })?;
+            doc.get("v")
+                .cloned()
+                .ok_or_else(|| "empty value".to_owned())
         }
     }
 }

@@ -19,7 +19,12 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub(crate) fn single(key: impl Into<String>, problem: impl Into<String>) -> Self {
-        ConfigError { problems: vec![ConfigProblem { key: key.into(), problem: problem.into() }] }
+        ConfigError {
+            problems: vec![ConfigProblem {
+                key: key.into(),
+                problem: problem.into(),
+            }],
+        }
     }
 
     /// Adds the line and column of a TOML parse error to its message.

@@ -26,7 +26,11 @@ impl Kind {
             Kind::Integer => "integer".to_owned(),
             Kind::Bool => "boolean".to_owned(),
             Kind::Duration => "duration".to_owned(),
-            Kind::Enum(values) => values.iter().map(|v| format!("`\"{v}\"`")).collect::<Vec<_>>().join(" \\| "),
+            Kind::Enum(values) => values
+                .iter()
+                .map(|v| format!("`\"{v}\"`"))
+                .collect::<Vec<_>>()
+                .join(" \\| "),
             Kind::StringList => "array of strings".to_owned(),
             Kind::StringMap => "table of strings".to_owned(),
         }
@@ -51,7 +55,11 @@ impl Key {
     pub fn env_var(&self) -> Option<String> {
         let (section, key) = self.path.split_once('.')?;
         let section = section.trim_end_matches("[]");
-        let middle = if self.path.contains("[]") { "__<NAME>" } else { "" };
+        let middle = if self.path.contains("[]") {
+            "__<NAME>"
+        } else {
+            ""
+        };
         Some(format!(
             "{}{}{middle}__{}",
             super::ENV_PREFIX,
@@ -69,35 +77,209 @@ const BUILTINS: &[&str] = &["demo"];
 
 /// Every key, in the order the reference lists them.
 pub const KEYS: &[Key] = &[
-    Key { path: "version", kind: Kind::Integer, default: None, example: "1", description: "The file format version. Required; only `1` exists." },
-    Key { path: "server.listen", kind: Kind::String, default: Some("\"127.0.0.1:8080\""), example: "\"127.0.0.1:9090\"", description: "The socket address Portcullis listens on." },
-    Key { path: "server.public_url", kind: Kind::String, default: Some("\"http://127.0.0.1:8080\""), example: "\"https://mcp.example.com\"", description: "The public base URL: the issuer and the base of every resource URL (`{public_url}/servers/{name}/mcp`). An `http` or `https` URL without a trailing slash, query or fragment; plain `http` only for loopback hosts." },
-    Key { path: "server.allowed_origins", kind: Kind::StringList, default: Some("[]"), example: "[\"https://app.example.com\"]", description: "Browser origins accepted in the `Origin` header besides the public URL's origin (and, on a loopback listener, any loopback origin). A request with any other `Origin` gets 403." },
-    Key { path: "server.allowed_hosts", kind: Kind::StringList, default: Some("[]"), example: "[\"mcp.internal:8080\"]", description: "`Host` header values accepted besides the public URL's host (and, on a loopback listener, loopback hosts). Protects against DNS rebinding: any other `Host` gets 403." },
-    Key { path: "server.trusted_proxies", kind: Kind::StringList, default: Some("[]"), example: "[\"127.0.0.1/32\"]", description: "Networks (CIDR) whose `X-Forwarded-*` headers are believed; from anyone else those headers are ignored." },
-    Key { path: "server.allow_unauthenticated", kind: Kind::Bool, default: Some("false"), example: "true", description: "Allow upstreams with `auth = \"none\"` when listening on a non-loopback address." },
-    Key { path: "server.max_body_bytes", kind: Kind::Integer, default: Some("1048576"), example: "65536", description: "The largest request body accepted on an MCP endpoint; larger bodies get 413." },
-    Key { path: "server.max_json_depth", kind: Kind::Integer, default: Some("64"), example: "32", description: "The deepest nesting of arrays and objects accepted in a JSON-RPC message; deeper ones get a JSON-RPC parse error." },
-    Key { path: "server.shutdown_grace", kind: Kind::Duration, default: Some("\"25s\""), example: "\"10s\"", description: "On SIGTERM or Ctrl-C, how long in-flight requests and open streams may take to finish before they are cut." },
-    Key { path: "store.url", kind: Kind::String, default: Some("\"sqlite://portcullis-data/portcullis.db\""), example: "\"postgres://portcullis@db.internal/portcullis\"", description: "Where state lives: `sqlite://PATH` (embedded; relative paths are relative to the working directory) or `sqlite::memory:`, or `postgres://…` for several replicas." },
-    Key { path: "log.level", kind: Kind::String, default: Some("\"info\""), example: "\"debug\"", description: "A log filter such as `info`, `debug` or `portcullis_gateway=debug,info`. `RUST_LOG`, when set, wins." },
-    Key { path: "log.format", kind: Kind::Enum(LOG_FORMATS), default: Some("\"text\""), example: "\"json\"", description: "`text` for people, `json` (one object per line) for log pipelines." },
-    Key { path: "upstreams[].name", kind: Kind::String, default: None, example: "\"files\"", description: "Required. The name in the resource URL `/servers/{name}/mcp`: lowercase letters, digits, `-` and `_`, at most 63 characters, unique." },
-    Key { path: "upstreams[].url", kind: Kind::String, default: None, example: "\"http://127.0.0.1:9001/mcp\"", description: "The MCP endpoint of an HTTP upstream (`http` or `https`). Exactly one of `url`, `command` and `builtin` is set." },
-    Key { path: "upstreams[].transport", kind: Kind::Enum(TRANSPORTS), default: Some("\"streamable_http\""), example: "\"sse\"", description: "How to speak to `url`: Streamable HTTP (MCP 2025-03-26 and later, both the session and the 2026-07-28 stateless forms), or `sse`, the HTTP+SSE transport of MCP 2024-11-05 (`url` is then the SSE endpoint); clients always see Streamable HTTP." },
-    Key { path: "upstreams[].command", kind: Kind::StringList, default: None, example: "[\"npx\", \"-y\", \"@modelcontextprotocol/server-everything\"]", description: "The program and arguments of a stdio upstream, run as a managed child process (restarted with backoff when it dies, stopped on shutdown, its stderr in the logs)." },
-    Key { path: "upstreams[].env", kind: Kind::StringMap, default: Some("{}"), example: "{ LOG_LEVEL = \"debug\" }", description: "Environment of a stdio upstream: the child starts with only `PATH`, `HOME`, `LANG`, `TMPDIR` and `USER` from Portcullis's environment, plus these." },
-    Key { path: "upstreams[].cwd", kind: Kind::String, default: None, example: "\"/srv/files\"", description: "The working directory of a stdio upstream (default: Portcullis's own)." },
-    Key { path: "upstreams[].isolation", kind: Kind::Enum(ISOLATIONS), default: Some("\"shared\""), example: "\"shared\"", description: "Which callers share one stdio child process: `shared` (one for everyone). `tenant` and `user` (one per tenant or user) need authorization and are refused until it exists." },
-    Key { path: "upstreams[].builtin", kind: Kind::Enum(BUILTINS), default: None, example: "\"demo\"", description: "Publish a server built into Portcullis instead of `url` or `command`: `demo` has a few useful tools." },
-    Key { path: "upstreams[].auth", kind: Kind::Enum(AUTH_MODES), default: Some("\"oauth\""), example: "\"none\"", description: "How callers authenticate: `oauth` (Portcullis's own tokens) or `none` (no authentication at all: logged loudly at start-up and refused on a non-loopback listener unless `server.allow_unauthenticated = true`)." },
-    Key { path: "upstreams[].accept", kind: Kind::StringList, default: Some("[]"), example: "[\"api_key\"]", description: "Other credentials accepted, by validator id. No validators exist yet, so any entry is refused." },
-    Key { path: "upstreams[].connect_timeout", kind: Kind::Duration, default: Some("\"5s\""), example: "\"2s\"", description: "Time allowed to connect to an HTTP upstream; past it the client gets 502." },
-    Key { path: "upstreams[].first_byte_timeout", kind: Kind::Duration, default: Some("\"1m\""), example: "\"30s\"", description: "Time allowed between relaying a request and the upstream's first answer; past it the client gets 504 with a JSON-RPC error." },
-    Key { path: "upstreams[].idle_timeout", kind: Kind::Duration, default: Some("\"5m\""), example: "\"2m\"", description: "Time allowed between two chunks of a streamed answer (SSE included); past it the stream is closed." },
-    Key { path: "upstreams[].max_in_flight", kind: Kind::Integer, default: Some("256"), example: "64", description: "The most requests relayed to this upstream at once; more get 503 with `Retry-After`, and other upstreams are unaffected." },
-    Key { path: "upstreams[].max_streams", kind: Kind::Integer, default: Some("256"), example: "32", description: "The most open server-to-client streams (GET) to this upstream at once; more get 503." },
-    Key { path: "upstreams[].restart_backoff_max", kind: Kind::Duration, default: Some("\"30s\""), example: "\"10s\"", description: "A stdio child that dies is restarted after 100 ms, doubling up to this." },
+    Key {
+        path: "version",
+        kind: Kind::Integer,
+        default: None,
+        example: "1",
+        description: "The file format version. Required; only `1` exists.",
+    },
+    Key {
+        path: "server.listen",
+        kind: Kind::String,
+        default: Some("\"127.0.0.1:8080\""),
+        example: "\"127.0.0.1:9090\"",
+        description: "The socket address Portcullis listens on.",
+    },
+    Key {
+        path: "server.public_url",
+        kind: Kind::String,
+        default: Some("\"http://127.0.0.1:8080\""),
+        example: "\"https://mcp.example.com\"",
+        description: "The public base URL: the issuer and the base of every resource URL (`{public_url}/servers/{name}/mcp`). An `http` or `https` URL without a trailing slash, query or fragment; plain `http` only for loopback hosts.",
+    },
+    Key {
+        path: "server.allowed_origins",
+        kind: Kind::StringList,
+        default: Some("[]"),
+        example: "[\"https://app.example.com\"]",
+        description: "Browser origins accepted in the `Origin` header besides the public URL's origin (and, on a loopback listener, any loopback origin). A request with any other `Origin` gets 403.",
+    },
+    Key {
+        path: "server.allowed_hosts",
+        kind: Kind::StringList,
+        default: Some("[]"),
+        example: "[\"mcp.internal:8080\"]",
+        description: "`Host` header values accepted besides the public URL's host (and, on a loopback listener, loopback hosts). Protects against DNS rebinding: any other `Host` gets 403.",
+    },
+    Key {
+        path: "server.trusted_proxies",
+        kind: Kind::StringList,
+        default: Some("[]"),
+        example: "[\"127.0.0.1/32\"]",
+        description: "Networks (CIDR) whose `X-Forwarded-*` headers are believed; from anyone else those headers are ignored.",
+    },
+    Key {
+        path: "server.allow_unauthenticated",
+        kind: Kind::Bool,
+        default: Some("false"),
+        example: "true",
+        description: "Allow upstreams with `auth = \"none\"` when listening on a non-loopback address.",
+    },
+    Key {
+        path: "server.max_body_bytes",
+        kind: Kind::Integer,
+        default: Some("1048576"),
+        example: "65536",
+        description: "The largest request body accepted on an MCP endpoint; larger bodies get 413.",
+    },
+    Key {
+        path: "server.max_json_depth",
+        kind: Kind::Integer,
+        default: Some("64"),
+        example: "32",
+        description: "The deepest nesting of arrays and objects accepted in a JSON-RPC message; deeper ones get a JSON-RPC parse error.",
+    },
+    Key {
+        path: "server.shutdown_grace",
+        kind: Kind::Duration,
+        default: Some("\"25s\""),
+        example: "\"10s\"",
+        description: "On SIGTERM or Ctrl-C, how long in-flight requests and open streams may take to finish before they are cut.",
+    },
+    Key {
+        path: "store.url",
+        kind: Kind::String,
+        default: Some("\"sqlite://portcullis-data/portcullis.db\""),
+        example: "\"postgres://portcullis@db.internal/portcullis\"",
+        description: "Where state lives: `sqlite://PATH` (embedded; relative paths are relative to the working directory) or `sqlite::memory:`, or `postgres://…` for several replicas.",
+    },
+    Key {
+        path: "log.level",
+        kind: Kind::String,
+        default: Some("\"info\""),
+        example: "\"debug\"",
+        description: "A log filter such as `info`, `debug` or `portcullis_gateway=debug,info`. `RUST_LOG`, when set, wins.",
+    },
+    Key {
+        path: "log.format",
+        kind: Kind::Enum(LOG_FORMATS),
+        default: Some("\"text\""),
+        example: "\"json\"",
+        description: "`text` for people, `json` (one object per line) for log pipelines.",
+    },
+    Key {
+        path: "upstreams[].name",
+        kind: Kind::String,
+        default: None,
+        example: "\"files\"",
+        description: "Required. The name in the resource URL `/servers/{name}/mcp`: lowercase letters, digits, `-` and `_`, at most 63 characters, unique.",
+    },
+    Key {
+        path: "upstreams[].url",
+        kind: Kind::String,
+        default: None,
+        example: "\"http://127.0.0.1:9001/mcp\"",
+        description: "The MCP endpoint of an HTTP upstream (`http` or `https`). Exactly one of `url`, `command` and `builtin` is set.",
+    },
+    Key {
+        path: "upstreams[].transport",
+        kind: Kind::Enum(TRANSPORTS),
+        default: Some("\"streamable_http\""),
+        example: "\"sse\"",
+        description: "How to speak to `url`: Streamable HTTP (MCP 2025-03-26 and later, both the session and the 2026-07-28 stateless forms), or `sse`, the HTTP+SSE transport of MCP 2024-11-05 (`url` is then the SSE endpoint); clients always see Streamable HTTP.",
+    },
+    Key {
+        path: "upstreams[].command",
+        kind: Kind::StringList,
+        default: None,
+        example: "[\"npx\", \"-y\", \"@modelcontextprotocol/server-everything\"]",
+        description: "The program and arguments of a stdio upstream, run as a managed child process (restarted with backoff when it dies, stopped on shutdown, its stderr in the logs).",
+    },
+    Key {
+        path: "upstreams[].env",
+        kind: Kind::StringMap,
+        default: Some("{}"),
+        example: "{ LOG_LEVEL = \"debug\" }",
+        description: "Environment of a stdio upstream: the child starts with only `PATH`, `HOME`, `LANG`, `TMPDIR` and `USER` from Portcullis's environment, plus these.",
+    },
+    Key {
+        path: "upstreams[].cwd",
+        kind: Kind::String,
+        default: None,
+        example: "\"/srv/files\"",
+        description: "The working directory of a stdio upstream (default: Portcullis's own).",
+    },
+    Key {
+        path: "upstreams[].isolation",
+        kind: Kind::Enum(ISOLATIONS),
+        default: Some("\"shared\""),
+        example: "\"shared\"",
+        description: "Which callers share one stdio child process: `shared` (one for everyone). `tenant` and `user` (one per tenant or user) need authorization and are refused until it exists.",
+    },
+    Key {
+        path: "upstreams[].builtin",
+        kind: Kind::Enum(BUILTINS),
+        default: None,
+        example: "\"demo\"",
+        description: "Publish a server built into Portcullis instead of `url` or `command`: `demo` has a few useful tools.",
+    },
+    Key {
+        path: "upstreams[].auth",
+        kind: Kind::Enum(AUTH_MODES),
+        default: Some("\"oauth\""),
+        example: "\"none\"",
+        description: "How callers authenticate: `oauth` (Portcullis's own tokens) or `none` (no authentication at all: logged loudly at start-up and refused on a non-loopback listener unless `server.allow_unauthenticated = true`).",
+    },
+    Key {
+        path: "upstreams[].accept",
+        kind: Kind::StringList,
+        default: Some("[]"),
+        example: "[\"api_key\"]",
+        description: "Other credentials accepted, by validator id. No validators exist yet, so any entry is refused.",
+    },
+    Key {
+        path: "upstreams[].connect_timeout",
+        kind: Kind::Duration,
+        default: Some("\"5s\""),
+        example: "\"2s\"",
+        description: "Time allowed to connect to an HTTP upstream; past it the client gets 502.",
+    },
+    Key {
+        path: "upstreams[].first_byte_timeout",
+        kind: Kind::Duration,
+        default: Some("\"1m\""),
+        example: "\"30s\"",
+        description: "Time allowed between relaying a request and the upstream's first answer; past it the client gets 504 with a JSON-RPC error.",
+    },
+    Key {
+        path: "upstreams[].idle_timeout",
+        kind: Kind::Duration,
+        default: Some("\"5m\""),
+        example: "\"2m\"",
+        description: "Time allowed between two chunks of a streamed answer (SSE included); past it the stream is closed.",
+    },
+    Key {
+        path: "upstreams[].max_in_flight",
+        kind: Kind::Integer,
+        default: Some("256"),
+        example: "64",
+        description: "The most requests relayed to this upstream at once; more get 503 with `Retry-After`, and other upstreams are unaffected.",
+    },
+    Key {
+        path: "upstreams[].max_streams",
+        kind: Kind::Integer,
+        default: Some("256"),
+        example: "32",
+        description: "The most open server-to-client streams (GET) to this upstream at once; more get 503.",
+    },
+    Key {
+        path: "upstreams[].restart_backoff_max",
+        kind: Kind::Duration,
+        default: Some("\"30s\""),
+        example: "\"10s\"",
+        description: "A stdio child that dies is restarted after 100 ms, doubling up to this.",
+    },
 ];
 
 /// Renders the reference as Markdown (the body of `docs/configuration.md`).
@@ -130,8 +312,12 @@ pub fn render_markdown() -> String {
             out.push_str("\n## Top level\n\n| Key | Type | Default | Environment variable | Meaning |\n|---|---|---|---|---|\n");
         }
         let name = key.path.rsplit('.').next().unwrap_or(key.path);
-        let default = key.default.map_or_else(|| "—".to_owned(), |d| format!("`{d}`"));
-        let env = key.env_var().map_or_else(|| "—".to_owned(), |v| format!("`{v}`"));
+        let default = key
+            .default
+            .map_or_else(|| "—".to_owned(), |d| format!("`{d}`"));
+        let env = key
+            .env_var()
+            .map_or_else(|| "—".to_owned(), |v| format!("`{v}`"));
         out.push_str(&format!(
             "| `{name}` | {} | {default} | {env} | {} |\n",
             key.kind.describe(),

@@ -40,8 +40,18 @@ fn version_is_required_and_checked() {
 
 #[test]
 fn unknown_keys_are_errors_naming_the_key() {
-    assert_problem("version = 1\n[server]\nlisten_on = \"x\"", &[], "server.listen_on", "unknown field `listen_on`");
-    assert_problem("version = 1\n[serve]\n", &[], "serve", "unknown field `serve`");
+    assert_problem(
+        "version = 1\n[server]\nlisten_on = \"x\"",
+        &[],
+        "server.listen_on",
+        "unknown field `listen_on`",
+    );
+    assert_problem(
+        "version = 1\n[serve]\n",
+        &[],
+        "serve",
+        "unknown field `serve`",
+    );
     assert_problem(
         "version = 1\n[[upstreams]]\nname = \"a\"\nurl = \"http://127.0.0.1:1/mcp\"\nauth = \"none\"\ntimeout = \"1s\"",
         &[],
@@ -52,9 +62,24 @@ fn unknown_keys_are_errors_naming_the_key() {
 
 #[test]
 fn wrong_types_name_the_key() {
-    assert_problem("version = 1\n[server]\nmax_body_bytes = \"big\"", &[], "server.max_body_bytes", "invalid type");
-    assert_problem("version = 1\n[server]\nshutdown_grace = \"5 parsecs\"", &[], "server.shutdown_grace", "unit");
-    assert_problem("version = 1\n[log]\nformat = \"xml\"", &[], "log.format", "unknown variant `xml`");
+    assert_problem(
+        "version = 1\n[server]\nmax_body_bytes = \"big\"",
+        &[],
+        "server.max_body_bytes",
+        "invalid type",
+    );
+    assert_problem(
+        "version = 1\n[server]\nshutdown_grace = \"5 parsecs\"",
+        &[],
+        "server.shutdown_grace",
+        "unit",
+    );
+    assert_problem(
+        "version = 1\n[log]\nformat = \"xml\"",
+        &[],
+        "log.format",
+        "unknown variant `xml`",
+    );
 }
 
 #[test]
@@ -68,9 +93,15 @@ fn environment_overrides_sections_and_named_entries() {
     let env = [
         ("PORTCULLIS_SERVER__LISTEN", "127.0.0.1:9999"),
         ("PORTCULLIS_SERVER__MAX_BODY_BYTES", "4096"),
-        ("PORTCULLIS_SERVER__ALLOWED_ORIGINS", "[\"https://a.example\"]"),
+        (
+            "PORTCULLIS_SERVER__ALLOWED_ORIGINS",
+            "[\"https://a.example\"]",
+        ),
         ("PORTCULLIS_LOG__FORMAT", "json"),
-        ("PORTCULLIS_UPSTREAMS__FILES_A__URL", "http://127.0.0.1:2/mcp"),
+        (
+            "PORTCULLIS_UPSTREAMS__FILES_A__URL",
+            "http://127.0.0.1:2/mcp",
+        ),
         ("PORTCULLIS_UPSTREAMS__0__MAX_IN_FLIGHT", "7"),
         ("PORTCULLIS_CONFIG", "ignored.toml"),
         ("PORTCULLIS_TEST_POSTGRES_URL", "postgres://ignored"),
@@ -79,7 +110,10 @@ fn environment_overrides_sections_and_named_entries() {
     let config = Config::load(text, env).unwrap();
     assert_eq!(config.server.listen, "127.0.0.1:9999");
     assert_eq!(config.server.max_body_bytes, 4096);
-    assert_eq!(config.server.allowed_origins, vec!["https://a.example".to_owned()]);
+    assert_eq!(
+        config.server.allowed_origins,
+        vec!["https://a.example".to_owned()]
+    );
     assert_eq!(config.log.format, LogFormat::Json);
     let up = &config.upstreams[0];
     assert_eq!(up.url.as_deref(), Some("http://127.0.0.1:2/mcp"));
@@ -88,10 +122,30 @@ fn environment_overrides_sections_and_named_entries() {
 
 #[test]
 fn bad_environment_overrides_name_the_variable() {
-    assert_problem("version = 1", &[("PORTCULLIS_SERVER__LISTN", "x")], "PORTCULLIS_SERVER__LISTN", "no configuration key `server.listn`");
-    assert_problem("version = 1", &[("PORTCULLIS_SERVER__MAX_BODY_BYTES", "lots")], "PORTCULLIS_SERVER__MAX_BODY_BYTES", "expected an integer");
-    assert_problem("version = 1", &[("PORTCULLIS_UPSTREAMS__NOPE__URL", "x")], "PORTCULLIS_UPSTREAMS__NOPE__URL", "no `[[upstreams]]` entry");
-    assert_problem("version = 1", &[("PORTCULLIS_SERVER__LISTEN", "nonsense")], "server.listen", "not a socket address");
+    assert_problem(
+        "version = 1",
+        &[("PORTCULLIS_SERVER__LISTN", "x")],
+        "PORTCULLIS_SERVER__LISTN",
+        "no configuration key `server.listn`",
+    );
+    assert_problem(
+        "version = 1",
+        &[("PORTCULLIS_SERVER__MAX_BODY_BYTES", "lots")],
+        "PORTCULLIS_SERVER__MAX_BODY_BYTES",
+        "expected an integer",
+    );
+    assert_problem(
+        "version = 1",
+        &[("PORTCULLIS_UPSTREAMS__NOPE__URL", "x")],
+        "PORTCULLIS_UPSTREAMS__NOPE__URL",
+        "no `[[upstreams]]` entry",
+    );
+    assert_problem(
+        "version = 1",
+        &[("PORTCULLIS_SERVER__LISTEN", "nonsense")],
+        "server.listen",
+        "not a socket address",
+    );
 }
 
 #[test]
@@ -138,14 +192,21 @@ connect_timeout = "0s"
 
 #[test]
 fn unauthenticated_upstreams_are_allowed_on_loopback_or_when_explicit() {
-    let open = "[[upstreams]]\nname = \"open\"\nurl = \"http://127.0.0.1:1/mcp\"\nauth = \"none\"\n";
+    let open =
+        "[[upstreams]]\nname = \"open\"\nurl = \"http://127.0.0.1:1/mcp\"\nauth = \"none\"\n";
     load(&format!("version = 1\n{open}")).unwrap();
     load(&format!("version = 1\n[server]\nlisten = \"0.0.0.0:80\"\npublic_url = \"https://mcp.example.com\"\nallow_unauthenticated = true\n{open}")).unwrap();
 }
 
 #[test]
 fn durations_round_trip() {
-    for (text, secs) in [("500ms", 0.5), ("30s", 30.0), ("10m", 600.0), ("2h", 7200.0), ("14d", 1_209_600.0)] {
+    for (text, secs) in [
+        ("500ms", 0.5),
+        ("30s", 30.0),
+        ("10m", 600.0),
+        ("2h", 7200.0),
+        ("14d", 1_209_600.0),
+    ] {
         let d = parse_duration(text).unwrap();
         assert_eq!(d.as_secs_f64(), secs);
         assert_eq!(super::duration::format_duration(d), text);
@@ -166,7 +227,11 @@ fn paths(value: &toml::Value, prefix: &str, out: &mut BTreeSet<String>) {
     match value {
         toml::Value::Table(table) => {
             for (k, v) in table {
-                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 if matches!(v, toml::Value::Table(_)) && !path.ends_with(".env") {
                     paths(v, &path, out);
                 } else if let toml::Value::Array(items) = v
@@ -229,13 +294,17 @@ fn config_reference_defaults_are_the_real_defaults() {
     for key in KEYS {
         let (section, name) = key.path.split_once('.').unwrap_or(("", key.path));
         let actual = match section.strip_suffix("[]") {
-            Some(array) => value.get(array).and_then(|a| a.get(0)).and_then(|e| e.get(name)),
+            Some(array) => value
+                .get(array)
+                .and_then(|a| a.get(0))
+                .and_then(|e| e.get(name)),
             None if section.is_empty() => value.get(name),
             None => value.get(section).and_then(|s| s.get(name)),
         };
         match (key.default, actual) {
             (Some(default), Some(actual)) => {
-                let expected: toml::Value = toml::from_str::<toml::Table>(&format!("v = {default}")).unwrap()["v"].clone();
+                let expected: toml::Value =
+                    toml::from_str::<toml::Table>(&format!("v = {default}")).unwrap()["v"].clone();
                 assert_eq!(actual, &expected, "documented default of {}", key.path);
             }
             (None, None) => {}
@@ -252,7 +321,10 @@ fn config_reference_environment_variables_work_for_every_key() {
         let Some(var) = key.env_var() else { continue };
         let var = var.replace("<NAME>", "FILES");
         let raw = match key.kind {
-            super::reference::Kind::StringList | super::reference::Kind::StringMap | super::reference::Kind::Integer | super::reference::Kind::Bool => key.example.to_owned(),
+            super::reference::Kind::StringList
+            | super::reference::Kind::StringMap
+            | super::reference::Kind::Integer
+            | super::reference::Kind::Bool => key.example.to_owned(),
             _ => key.example.trim_matches('"').to_owned(),
         };
         let mut table: toml::Table = base.parse().unwrap();
@@ -272,5 +344,8 @@ fn config_reference_doc_is_current() {
         std::fs::write(path, &rendered).unwrap();
     }
     let on_disk = std::fs::read_to_string(path).unwrap_or_default();
-    assert!(on_disk == rendered, "docs/configuration.md is stale: run UPDATE_DOCS=1 cargo test -p portcullis-core config_reference");
+    assert!(
+        on_disk == rendered,
+        "docs/configuration.md is stale: run UPDATE_DOCS=1 cargo test -p portcullis-core config_reference"
+    );
 }

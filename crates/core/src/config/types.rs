@@ -86,7 +86,9 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { url: "sqlite://portcullis-data/portcullis.db".to_owned() }
+        StoreConfig {
+            url: "sqlite://portcullis-data/portcullis.db".to_owned(),
+        }
     }
 }
 
@@ -102,7 +104,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { level: "info".to_owned(), format: LogFormat::Text }
+        LogConfig {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
     }
 }
 
@@ -214,17 +219,27 @@ impl UpstreamConfig {
 
     /// An upstream served by a built-in server, without authentication (the demo).
     pub fn builtin(name: &str, server: BuiltinServer) -> Self {
-        UpstreamConfig { builtin: Some(server), auth: AuthMode::None, ..Self::bare(name) }
+        UpstreamConfig {
+            builtin: Some(server),
+            auth: AuthMode::None,
+            ..Self::bare(name)
+        }
     }
 
     /// An HTTP upstream with default settings.
     pub fn http(name: &str, url: &str) -> Self {
-        UpstreamConfig { url: Some(url.to_owned()), ..Self::bare(name) }
+        UpstreamConfig {
+            url: Some(url.to_owned()),
+            ..Self::bare(name)
+        }
     }
 
     /// A stdio upstream with default settings.
     pub fn stdio(name: &str, command: Vec<String>) -> Self {
-        UpstreamConfig { command: Some(command), ..Self::bare(name) }
+        UpstreamConfig {
+            command: Some(command),
+            ..Self::bare(name)
+        }
     }
 
     /// Which kind of upstream this is (validation guarantees exactly one source is set).
@@ -234,7 +249,10 @@ impl UpstreamConfig {
         } else if let Some(builtin) = self.builtin {
             UpstreamKind::Builtin(builtin)
         } else {
-            UpstreamKind::Http { url: self.url.as_deref().unwrap_or_default(), transport: self.transport }
+            UpstreamKind::Http {
+                url: self.url.as_deref().unwrap_or_default(),
+                transport: self.transport,
+            }
         }
     }
 }
@@ -242,8 +260,13 @@ impl UpstreamConfig {
 /// The three ways to reach an upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpstreamKind<'a> {
-    Http { url: &'a str, transport: HttpTransport },
-    Stdio { command: &'a [String] },
+    Http {
+        url: &'a str,
+        transport: HttpTransport,
+    },
+    Stdio {
+        command: &'a [String],
+    },
     Builtin(BuiltinServer),
 }
 

@@ -10,7 +10,10 @@ struct Problems(Vec<ConfigProblem>);
 
 impl Problems {
     fn add(&mut self, key: impl Into<String>, problem: impl Into<String>) {
-        self.0.push(ConfigProblem { key: key.into(), problem: problem.into() });
+        self.0.push(ConfigProblem {
+            key: key.into(),
+            problem: problem.into(),
+        });
     }
 }
 
@@ -24,28 +27,49 @@ pub fn is_loopback_host(host: &str) -> bool {
 pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
     let mut p = Problems(Vec::new());
     if config.version != 1 {
-        p.add("version", format!("unsupported version {}; this Portcullis reads version 1", config.version));
+        p.add(
+            "version",
+            format!(
+                "unsupported version {}; this Portcullis reads version 1",
+                config.version
+            ),
+        );
     }
 
     let server = &config.server;
     let listen = server.listen.parse::<SocketAddr>();
     if listen.is_err() {
-        p.add("server.listen", format!("{:?} is not a socket address such as 127.0.0.1:8080", server.listen));
+        p.add(
+            "server.listen",
+            format!(
+                "{:?} is not a socket address such as 127.0.0.1:8080",
+                server.listen
+            ),
+        );
     }
     check_public_url(&mut p, &server.public_url);
     for (i, origin) in server.allowed_origins.iter().enumerate() {
         if !is_origin(origin) {
-            p.add(format!("server.allowed_origins[{i}]"), format!("{origin:?} is not an origin such as https://app.example.com"));
+            p.add(
+                format!("server.allowed_origins[{i}]"),
+                format!("{origin:?} is not an origin such as https://app.example.com"),
+            );
         }
     }
     for (i, host) in server.allowed_hosts.iter().enumerate() {
         if host.is_empty() || host.contains(['/', ' ', '@']) {
-            p.add(format!("server.allowed_hosts[{i}]"), format!("{host:?} is not a host or host:port"));
+            p.add(
+                format!("server.allowed_hosts[{i}]"),
+                format!("{host:?} is not a host or host:port"),
+            );
         }
     }
     for (i, net) in server.trusted_proxies.iter().enumerate() {
         if net.parse::<ipnet::IpNet>().is_err() && net.parse::<IpAddr>().is_err() {
-            p.add(format!("server.trusted_proxies[{i}]"), format!("{net:?} is not an IP network such as 10.0.0.0/8"));
+            p.add(
+                format!("server.trusted_proxies[{i}]"),
+                format!("{net:?} is not an IP network such as 10.0.0.0/8"),
+            );
         }
     }
     if server.max_body_bytes < 1024 {
@@ -56,24 +80,43 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
     }
 
     let store = &config.store.url;
-    if !(store.starts_with("sqlite:") || store.starts_with("postgres://") || store.starts_with("postgresql://")) {
-        p.add("store.url", format!("{store:?}: the scheme must be sqlite: or postgres://"));
+    if !(store.starts_with("sqlite:")
+        || store.starts_with("postgres://")
+        || store.starts_with("postgresql://"))
+    {
+        p.add(
+            "store.url",
+            format!("{store:?}: the scheme must be sqlite: or postgres://"),
+        );
     }
 
     if tracing_filter_looks_wrong(&config.log.level) {
-        p.add("log.level", format!("{:?} is not a log filter such as info or portcullis_gateway=debug", config.log.level));
+        p.add(
+            "log.level",
+            format!(
+                "{:?} is not a log filter such as info or portcullis_gateway=debug",
+                config.log.level
+            ),
+        );
     }
 
     let loopback_listener = listen.is_ok_and(|a| a.ip().is_loopback());
     let mut names = HashSet::new();
     for (i, up) in config.upstreams.iter().enumerate() {
         let key = |field: &str| {
-            if up.name.is_empty() { format!("upstreams[{i}].{field}") } else { format!("upstreams[{}].{field}", up.name) }
+            if up.name.is_empty() {
+                format!("upstreams[{i}].{field}")
+            } else {
+                format!("upstreams[{}].{field}", up.name)
+            }
         };
         if !is_valid_name(&up.name) {
             p.add(key("name"), format!("{:?} must be 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit", up.name));
         } else if !names.insert(up.name.as_str()) {
-            p.add(key("name"), format!("{:?} is used by more than one upstream", up.name));
+            p.add(
+                key("name"),
+                format!("{:?} is used by more than one upstream", up.name),
+            );
         }
         let sources = [up.url.is_some(), up.command.is_some(), up.builtin.is_some()];
         match sources.iter().filter(|s| **s).count() {
@@ -104,15 +147,26 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
             }
         }
         if up.isolation != Isolation::Shared {
-            p.add(key("isolation"), "only \"shared\" is available until authorization is configured");
+            p.add(
+                key("isolation"),
+                "only \"shared\" is available until authorization is configured",
+            );
         }
         for (j, id) in up.accept.iter().enumerate() {
-            p.add(format!("{}[{j}]", key("accept")), format!("no validator {id:?} is configured"));
+            p.add(
+                format!("{}[{j}]", key("accept")),
+                format!("no validator {id:?} is configured"),
+            );
         }
         if up.auth == AuthMode::None && !loopback_listener && !server.allow_unauthenticated {
             p.add(key("auth"), "auth = \"none\" on a non-loopback listener needs server.allow_unauthenticated = true");
         }
-        for (field, d) in [("connect_timeout", up.connect_timeout), ("first_byte_timeout", up.first_byte_timeout), ("idle_timeout", up.idle_timeout), ("restart_backoff_max", up.restart_backoff_max)] {
+        for (field, d) in [
+            ("connect_timeout", up.connect_timeout),
+            ("first_byte_timeout", up.first_byte_timeout),
+            ("idle_timeout", up.idle_timeout),
+            ("restart_backoff_max", up.restart_backoff_max),
+        ] {
             if d.is_zero() {
                 p.add(key(field), "must be greater than zero");
             }
@@ -125,7 +179,11 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         }
     }
 
-    if p.0.is_empty() { Ok(()) } else { Err(ConfigError { problems: p.0 }) }
+    if p.0.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError { problems: p.0 })
+    }
 }
 
 fn check_public_url(p: &mut Problems, raw: &str) {
@@ -141,8 +199,14 @@ fn check_public_url(p: &mut Problems, raw: &str) {
     match url.scheme() {
         "https" => {}
         "http" if is_loopback_host(host) => {}
-        "http" => p.add(key, "plain http is only allowed for loopback hosts; use https"),
-        other => p.add(key, format!("the scheme must be https (or http on loopback), not {other}")),
+        "http" => p.add(
+            key,
+            "plain http is only allowed for loopback hosts; use https",
+        ),
+        other => p.add(
+            key,
+            format!("the scheme must be https (or http on loopback), not {other}"),
+        ),
     }
     if raw.ends_with('/') {
         p.add(key, "must not end with '/'");
@@ -164,7 +228,9 @@ fn is_origin(raw: &str) -> bool {
 
 fn is_valid_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name.len() <= 63
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }

@@ -47,7 +47,12 @@ pub(crate) struct Connection {
 }
 
 impl Connector {
-    pub(crate) fn new(up: &UpstreamConfig, url: &str, core: Arc<Core>, shutdown: CancellationToken) -> Result<Connector, String> {
+    pub(crate) fn new(
+        up: &UpstreamConfig,
+        url: &str,
+        core: Arc<Core>,
+        shutdown: CancellationToken,
+    ) -> Result<Connector, String> {
         let url = url::Url::parse(url).map_err(|e| format!("invalid url: {e}"))?;
         let mut http = HttpConnector::new();
         http.set_connect_timeout(Some(up.connect_timeout));
@@ -59,7 +64,14 @@ impl Connector {
             .enable_http1()
             .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new()).build(tls);
-        Ok(Connector { name: up.name.clone(), url, client, first_byte_timeout: up.first_byte_timeout, core, shutdown })
+        Ok(Connector {
+            name: up.name.clone(),
+            url,
+            client,
+            first_byte_timeout: up.first_byte_timeout,
+            core,
+            shutdown,
+        })
     }
 
     pub(crate) fn url(&self) -> &str {
@@ -68,22 +80,32 @@ impl Connector {
 
     /// Opens the SSE stream for `session` and waits for its `endpoint` event.
     pub(crate) async fn connect(&self, session: &str) -> Result<Arc<Connection>, &'static str> {
-        let uri: Uri = self.url.as_str().parse().map_err(|_| "invalid upstream URL")?;
+        let uri: Uri = self
+            .url
+            .as_str()
+            .parse()
+            .map_err(|_| "invalid upstream URL")?;
         let request = Request::builder()
             .method(Method::GET)
             .uri(uri)
             .header(ACCEPT, "text/event-stream")
             .body(Body::empty())
             .map_err(|_| "invalid upstream URL")?;
-        let response = match tokio::time::timeout(self.first_byte_timeout, self.client.request(request)).await {
-            Err(_) => return Err("the SSE endpoint did not answer in time"),
-            Ok(Err(e)) => {
-                tracing::warn!(upstream = %self.name, error = %e, "cannot open the SSE stream");
-                return Err("connection refused or failed");
-            }
-            Ok(Ok(r)) => r,
-        };
-        let is_sse = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/event-stream"));
+        let response =
+            match tokio::time::timeout(self.first_byte_timeout, self.client.request(request)).await
+            {
+                Err(_) => return Err("the SSE endpoint did not answer in time"),
+                Ok(Err(e)) => {
+                    tracing::warn!(upstream = %self.name, error = %e, "cannot open the SSE stream");
+                    return Err("connection refused or failed");
+                }
+                Ok(Ok(r)) => r,
+            };
+        let is_sse = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
         if !response.status().is_success() || !is_sse {
             tracing::warn!(upstream = %self.name, status = %response.status(), "the SSE endpoint did not open an event stream");
             return Err("the SSE endpoint did not open an event stream");
@@ -96,7 +118,13 @@ impl Connector {
             closed: self.shutdown.child_token(),
         });
         let endpoint_known = Arc::new(Notify::new());
-        let reader = Reader { connection: connection.clone(), base: self.url.clone(), core: self.core.clone(), session: session.to_owned(), endpoint_known: endpoint_known.clone() };
+        let reader = Reader {
+            connection: connection.clone(),
+            base: self.url.clone(),
+            core: self.core.clone(),
+            session: session.to_owned(),
+            endpoint_known: endpoint_known.clone(),
+        };
         let known = endpoint_known.notified();
         tokio::spawn(reader.run(response.into_body()));
         match tokio::time::timeout(self.first_byte_timeout, known).await {
@@ -126,20 +154,32 @@ impl Reader {
                 () = self.connection.closed.cancelled() => break,
             };
             let Some(Ok(frame)) = frame else { break };
-            let Ok(data) = frame.into_data() else { continue };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
             for event in parser.feed(&data) {
                 match event.event.as_str() {
                     "endpoint" if self.connection.endpoint.get().is_none() => {
-                        match self.base.join(event.data.trim()).ok().and_then(|u| u.as_str().parse::<Uri>().ok()) {
+                        match self
+                            .base
+                            .join(event.data.trim())
+                            .ok()
+                            .and_then(|u| u.as_str().parse::<Uri>().ok())
+                        {
                             Some(uri) => {
                                 let _ = self.connection.endpoint.set(uri);
                             }
-                            None => tracing::warn!(upstream = %self.connection.name, "the endpoint event is not a URL"),
+                            None => {
+                                tracing::warn!(upstream = %self.connection.name, "the endpoint event is not a URL")
+                            }
                         }
                         self.endpoint_known.notify_one();
                     }
                     "message" => {
-                        if let Some(reply) = self.core.inbound(event.data.as_bytes(), Some(&self.session)) {
+                        if let Some(reply) = self
+                            .core
+                            .inbound(event.data.as_bytes(), Some(&self.session))
+                        {
                             let _ = self.connection.send(reply).await;
                         }
                     }
@@ -153,7 +193,8 @@ impl Reader {
         }
         self.connection.alive.store(false, Ordering::Release);
         self.endpoint_known.notify_one();
-        self.core.fail_session(&self.session, "the upstream closed the SSE stream");
+        self.core
+            .fail_session(&self.session, "the upstream closed the SSE stream");
     }
 }
 
@@ -169,7 +210,9 @@ impl Connection {
 
     /// POSTs one message to the session's endpoint.
     pub(crate) async fn send(&self, bytes: Bytes) -> Result<(), &'static str> {
-        let Some(endpoint) = self.endpoint.get() else { return Err("the session has no endpoint") };
+        let Some(endpoint) = self.endpoint.get() else {
+            return Err("the session has no endpoint");
+        };
         if !self.is_alive() {
             return Err("the upstream closed the SSE stream");
         }

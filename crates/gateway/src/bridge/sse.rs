@@ -110,8 +110,20 @@ mod tests {
             let mut events = p.feed(a);
             events.extend(p.feed(b));
             assert_eq!(events.len(), 2, "split at {split}");
-            assert_eq!(events[0], Event { event: "endpoint".into(), data: "/messages?sessionId=1".into() });
-            assert_eq!(events[1], Event { event: "message".into(), data: "{\"a\":\n1}".into() });
+            assert_eq!(
+                events[0],
+                Event {
+                    event: "endpoint".into(),
+                    data: "/messages?sessionId=1".into()
+                }
+            );
+            assert_eq!(
+                events[1],
+                Event {
+                    event: "message".into(),
+                    data: "{\"a\":\n1}".into()
+                }
+            );
         }
     }
 
@@ -119,6 +131,12 @@ mod tests {
     fn writes_events_the_parser_reads() {
         let bytes = message_event(Some("s-1"), b"{\"x\":\n1}");
         let mut p = Parser::default();
-        assert_eq!(p.feed(&bytes), vec![Event { event: "message".into(), data: "{\"x\":\n1}".into() }]);
+        assert_eq!(
+            p.feed(&bytes),
+            vec![Event {
+                event: "message".into(),
+                data: "{\"x\":\n1}".into()
+            }]
+        );
     }
 }

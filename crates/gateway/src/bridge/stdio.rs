@@ -45,7 +45,12 @@ pub(crate) struct Supervisor {
 }
 
 impl Supervisor {
-    pub(crate) fn new(up: &UpstreamConfig, command: &[String], core: Arc<Core>, shutdown: CancellationToken) -> Result<Arc<Self>, String> {
+    pub(crate) fn new(
+        up: &UpstreamConfig,
+        command: &[String],
+        core: Arc<Core>,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<Self>, String> {
         if command.is_empty() {
             return Err("command is empty".to_owned());
         }
@@ -79,7 +84,9 @@ impl Supervisor {
 
     pub(crate) fn send(&self, bytes: Bytes) -> Result<(), &'static str> {
         match lock(&self.stdin).as_ref() {
-            Some(tx) => tx.send(bytes).map_err(|_| "the MCP server process is not running"),
+            Some(tx) => tx
+                .send(bytes)
+                .map_err(|_| "the MCP server process is not running"),
             None => Err("the MCP server process is not running"),
         }
     }
@@ -95,7 +102,10 @@ impl Supervisor {
     pub(crate) async fn stop(&self) {
         let stopped = self.stopped.notified();
         self.stop.cancel();
-        if tokio::time::timeout(Duration::from_secs(10), stopped).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), stopped)
+            .await
+            .is_err()
+        {
             tracing::warn!(upstream = %self.name, "the MCP server process did not stop in time");
         }
     }
@@ -166,7 +176,9 @@ impl Supervisor {
     /// Runs one child until it exits or a stop is asked for; returns how it ended.
     async fn run(&self, mut child: Child) -> String {
         let pid = child.id();
-        let (Some(mut stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take()) else {
+        let (Some(mut stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
             let _ = child.kill().await;
             return "without pipes".to_owned();
         };
@@ -179,7 +191,10 @@ impl Supervisor {
         let name = self.name.clone();
         let writer = tokio::spawn(async move {
             while let Some(bytes) = rx.recv().await {
-                if stdin.write_all(&bytes).await.is_err() || stdin.write_all(b"\n").await.is_err() || stdin.flush().await.is_err() {
+                if stdin.write_all(&bytes).await.is_err()
+                    || stdin.write_all(b"\n").await.is_err()
+                    || stdin.flush().await.is_err()
+                {
                     break;
                 }
             }
@@ -190,7 +205,9 @@ impl Supervisor {
             let mut lines = FramedRead::new(stderr, LinesCodec::new_with_max_length(64 * 1024));
             while let Some(line) = lines.next().await {
                 match line {
-                    Ok(line) => tracing::info!(upstream = %stderr_name, stream = "stderr", "{line}"),
+                    Ok(line) => {
+                        tracing::info!(upstream = %stderr_name, stream = "stderr", "{line}")
+                    }
                     Err(_) => break,
                 }
             }
@@ -239,7 +256,10 @@ async fn graceful_stop(child: &mut Child, pid: Option<u32>) -> String {
         return status.to_string();
     }
     if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
     }
     if let Ok(Ok(status)) = tokio::time::timeout(Duration::from_secs(3), child.wait()).await {
         return status.to_string();

@@ -120,7 +120,9 @@ macro_rules! only_objects {
 /// Reads `bytes` as a JSON-RPC message or batch, enforcing `limits`.
 pub fn inspect(bytes: &[u8], limits: Limits) -> Result<Body, InspectError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let body = Top { limits }.deserialize(&mut de).and_then(|b| de.end().map(|()| b));
+    let body = Top { limits }
+        .deserialize(&mut de)
+        .and_then(|b| de.end().map(|()| b));
     body.map_err(|e| {
         let text = e.to_string();
         match text.find(INVALID_MARK) {
@@ -152,11 +154,17 @@ impl<'de> Visitor<'de> for Top {
         f.write_str("a JSON-RPC message object or a batch array")
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Body, A::Error> {
-        MessageVisitor { limits: self.limits }.visit_map(map).map(Body::Single)
+        MessageVisitor {
+            limits: self.limits,
+        }
+        .visit_map(map)
+        .map(Body::Single)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Body, A::Error> {
         let mut messages = Vec::new();
-        while let Some(m) = seq.next_element_seed(MessageSeed { limits: self.limits })? {
+        while let Some(m) = seq.next_element_seed(MessageSeed {
+            limits: self.limits,
+        })? {
             messages.push(m);
         }
         if messages.is_empty() {
@@ -174,7 +182,9 @@ struct MessageSeed {
 impl<'de> DeserializeSeed<'de> for MessageSeed {
     type Value = Message;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Message, D::Error> {
-        d.deserialize_any(MessageVisitor { limits: self.limits })
+        d.deserialize_any(MessageVisitor {
+            limits: self.limits,
+        })
     }
 }
 
@@ -188,7 +198,10 @@ impl<'de> Visitor<'de> for MessageVisitor {
         f.write_str("a JSON-RPC message object")
     }
 
-    only_objects!(Message, "each batch element must be a JSON-RPC message object");
+    only_objects!(
+        Message,
+        "each batch element must be a JSON-RPC message object"
+    );
 
     fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Message, A::Error> {
         Err(invalid("batches cannot be nested"))
@@ -217,20 +230,37 @@ impl<'de> Visitor<'de> for MessageVisitor {
                     }
                     id = Some(raw);
                 }
-                "method" => match map.next_value_seed(MaybeString { depth: depth + 1, limits: self.limits })? {
+                "method" => match map.next_value_seed(MaybeString {
+                    depth: depth + 1,
+                    limits: self.limits,
+                })? {
                     Some(m) => method = Some(m),
                     None => return Err(invalid("the method must be a string")),
                 },
-                "params" => params = map.next_value_seed(ParamsSeed { depth: depth + 1, limits: self.limits })?,
+                "params" => {
+                    params = map.next_value_seed(ParamsSeed {
+                        depth: depth + 1,
+                        limits: self.limits,
+                    })?
+                }
                 "result" => {
                     has_result = true;
-                    map.next_value_seed(Walk { depth: depth + 1, limits: self.limits })?;
+                    map.next_value_seed(Walk {
+                        depth: depth + 1,
+                        limits: self.limits,
+                    })?;
                 }
                 "error" => {
                     has_error = true;
-                    map.next_value_seed(Walk { depth: depth + 1, limits: self.limits })?;
+                    map.next_value_seed(Walk {
+                        depth: depth + 1,
+                        limits: self.limits,
+                    })?;
                 }
-                _ => map.next_value_seed(Walk { depth: depth + 1, limits: self.limits })?,
+                _ => map.next_value_seed(Walk {
+                    depth: depth + 1,
+                    limits: self.limits,
+                })?,
             }
         }
         if jsonrpc.as_deref() != Some("2.0") {
@@ -240,8 +270,16 @@ impl<'de> Visitor<'de> for MessageVisitor {
             (Some(_), Some(_), false) => Kind::Request,
             (Some(_), None, false) => Kind::Notification,
             (None, Some(_), true) if has_result != has_error => Kind::Response,
-            (None, _, true) => return Err(invalid("a response needs an id and exactly one of result or error")),
-            _ => return Err(invalid("a message needs a method (request or notification) or a result or error (response)")),
+            (None, _, true) => {
+                return Err(invalid(
+                    "a response needs an id and exactly one of result or error",
+                ));
+            }
+            _ => {
+                return Err(invalid(
+                    "a message needs a method (request or notification) or a result or error (response)",
+                ));
+            }
         };
         Ok(Message {
             kind,
@@ -283,14 +321,21 @@ impl<'de> Visitor<'de> for ParamsSeed {
         f.write_str("params as an object or an array")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Params, A::Error> {
-        Walk { depth: self.depth, limits: self.limits }.visit_seq(seq)?;
+        Walk {
+            depth: self.depth,
+            limits: self.limits,
+        }
+        .visit_seq(seq)?;
         Ok(Params::default())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Params, A::Error> {
         check_depth::<A::Error>(self.depth, self.limits)?;
         let mut keys = KeySet::default();
         let mut params = Params::default();
-        let inner = MaybeString { depth: self.depth + 1, limits: self.limits };
+        let inner = MaybeString {
+            depth: self.depth + 1,
+            limits: self.limits,
+        };
         while let Some(key) = map.next_key::<Key<'de>>()? {
             keys.insert::<A::Error>(&key.0)?;
             match key.0.as_ref() {
@@ -298,11 +343,17 @@ impl<'de> Visitor<'de> for ParamsSeed {
                 "uri" => params.uri = map.next_value_seed(inner)?,
                 "protocolVersion" => params.protocol_version = map.next_value_seed(inner)?,
                 "_meta" => {
-                    let meta = map.next_value_seed(MetaSeed { depth: self.depth + 1, limits: self.limits })?;
+                    let meta = map.next_value_seed(MetaSeed {
+                        depth: self.depth + 1,
+                        limits: self.limits,
+                    })?;
                     params.meta_version = meta.0;
                     params.progress_token = meta.1;
                 }
-                _ => map.next_value_seed(Walk { depth: self.depth + 1, limits: self.limits })?,
+                _ => map.next_value_seed(Walk {
+                    depth: self.depth + 1,
+                    limits: self.limits,
+                })?,
             }
         }
         Ok(params)
@@ -335,23 +386,36 @@ impl<'de> Visitor<'de> for MetaSeed {
             keys.insert::<A::Error>(&key.0)?;
             match key.0.as_ref() {
                 crate::mcp::META_PROTOCOL_VERSION => {
-                    out.0 = map.next_value_seed(MaybeString { depth: self.depth + 1, limits: self.limits })?;
+                    out.0 = map.next_value_seed(MaybeString {
+                        depth: self.depth + 1,
+                        limits: self.limits,
+                    })?;
                 }
                 "progressToken" => {
                     let raw: Box<RawValue> = map.next_value()?;
                     let text = raw.get();
-                    if !(text.starts_with('"') || text.starts_with('-') || text.starts_with(|c: char| c.is_ascii_digit())) {
+                    if !(text.starts_with('"')
+                        || text.starts_with('-')
+                        || text.starts_with(|c: char| c.is_ascii_digit()))
+                    {
                         return Err(invalid("a progressToken must be a string or a number"));
                     }
                     out.1 = Some(raw);
                 }
-                _ => map.next_value_seed(Walk { depth: self.depth + 1, limits: self.limits })?,
+                _ => map.next_value_seed(Walk {
+                    depth: self.depth + 1,
+                    limits: self.limits,
+                })?,
             }
         }
         Ok(out)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        Walk { depth: self.depth, limits: self.limits }.visit_seq(seq)?;
+        Walk {
+            depth: self.depth,
+            limits: self.limits,
+        }
+        .visit_seq(seq)?;
         Err(invalid("_meta must be an object"))
     }
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
@@ -415,10 +479,20 @@ impl<'de> Visitor<'de> for MaybeString {
         Ok(None)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Option<String>, A::Error> {
-        Walk { depth: self.depth, limits: self.limits }.visit_seq(seq).map(|()| None)
+        Walk {
+            depth: self.depth,
+            limits: self.limits,
+        }
+        .visit_seq(seq)
+        .map(|()| None)
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<String>, A::Error> {
-        Walk { depth: self.depth, limits: self.limits }.visit_map(map).map(|()| None)
+        Walk {
+            depth: self.depth,
+            limits: self.limits,
+        }
+        .visit_map(map)
+        .map(|()| None)
     }
 }
 
@@ -431,7 +505,10 @@ struct Walk {
 
 fn check_depth<E: de::Error>(depth: usize, limits: Limits) -> Result<(), E> {
     if depth > limits.max_depth {
-        Err(E::custom(format_args!("nesting deeper than {} levels", limits.max_depth)))
+        Err(E::custom(format_args!(
+            "nesting deeper than {} levels",
+            limits.max_depth
+        )))
     } else {
         Ok(())
     }
@@ -469,13 +546,19 @@ impl<'de> Visitor<'de> for Walk {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         check_depth::<A::Error>(self.depth, self.limits)?;
-        let inner = Walk { depth: self.depth + 1, limits: self.limits };
+        let inner = Walk {
+            depth: self.depth + 1,
+            limits: self.limits,
+        };
         while seq.next_element_seed(inner)?.is_some() {}
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         check_depth::<A::Error>(self.depth, self.limits)?;
-        let inner = Walk { depth: self.depth + 1, limits: self.limits };
+        let inner = Walk {
+            depth: self.depth + 1,
+            limits: self.limits,
+        };
         let mut keys = KeySet::default();
         while let Some(key) = map.next_key::<Key<'de>>()? {
             keys.insert::<A::Error>(&key.0)?;
@@ -540,6 +623,8 @@ struct KeySet<'a> {
 }
 
 impl<'a> KeySet<'a> {
+    // A `&Cow` rather than `&str`: cloning it keeps a borrowed key borrowed.
+    #[allow(clippy::ptr_arg)]
     fn insert<E: de::Error>(&mut self, key: &Cow<'a, str>) -> Result<(), E> {
         let fresh = match &mut self.large {
             Some(set) => set.insert(key.clone()),
@@ -555,6 +640,13 @@ impl<'a> KeySet<'a> {
                 fresh
             }
         };
-        if fresh { Ok(()) } else { Err(E::custom(format_args!("duplicate object key {:?}", key.as_ref()))) }
+        if fresh {
+            Ok(())
+        } else {
+            Err(E::custom(format_args!(
+                "duplicate object key {:?}",
+                key.as_ref()
+            )))
+        }
     }
 }
