@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::RelayError;
 use crate::body::RelayBody;
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+pub(crate) type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// Request headers relayed to an upstream. Everything else (credentials, cookies, `Origin`,
 /// forwarding headers, hop-by-hop headers) stays at the gateway.
@@ -53,6 +53,28 @@ pub struct HttpUpstream {
     client: Client<Connector, Body>,
     first_byte_timeout: Duration,
     idle_timeout: Duration,
+    metrics: UpstreamMetrics,
+}
+
+/// Metric handles resolved once, so the request path does no label work.
+#[derive(Debug)]
+pub(crate) struct UpstreamMetrics {
+    pub first_byte: metrics::Histogram,
+    pub timeout: metrics::Counter,
+    pub connect: metrics::Counter,
+    pub protocol: metrics::Counter,
+}
+
+impl UpstreamMetrics {
+    pub(crate) fn new(upstream: &str) -> Self {
+        let error = |reason: &'static str| metrics::counter!("portcullis_upstream_errors_total", "upstream" => upstream.to_owned(), "reason" => reason);
+        UpstreamMetrics {
+            first_byte: metrics::histogram!("portcullis_upstream_first_byte_seconds", "upstream" => upstream.to_owned()),
+            timeout: error("timeout"),
+            connect: error("connect"),
+            protocol: error("protocol"),
+        }
+    }
 }
 
 impl HttpUpstream {
@@ -66,17 +88,7 @@ impl HttpUpstream {
         let uri: Uri = url
             .parse()
             .map_err(|e| format!("invalid upstream URL: {e}"))?;
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(connect_timeout));
-        http.set_nodelay(true);
-        http.enforce_http(false);
-        let tls = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| format!("cannot load the system's TLS roots: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
+        let tls = connector(connect_timeout)?;
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(tls);
@@ -86,6 +98,7 @@ impl HttpUpstream {
             client,
             first_byte_timeout,
             idle_timeout,
+            metrics: UpstreamMetrics::new(name),
         })
     }
 
@@ -119,7 +132,7 @@ impl HttpUpstream {
         .await
         {
             Err(_) => {
-                metrics::counter!("portcullis_upstream_errors_total", "upstream" => self.name.clone(), "reason" => "timeout").increment(1);
+                self.metrics.timeout.increment(1);
                 tracing::warn!(upstream = %self.name, timeout = ?self.first_byte_timeout, "upstream did not answer in time");
                 return Err(RelayError::Timeout {
                     upstream: self.name.clone(),
@@ -127,12 +140,11 @@ impl HttpUpstream {
                 });
             }
             Ok(Err(e)) => {
-                let reason = if e.is_connect() {
-                    "connect"
+                if e.is_connect() {
+                    self.metrics.connect.increment(1);
                 } else {
-                    "protocol"
-                };
-                metrics::counter!("portcullis_upstream_errors_total", "upstream" => self.name.clone(), "reason" => reason).increment(1);
+                    self.metrics.protocol.increment(1);
+                }
                 tracing::warn!(upstream = %self.name, error = %e, "upstream request failed");
                 return Err(self.unavailable(
                     if e.is_connect() {
@@ -145,7 +157,9 @@ impl HttpUpstream {
             }
             Ok(Ok(response)) => response,
         };
-        metrics::histogram!("portcullis_upstream_first_byte_seconds", "upstream" => self.name.clone()).record(started.elapsed().as_secs_f64());
+        self.metrics
+            .first_byte
+            .record(started.elapsed().as_secs_f64());
         let (parts, incoming) = response.into_parts();
         let mut out = Response::builder().status(parts.status);
         if let Some(headers) = out.headers_mut() {
@@ -176,6 +190,22 @@ impl HttpUpstream {
             id: id.map(ToOwned::to_owned),
         }
     }
+}
+
+/// The connector every upstream client uses: plain TCP with a connect timeout and no Nagle
+/// delay, TLS through rustls with the system's roots, HTTP/1.1 and HTTP/2.
+pub(crate) fn connector(connect_timeout: Duration) -> Result<Connector, String> {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|e| format!("cannot load the system's TLS roots: {e}"))?
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http))
 }
 
 fn copy_headers(from: &HeaderMap, to: &mut HeaderMap, allowed: &[&str]) {

@@ -70,6 +70,7 @@ struct Upstream {
     transport: Transport,
     in_flight: Arc<Semaphore>,
     streams: Arc<Semaphore>,
+    busy: metrics::Counter,
 }
 
 /// Every upstream, and the shared checks in front of them.
@@ -144,6 +145,7 @@ impl Gateway {
                     transport,
                     in_flight: Arc::new(Semaphore::new(up.max_in_flight)),
                     streams: Arc::new(Semaphore::new(up.max_streams)),
+                    busy: metrics::counter!("portcullis_upstream_errors_total", "upstream" => up.name.clone(), "reason" => "busy"),
                 },
             );
         }
@@ -163,6 +165,11 @@ impl Gateway {
     /// The `Host`/`Origin` policy, shared with the CORS layer.
     pub fn origin_policy(&self) -> &OriginPolicy {
         &self.policy
+    }
+
+    /// Is `name` a configured upstream?
+    pub fn has_upstream(&self, name: &str) -> bool {
+        self.upstreams.contains_key(name)
     }
 
     /// The session registry (the janitor purges it).
@@ -269,10 +276,18 @@ impl Gateway {
             });
         }
 
-        let permit = upstream.in_flight.clone().try_acquire_owned().map_err(|_| {
-            metrics::counter!("portcullis_upstream_errors_total", "upstream" => upstream.name.clone(), "reason" => "busy").increment(1);
-            RelayError::Busy { upstream: upstream.name.clone(), id: None }.with_id(request_id)
-        })?;
+        let permit = upstream
+            .in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| {
+                upstream.busy.increment(1);
+                RelayError::Busy {
+                    upstream: upstream.name.clone(),
+                    id: None,
+                }
+                .with_id(request_id)
+            })?;
         match &upstream.transport {
             Transport::Http(http) => {
                 let response = http

@@ -27,7 +27,8 @@ struct Cached {
 #[derive(Debug)]
 pub struct Sessions {
     store: Arc<dyn Store>,
-    cache: Mutex<HashMap<SessionKey, Cached>>,
+    /// Upstream → session id → what is known; looked up by `&str` with no allocation.
+    cache: Mutex<HashMap<String, HashMap<String, Cached>>>,
 }
 
 /// What the relay knows about a live session.
@@ -57,10 +58,9 @@ impl Sessions {
         upstream: &str,
         session_id: &str,
     ) -> Result<Option<SessionInfo>, StoreError> {
-        let key = key(upstream, session_id);
         let now = Instant::now();
         let cached = self.cache.lock().ok().and_then(|mut cache| {
-            let entry = cache.get_mut(&key)?;
+            let entry = cache.get_mut(upstream)?.get_mut(session_id)?;
             let stale = now.duration_since(entry.touched) >= TOUCH_EVERY;
             if stale {
                 entry.touched = now;
@@ -71,7 +71,7 @@ impl Sessions {
             Some((protocol_version, stale)) => {
                 if stale {
                     let store = self.store.clone();
-                    let key = key.clone();
+                    let key = key(upstream, session_id);
                     // Best effort: a missed touch only makes the janitor's idle estimate older.
                     tokio::spawn(async move {
                         if let Err(e) = store
@@ -85,10 +85,14 @@ impl Sessions {
                 Ok(Some(SessionInfo { protocol_version }))
             }
             None => {
-                let Some(row) = self.store.relay_session_get(&key).await? else {
+                let Some(row) = self
+                    .store
+                    .relay_session_get(&key(upstream, session_id))
+                    .await?
+                else {
                     return Ok(None);
                 };
-                self.remember(key, row.protocol_version.clone());
+                self.remember(upstream, session_id, row.protocol_version.clone());
                 Ok(Some(SessionInfo {
                     protocol_version: row.protocol_version,
                 }))
@@ -118,17 +122,21 @@ impl Sessions {
             Ok(()) | Err(StoreError::Conflict(_)) => {}
             Err(e) => return Err(e),
         }
-        self.remember(key, row.protocol_version);
+        self.remember(upstream, session_id, row.protocol_version);
         Ok(())
     }
 
     /// Forgets a session (DELETE, or the upstream said it is gone).
     pub async fn remove(&self, upstream: &str, session_id: &str) -> Result<(), StoreError> {
-        let key = key(upstream, session_id);
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.remove(&key);
+        if let Ok(mut cache) = self.cache.lock()
+            && let Some(sessions) = cache.get_mut(upstream)
+        {
+            sessions.remove(session_id);
         }
-        self.store.relay_session_delete(&key).await.map(|_| ())
+        self.store
+            .relay_session_delete(&key(upstream, session_id))
+            .await
+            .map(|_| ())
     }
 
     /// Deletes sessions idle since before `idle_before`, in the store and the cache.
@@ -142,13 +150,14 @@ impl Sessions {
         Ok(n)
     }
 
-    fn remember(&self, key: SessionKey, protocol_version: Option<String>) {
+    fn remember(&self, upstream: &str, session_id: &str, protocol_version: Option<String>) {
         if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= CACHE_LIMIT {
-                cache.clear();
+            let sessions = cache.entry(upstream.to_owned()).or_default();
+            if sessions.len() >= CACHE_LIMIT {
+                sessions.clear();
             }
-            cache.insert(
-                key,
+            sessions.insert(
+                session_id.to_owned(),
                 Cached {
                     protocol_version,
                     touched: Instant::now(),

@@ -30,6 +30,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     ready: Arc<AtomicBool>,
+    http_metrics: Arc<observe::HttpMetrics>,
 }
 
 impl AppState {
@@ -43,6 +44,7 @@ impl AppState {
             store,
             metrics,
             ready: Arc::new(AtomicBool::new(false)),
+            http_metrics: Arc::default(),
         }
     }
 

@@ -1,11 +1,15 @@
 //! Request ids, structured request logs and HTTP metrics for every request.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use http::HeaderValue;
+use http::{HeaderValue, Method};
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing::Instrument;
 
@@ -27,10 +31,86 @@ pub fn install_metrics() -> Option<PrometheusHandle> {
         .ok()
 }
 
+/// HTTP metric handles, resolved once per (upstream, method, status) so the request path does
+/// no label formatting or registry lookups after the first request of each kind.
+#[derive(Debug, Default)]
+pub(crate) struct HttpMetrics {
+    series: RwLock<HashMap<(&'static str, String), Arc<Series>>>,
+}
+
+#[derive(Debug)]
+struct Series {
+    route: &'static str,
+    upstream: String,
+    duration: Histogram,
+    counts: RwLock<HashMap<(Method, u16), Counter>>,
+}
+
+impl HttpMetrics {
+    fn record(
+        &self,
+        route: &'static str,
+        upstream: &str,
+        method: &Method,
+        status: u16,
+        seconds: f64,
+    ) {
+        let found = self
+            .series
+            .read()
+            .ok()
+            .and_then(|m| m.get(&(route, upstream.to_owned())).cloned());
+        let series = match found {
+            Some(s) => s,
+            None => {
+                let s = Arc::new(Series {
+                    route,
+                    upstream: upstream.to_owned(),
+                    duration: metrics::histogram!("portcullis_http_request_duration_seconds", "route" => route, "upstream" => upstream.to_owned()),
+                    counts: RwLock::new(HashMap::new()),
+                });
+                if let Ok(mut m) = self.series.write() {
+                    m.entry((route, upstream.to_owned()))
+                        .or_insert_with(|| s.clone())
+                        .clone()
+                } else {
+                    s
+                }
+            }
+        };
+        series.duration.record(seconds);
+        let counter = series
+            .counts
+            .read()
+            .ok()
+            .and_then(|c| c.get(&(method.clone(), status)).cloned());
+        let counter = counter.unwrap_or_else(|| {
+            let c = metrics::counter!("portcullis_http_requests_total", "route" => series.route, "upstream" => series.upstream.clone(), "method" => method.to_string(), "status" => status.to_string());
+            if let Ok(mut m) = series.counts.write() {
+                m.insert((method.clone(), status), c.clone());
+            }
+            c
+        });
+        counter.increment(1);
+    }
+}
+
+/// A request id unique across restarts and replicas: a random per-process prefix and a counter
+/// (cheaper than a UUID per request, which costs a trip to the kernel's random source).
+fn next_request_id() -> String {
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
+    format!(
+        "{prefix:016x}-{:x}",
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 /// Gives each request an id (`X-Request-Id`, kept from a trusted client or made here), logs it
 /// in a span, echoes it in the response, and counts the request per route, upstream and status.
 pub(crate) async fn track(
-    State(_state): State<AppState>,
+    State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -45,11 +125,12 @@ pub(crate) async fn track(
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
         .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        .unwrap_or_else(next_request_id);
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or("other", |p| route_label(p.as_str()));
+    // Only configured names become label values, so no client can create metric series at will.
     let upstream = (route == "mcp")
         .then(|| {
             request
@@ -57,9 +138,15 @@ pub(crate) async fn track(
                 .path()
                 .strip_prefix("/servers/")
                 .and_then(|p| p.split('/').next())
-                .map(str::to_owned)
         })
         .flatten()
+        .map(|name| {
+            if state.gateway.has_upstream(name) {
+                name.to_owned()
+            } else {
+                "unknown".to_owned()
+            }
+        })
         .unwrap_or_default();
     let method = request.method().clone();
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -85,9 +172,9 @@ pub(crate) async fn track(
         }
     });
     if route != "ops" {
-        let status_label = status.to_string();
-        metrics::counter!("portcullis_http_requests_total", "route" => route, "upstream" => upstream.clone(), "method" => method.to_string(), "status" => status_label).increment(1);
-        metrics::histogram!("portcullis_http_request_duration_seconds", "route" => route, "upstream" => upstream).record(elapsed.as_secs_f64());
+        state
+            .http_metrics
+            .record(route, &upstream, &method, status, elapsed.as_secs_f64());
     }
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, v);

@@ -13,7 +13,6 @@ use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{Method, Request, Uri};
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use portcullis_core::config::UpstreamConfig;
 use tokio::sync::Notify;
@@ -22,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::Core;
 use super::sse::Parser;
 
-type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+type Https = crate::http::Connector;
 
 /// The most bytes of one SSE event accepted from an upstream.
 const MAX_EVENT: usize = 16 * 1024 * 1024;
@@ -54,15 +53,7 @@ impl Connector {
         shutdown: CancellationToken,
     ) -> Result<Connector, String> {
         let url = url::Url::parse(url).map_err(|e| format!("invalid url: {e}"))?;
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(up.connect_timeout));
-        http.enforce_http(false);
-        let tls = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| format!("cannot load the system's TLS roots: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let tls = crate::http::connector(up.connect_timeout)?;
         let client = Client::builder(TokioExecutor::new()).build(tls);
         Ok(Connector {
             name: up.name.clone(),
