@@ -62,12 +62,11 @@ impl OriginPolicy {
 
     /// Is this `Origin` value allowed (used for CORS as well)?
     pub fn origin_allowed(&self, origin: &str) -> bool {
-        let origin = origin.to_ascii_lowercase();
-        if self.origins.contains(&origin) {
+        if self.origins.iter().any(|o| o.eq_ignore_ascii_case(origin)) {
             return true;
         }
         self.loopback
-            && url::Url::parse(&origin).is_ok_and(|u| {
+            && url::Url::parse(origin).is_ok_and(|u| {
                 matches!(u.scheme(), "http" | "https")
                     && u.host_str().is_some_and(is_loopback_name)
                     && u.path() == "/"
@@ -75,11 +74,10 @@ impl OriginPolicy {
     }
 
     fn host_allowed(&self, host: &str) -> bool {
-        let host = host.to_ascii_lowercase();
-        if self.hosts.contains(&host) {
+        if self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
             return true;
         }
-        self.loopback && is_loopback_name(strip_port(&host))
+        self.loopback && is_loopback_name(strip_port(host))
     }
 
     /// Checks the request headers; a missing `Host` (HTTP/2 carries `:authority` in the URI)
@@ -124,7 +122,7 @@ fn strip_port(host: &str) -> &str {
 
 fn is_loopback_name(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost"
+    host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
