@@ -338,3 +338,58 @@ async fn a_legacy_upstream_that_is_down_gives_502() {
     assert_eq!((status, code), (502, -32603), "{body}");
     assert_eq!(body["id"], 0);
 }
+
+#[tokio::test]
+async fn a_broken_stream_resumes_with_last_event_id() {
+    let app = spawn(vec![stdio("local")]).await;
+    let s = app.initialize("local").await;
+    for wait_for_final in [false, true] {
+        let mut response = app
+            .post("local", &json!({"jsonrpc": "2.0", "id": 31, "method": "tools/call", "params": {"name": "slow", "arguments": {"ms": 400}, "_meta": {"progressToken": "r"}}}))
+            .header("mcp-session-id", &s)
+            .send()
+            .await
+            .unwrap();
+        // Read up to the progress event, note its id, then drop the connection.
+        let mut seen = String::new();
+        let last_id = loop {
+            let chunk = response
+                .chunk()
+                .await
+                .unwrap()
+                .expect("events before the end");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            let mut parser = portcullis_testkit::SseParser::new();
+            let events = parser.push(seen.as_bytes());
+            if let Some(e) = events.iter().find(|e| {
+                e.json()
+                    .is_some_and(|m| m["method"] == "notifications/progress")
+            }) {
+                break e.id.clone().expect("events carry ids");
+            }
+        };
+        drop(response);
+        if wait_for_final {
+            // The response is produced while nobody listens; it waits in the session's log.
+            tokio::time::sleep(Duration::from_millis(600)).await;
+        }
+        let resumed = app
+            .client
+            .get(app.mcp("local"))
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &s)
+            .header("mcp-protocol-version", "2025-11-25")
+            .header("last-event-id", &last_id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resumed.status(), 200);
+        let text = tokio::time::timeout(Duration::from_secs(5), resumed.text())
+            .await
+            .expect("the resumed stream ends after the response")
+            .unwrap();
+        let messages = sse_messages(&text);
+        assert_eq!(messages.len(), 1, "only what was missed: {text}");
+        assert_eq!(messages[0]["id"], 31);
+    }
+}
