@@ -393,3 +393,36 @@ async fn a_broken_stream_resumes_with_last_event_id() {
         assert_eq!(messages[0]["id"], 31);
     }
 }
+
+#[tokio::test]
+async fn idle_bridged_sessions_are_swept() {
+    let upstream = MockUpstream::start_legacy_sse(MockConfig::default())
+        .await
+        .unwrap();
+    let mut old = open_upstream(UpstreamConfig::http("old", &upstream.sse_url()));
+    old.transport = HttpTransport::Sse;
+    let app = spawn(vec![stdio("local"), old]).await;
+    let a = app.initialize("local").await;
+    let b = app.initialize("old").await;
+    assert_eq!(app.gateway.sweep_bridges(Duration::from_secs(3600)), 0);
+    assert_eq!(app.gateway.sweep_bridges(Duration::ZERO), 2);
+    for (name, session) in [("local", &a), ("old", &b)] {
+        let (status, _, _) = error_of(
+            app.post(name, &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+                .header("mcp-session-id", session)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 404);
+    }
+    // The legacy connection was closed too.
+    for _ in 0..50 {
+        if upstream.sessions().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(upstream.sessions().is_empty());
+}

@@ -34,6 +34,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::RelayError;
 
+/// The most sessions one bridged upstream keeps open; more `initialize` requests get 502.
+const MAX_SESSIONS: usize = 10_000;
+
 /// The most events kept per session for `Last-Event-ID` resumption.
 const EVENT_LOG_LIMIT: usize = 512;
 
@@ -101,6 +104,7 @@ struct Session {
     standalone: Mutex<Option<mpsc::UnboundedSender<Out>>>,
     standalone_seq: AtomicU64,
     log: Mutex<VecDeque<(u64, u64, Bytes)>>,
+    last_used: Mutex<std::time::Instant>,
 }
 
 /// Message routing shared by the bridge and its links.
@@ -195,6 +199,29 @@ impl Bridge {
         }
     }
 
+    /// Ends sessions unused for `idle` (closing their legacy connections); returns how many.
+    pub(crate) fn sweep(&self, idle: Duration) -> usize {
+        let now = std::time::Instant::now();
+        let stale: Vec<(String, Arc<Session>)> = {
+            let mut sessions = lock(&self.core.sessions);
+            let ids: Vec<String> = sessions
+                .iter()
+                .filter(|(_, s)| now.duration_since(*lock(&s.last_used)) >= idle)
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| sessions.remove(&id).map(|s| (id, s)))
+                .collect()
+        };
+        for (id, session) in &stale {
+            if let Link::Legacy(c) = &session.link {
+                c.close();
+            }
+            self.core.fail_session(id, "the session expired");
+        }
+        stale.len()
+    }
+
     fn live_session(&self, id: &str) -> Option<Arc<Session>> {
         let session = lock(&self.core.sessions).get(id).cloned()?;
         let alive = match (&session.link, &self.source) {
@@ -202,6 +229,7 @@ impl Bridge {
             (Link::Legacy(c), _) => c.is_alive(),
         };
         if alive {
+            *lock(&session.last_used) = std::time::Instant::now();
             Some(session)
         } else {
             lock(&self.core.sessions).remove(id);
@@ -414,8 +442,18 @@ impl Bridge {
             standalone: Mutex::new(None),
             standalone_seq: AtomicU64::new(1),
             log: Mutex::new(VecDeque::new()),
+            last_used: Mutex::new(std::time::Instant::now()),
         });
-        lock(&self.core.sessions).insert(id.clone(), session.clone());
+        {
+            let mut sessions = lock(&self.core.sessions);
+            if sessions.len() >= MAX_SESSIONS {
+                if let Link::Legacy(c) = &session.link {
+                    c.close();
+                }
+                return Err("too many open sessions");
+            }
+            sessions.insert(id.clone(), session.clone());
+        }
         Ok((id, session))
     }
 

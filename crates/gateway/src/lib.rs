@@ -186,6 +186,17 @@ impl Gateway {
         }
     }
 
+    /// Ends bridged sessions unused for `idle`; returns how many ended.
+    pub fn sweep_bridges(&self, idle: Duration) -> usize {
+        self.upstreams
+            .values()
+            .map(|up| match &up.transport {
+                Transport::Bridge(b) => b.sweep(idle),
+                Transport::Http(_) => 0,
+            })
+            .sum()
+    }
+
     /// A graceful shutdown began: standalone streams end now, requests drain.
     pub fn begin_shutdown(&self) {
         self.shutdown_started.cancel();

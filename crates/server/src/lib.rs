@@ -111,7 +111,8 @@ pub async fn serve(
     result
 }
 
-/// Forgets relay sessions idle for a day, every ten minutes, until the process ends.
+/// Forgets relay sessions (and ends bridged sessions) idle for a day, every ten minutes,
+/// until the process ends.
 pub fn spawn_janitor(gateway: Arc<Gateway>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));

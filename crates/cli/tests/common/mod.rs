@@ -26,6 +26,7 @@ pub struct App {
     stop: Option<oneshot::Sender<()>>,
     pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
     pub client: reqwest::Client,
+    pub gateway: Arc<Gateway>,
 }
 
 /// An upstream with `auth = "none"` and short timeouts, for tests.
@@ -51,7 +52,7 @@ pub async fn spawn_with(upstreams: Vec<UpstreamConfig>, tweak: impl FnOnce(&mut 
     let store = Arc::new(MemoryStore::new());
     let gateway = Arc::new(Gateway::new(&config, store.clone(), &|_| None).unwrap());
     gateway.start().await;
-    let state = AppState::new(gateway, store, None);
+    let state = AppState::new(gateway.clone(), store, None);
     state.set_ready(true);
     let (tx, rx) = oneshot::channel::<()>();
     let grace = config.server.shutdown_grace;
@@ -72,6 +73,7 @@ pub async fn spawn_with(upstreams: Vec<UpstreamConfig>, tweak: impl FnOnce(&mut 
         stop: Some(tx),
         handle,
         client,
+        gateway,
     }
 }
 
