@@ -260,6 +260,43 @@ async fn stdio_serves_stateless_requests() {
 }
 
 #[tokio::test]
+async fn a_child_that_only_speaks_sessions_refuses_stateless_requests_with_its_versions() {
+    let mut up = stdio("old");
+    up.command
+        .as_mut()
+        .unwrap()
+        .push("--sessions-only".to_owned());
+    let app = spawn(vec![up]).await;
+    let body = json!({"jsonrpc": "2.0", "id": "s1", "method": "tools/list", "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}});
+    let response = app
+        .client
+        .post(app.mcp("old"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/list")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let (status, code, reply) = error_of(response).await;
+    assert_eq!((status, code), (400, -32022), "{reply}");
+    assert_eq!(reply["id"], "s1");
+    let supported = reply["error"]["data"]["supported"].as_array().unwrap();
+    assert!(
+        supported.contains(&json!("2025-11-25")) && !supported.contains(&json!("2026-07-28")),
+        "{reply}"
+    );
+    // The client falls back to a session, which works.
+    let s = app.initialize("old").await;
+    assert_eq!(
+        app.call("old", &s, "echo", json!({"message": "fallback"}))
+            .await["result"]["content"][0]["text"],
+        "fallback"
+    );
+}
+
+#[tokio::test]
 async fn legacy_sse_upstreams_are_presented_as_streamable_http() {
     let upstream = MockUpstream::start_legacy_sse(MockConfig {
         slow_ms: 200,

@@ -136,6 +136,8 @@ pub(crate) struct Bridge {
     core: Arc<Core>,
     first_byte_timeout: Duration,
     idle_timeout: Duration,
+    /// What the stdio child said of the stateless form, for its process generation.
+    stateless: tokio::sync::Mutex<Option<(u64, Option<Vec<String>>)>>,
 }
 
 impl Bridge {
@@ -152,6 +154,7 @@ impl Bridge {
             core,
             first_byte_timeout: up.first_byte_timeout,
             idle_timeout: up.idle_timeout,
+            stateless: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -168,6 +171,7 @@ impl Bridge {
             core,
             first_byte_timeout: up.first_byte_timeout,
             idle_timeout: up.idle_timeout,
+            stateless: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -197,6 +201,69 @@ impl Bridge {
                 }
             }
         }
+    }
+
+    /// The protocol versions of the stateless form the upstream speaks, asked once per stdio
+    /// child with `server/discover`; `None` if it does not speak that form (legacy SSE servers
+    /// never do).
+    async fn stateless_versions(&self) -> Option<Vec<String>> {
+        let Source::Stdio(supervisor) = &self.source else {
+            return None;
+        };
+        let generation = supervisor.generation();
+        // Held across the probe: concurrent first requests wait for one answer.
+        let mut known = self.stateless.lock().await;
+        if let Some((g, versions)) = &*known
+            && *g == generation
+        {
+            return versions.clone();
+        }
+        let gid = self.core.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let original_id = RawValue::from_string("0".to_owned()).ok()?;
+        lock(&self.core.pending).insert(
+            gid,
+            Pending {
+                session: None,
+                original_id,
+                sink: tx,
+                seq: 1,
+            },
+        );
+        let probe = serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": gid,
+            "method": "server/discover",
+            "params": {"_meta": {
+                mcp::META_PROTOCOL_VERSION: mcp::STATELESS_VERSION,
+                "io.modelcontextprotocol/clientInfo": {"name": "portcullis", "version": env!("CARGO_PKG_VERSION")},
+                "io.modelcontextprotocol/clientCapabilities": {}
+            }}
+        });
+        let bytes = Bytes::from(serde_json::to_vec(&probe).ok()?);
+        if supervisor.send(bytes).is_err() {
+            self.core.forget(gid);
+            return None;
+        }
+        let answer = tokio::time::timeout(self.first_byte_timeout, rx.recv()).await;
+        self.core.forget(gid);
+        let versions = match answer {
+            Ok(Some(Out::Final { bytes, .. })) => {
+                serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| {
+                    let list = v.pointer("/result/supportedVersions")?.as_array()?;
+                    Some(
+                        list.iter()
+                            .filter_map(|x| x.as_str().map(str::to_owned))
+                            .collect::<Vec<_>>(),
+                    )
+                })
+            }
+            // No answer is not an answer: ask again next time.
+            Err(_) | Ok(None) | Ok(Some(Out::Failed(_))) => return None,
+            Ok(Some(Out::Note { .. })) => None,
+        };
+        *known = Some((generation, versions.clone()));
+        versions
     }
 
     /// Ends sessions unused for `idle` (closing their legacy connections); returns how many.
@@ -246,9 +313,16 @@ impl Bridge {
         let request_id = m.id.as_deref();
         let is_initialize = m.method.as_deref() == Some("initialize");
         let (session_id, session, created) = if post.stateless {
-            if matches!(self.source, Source::Legacy(_)) {
+            // A stateless request reaches the upstream only if it speaks that revision;
+            // otherwise the client learns which versions to fall back to.
+            let speaks = self.stateless_versions().await;
+            if !speaks
+                .as_ref()
+                .is_some_and(|v| v.iter().any(|x| x == post.version))
+            {
                 return Err(RelayError::UnsupportedVersion {
                     version: post.version.to_owned(),
+                    supported: Some(speaks.unwrap_or_else(session_versions)),
                     id: None,
                 }
                 .with_id(request_id));
@@ -407,15 +481,20 @@ impl Bridge {
             }
         }
         match first {
-            Out::Final { bytes, .. } => Ok(json_response(bytes)),
             Out::Failed(reason) => Err(self.unavailable(reason, request_id)),
-            Out::Note { event_id, bytes } => {
+            // The stateless form, and clients that only take JSON, get a bare response; a
+            // 2025-era session gets an SSE stream, as Streamable HTTP servers usually answer,
+            // so the client can resume it after a broken connection.
+            Out::Final { bytes, .. } if !post.accepts_sse || session.is_none() => {
+                Ok(json_response(bytes))
+            }
+            out => {
                 let priming = (session.is_some() && post.version >= "2025-11-25")
                     .then(|| sse::priming_event(&format!("{gid}-0")));
                 let cancel = (post.stateless).then(|| (link.clone(), gid, self.core.clone()));
                 Ok(sse_response(
                     priming,
-                    Some(Out::Note { event_id, bytes }),
+                    Some(out),
                     rx,
                     self.idle_timeout,
                     Some(permit),
@@ -797,6 +876,15 @@ async fn cancel_upstream(link: &Link, gid: u64, reason: &str) {
 fn error_reply(id: &Value, message: &str) -> Bytes {
     let reply = serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": mcp::code::INTERNAL_ERROR, "message": message}});
     Bytes::from(serde_json::to_vec(&reply).unwrap_or_default())
+}
+
+/// The revisions with sessions (`initialize`), which any upstream may speak.
+fn session_versions() -> Vec<String> {
+    mcp::PROTOCOL_VERSIONS
+        .iter()
+        .filter(|v| !mcp::is_stateless(v))
+        .map(|v| (*v).to_owned())
+        .collect()
 }
 
 fn parse_event_id(id: &str) -> Option<(u64, u64)> {

@@ -35,10 +35,13 @@ pub enum RelayError {
         message: String,
         id: Option<Box<RawValue>>,
     },
-    /// The `MCP-Protocol-Version` is not one Portcullis knows: HTTP 400 with -32022.
+    /// The `MCP-Protocol-Version` is not one Portcullis knows, or not one this upstream
+    /// speaks: HTTP 400 with -32022, listing the versions that would work (`None`: every
+    /// version Portcullis relays).
     #[error("unsupported protocol version {version:?}")]
     UnsupportedVersion {
         version: String,
+        supported: Option<Vec<String>>,
         id: Option<Box<RawValue>>,
     },
     /// The `Mcp-Session-Id` is not a live session of this upstream: HTTP 404 with -32001.

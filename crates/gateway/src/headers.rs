@@ -35,6 +35,7 @@ pub(crate) fn protocol_version(headers: &HeaderMap) -> Result<Option<&str>, Rela
     } else {
         Err(RelayError::UnsupportedVersion {
             version: version.to_owned(),
+            supported: None,
             id: None,
         })
     }

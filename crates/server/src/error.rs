@@ -46,10 +46,15 @@ fn relay_error(e: RelayError) -> Response {
         ),
         RelayError::BadMessage { code, .. } => (StatusCode::BAD_REQUEST, *code, None),
         RelayError::HeaderMismatch { .. } => (StatusCode::BAD_REQUEST, code::HEADER_MISMATCH, None),
-        RelayError::UnsupportedVersion { version, .. } => (
+        RelayError::UnsupportedVersion {
+            version, supported, ..
+        } => (
             StatusCode::BAD_REQUEST,
             code::UNSUPPORTED_PROTOCOL_VERSION,
-            Some(json!({ "supported": mcp::PROTOCOL_VERSIONS, "requested": version })),
+            Some(match supported {
+                Some(list) => json!({ "supported": list, "requested": version }),
+                None => json!({ "supported": mcp::PROTOCOL_VERSIONS, "requested": version }),
+            }),
         ),
         RelayError::SessionNotFound { .. } => {
             (StatusCode::NOT_FOUND, code::SESSION_NOT_FOUND, None)

@@ -25,9 +25,13 @@ pub(crate) fn message_event(id: Option<&str>, data: &[u8]) -> Bytes {
     out.freeze()
 }
 
-/// Encodes the priming event that gives the client an event id to resume from.
+/// How long a client should wait before reconnecting a broken stream, in milliseconds.
+const RETRY_MS: u32 = 1000;
+
+/// Encodes the priming event (an id and empty data, SEP-1699) that gives the client an event id
+/// to resume from, with the reconnection delay.
 pub(crate) fn priming_event(id: &str) -> Bytes {
-    Bytes::from(format!("id: {id}\ndata: \n\n"))
+    Bytes::from(format!("id: {id}\nretry: {RETRY_MS}\ndata: \n\n"))
 }
 
 /// One event read from a stream.

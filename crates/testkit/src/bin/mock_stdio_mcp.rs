@@ -16,7 +16,8 @@
 //!
 //! Options: `--slow-ms N`, `--name NAME` (the `serverInfo.name`, default
 //! `mock-stdio-mcp`), `--exit-at-start CODE` (log and exit at once, to test children that
-//! fail to start). It writes `mock-stdio-mcp started pid=<pid>` to stderr at start and
+//! fail to start), `--sessions-only` (no `server/discover`: a server that only speaks the
+//! `initialize` revisions). Without it, `server/discover` lists 2025-11-25 and 2026-07-28. It writes `mock-stdio-mcp started pid=<pid>` to stderr at start and
 //! exits 0 when stdin closes.
 
 use std::collections::HashMap;
@@ -41,6 +42,7 @@ struct Options {
     slow_ms: u64,
     name: String,
     exit_at_start: Option<u8>,
+    sessions_only: bool,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -48,6 +50,7 @@ fn parse_args() -> Result<Options, String> {
         slow_ms: 200,
         name: "mock-stdio-mcp".to_owned(),
         exit_at_start: None,
+        sessions_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -59,6 +62,7 @@ fn parse_args() -> Result<Options, String> {
                     .map_err(|_| "--slow-ms needs a number of milliseconds".to_owned())?;
             }
             "--name" => options.name = value()?,
+            "--sessions-only" => options.sessions_only = true,
             "--exit-at-start" => {
                 options.exit_at_start = Some(
                     value()?
@@ -210,6 +214,11 @@ impl Server {
                 "serverInfo": { "name": self.options.name, "version": env!("CARGO_PKG_VERSION") },
             })),
             "ping" => Ok(json!({})),
+            "server/discover" if !self.options.sessions_only => Ok(json!({
+                "supportedVersions": ["2025-11-25", "2026-07-28"],
+                "capabilities": { "tools": {} },
+                "serverInfo": { "name": self.options.name, "version": env!("CARGO_PKG_VERSION") },
+            })),
             "tools/list" => Ok(json!({ "tools": tool_definitions() })),
             "tools/call" => self.call_tool(&params).await,
             other => Err((METHOD_NOT_FOUND, format!("method not found: {other}"))),
