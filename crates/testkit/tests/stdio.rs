@@ -133,7 +133,9 @@ async fn answers_lists_echoes_and_reports_its_pid() {
         .await;
     assert_eq!(whoami["result"]["structuredContent"]["pid"], pid);
 
-    let unknown = mock.request(5, "server/discover", json!({})).await;
+    let discover = mock.request(5, "server/discover", json!({})).await;
+    assert_eq!(discover["result"]["supportedVersions"][1], "2026-07-28");
+    let unknown = mock.request(8, "resources/list", json!({})).await;
     assert_eq!(unknown["error"]["code"], -32601);
     let unknown_tool = mock.request(6, "tools/call", json!({"name":"nope"})).await;
     assert_eq!(unknown_tool["error"]["code"], -32602);
