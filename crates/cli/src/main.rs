@@ -8,7 +8,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use mimalloc::MiMalloc;
 use portcullis_core::config::Config;
+
+// The relay allocates small, short-lived buffers on many threads; glibc's allocator spent a
+// seventh of the relay's CPU on them (and its arena locks) under load, mimalloc far less.
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -19,7 +19,7 @@ const CACHE_LIMIT: usize = 100_000;
 
 #[derive(Debug, Clone)]
 struct Cached {
-    protocol_version: Option<String>,
+    protocol_version: Option<Arc<str>>,
     touched: Instant,
 }
 
@@ -34,7 +34,7 @@ pub struct Sessions {
 /// What the relay knows about a live session.
 #[derive(Debug, Clone)]
 pub struct SessionInfo {
-    pub protocol_version: Option<String>,
+    pub protocol_version: Option<Arc<str>>,
 }
 
 fn key(upstream: &str, session_id: &str) -> SessionKey {
@@ -92,10 +92,9 @@ impl Sessions {
                 else {
                     return Ok(None);
                 };
-                self.remember(upstream, session_id, row.protocol_version.clone());
-                Ok(Some(SessionInfo {
-                    protocol_version: row.protocol_version,
-                }))
+                let protocol_version: Option<Arc<str>> = row.protocol_version.map(Arc::from);
+                self.remember(upstream, session_id, protocol_version.clone());
+                Ok(Some(SessionInfo { protocol_version }))
             }
         }
     }
@@ -122,7 +121,7 @@ impl Sessions {
             Ok(()) | Err(StoreError::Conflict(_)) => {}
             Err(e) => return Err(e),
         }
-        self.remember(upstream, session_id, row.protocol_version);
+        self.remember(upstream, session_id, row.protocol_version.map(Arc::from));
         Ok(())
     }
 
@@ -150,7 +149,7 @@ impl Sessions {
         Ok(n)
     }
 
-    fn remember(&self, upstream: &str, session_id: &str, protocol_version: Option<String>) {
+    fn remember(&self, upstream: &str, session_id: &str, protocol_version: Option<Arc<str>>) {
         if let Ok(mut cache) = self.cache.lock() {
             let sessions = cache.entry(upstream.to_owned()).or_default();
             if sessions.len() >= CACHE_LIMIT {

@@ -23,14 +23,25 @@ use tokio::net::TcpListener;
 pub use error::ApiError;
 pub use observe::install_metrics;
 
-/// Everything a handler can reach.
+/// Everything a handler can reach. Cloned for every request, so it is one `Arc`.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppInner>);
+
+/// The fields behind [`AppState`].
+#[derive(Debug)]
+pub struct AppInner {
     pub gateway: Arc<Gateway>,
     pub store: Arc<dyn Store>,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
-    ready: Arc<AtomicBool>,
-    http_metrics: Arc<observe::HttpMetrics>,
+    ready: AtomicBool,
+    http_metrics: observe::HttpMetrics,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
 }
 
 impl AppState {
@@ -39,13 +50,13 @@ impl AppState {
         store: Arc<dyn Store>,
         metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     ) -> Self {
-        AppState {
+        AppState(Arc::new(AppInner {
             gateway,
             store,
             metrics,
-            ready: Arc::new(AtomicBool::new(false)),
-            http_metrics: Arc::default(),
-        }
+            ready: AtomicBool::new(false),
+            http_metrics: observe::HttpMetrics::default(),
+        }))
     }
 
     /// Whether `/readyz` may say yes (the store is checked on each call too).

@@ -31,15 +31,16 @@ pub fn install_metrics() -> Option<PrometheusHandle> {
         .ok()
 }
 
-/// HTTP metric handles, resolved once per (upstream, method, status) so the request path does
-/// no label formatting or registry lookups after the first request of each kind.
+/// HTTP metric handles, resolved once per (route, upstream) and (method, status), so the
+/// request path does no label formatting, registry lookup or allocation after the first
+/// request of each kind.
 #[derive(Debug, Default)]
 pub(crate) struct HttpMetrics {
-    series: RwLock<HashMap<(&'static str, String), Arc<Series>>>,
+    series: RwLock<HashMap<&'static str, HashMap<String, Arc<Series>>>>,
 }
 
 #[derive(Debug)]
-struct Series {
+pub(crate) struct Series {
     route: &'static str,
     upstream: String,
     duration: Histogram,
@@ -47,47 +48,42 @@ struct Series {
 }
 
 impl HttpMetrics {
-    fn record(
-        &self,
-        route: &'static str,
-        upstream: &str,
-        method: &Method,
-        status: u16,
-        seconds: f64,
-    ) {
+    fn series(&self, route: &'static str, upstream: &str) -> Arc<Series> {
         let found = self
             .series
             .read()
             .ok()
-            .and_then(|m| m.get(&(route, upstream.to_owned())).cloned());
-        let series = match found {
-            Some(s) => s,
-            None => {
-                let s = Arc::new(Series {
-                    route,
-                    upstream: upstream.to_owned(),
-                    duration: metrics::histogram!("portcullis_http_request_duration_seconds", "route" => route, "upstream" => upstream.to_owned()),
-                    counts: RwLock::new(HashMap::new()),
-                });
-                if let Ok(mut m) = self.series.write() {
-                    m.entry((route, upstream.to_owned()))
-                        .or_insert_with(|| s.clone())
-                        .clone()
-                } else {
-                    s
-                }
-            }
-        };
-        series.duration.record(seconds);
-        let counter = series
-            .counts
-            .read()
-            .ok()
-            .and_then(|c| c.get(&(method.clone(), status)).cloned());
+            .and_then(|m| m.get(route)?.get(upstream).cloned());
+        if let Some(series) = found {
+            return series;
+        }
+        let series = Arc::new(Series {
+            route,
+            upstream: upstream.to_owned(),
+            duration: metrics::histogram!("portcullis_http_request_duration_seconds", "route" => route, "upstream" => upstream.to_owned()),
+            counts: RwLock::new(HashMap::new()),
+        });
+        match self.series.write() {
+            Ok(mut m) => m
+                .entry(route)
+                .or_default()
+                .entry(upstream.to_owned())
+                .or_insert(series)
+                .clone(),
+            Err(_) => series,
+        }
+    }
+}
+
+impl Series {
+    fn record(&self, method: &Method, status: u16, seconds: f64) {
+        self.duration.record(seconds);
+        let key = (method.clone(), status);
+        let counter = self.counts.read().ok().and_then(|c| c.get(&key).cloned());
         let counter = counter.unwrap_or_else(|| {
-            let c = metrics::counter!("portcullis_http_requests_total", "route" => series.route, "upstream" => series.upstream.clone(), "method" => method.to_string(), "status" => status.to_string());
-            if let Ok(mut m) = series.counts.write() {
-                m.insert((method.clone(), status), c.clone());
+            let c = metrics::counter!("portcullis_http_requests_total", "route" => self.route, "upstream" => self.upstream.clone(), "method" => method.to_string(), "status" => status.to_string());
+            if let Ok(mut m) = self.counts.write() {
+                m.insert(key, c.clone());
             }
             c
         });
@@ -97,18 +93,20 @@ impl HttpMetrics {
 
 /// A request id unique across restarts and replicas: a random per-process prefix and a counter
 /// (cheaper than a UUID per request, which costs a trip to the kernel's random source).
-fn next_request_id() -> String {
+fn next_request_id() -> HeaderValue {
     static PREFIX: OnceLock<u64> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
-    format!(
+    let id = format!(
         "{prefix:016x}-{:x}",
         COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    );
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(id)).unwrap_or(HeaderValue::from_static("-"))
 }
 
-/// Gives each request an id (`X-Request-Id`, kept from a trusted client or made here), logs it
-/// in a span, echoes it in the response, and counts the request per route, upstream and status.
+/// Gives each request an id (`X-Request-Id`, kept from the client when it is short and plain,
+/// made here otherwise), logs it in a span, echoes it in the response, and counts the request
+/// per route, upstream, method and status.
 pub(crate) async fn track(
     State(state): State<AppState>,
     mut request: Request,
@@ -118,41 +116,41 @@ pub(crate) async fn track(
     let id = request
         .headers()
         .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
         .filter(|v| {
             v.len() <= 64
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && v.as_bytes()
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
         })
-        .map(str::to_owned)
+        .cloned()
         .unwrap_or_else(next_request_id);
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or("other", |p| route_label(p.as_str()));
     // Only configured names become label values, so no client can create metric series at will.
-    let upstream = (route == "mcp")
-        .then(|| {
-            request
-                .uri()
-                .path()
-                .strip_prefix("/servers/")
-                .and_then(|p| p.split('/').next())
-        })
-        .flatten()
-        .map(|name| {
-            if state.gateway.has_upstream(name) {
-                name.to_owned()
-            } else {
-                "unknown".to_owned()
-            }
-        })
-        .unwrap_or_default();
+    let series = (route != "ops").then(|| {
+        let name = (route == "mcp")
+            .then(|| {
+                request
+                    .uri()
+                    .path()
+                    .strip_prefix("/servers/")
+                    .and_then(|p| p.split('/').next())
+            })
+            .flatten()
+            .map_or("", |name| {
+                if state.gateway.has_upstream(name) {
+                    name
+                } else {
+                    "unknown"
+                }
+            });
+        state.http_metrics.series(route, name)
+    });
     let method = request.method().clone();
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        request.headers_mut().insert(REQUEST_ID, v);
-    }
-    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %request.uri().path());
+    request.headers_mut().insert(REQUEST_ID, id.clone());
+    let span = tracing::info_span!("request", request_id = id.to_str().unwrap_or("-"), method = %method, path = %request.uri().path());
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
@@ -171,14 +169,10 @@ pub(crate) async fn track(
             );
         }
     });
-    if route != "ops" {
-        state
-            .http_metrics
-            .record(route, &upstream, &method, status, elapsed.as_secs_f64());
+    if let Some(series) = series {
+        series.record(&method, status, elapsed.as_secs_f64());
     }
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, v);
-    }
+    response.headers_mut().insert(REQUEST_ID, id);
     response
 }
 
