@@ -109,7 +109,7 @@ fn next_request_id() -> HeaderValue {
 /// per route, upstream, method and status.
 pub(crate) async fn track(
     State(state): State<AppState>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
     let started = Instant::now();
@@ -149,7 +149,6 @@ pub(crate) async fn track(
         state.http_metrics.series(route, name)
     });
     let method = request.method().clone();
-    request.headers_mut().insert(REQUEST_ID, id.clone());
     let span = tracing::info_span!("request", request_id = id.to_str().unwrap_or("-"), method = %method, path = %request.uri().path());
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
