@@ -107,11 +107,7 @@ fn next_request_id() -> HeaderValue {
 /// Gives each request an id (`X-Request-Id`, kept from the client when it is short and plain,
 /// made here otherwise), logs it in a span, echoes it in the response, and counts the request
 /// per route, upstream, method and status.
-pub(crate) async fn track(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub(crate) async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request
         .headers()
