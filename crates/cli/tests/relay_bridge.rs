@@ -354,12 +354,7 @@ async fn legacy_sse_upstreams_are_presented_as_streamable_http() {
 
 #[tokio::test]
 async fn a_legacy_upstream_that_is_down_gives_502() {
-    let down = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        drop(l);
-        format!("http://{addr}/sse")
-    };
+    let down = closed_port_url("/sse");
     let mut up = open_upstream(UpstreamConfig::http("old", &down));
     up.transport = HttpTransport::Sse;
     let app = spawn(vec![up]).await;

@@ -272,12 +272,7 @@ async fn upstream_down_is_502_and_hang_is_504_without_affecting_others() {
     })
     .await
     .unwrap();
-    let down = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        drop(l);
-        format!("http://{addr}/mcp")
-    };
+    let down = closed_port_url("/mcp");
     let mut hang = open_upstream(UpstreamConfig::http("hang", &hanging.url()));
     hang.first_byte_timeout = Duration::from_millis(800);
     let app = spawn(vec![

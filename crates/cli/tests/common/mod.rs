@@ -189,3 +189,11 @@ pub async fn error_of(response: reqwest::Response) -> (u16, i64, Value) {
     let body: Value = response.json().await.unwrap();
     (status, body["error"]["code"].as_i64().unwrap_or(0), body)
 }
+
+/// A loopback URL on a port nothing listens on (an upstream that is down).
+pub fn closed_port_url(path: &str) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}{path}")
+}
