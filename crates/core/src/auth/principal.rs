@@ -1,0 +1,77 @@
+//! The one shape every validator's answer takes.
+
+use std::collections::BTreeMap;
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Principal {
+    /// Stable across sessions and unique across validators: `{validator}:{sub}`.
+    pub subject: String,
+    /// The id of the validator that verified the credential.
+    pub validator: String,
+    pub email: Option<String>,
+    /// Whether the issuer says it verified `email`.
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub tenant: Option<String>,
+    pub groups: Vec<String>,
+    /// Scopes the credential grants (`scope` / `scp`).
+    pub scopes: Vec<String>,
+    /// How the user authenticated (`amr`), when the issuer says.
+    pub auth_methods: Vec<String>,
+    /// When the credential stops being valid, in seconds since the Unix epoch.
+    pub expires_at: Option<i64>,
+}
+
+impl Principal {
+    /// A principal with the subject `{validator}:{sub}`.
+    pub fn new(validator: &str, sub: &str) -> Self {
+        Principal {
+            subject: format!("{validator}:{sub}"),
+            validator: validator.to_owned(),
+            ..Principal::default()
+        }
+    }
+}
+
+/// `[tenants]`: how a principal's tenant is found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tenants {
+    /// Lower-case email domain → tenant.
+    pub by_email_domain: BTreeMap<String, String>,
+}
+
+impl Tenants {
+    /// The tenant of a verified email address, if its domain is mapped. Unverified addresses
+    /// never place anyone in a tenant.
+    pub fn for_email(&self, email: &str, verified: bool) -> Option<&str> {
+        if !verified {
+            return None;
+        }
+        let (_, domain) = email.rsplit_once('@')?;
+        self.by_email_domain
+            .get(&domain.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_needs_a_verified_mapped_domain() {
+        let tenants = Tenants {
+            by_email_domain: [("acme.com".to_owned(), "acme".to_owned())].into(),
+        };
+        assert_eq!(tenants.for_email("a@ACME.com", true), Some("acme"));
+        assert_eq!(tenants.for_email("a@acme.com", false), None);
+        assert_eq!(tenants.for_email("a@evil.com", true), None);
+        assert_eq!(tenants.for_email("no-at-sign", true), None);
+    }
+
+    #[test]
+    fn subject_is_prefixed_by_the_validator() {
+        assert_eq!(Principal::new("google", "123").subject, "google:123");
+    }
+}
