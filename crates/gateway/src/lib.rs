@@ -10,6 +10,7 @@
 mod body;
 mod bridge;
 mod error;
+pub mod fetch;
 mod headers;
 mod http;
 mod origin;

@@ -15,7 +15,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use portcullis_store::{RelaySession, SessionKey, Store, StoreError};
+use portcullis_store::{ApiKey, ApiKeyKind, RelaySession, SessionKey, Store, StoreError};
+use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use time::OffsetDateTime;
 
@@ -94,6 +95,85 @@ fn ceil_to_micros(at: OffsetDateTime) -> OffsetDateTime {
     }
     at.checked_add(time::Duration::nanoseconds(i64::from(1_000 - sub_micros)))
         .unwrap_or(at)
+}
+
+/// The columns of `api_keys` in the order [`ApiKeyRow`] reads them.
+const API_KEY_COLUMNS: &str = "id, secret_hash, subject, name, kind, client_id, scopes, \
+                               created_at, expires_at, last_used_at, revoked_at";
+
+/// The order of [`Store::api_key_list`]. Ids compare byte-wise (`COLLATE "C"`), as they do in
+/// every other backend, whatever the database's collation.
+const API_KEY_ORDER: &str = "ORDER BY created_at, id COLLATE \"C\"";
+
+/// One `api_keys` row as PostgreSQL returns it.
+type ApiKeyRow = (
+    String,
+    Vec<u8>,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    OffsetDateTime,
+    Option<OffsetDateTime>,
+    Option<OffsetDateTime>,
+    Option<OffsetDateTime>,
+);
+
+fn api_key_from_row(row: ApiKeyRow) -> Result<ApiKey, StoreError> {
+    let (
+        id,
+        secret_hash,
+        subject,
+        name,
+        kind,
+        client_id,
+        scopes,
+        created_at,
+        expires_at,
+        last_used_at,
+        revoked_at,
+    ) = row;
+    // The table's CHECK constraints rule both of these out; a failure means a damaged database.
+    let secret_hash = <[u8; 32]>::try_from(secret_hash)
+        .map_err(|_| StoreError::Backend(format!("api key {id:?}: secret hash is not 32 bytes")))?;
+    let kind = ApiKeyKind::from_columns(&kind, client_id).ok_or_else(|| {
+        StoreError::Backend(format!(
+            "api key {id:?}: kind {kind:?} and client id disagree"
+        ))
+    })?;
+    Ok(ApiKey {
+        id,
+        secret_hash,
+        subject,
+        name,
+        kind,
+        scopes,
+        created_at,
+        expires_at,
+        last_used_at,
+        revoked_at,
+    })
+}
+
+impl PostgresStore {
+    /// The one `api_keys` row whose `column` equals `value`.
+    async fn api_key_where<'a, T>(
+        &self,
+        column: &'static str,
+        value: T,
+    ) -> Result<Option<ApiKey>, StoreError>
+    where
+        T: sqlx::Encode<'a, Postgres> + sqlx::Type<Postgres> + Send + 'a,
+    {
+        let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE {column} = $1");
+        let row: Option<ApiKeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        row.map(api_key_from_row).transpose()
+    }
 }
 
 #[async_trait]
@@ -207,5 +287,88 @@ impl Store for PostgresStore {
             .await
             .map_err(from_sqlx)?;
         Ok(result.rows_affected())
+    }
+
+    async fn api_key_insert(&self, key: &ApiKey) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_keys \
+             (id, secret_hash, subject, name, kind, client_id, scopes, \
+              created_at, expires_at, last_used_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&key.id)
+        .bind(key.secret_hash.as_slice())
+        .bind(&key.subject)
+        .bind(&key.name)
+        .bind(key.kind.as_str())
+        .bind(key.kind.client_id())
+        .bind(&key.scopes)
+        .bind(key.created_at)
+        .bind(key.expires_at)
+        .bind(key.last_used_at)
+        .bind(key.revoked_at)
+        .execute(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn api_key_by_hash(&self, secret_hash: &[u8; 32]) -> Result<Option<ApiKey>, StoreError> {
+        self.api_key_where("secret_hash", secret_hash.as_slice())
+            .await
+    }
+
+    async fn api_key_by_client_id(&self, client_id: &str) -> Result<Option<ApiKey>, StoreError> {
+        self.api_key_where("client_id", client_id).await
+    }
+
+    async fn api_key_get(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
+        self.api_key_where("id", id).await
+    }
+
+    async fn api_key_list(&self, subject: Option<&str>) -> Result<Vec<ApiKey>, StoreError> {
+        let rows: Vec<ApiKeyRow> = match subject {
+            Some(subject) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE subject = $1 {API_KEY_ORDER}"
+                )))
+                .bind(subject)
+                .fetch_all(&self.pool)
+                .await
+            }
+            None => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys {API_KEY_ORDER}"
+                )))
+                .fetch_all(&self.pool)
+                .await
+            }
+        }
+        .map_err(from_sqlx)?;
+        rows.into_iter().map(api_key_from_row).collect()
+    }
+
+    async fn api_key_touch(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        // GREATEST ignores NULLs, so a first touch sets the time.
+        let result = sqlx::query(
+            "UPDATE api_keys SET last_used_at = GREATEST(last_used_at, $2) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn api_key_revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(from_sqlx)?;
+        Ok(result.rows_affected() > 0)
     }
 }

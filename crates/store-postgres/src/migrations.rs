@@ -12,11 +12,18 @@ use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// `(version, description, sql)` of every migration, oldest first.
-pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "relay sessions",
-    include_str!("../migrations/0001_relay_sessions.sql"),
-)];
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "relay sessions",
+        include_str!("../migrations/0001_relay_sessions.sql"),
+    ),
+    (
+        2,
+        "api keys",
+        include_str!("../migrations/0002_api_keys.sql"),
+    ),
+];
 
 /// A migrator over [`MIGRATIONS`] that refuses a database holding migrations it does not know.
 pub(crate) fn migrator() -> Migrator {

@@ -22,7 +22,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use portcullis_store::{RelaySession, SessionKey, Store, StoreError};
+use portcullis_store::{ApiKey, ApiKeyKind, RelaySession, SessionKey, Store, StoreError};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -162,6 +162,88 @@ fn from_micros(micros: i64, column: &str) -> Result<OffsetDateTime, StoreError> 
         .map_err(|_| timestamp_out_of_range(column))
 }
 
+fn from_optional_micros(
+    micros: Option<i64>,
+    column: &str,
+) -> Result<Option<OffsetDateTime>, StoreError> {
+    micros.map(|micros| from_micros(micros, column)).transpose()
+}
+
+/// The columns of `api_keys` in the order [`ApiKeyRow`] reads them.
+const API_KEY_COLUMNS: &str = "id, secret_hash, subject, name, kind, client_id, scopes, \
+                               created_at, expires_at, last_used_at, revoked_at";
+
+/// One `api_keys` row as SQLite returns it.
+type ApiKeyRow = (
+    String,
+    Vec<u8>,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+fn api_key_from_row(row: ApiKeyRow) -> Result<ApiKey, StoreError> {
+    let (
+        id,
+        secret_hash,
+        subject,
+        name,
+        kind,
+        client_id,
+        scopes,
+        created_at,
+        expires_at,
+        last_used_at,
+        revoked_at,
+    ) = row;
+    // The table's CHECK constraints rule both of these out; a failure means a damaged database.
+    let secret_hash = <[u8; 32]>::try_from(secret_hash)
+        .map_err(|_| StoreError::Backend(format!("api key {id:?}: secret hash is not 32 bytes")))?;
+    let kind = ApiKeyKind::from_columns(&kind, client_id).ok_or_else(|| {
+        StoreError::Backend(format!(
+            "api key {id:?}: kind {kind:?} and client id disagree"
+        ))
+    })?;
+    Ok(ApiKey {
+        secret_hash,
+        subject,
+        name,
+        kind,
+        scopes,
+        created_at: from_micros(created_at, "created_at")?,
+        expires_at: from_optional_micros(expires_at, "expires_at")?,
+        last_used_at: from_optional_micros(last_used_at, "last_used_at")?,
+        revoked_at: from_optional_micros(revoked_at, "revoked_at")?,
+        id,
+    })
+}
+
+impl SqliteStore {
+    /// The one `api_keys` row whose `column` equals `value`.
+    async fn api_key_where<'a, T>(
+        &self,
+        column: &'static str,
+        value: T,
+    ) -> Result<Option<ApiKey>, StoreError>
+    where
+        T: sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite> + Send + 'a,
+    {
+        let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE {column} = $1");
+        let row: Option<ApiKeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        row.map(api_key_from_row).transpose()
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -277,5 +359,94 @@ impl Store for SqliteStore {
             .map_err(from_sqlx)?;
         tx.commit().await.map_err(from_sqlx)?;
         Ok(result.rows_affected())
+    }
+
+    async fn api_key_insert(&self, key: &ApiKey) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO api_keys \
+             (id, secret_hash, subject, name, kind, client_id, scopes, \
+              created_at, expires_at, last_used_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&key.id)
+        .bind(key.secret_hash.as_slice())
+        .bind(&key.subject)
+        .bind(&key.name)
+        .bind(key.kind.as_str())
+        .bind(key.kind.client_id())
+        .bind(&key.scopes)
+        .bind(to_micros(key.created_at)?)
+        .bind(key.expires_at.map(to_micros).transpose()?)
+        .bind(key.last_used_at.map(to_micros).transpose()?)
+        .bind(key.revoked_at.map(to_micros).transpose()?)
+        .execute(&mut *tx)
+        .await
+        .map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)
+    }
+
+    async fn api_key_by_hash(&self, secret_hash: &[u8; 32]) -> Result<Option<ApiKey>, StoreError> {
+        self.api_key_where("secret_hash", secret_hash.as_slice())
+            .await
+    }
+
+    async fn api_key_by_client_id(&self, client_id: &str) -> Result<Option<ApiKey>, StoreError> {
+        self.api_key_where("client_id", client_id).await
+    }
+
+    async fn api_key_get(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
+        self.api_key_where("id", id).await
+    }
+
+    async fn api_key_list(&self, subject: Option<&str>) -> Result<Vec<ApiKey>, StoreError> {
+        let rows: Vec<ApiKeyRow> = match subject {
+            Some(subject) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE subject = $1 \
+                 ORDER BY created_at, id"
+                )))
+                .bind(subject)
+                .fetch_all(&self.pool)
+                .await
+            }
+            None => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
+                )))
+                .fetch_all(&self.pool)
+                .await
+            }
+        }
+        .map_err(from_sqlx)?;
+        rows.into_iter().map(api_key_from_row).collect()
+    }
+
+    async fn api_key_touch(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        // SQLite's two-argument MAX is NULL if either is, hence the COALESCE.
+        let result = sqlx::query(
+            "UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, $2), $2) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(to_micros(now)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn api_key_revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let result =
+            sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(to_micros(now)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(result.rows_affected() > 0)
     }
 }

@@ -3,9 +3,11 @@
 //!
 //! The checks panic (through `assert!`) on the first deviation, so a backend's test is just
 //! `conformance::run_all(&store).await`. They are written to run repeatedly against one long-lived
-//! database and in parallel with each other: every row lives under upstream names that carry a
-//! per-run [`Scope`] (process id, a process-wide counter and a random or caller-supplied nonce), each
-//! check deletes what it created, and the one check that deletes by time ([`purge_deletes_exactly_the_idle`])
+//! database and in parallel with each other: every row lives under upstream names, key ids, subjects
+//! and secret hashes that carry a per-run [`Scope`] (process id, a process-wide counter and a random
+//! or caller-supplied nonce), each check deletes what it created (API keys cannot be deleted, only
+//! revoked: their checks revoke what they created and leave those rows behind), and the one check
+//! that deletes by time ([`purge_deletes_exactly_the_idle`])
 //! works in a time range (before [`PURGE_EPOCH`]) that no other check writes, holding a process-wide
 //! lock while it does. Two *processes* running the purge check against one database at the same
 //! instant can still disturb each other's counts; backends that share a database between test
@@ -24,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use time::{Duration, OffsetDateTime, UtcOffset};
 
-use crate::{RelaySession, SessionKey, Store, StoreError};
+use crate::{ApiKey, ApiKeyKind, RelaySession, SessionKey, Store, StoreError};
 
 /// Every check's time range starts at or after this instant, except the purge check's, which lies
 /// entirely before it: 1950-01-01T00:00:00Z.
@@ -51,6 +53,8 @@ static SCOPES: AtomicU64 = AtomicU64::new(0);
 #[derive(Debug, Clone)]
 pub struct Scope {
     prefix: String,
+    /// The first 31 bytes of every secret hash made in this scope.
+    hash_base: [u8; 31],
 }
 
 impl Scope {
@@ -58,8 +62,22 @@ impl Scope {
     /// in nanoseconds, read by the calling test).
     pub fn new(nonce: u128) -> Self {
         let counter = SCOPES.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        // Unique per scope as the prefix is, with a zero and a 0xff byte so that backends storing
+        // hashes as text or trimming them fail.
+        let mut hash_base = [0u8; 31];
+        let parts = nonce
+            .to_le_bytes()
+            .into_iter()
+            .chain(counter.to_le_bytes())
+            .chain(pid.to_le_bytes())
+            .chain([0x00, 0xff, 0x7f]);
+        for (byte, part) in hash_base.iter_mut().zip(parts) {
+            *byte = part;
+        }
         Self {
-            prefix: format!("conformance-{}-{counter}-{nonce:x}", std::process::id()),
+            prefix: format!("conformance-{pid}-{counter}-{nonce:x}"),
+            hash_base,
         }
     }
 
@@ -74,6 +92,20 @@ impl Scope {
     /// The upstream name `name` within this scope.
     pub fn upstream(&self, name: &str) -> String {
         format!("{}-{name}", self.prefix)
+    }
+
+    /// The API key id, subject or client id `name` within this scope.
+    pub fn name(&self, name: &str) -> String {
+        format!("{}-{name}", self.prefix)
+    }
+
+    /// A secret hash unique to this scope and `seed`.
+    pub fn secret_hash(&self, seed: u8) -> [u8; 32] {
+        let mut hash = [seed; 32];
+        for (byte, base) in hash.iter_mut().zip(self.hash_base) {
+            *byte = base;
+        }
+        hash
     }
 
     /// The key of session `seed` at upstream `name` within this scope.
@@ -180,6 +212,13 @@ pub async fn run_all_in(store: &dyn Store, scope: &Scope) {
     purge_deletes_exactly_the_idle(store, scope).await;
     timestamps_round_trip_to_the_microsecond(store, scope).await;
     optional_fields_round_trip(store, scope).await;
+    api_key_insert_then_lookups_return_equal_rows(store, scope).await;
+    api_key_duplicates_conflict(store, scope).await;
+    api_key_concurrent_duplicate_inserts_let_exactly_one_win(store, scope).await;
+    api_key_list_filters_by_subject_oldest_first(store, scope).await;
+    api_key_touch_moves_last_used_at_forward_only(store, scope).await;
+    api_key_revoke_is_idempotent(store, scope).await;
+    api_key_expired_and_revoked_rows_are_still_returned(store, scope).await;
 }
 
 /// `ping` succeeds on a working store.
@@ -593,6 +632,530 @@ pub async fn optional_fields_round_trip(store: &dyn Store, scope: &Scope) {
     cleanup(store, &keys).await;
 }
 
+fn api_key(scope: &Scope, id: &str, seed: u8, created_at: OffsetDateTime) -> ApiKey {
+    ApiKey {
+        id: scope.name(id),
+        secret_hash: scope.secret_hash(seed),
+        subject: scope.name("alice"),
+        name: "laptop".to_owned(),
+        kind: ApiKeyKind::ApiKey,
+        scopes: "mcp:tools files:read".to_owned(),
+        created_at,
+        expires_at: None,
+        last_used_at: None,
+        revoked_at: None,
+    }
+}
+
+fn service_token(scope: &Scope, id: &str, seed: u8, created_at: OffsetDateTime) -> ApiKey {
+    ApiKey {
+        kind: ApiKeyKind::ServiceToken {
+            client_id: scope.name(&format!("{id}-client")),
+        },
+        name: "ci".to_owned(),
+        scopes: String::new(),
+        ..api_key(scope, id, seed, created_at)
+    }
+}
+
+async fn key_insert(store: &dyn Store, key: &ApiKey) {
+    store
+        .api_key_insert(key)
+        .await
+        .unwrap_or_else(|err| panic!("{}: insert api key {key:?}: {err}", store.backend()));
+}
+
+async fn key_get(store: &dyn Store, id: &str) -> Option<ApiKey> {
+    store
+        .api_key_get(id)
+        .await
+        .unwrap_or_else(|err| panic!("{}: get api key {id}: {err}", store.backend()))
+}
+
+async fn key_by_hash(store: &dyn Store, hash: &[u8; 32]) -> Option<ApiKey> {
+    store
+        .api_key_by_hash(hash)
+        .await
+        .unwrap_or_else(|err| panic!("{}: api key by hash: {err}", store.backend()))
+}
+
+async fn key_by_client_id(store: &dyn Store, client_id: &str) -> Option<ApiKey> {
+    store
+        .api_key_by_client_id(client_id)
+        .await
+        .unwrap_or_else(|err| {
+            panic!(
+                "{}: api key by client id {client_id}: {err}",
+                store.backend()
+            )
+        })
+}
+
+async fn key_list(store: &dyn Store, subject: Option<&str>) -> Vec<ApiKey> {
+    store
+        .api_key_list(subject)
+        .await
+        .unwrap_or_else(|err| panic!("{}: list api keys of {subject:?}: {err}", store.backend()))
+}
+
+async fn key_touch(store: &dyn Store, id: &str, now: OffsetDateTime) -> bool {
+    store
+        .api_key_touch(id, now)
+        .await
+        .unwrap_or_else(|err| panic!("{}: touch api key {id}: {err}", store.backend()))
+}
+
+async fn key_revoke(store: &dyn Store, id: &str, now: OffsetDateTime) -> bool {
+    store
+        .api_key_revoke(id, now)
+        .await
+        .unwrap_or_else(|err| panic!("{}: revoke api key {id}: {err}", store.backend()))
+}
+
+/// Revokes what a check created, since keys cannot be deleted.
+async fn key_cleanup(store: &dyn Store, keys: &[&ApiKey]) {
+    for key in keys {
+        key_revoke(store, &key.id, base_plus(0)).await;
+    }
+}
+
+/// An API key and a service token read back exactly as written, by id, by hash and (the service
+/// token) by client id, with every optional timestamp set or unset; unknown ones read as `None`.
+pub async fn api_key_insert_then_lookups_return_equal_rows(store: &dyn Store, scope: &Scope) {
+    let key = ApiKey {
+        name: "it's ünïcode".to_owned(),
+        ..api_key(scope, "lookup-key", 1, base_plus(0))
+    };
+    let token = ApiKey {
+        expires_at: Some(base_plus(86_400_000_001).to_offset(offset(5, 30))),
+        last_used_at: Some(base_plus(1_000_001).to_offset(offset(-3, 0))),
+        revoked_at: Some(base_plus(2_000_001)),
+        ..service_token(
+            scope,
+            "lookup-token",
+            2,
+            base_plus(7).to_offset(offset(1, 0)),
+        )
+    };
+    let token_client_id = token.kind.client_id().expect("a service token").to_owned();
+
+    assert_eq!(
+        key_get(store, &key.id).await,
+        None,
+        "{}: before insert",
+        store.backend()
+    );
+    key_insert(store, &key).await;
+    key_insert(store, &token).await;
+
+    for row in [&key, &token] {
+        assert_eq!(
+            key_get(store, &row.id).await.as_ref(),
+            Some(row),
+            "{}: by id",
+            store.backend()
+        );
+        assert_eq!(
+            key_by_hash(store, &row.secret_hash).await.as_ref(),
+            Some(row),
+            "{}: by hash",
+            store.backend()
+        );
+    }
+    assert_eq!(
+        key_by_client_id(store, &token_client_id).await,
+        Some(token.clone()),
+        "{}: by client id",
+        store.backend()
+    );
+
+    assert_eq!(
+        key_get(store, &scope.name("lookup-unknown")).await,
+        None,
+        "{}: unknown id",
+        store.backend()
+    );
+    assert_eq!(
+        key_by_hash(store, &scope.secret_hash(3)).await,
+        None,
+        "{}: unknown hash",
+        store.backend()
+    );
+    assert_eq!(
+        key_by_client_id(store, &scope.name("lookup-unknown-client")).await,
+        None,
+        "{}: unknown client id",
+        store.backend()
+    );
+    // An API key's id is not a client id.
+    assert_eq!(
+        key_by_client_id(store, &key.id).await,
+        None,
+        "{}: api key found by client id",
+        store.backend()
+    );
+
+    key_cleanup(store, &[&key, &token]).await;
+}
+
+/// A second key with the same id, secret hash or client id fails with `Conflict`, is not stored,
+/// and leaves the first untouched.
+pub async fn api_key_duplicates_conflict(store: &dyn Store, scope: &Scope) {
+    let first_key = api_key(scope, "dup-key", 10, base_plus(0));
+    let first_token = service_token(scope, "dup-token", 11, base_plus(0));
+    key_insert(store, &first_key).await;
+    key_insert(store, &first_token).await;
+
+    let same_id = ApiKey {
+        subject: scope.name("mallory"),
+        ..api_key(scope, "dup-key", 12, base_plus(1))
+    };
+    let same_hash = api_key(scope, "dup-key-same-hash", 10, base_plus(1));
+    let same_client_id = ApiKey {
+        id: scope.name("dup-token-same-client"),
+        ..service_token(scope, "dup-token", 13, base_plus(1))
+    };
+    for (what, row) in [
+        ("id", &same_id),
+        ("secret hash", &same_hash),
+        ("client id", &same_client_id),
+    ] {
+        let result = store.api_key_insert(row).await;
+        assert!(
+            matches!(result, Err(StoreError::Conflict(_))),
+            "{}: duplicate {what} gave {result:?}, expected Conflict",
+            store.backend()
+        );
+    }
+
+    assert_eq!(
+        key_get(store, &first_key.id).await,
+        Some(first_key.clone()),
+        "{}: first key",
+        store.backend()
+    );
+    assert_eq!(
+        key_get(store, &first_token.id).await,
+        Some(first_token.clone()),
+        "{}: first token",
+        store.backend()
+    );
+    for row in [&same_hash, &same_client_id] {
+        assert_eq!(
+            key_get(store, &row.id).await,
+            None,
+            "{}: loser stored",
+            store.backend()
+        );
+    }
+    assert_eq!(
+        key_by_hash(store, &same_id.secret_hash).await,
+        None,
+        "{}: loser's hash stored",
+        store.backend()
+    );
+
+    key_cleanup(store, &[&first_key, &first_token]).await;
+}
+
+/// Of several concurrent inserts of one secret hash, exactly one succeeds.
+pub async fn api_key_concurrent_duplicate_inserts_let_exactly_one_win(
+    store: &dyn Store,
+    scope: &Scope,
+) {
+    let rows: Vec<ApiKey> = (0..4)
+        .map(|i| api_key(scope, &format!("concurrent-{i}"), 20, base_plus(i)))
+        .collect();
+    let [a, b, c, d] = rows.as_slice() else {
+        unreachable!("four rows were built");
+    };
+    let results = tokio::join!(
+        store.api_key_insert(a),
+        store.api_key_insert(b),
+        store.api_key_insert(c),
+        store.api_key_insert(d),
+    );
+    let results = [results.0, results.1, results.2, results.3];
+    let winners = results.iter().filter(|result| result.is_ok()).count();
+    let conflicts = results
+        .iter()
+        .filter(|result| matches!(result, Err(StoreError::Conflict(_))))
+        .count();
+    assert_eq!(
+        (winners, conflicts),
+        (1, 3),
+        "{}: concurrent inserts gave {results:?}",
+        store.backend()
+    );
+    let stored = key_by_hash(store, &scope.secret_hash(20))
+        .await
+        .expect("the winner's row is stored");
+    assert!(
+        rows.contains(&stored),
+        "{}: stored row was never written",
+        store.backend()
+    );
+
+    key_cleanup(store, &[&stored]).await;
+}
+
+/// `list` returns a subject's keys (and only theirs) oldest first, ties broken by id; with no
+/// subject it returns everyone's in the same order.
+pub async fn api_key_list_filters_by_subject_oldest_first(store: &dyn Store, scope: &Scope) {
+    let alice = scope.name("list-alice");
+    let bob = scope.name("list-bob");
+    let owned_by = |subject: &str, row: ApiKey| ApiKey {
+        subject: subject.to_owned(),
+        ..row
+    };
+    // Inserted out of order; the instants differ though the local times say otherwise.
+    let alice_late = owned_by(&alice, api_key(scope, "list-a3", 30, base_plus(3_000_000)));
+    let alice_tie_b = owned_by(
+        &alice,
+        service_token(scope, "list-a2b", 31, base_plus(1_000_000)),
+    );
+    let alice_tie_a = owned_by(
+        &alice,
+        api_key(
+            scope,
+            "list-a2a",
+            32,
+            base_plus(1_000_000).to_offset(offset(-8, 0)),
+        ),
+    );
+    let alice_early = owned_by(
+        &alice,
+        api_key(scope, "list-a1", 33, base_plus(1).to_offset(offset(9, 0))),
+    );
+    let bob_only = owned_by(&bob, api_key(scope, "list-b1", 34, base_plus(2_000_000)));
+    for row in [
+        &alice_late,
+        &alice_tie_b,
+        &bob_only,
+        &alice_tie_a,
+        &alice_early,
+    ] {
+        key_insert(store, row).await;
+    }
+
+    let expected_alice = vec![
+        alice_early.clone(),
+        alice_tie_a.clone(),
+        alice_tie_b.clone(),
+        alice_late.clone(),
+    ];
+    assert_eq!(
+        key_list(store, Some(&alice)).await,
+        expected_alice,
+        "{}: alice",
+        store.backend()
+    );
+    assert_eq!(
+        key_list(store, Some(&bob)).await,
+        vec![bob_only.clone()],
+        "{}: bob",
+        store.backend()
+    );
+    assert_eq!(
+        key_list(store, Some(&scope.name("list-nobody"))).await,
+        Vec::new(),
+        "{}: unknown subject",
+        store.backend()
+    );
+
+    // Everyone's: other runs' rows may be interleaved, so compare this scope's rows only.
+    let ours: Vec<ApiKey> = key_list(store, None)
+        .await
+        .into_iter()
+        .filter(|row| row.subject == alice || row.subject == bob)
+        .collect();
+    let expected_all = vec![
+        alice_early.clone(),
+        alice_tie_a.clone(),
+        alice_tie_b.clone(),
+        bob_only.clone(),
+        alice_late.clone(),
+    ];
+    assert_eq!(ours, expected_all, "{}: everyone", store.backend());
+
+    key_cleanup(
+        store,
+        &[
+            &alice_late,
+            &alice_tie_b,
+            &alice_tie_a,
+            &alice_early,
+            &bob_only,
+        ],
+    )
+    .await;
+}
+
+/// `touch` sets `last_used_at` (and nothing else), never moves it backwards, and reports unknown
+/// ids as `false`.
+pub async fn api_key_touch_moves_last_used_at_forward_only(store: &dyn Store, scope: &Scope) {
+    let row = api_key(scope, "touch", 40, base_plus(0));
+    key_insert(store, &row).await;
+
+    let first = base_plus(60_000_001).to_offset(offset(-7, 0));
+    assert!(
+        key_touch(store, &row.id, first).await,
+        "{}: touch known",
+        store.backend()
+    );
+    let expected = ApiKey {
+        last_used_at: Some(first),
+        ..row.clone()
+    };
+    assert_eq!(
+        key_get(store, &row.id).await,
+        Some(expected.clone()),
+        "{}: after touch",
+        store.backend()
+    );
+
+    // A replica with an older view of "now" does not move it back.
+    assert!(
+        key_touch(store, &row.id, base_plus(30_000_000)).await,
+        "{}: older touch",
+        store.backend()
+    );
+    assert_eq!(
+        key_get(store, &row.id).await,
+        Some(expected),
+        "{}: after older touch",
+        store.backend()
+    );
+
+    let later = base_plus(120_000_002);
+    assert!(
+        key_touch(store, &row.id, later).await,
+        "{}: later touch",
+        store.backend()
+    );
+    assert_eq!(
+        key_get(store, &row.id)
+            .await
+            .and_then(|row| row.last_used_at),
+        Some(later),
+        "{}: after later touch",
+        store.backend()
+    );
+
+    let unknown = scope.name("touch-unknown");
+    assert!(
+        !key_touch(store, &unknown, later).await,
+        "{}: touch unknown",
+        store.backend()
+    );
+    assert_eq!(
+        key_get(store, &unknown).await,
+        None,
+        "{}: touch must not create",
+        store.backend()
+    );
+
+    key_cleanup(store, &[&row]).await;
+}
+
+/// `revoke` returns `true` once, then `false`, keeping the first revocation time; unknown ids are
+/// `false`.
+pub async fn api_key_revoke_is_idempotent(store: &dyn Store, scope: &Scope) {
+    let row = api_key(scope, "revoke", 50, base_plus(0));
+    let other = service_token(scope, "revoke-other", 51, base_plus(0));
+    key_insert(store, &row).await;
+    key_insert(store, &other).await;
+
+    let first = base_plus(5_000_001).to_offset(offset(2, 0));
+    assert!(
+        key_revoke(store, &row.id, first).await,
+        "{}: first revoke",
+        store.backend()
+    );
+    assert!(
+        !key_revoke(store, &row.id, base_plus(9_000_000)).await,
+        "{}: second revoke",
+        store.backend()
+    );
+    let expected = ApiKey {
+        revoked_at: Some(first),
+        ..row.clone()
+    };
+    assert_eq!(
+        key_get(store, &row.id).await,
+        Some(expected),
+        "{}: after revoke",
+        store.backend()
+    );
+    assert_eq!(
+        key_get(store, &other.id).await,
+        Some(other.clone()),
+        "{}: revoke touched another key",
+        store.backend()
+    );
+    assert!(
+        !key_revoke(store, &scope.name("revoke-unknown"), first).await,
+        "{}: revoke unknown",
+        store.backend()
+    );
+
+    key_cleanup(store, &[&other]).await;
+}
+
+/// Expired and revoked keys come back from every lookup with their `expires_at` and `revoked_at`:
+/// judging them is the caller's job.
+pub async fn api_key_expired_and_revoked_rows_are_still_returned(store: &dyn Store, scope: &Scope) {
+    let expired = ApiKey {
+        expires_at: Some(base_plus(1)),
+        ..api_key(scope, "expired", 60, base_plus(0))
+    };
+    let expired_token = ApiKey {
+        expires_at: Some(base_plus(1)),
+        ..service_token(scope, "expired-token", 61, base_plus(0))
+    };
+    let revoked = api_key(scope, "revoked", 62, base_plus(0));
+    key_insert(store, &expired).await;
+    key_insert(store, &expired_token).await;
+    key_insert(store, &revoked).await;
+    assert!(
+        key_revoke(store, &revoked.id, base_plus(2)).await,
+        "{}: revoke",
+        store.backend()
+    );
+    let revoked = ApiKey {
+        revoked_at: Some(base_plus(2)),
+        ..revoked
+    };
+
+    for row in [&expired, &expired_token, &revoked] {
+        assert_eq!(
+            key_by_hash(store, &row.secret_hash).await.as_ref(),
+            Some(row),
+            "{}: by hash",
+            store.backend()
+        );
+    }
+    let client_id = expired_token.kind.client_id().expect("a service token");
+    assert_eq!(
+        key_by_client_id(store, client_id).await,
+        Some(expired_token.clone()),
+        "{}: by client id",
+        store.backend()
+    );
+    assert_eq!(
+        key_list(store, Some(&scope.name("alice")))
+            .await
+            .into_iter()
+            .filter(|row| [&expired.id, &expired_token.id, &revoked.id].contains(&&row.id))
+            .count(),
+        3,
+        "{}: listed",
+        store.backend()
+    );
+
+    key_cleanup(store, &[&expired, &expired_token]).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -616,6 +1179,15 @@ mod tests {
             assert!(hashes.iter().skip(i + 1).all(|b| a != b));
         }
         assert!(hashes.iter().any(|h| h.contains(&0)) && hashes.iter().any(|h| h.contains(&0xff)));
+    }
+
+    #[test]
+    fn secret_hashes_differ_by_scope_and_seed() {
+        let (a, b) = (Scope::fresh(), Scope::fresh());
+        assert_ne!(a.secret_hash(1), b.secret_hash(1));
+        assert_ne!(a.secret_hash(1), a.secret_hash(2));
+        assert_eq!(a.secret_hash(1), a.secret_hash(1));
+        assert!(a.secret_hash(1).contains(&0) && a.secret_hash(1).contains(&0xff));
     }
 
     #[test]

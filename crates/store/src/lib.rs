@@ -5,6 +5,7 @@
 //! each owning its migrations, and one conformance suite (`conformance`, behind the feature of the same
 //! name) that every backend runs. Time is always a parameter: the store never reads the clock.
 
+mod api_key;
 mod error;
 mod memory;
 mod relay_session;
@@ -14,6 +15,7 @@ mod relay_session;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
+pub use api_key::{ApiKey, ApiKeyKind};
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use relay_session::{RelaySession, SessionKey};
@@ -56,4 +58,40 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Deletes every session last used before `idle_before`; returns how many were deleted.
     async fn relay_sessions_purge(&self, idle_before: OffsetDateTime) -> Result<u64, StoreError>;
+
+    /// Records a new API key or service token.
+    ///
+    /// Fails with [`StoreError::Conflict`] if another key has the same `id`, `secret_hash` or
+    /// service-token client id; nothing is written then.
+    async fn api_key_insert(&self, key: &ApiKey) -> Result<(), StoreError>;
+
+    /// Looks a key up by the SHA-256 of its secret.
+    ///
+    /// Revoked and expired keys are returned too: whether a key is still good is the caller's
+    /// decision, made against its own clock.
+    async fn api_key_by_hash(&self, secret_hash: &[u8; 32]) -> Result<Option<ApiKey>, StoreError>;
+
+    /// Looks a service token up by its client id; API keys have none and are never found here.
+    async fn api_key_by_client_id(&self, client_id: &str) -> Result<Option<ApiKey>, StoreError>;
+
+    /// Looks a key up by its public id.
+    async fn api_key_get(&self, id: &str) -> Result<Option<ApiKey>, StoreError>;
+
+    /// The keys of `subject`, or of every subject when `None`, oldest first (by `created_at`,
+    /// then `id`), revoked and expired ones included.
+    ///
+    /// Rows hold only the hash of each secret, so a listing can never reveal a key.
+    async fn api_key_list(&self, subject: Option<&str>) -> Result<Vec<ApiKey>, StoreError>;
+
+    /// Records that the key was used at `now`; returns `false` if no key has that id.
+    ///
+    /// `last_used_at` never moves backwards: a touch older than the recorded one (a slower replica)
+    /// leaves it as it is. Callers may throttle these writes; the store does not.
+    async fn api_key_touch(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Revokes the key at `now`.
+    ///
+    /// Idempotent: returns `true` if this call revoked it, `false` if no key has that id or it was
+    /// already revoked (the first revocation time is kept). An expired key can still be revoked.
+    async fn api_key_revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
 }

@@ -12,12 +12,14 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
-use crate::{RelaySession, SessionKey, Store, StoreError};
+use crate::{ApiKey, RelaySession, SessionKey, Store, StoreError};
 
 /// An in-memory [`Store`]; cheap to create, forgotten on drop.
 #[derive(Default)]
 pub struct MemoryStore {
     relay_sessions: Mutex<HashMap<SessionKey, RelaySession>>,
+    /// By id. Lookups by hash and client id scan: this store holds a test's handful of keys.
+    api_keys: Mutex<HashMap<String, ApiKey>>,
 }
 
 impl MemoryStore {
@@ -33,12 +35,19 @@ impl MemoryStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+
+    fn api_keys(&self) -> MutexGuard<'_, HashMap<String, ApiKey>> {
+        // As for relay sessions: rows are replaced or updated field by field without any step
+        // that can panic half-way.
+        self.api_keys.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
             .field("relay_sessions", &self.relay_sessions().len())
+            .field("api_keys", &self.api_keys().len())
             .finish()
     }
 }
@@ -114,6 +123,97 @@ impl Store for MemoryStore {
         sessions.retain(|_, session| session.last_seen_at >= idle_before);
         // usize always fits in u64 on the platforms we build for.
         Ok(u64::try_from(before - sessions.len()).unwrap_or(u64::MAX))
+    }
+
+    async fn api_key_insert(&self, key: &ApiKey) -> Result<(), StoreError> {
+        let mut keys = self.api_keys();
+        let client_id = key.kind.client_id();
+        if keys.contains_key(&key.id) {
+            return Err(StoreError::Conflict(format!(
+                "api key {:?} already exists",
+                key.id
+            )));
+        }
+        if keys
+            .values()
+            .any(|other| other.secret_hash == key.secret_hash)
+        {
+            return Err(StoreError::Conflict(
+                "an api key with this secret hash already exists".to_owned(),
+            ));
+        }
+        if client_id.is_some()
+            && keys
+                .values()
+                .any(|other| other.kind.client_id() == client_id)
+        {
+            return Err(StoreError::Conflict(format!(
+                "a service token with client id {client_id:?} already exists"
+            )));
+        }
+        let stored = ApiKey {
+            created_at: as_stored(key.created_at),
+            expires_at: key.expires_at.map(as_stored),
+            last_used_at: key.last_used_at.map(as_stored),
+            revoked_at: key.revoked_at.map(as_stored),
+            ..key.clone()
+        };
+        keys.insert(key.id.clone(), stored);
+        Ok(())
+    }
+
+    async fn api_key_by_hash(&self, secret_hash: &[u8; 32]) -> Result<Option<ApiKey>, StoreError> {
+        Ok(self
+            .api_keys()
+            .values()
+            .find(|key| &key.secret_hash == secret_hash)
+            .cloned())
+    }
+
+    async fn api_key_by_client_id(&self, client_id: &str) -> Result<Option<ApiKey>, StoreError> {
+        Ok(self
+            .api_keys()
+            .values()
+            .find(|key| key.kind.client_id() == Some(client_id))
+            .cloned())
+    }
+
+    async fn api_key_get(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
+        Ok(self.api_keys().get(id).cloned())
+    }
+
+    async fn api_key_list(&self, subject: Option<&str>) -> Result<Vec<ApiKey>, StoreError> {
+        let mut listed: Vec<ApiKey> = self
+            .api_keys()
+            .values()
+            .filter(|key| subject.is_none_or(|subject| key.subject == subject))
+            .cloned()
+            .collect();
+        listed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(listed)
+    }
+
+    async fn api_key_touch(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        Ok(match self.api_keys().get_mut(id) {
+            Some(key) => {
+                let now = as_stored(now);
+                if key.last_used_at.is_none_or(|last| last < now) {
+                    key.last_used_at = Some(now);
+                }
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn api_key_revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        Ok(match self.api_keys().get_mut(id) {
+            Some(key) if key.revoked_at.is_none() => {
+                key.revoked_at = Some(as_stored(now));
+                true
+            }
+            _ => false,
+        })
     }
 }
 
