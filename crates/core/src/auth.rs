@@ -86,6 +86,10 @@ pub trait Validator: Send + Sync + std::fmt::Debug {
     /// The validator's id (`[[validators]] id`, or `api_key`): the prefix of subjects.
     fn id(&self) -> &str;
 
+    /// The longest time a verified result of this validator may be reused without asking again
+    /// (the `cache_ttl` key); the cache also never outlives the credential's own expiry.
+    fn cache_ttl(&self) -> std::time::Duration;
+
     /// Verifies `credential` for `context`.
     async fn validate(
         &self,
