@@ -7,9 +7,11 @@
 //! outbound request goes through a [`Fetch`] implementation (the gateway's, with the SSRF guard,
 //! size and time limits), so every expiry, key rotation and outage is testable.
 
+pub mod api_key;
 mod fetch;
 mod principal;
 
+pub use api_key::ApiKeyValidator;
 pub use fetch::{Fetch, FetchError, FetchMethod, FetchRequest, FetchResponse};
 pub use principal::{Principal, Tenants};
 
