@@ -88,6 +88,13 @@ pub trait Validator: Send + Sync + std::fmt::Debug {
     /// The validator's id (`[[validators]] id`, or `api_key`): the prefix of subjects.
     fn id(&self) -> &str;
 
+    /// The OAuth authorization server whose tokens this validator accepts, if clients can
+    /// discover and use one (`jwt`, `google`, `introspection` with an `issuer`): protected
+    /// resource metadata lists it in `authorization_servers`.
+    fn authorization_server(&self) -> Option<&str> {
+        None
+    }
+
     /// The longest time a verified result of this validator may be reused without asking again
     /// (the `cache_ttl` key); the cache also never outlives the credential's own expiry.
     fn cache_ttl(&self) -> std::time::Duration;

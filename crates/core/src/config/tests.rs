@@ -191,6 +191,46 @@ connect_timeout = "0s"
 }
 
 #[test]
+fn resource_server_keys_are_checked() {
+    let text = r#"
+version = 1
+[[upstreams]]
+name = "files"
+url = "http://127.0.0.1:1/mcp"
+accept = ["api_key"]
+scopes = ["files:read", "offline_access", "bad scope", ""]
+credential_env = "1BAD"
+credential_header = "X-Portcullis-User"
+[[upstreams]]
+name = "open"
+url = "http://127.0.0.1:2/mcp"
+auth = "none"
+accept = ["api_key"]
+credential_header = "host"
+"#;
+    let found = problems(text, &[]);
+    let keys: BTreeSet<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
+    let expected: BTreeSet<&str> = [
+        "upstreams[files].scopes[1]",
+        "upstreams[files].scopes[2]",
+        "upstreams[files].scopes[3]",
+        "upstreams[files].credential_env",
+        "upstreams[files].credential_header",
+        "upstreams[open].accept",
+        "upstreams[open].credential_header",
+    ]
+    .into();
+    assert_eq!(keys, expected, "{found:#?}");
+    let good = load(
+        "version = 1\n[[upstreams]]\nname = \"files\"\nurl = \"http://127.0.0.1:1/mcp\"\naccept = [\"api_key\"]\nscopes = [\"files:read\"]\ncredential_env = \"FILES_TOKEN\"\ncredential_header = \"X-Api-Key\"\n",
+    )
+    .unwrap();
+    let up = &good.upstreams[0];
+    assert!(up.identity_headers);
+    assert_eq!(up.credential_header, "X-Api-Key");
+}
+
+#[test]
 fn unauthenticated_upstreams_are_allowed_on_loopback_or_when_explicit() {
     let open =
         "[[upstreams]]\nname = \"open\"\nurl = \"http://127.0.0.1:1/mcp\"\nauth = \"none\"\n";

@@ -153,6 +153,19 @@ pub struct UpstreamConfig {
     /// Other credentials accepted, by validator id.
     #[serde(default)]
     pub accept: Vec<String>,
+    /// The OAuth scopes this upstream knows (protected resource metadata `scopes_supported`, and
+    /// the `scope` of its challenges).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Tell the upstream who is calling with `X-Portcullis-*` headers.
+    #[serde(default = "defaults::identity_headers")]
+    pub identity_headers: bool,
+    /// The environment variable holding a static credential Portcullis sends to the upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_env: Option<String>,
+    /// The request header that carries `credential_env`'s value.
+    #[serde(default = "defaults::credential_header")]
+    pub credential_header: String,
     /// Time allowed to open a connection to the upstream.
     #[serde(default = "defaults::connect_timeout", with = "serde_duration")]
     pub connect_timeout: Duration,
@@ -193,6 +206,12 @@ pub(super) mod defaults {
     pub fn restart_backoff_max() -> Duration {
         Duration::from_secs(30)
     }
+    pub fn identity_headers() -> bool {
+        true
+    }
+    pub fn credential_header() -> String {
+        "authorization".to_owned()
+    }
 }
 
 impl UpstreamConfig {
@@ -208,6 +227,10 @@ impl UpstreamConfig {
             builtin: None,
             auth: AuthMode::default(),
             accept: Vec::new(),
+            scopes: Vec::new(),
+            identity_headers: defaults::identity_headers(),
+            credential_env: None,
+            credential_header: defaults::credential_header(),
             connect_timeout: defaults::connect_timeout(),
             first_byte_timeout: defaults::first_byte_timeout(),
             idle_timeout: defaults::idle_timeout(),

@@ -153,9 +153,38 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
             );
         }
         for (j, id) in up.accept.iter().enumerate() {
+            if id != crate::auth::api_key::API_KEY_VALIDATOR {
+                p.add(
+                    format!("{}[{j}]", key("accept")),
+                    format!("no validator {id:?} is configured"),
+                );
+            }
+        }
+        if up.auth == AuthMode::None && !up.accept.is_empty() {
+            p.add(key("accept"), "auth = \"none\" accepts every caller: accept has no effect");
+        }
+        for (j, scope) in up.scopes.iter().enumerate() {
+            if !is_scope_token(scope) {
+                p.add(
+                    format!("{}[{j}]", key("scopes")),
+                    "a scope is printable ASCII without spaces, quotes or backslashes (RFC 6749 §3.3)",
+                );
+            } else if scope == "offline_access" {
+                p.add(
+                    format!("{}[{j}]", key("scopes")),
+                    "offline_access is not a resource scope (MCP 2026-07-28: servers do not advertise it)",
+                );
+            }
+        }
+        if let Some(var) = &up.credential_env
+            && !is_env_var_name(var)
+        {
+            p.add(key("credential_env"), "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+        }
+        if http::is_forbidden_upstream_header(&up.credential_header) {
             p.add(
-                format!("{}[{j}]", key("accept")),
-                format!("no validator {id:?} is configured"),
+                key("credential_header"),
+                "must be a header name other than those Portcullis controls (Host, Content-Length, MCP and X-Portcullis-* headers, hop-by-hop headers)",
             );
         }
         if up.auth == AuthMode::None && !loopback_listener && !server.allow_unauthenticated {
@@ -224,6 +253,51 @@ fn is_origin(raw: &str) -> bool {
             && !raw.ends_with('/')
             && u.query().is_none()
     })
+}
+
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+pub fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
+fn is_env_var_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Rules for header names the configuration may ask Portcullis to send upstream.
+mod http {
+    /// Whether `name` is not a valid header name, or is one Portcullis sets or strips itself.
+    pub fn is_forbidden_upstream_header(name: &str) -> bool {
+        let lower = name.to_ascii_lowercase();
+        let valid = !lower.is_empty()
+            && lower
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        !valid
+            || lower.starts_with("x-portcullis-")
+            || lower.starts_with("mcp-")
+            || matches!(
+                lower.as_str(),
+                "host"
+                    | "content-length"
+                    | "content-type"
+                    | "transfer-encoding"
+                    | "connection"
+                    | "keep-alive"
+                    | "te"
+                    | "trailer"
+                    | "upgrade"
+                    | "accept"
+                    | "last-event-id"
+            )
+    }
 }
 
 fn is_valid_name(name: &str) -> bool {
