@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use portcullis_core::config::{BuiltinServer, Config};
 use portcullis_gateway::Gateway;
-use portcullis_server::AppState;
+use portcullis_server::{AppState, TrustedProxies};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -35,16 +35,28 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         });
         demo_url = Some(format!("http://{addr}/mcp"));
     }
-    let gateway = Gateway::new(&config, store.clone(), &|server| match server {
-        BuiltinServer::Demo => demo_url.clone(),
-    })?;
+    let validators = Vec::new();
+    let gateway = Gateway::new(
+        &config,
+        store.clone(),
+        &|server| match server {
+            BuiltinServer::Demo => demo_url.clone(),
+        },
+        validators,
+        &|var| std::env::var(var).ok(),
+    )?;
     let gateway = Arc::new(gateway);
     gateway.start().await;
 
     let listener = TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("listening on {}", config.server.listen))?;
-    let state = AppState::new(gateway.clone(), store, metrics);
+    let state = AppState::new(
+        gateway.clone(),
+        store,
+        metrics,
+        TrustedProxies::new(&config.server.trusted_proxies),
+    );
     portcullis_server::spawn_janitor(gateway);
     state.set_ready(true);
     tracing::info!(listen = %config.server.listen, public_url = %config.server.public_url, "Portcullis is ready");

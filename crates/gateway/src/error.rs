@@ -1,7 +1,11 @@
 //! Why the relay refused or failed a request. `portcullis-server` turns these into HTTP
 //! responses (its `error` module is the one place that does), with a JSON-RPC error body.
 
+use std::sync::Arc;
+
 use serde_json::value::RawValue;
+
+use crate::auth::{AuthFailure, ResourceChallenge};
 
 /// A relay failure, carrying the JSON-RPC id of the request when it is known.
 #[derive(Debug, thiserror::Error)]
@@ -78,9 +82,21 @@ pub enum RelayError {
         upstream: String,
         id: Option<Box<RawValue>>,
     },
-    /// Authentication is required but no validator can accept a token yet: HTTP 401.
-    #[error("authentication required")]
-    Unauthorized,
+    /// The caller is not authenticated: HTTP 401 with a Bearer challenge pointing at the
+    /// upstream's protected resource metadata, or 503 when the credential could not be checked.
+    #[error("{failure}")]
+    Unauthenticated {
+        failure: AuthFailure,
+        challenge: Arc<ResourceChallenge>,
+    },
+    /// The credential lacks scopes the operation needs: HTTP 403 with an `insufficient_scope`
+    /// challenge listing every scope the operation needs (MCP: one challenge, all scopes).
+    #[error("the access token lacks a scope this operation needs")]
+    InsufficientScope {
+        scopes: Vec<String>,
+        challenge: Arc<ResourceChallenge>,
+        id: Option<Box<RawValue>>,
+    },
     /// The store failed: HTTP 503.
     #[error("the session store is unavailable")]
     Store(#[from] portcullis_store::StoreError),
@@ -97,7 +113,8 @@ impl RelayError {
             | RelayError::SessionRequired { id, .. }
             | RelayError::Busy { id, .. }
             | RelayError::Unavailable { id, .. }
-            | RelayError::Timeout { id, .. } => id.as_deref(),
+            | RelayError::Timeout { id, .. }
+            | RelayError::InsufficientScope { id, .. } => id.as_deref(),
             _ => None,
         }
     }
@@ -113,7 +130,8 @@ impl RelayError {
             | RelayError::SessionRequired { id, .. }
             | RelayError::Busy { id, .. }
             | RelayError::Unavailable { id, .. }
-            | RelayError::Timeout { id, .. } => *id = owned,
+            | RelayError::Timeout { id, .. }
+            | RelayError::InsufficientScope { id, .. } => *id = owned,
             _ => {}
         }
         self

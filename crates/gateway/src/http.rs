@@ -107,11 +107,14 @@ impl HttpUpstream {
         &self.uri
     }
 
-    /// Relays one request and streams the answer back.
+    /// Relays one request and streams the answer back. `added` are headers Portcullis itself
+    /// sends (identity, the upstream's own credential), after the client's allowed ones.
+    #[allow(clippy::too_many_arguments)]
     pub async fn send(
         &self,
         method: Method,
         client_headers: &HeaderMap,
+        added: &HeaderMap,
         body: Bytes,
         request_id: Option<&RawValue>,
         permit: Option<OwnedSemaphorePermit>,
@@ -120,6 +123,9 @@ impl HttpUpstream {
         let mut request = Request::builder().method(method).uri(self.uri.clone());
         if let Some(headers) = request.headers_mut() {
             copy_headers(client_headers, headers, REQUEST_HEADERS);
+            for (name, value) in added {
+                headers.insert(name.clone(), value.clone());
+            }
         }
         let request = request
             .body(Body::from(body))

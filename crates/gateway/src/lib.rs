@@ -7,12 +7,14 @@
 //! legacy HTTP+SSE servers and stdio child processes (`bridge`). Each upstream has its own
 //! connection pool, timeouts and in-flight cap, so one failing upstream never affects another.
 
+pub mod auth;
 mod body;
 mod bridge;
 mod error;
 pub mod fetch;
 mod headers;
 mod http;
+pub mod identity;
 mod origin;
 mod sessions;
 
@@ -22,10 +24,11 @@ use std::time::Duration;
 
 use ::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use ::http::request::Parts;
-use ::http::{HeaderMap, Method, Response, StatusCode};
+use ::http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use axum::body::Body;
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use portcullis_core::auth::{ApiKeyValidator, Principal, Validator};
 use portcullis_core::config::{
     AuthMode, BuiltinServer, Config, HttpTransport, UpstreamConfig, UpstreamKind,
 };
@@ -35,9 +38,10 @@ use portcullis_store::Store;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+pub use auth::{AuthFailure, Authenticator, ResourceChallenge};
 pub use error::RelayError;
 pub use origin::OriginPolicy;
-pub use sessions::Sessions;
+pub use sessions::{SessionInfo, Sessions};
 
 use crate::bridge::Bridge;
 use crate::http::HttpUpstream;
@@ -68,6 +72,15 @@ impl std::fmt::Debug for Transport {
 struct Upstream {
     name: String,
     auth: AuthMode,
+    /// The canonical resource URL, `{public_url}/servers/{name}/mcp`.
+    resource: String,
+    /// The validators of its `accept` list, in order (empty for `auth = "none"`).
+    validators: Vec<Arc<dyn Validator>>,
+    challenge: Arc<ResourceChallenge>,
+    identity_headers: bool,
+    /// The static credential Portcullis sends to this upstream (`credential_env`).
+    credential: Option<(HeaderName, HeaderValue)>,
+    scopes: Vec<String>,
     transport: Transport,
     in_flight: Arc<Semaphore>,
     streams: Arc<Semaphore>,
@@ -78,6 +91,8 @@ struct Upstream {
 #[derive(Debug)]
 pub struct Gateway {
     upstreams: HashMap<String, Upstream>,
+    authenticator: Authenticator,
+    public_url: String,
     policy: OriginPolicy,
     limits: Limits,
     max_body_bytes: usize,
@@ -89,11 +104,15 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Builds every upstream. `builtin_url` gives the loopback URL of a built-in server.
+    /// Builds every upstream. `builtin_url` gives the loopback URL of a built-in server;
+    /// `validators` are the configured `[[validators]]` (the built-in `api_key` is added here);
+    /// `env_var` reads the environment variables named by `*_env` keys.
     pub fn new(
         config: &Config,
         store: Arc<dyn Store>,
         builtin_url: &dyn Fn(BuiltinServer) -> Option<String>,
+        validators: Vec<Arc<dyn Validator>>,
+        env_var: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Gateway, GatewayError> {
         let loopback = config
             .server
@@ -106,6 +125,15 @@ impl Gateway {
             &config.server.allowed_hosts,
             loopback,
         );
+        let mut known: HashMap<String, Arc<dyn Validator>> = validators
+            .into_iter()
+            .map(|v| (v.id().to_owned(), v))
+            .collect();
+        known.insert(
+            portcullis_core::auth::api_key::API_KEY_VALIDATOR.to_owned(),
+            Arc::new(ApiKeyValidator::new(store.clone())),
+        );
+        let public_url = config.server.public_url.trim_end_matches('/').to_owned();
         let sessions = Arc::new(Sessions::new(store));
         let shutdown_deadline = CancellationToken::new();
         let mut upstreams = HashMap::new();
@@ -135,6 +163,36 @@ impl Gateway {
                     Bridge::stdio(up, command, shutdown_deadline.clone()).map_err(error)?,
                 )),
             };
+            let validators = match up.auth {
+                AuthMode::None => Vec::new(),
+                AuthMode::Oauth => up
+                    .accept
+                    .iter()
+                    .map(|id| {
+                        known
+                            .get(id)
+                            .cloned()
+                            .ok_or_else(|| error(format!("accept: no validator {id:?}")))
+                    })
+                    .collect::<Result<_, _>>()?,
+            };
+            let credential = match &up.credential_env {
+                None => None,
+                Some(var) => {
+                    let value = env_var(var).ok_or_else(|| {
+                        error(format!(
+                            "credential_env: the environment variable {var} is not set"
+                        ))
+                    })?;
+                    let name = HeaderName::from_bytes(up.credential_header.as_bytes())
+                        .map_err(|_| error("credential_header: not a header name".to_owned()))?;
+                    let mut value = HeaderValue::from_str(&value).map_err(|_| {
+                        error(format!("credential_env: {var} is not a valid header value"))
+                    })?;
+                    value.set_sensitive(true);
+                    Some((name, value))
+                }
+            };
             if up.auth == AuthMode::None {
                 tracing::warn!(upstream = %up.name, "UNAUTHENTICATED: anyone who can reach /servers/{}/mcp can use this MCP server (auth = \"none\")", up.name);
             }
@@ -143,6 +201,18 @@ impl Gateway {
                 Upstream {
                     name: up.name.clone(),
                     auth: up.auth,
+                    resource: format!("{public_url}/servers/{}/mcp", up.name),
+                    validators,
+                    challenge: Arc::new(ResourceChallenge {
+                        resource_metadata: format!(
+                            "{public_url}/.well-known/oauth-protected-resource/servers/{}/mcp",
+                            up.name
+                        ),
+                        scopes: up.scopes.clone(),
+                    }),
+                    identity_headers: up.identity_headers,
+                    credential,
+                    scopes: up.scopes.clone(),
                     transport,
                     in_flight: Arc::new(Semaphore::new(up.max_in_flight)),
                     streams: Arc::new(Semaphore::new(up.max_streams)),
@@ -152,6 +222,8 @@ impl Gateway {
         }
         Ok(Gateway {
             upstreams,
+            authenticator: Authenticator::new(),
+            public_url,
             policy,
             limits: Limits {
                 max_depth: config.server.max_json_depth,
@@ -220,14 +292,133 @@ impl Gateway {
     }
 
     /// The checks every method shares: upstream, Host/Origin, authentication.
-    fn admit(&self, name: &str, parts: &Parts) -> Result<&Upstream, RelayError> {
+    async fn admit(&self, name: &str, parts: &Parts) -> Result<Admitted<'_>, RelayError> {
         let upstream = self.upstream(name)?;
         self.policy
             .check(&parts.headers, parts.uri.authority().map(|a| a.as_str()))?;
+        let principal = match upstream.auth {
+            AuthMode::None => None,
+            AuthMode::Oauth => Some(
+                self.authenticate_upstream(upstream, &parts.headers, parts.uri.query())
+                    .await?,
+            ),
+        };
+        Ok(Admitted {
+            upstream,
+            principal,
+        })
+    }
+
+    async fn authenticate_upstream(
+        &self,
+        upstream: &Upstream,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<Arc<Principal>, RelayError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        self.authenticator
+            .authenticate(
+                &upstream.name,
+                &upstream.resource,
+                &upstream.validators,
+                headers,
+                query,
+                now,
+            )
+            .await
+            .map_err(|failure| RelayError::Unauthenticated {
+                failure,
+                challenge: upstream.challenge.clone(),
+            })
+    }
+
+    /// Authenticates a request for upstream `name` the way its MCP endpoint would, for
+    /// ForwardAuth: `Ok(None)` for an `auth = "none"` upstream, the caller otherwise.
+    pub async fn authenticate(
+        &self,
+        name: &str,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<Option<Arc<Principal>>, RelayError> {
+        let upstream = self.upstream(name)?;
         match upstream.auth {
-            AuthMode::None => Ok(upstream),
-            // No validator can accept a token yet: fail closed.
-            AuthMode::Oauth => Err(RelayError::Unauthorized),
+            AuthMode::None => Ok(None),
+            AuthMode::Oauth => self
+                .authenticate_upstream(upstream, headers, query)
+                .await
+                .map(Some),
+        }
+    }
+
+    /// The names of the upstreams and their canonical resource URLs.
+    pub fn resources(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.upstreams
+            .values()
+            .map(|u| (u.name.as_str(), u.resource.as_str()))
+    }
+
+    /// The verified-credential cache, for revocations to reach it.
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.authenticator
+    }
+
+    /// The RFC 9728 metadata of upstream `name`; `None` for an unknown upstream or one with
+    /// `auth = "none"` (there is nothing to authorize).
+    pub fn protected_resource_metadata(
+        &self,
+        name: &str,
+    ) -> Option<portcullis_proto::oauth::ProtectedResourceMetadata> {
+        let upstream = self.upstreams.get(name)?;
+        if upstream.auth == AuthMode::None {
+            return None;
+        }
+        // Portcullis's own authorization server first: upstreams with `auth = "oauth"` accept
+        // its tokens. Then the issuers of accepted validators that clients can get tokens from.
+        let mut authorization_servers = vec![self.public_url.clone()];
+        for validator in &upstream.validators {
+            if let Some(issuer) = validator.authorization_server()
+                && !authorization_servers.iter().any(|s| s == issuer)
+            {
+                authorization_servers.push(issuer.to_owned());
+            }
+        }
+        Some(portcullis_proto::oauth::ProtectedResourceMetadata {
+            resource: upstream.resource.clone(),
+            authorization_servers,
+            scopes_supported: upstream.scopes.clone(),
+            bearer_methods_supported: vec!["header".to_owned()],
+            resource_name: Some(upstream.name.clone()),
+        })
+    }
+
+    /// The identity headers and static credential Portcullis sends this upstream for `principal`.
+    pub fn upstream_headers(&self, name: &str, principal: Option<&Principal>) -> HeaderMap {
+        self.upstreams
+            .get(name)
+            .map(|u| u.added_headers(principal))
+            .unwrap_or_default()
+    }
+
+    /// Looks a session up and checks it belongs to the caller: another principal's session, or
+    /// one created without authentication used with it (or the reverse), is unknown (404).
+    async fn session(
+        &self,
+        name: &str,
+        session_id: &str,
+        principal: Option<&Principal>,
+    ) -> Result<SessionInfo, RelayError> {
+        match self.sessions.lookup(name, session_id).await? {
+            Some(info) if info.principal.as_deref() == principal.map(|p| p.subject.as_str()) => {
+                Ok(info)
+            }
+            Some(_) => {
+                tracing::warn!(
+                    upstream = name,
+                    "session used by a principal that did not create it"
+                );
+                Err(RelayError::SessionNotFound { id: None })
+            }
+            None => Err(RelayError::SessionNotFound { id: None }),
         }
     }
 
@@ -238,7 +429,11 @@ impl Gateway {
         parts: &Parts,
         body: Body,
     ) -> Result<Response<Body>, RelayError> {
-        let upstream = self.admit(name, parts)?;
+        let Admitted {
+            upstream,
+            principal,
+        } = self.admit(name, parts).await?;
+        let principal = principal.as_deref();
         require_json(&parts.headers)?;
         let bytes = read_body(body, &parts.headers, self.max_body_bytes).await?;
         let inspected =
@@ -267,10 +462,11 @@ impl Gateway {
         };
         let mut session_version = None;
         if let Some(sid) = session_id {
-            match self.sessions.lookup(name, sid).await? {
-                Some(info) => session_version = info.protocol_version,
-                None => return Err(RelayError::SessionNotFound { id: None }.with_id(request_id)),
-            }
+            let info = self
+                .session(name, sid, principal)
+                .await
+                .map_err(|e| e.with_id(request_id))?;
+            session_version = info.protocol_version;
         }
         let version = header_version
             .or(if is_initialize {
@@ -306,6 +502,7 @@ impl Gateway {
                     .send(
                         Method::POST,
                         &parts.headers,
+                        &upstream.added_headers(principal),
                         bytes,
                         request_id,
                         Some(permit),
@@ -319,7 +516,7 @@ impl Gateway {
                         .and_then(|v| v.to_str().ok())
                     {
                         self.sessions
-                            .register(name, sid, requested_version, None)
+                            .register(name, sid, requested_version, subject(principal))
                             .await?;
                     }
                 } else if let Some(sid) = session_id
@@ -350,7 +547,7 @@ impl Gateway {
                 let outcome = bridge.post(post, permit).await?;
                 if let Some(created) = &outcome.created_session {
                     self.sessions
-                        .register(name, created, requested_version, None)
+                        .register(name, created, requested_version, subject(principal))
                         .await?;
                 }
                 Ok(outcome.response)
@@ -360,13 +557,15 @@ impl Gateway {
 
     /// GET: the standalone server-to-client stream of a 2025-era session.
     pub async fn get(&self, name: &str, parts: &Parts) -> Result<Response<Body>, RelayError> {
-        let upstream = self.admit(name, parts)?;
+        let Admitted {
+            upstream,
+            principal,
+        } = self.admit(name, parts).await?;
+        let principal = principal.as_deref();
         let version = headers::protocol_version(&parts.headers)?;
         let session_id = session_header(&parts.headers)?;
-        if let Some(sid) = session_id
-            && self.sessions.lookup(name, sid).await?.is_none()
-        {
-            return Err(RelayError::SessionNotFound { id: None });
+        if let Some(sid) = session_id {
+            self.session(name, sid, principal).await?;
         }
         let permit =
             upstream
@@ -384,6 +583,7 @@ impl Gateway {
                 http.send(
                     Method::GET,
                     &parts.headers,
+                    &upstream.added_headers(principal),
                     Bytes::new(),
                     None,
                     Some(permit),
@@ -419,7 +619,11 @@ impl Gateway {
 
     /// DELETE: ends a 2025-era session.
     pub async fn delete(&self, name: &str, parts: &Parts) -> Result<Response<Body>, RelayError> {
-        let upstream = self.admit(name, parts)?;
+        let Admitted {
+            upstream,
+            principal,
+        } = self.admit(name, parts).await?;
+        let principal = principal.as_deref();
         let version = headers::protocol_version(&parts.headers)?;
         let Some(sid) = session_header(&parts.headers)? else {
             return match &upstream.transport {
@@ -427,6 +631,7 @@ impl Gateway {
                     http.send(
                         Method::DELETE,
                         &parts.headers,
+                        &upstream.added_headers(principal),
                         Bytes::new(),
                         None,
                         None,
@@ -443,14 +648,13 @@ impl Gateway {
                 }),
             };
         };
-        if self.sessions.lookup(name, sid).await?.is_none() {
-            return Err(RelayError::SessionNotFound { id: None });
-        }
+        self.session(name, sid, principal).await?;
         let response = match &upstream.transport {
             Transport::Http(http) => {
                 http.send(
                     Method::DELETE,
                     &parts.headers,
+                    &upstream.added_headers(principal),
                     Bytes::new(),
                     None,
                     None,
@@ -465,6 +669,34 @@ impl Gateway {
         }
         Ok(response)
     }
+}
+
+/// A request that passed the shared checks.
+struct Admitted<'a> {
+    upstream: &'a Upstream,
+    /// Who is calling; `None` for `auth = "none"`.
+    principal: Option<Arc<Principal>>,
+}
+
+impl Upstream {
+    /// What Portcullis adds to a request it relays here: the caller's identity headers and the
+    /// upstream's own static credential. Empty (no allocation) when there is neither.
+    fn added_headers(&self, principal: Option<&Principal>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if self.identity_headers
+            && let Some(principal) = principal
+        {
+            identity::insert(principal, &mut headers);
+        }
+        if let Some((name, value)) = &self.credential {
+            headers.insert(name.clone(), value.clone());
+        }
+        headers
+    }
+}
+
+fn subject(principal: Option<&Principal>) -> Option<&str> {
+    principal.map(|p| p.subject.as_str())
 }
 
 fn http_upstream(up: &UpstreamConfig, url: &str) -> Result<HttpUpstream, String> {

@@ -20,6 +20,7 @@ const CACHE_LIMIT: usize = 100_000;
 #[derive(Debug, Clone)]
 struct Cached {
     protocol_version: Option<Arc<str>>,
+    principal: Option<Arc<str>>,
     touched: Instant,
 }
 
@@ -35,6 +36,8 @@ pub struct Sessions {
 #[derive(Debug, Clone)]
 pub struct SessionInfo {
     pub protocol_version: Option<Arc<str>>,
+    /// The subject of the principal that created it; `None` for `auth = "none"`.
+    pub principal: Option<Arc<str>>,
 }
 
 fn key(upstream: &str, session_id: &str) -> SessionKey {
@@ -65,10 +68,16 @@ impl Sessions {
             if stale {
                 entry.touched = now;
             }
-            Some((entry.protocol_version.clone(), stale))
+            Some((
+                SessionInfo {
+                    protocol_version: entry.protocol_version.clone(),
+                    principal: entry.principal.clone(),
+                },
+                stale,
+            ))
         });
         match cached {
-            Some((protocol_version, stale)) => {
+            Some((info, stale)) => {
                 if stale {
                     let store = self.store.clone();
                     let key = key(upstream, session_id);
@@ -82,7 +91,7 @@ impl Sessions {
                         }
                     });
                 }
-                Ok(Some(SessionInfo { protocol_version }))
+                Ok(Some(info))
             }
             None => {
                 let Some(row) = self
@@ -92,9 +101,12 @@ impl Sessions {
                 else {
                     return Ok(None);
                 };
-                let protocol_version: Option<Arc<str>> = row.protocol_version.map(Arc::from);
-                self.remember(upstream, session_id, protocol_version.clone());
-                Ok(Some(SessionInfo { protocol_version }))
+                let info = SessionInfo {
+                    protocol_version: row.protocol_version.map(Arc::from),
+                    principal: row.principal.map(Arc::from),
+                };
+                self.remember(upstream, session_id, &info);
+                Ok(Some(info))
             }
         }
     }
@@ -121,7 +133,11 @@ impl Sessions {
             Ok(()) | Err(StoreError::Conflict(_)) => {}
             Err(e) => return Err(e),
         }
-        self.remember(upstream, session_id, row.protocol_version.map(Arc::from));
+        let info = SessionInfo {
+            protocol_version: row.protocol_version.map(Arc::from),
+            principal: row.principal.map(Arc::from),
+        };
+        self.remember(upstream, session_id, &info);
         Ok(())
     }
 
@@ -149,7 +165,7 @@ impl Sessions {
         Ok(n)
     }
 
-    fn remember(&self, upstream: &str, session_id: &str, protocol_version: Option<Arc<str>>) {
+    fn remember(&self, upstream: &str, session_id: &str, info: &SessionInfo) {
         if let Ok(mut cache) = self.cache.lock() {
             let sessions = cache.entry(upstream.to_owned()).or_default();
             if sessions.len() >= CACHE_LIMIT {
@@ -158,7 +174,8 @@ impl Sessions {
             sessions.insert(
                 session_id.to_owned(),
                 Cached {
-                    protocol_version,
+                    protocol_version: info.protocol_version.clone(),
+                    principal: info.principal.clone(),
                     touched: Instant::now(),
                 },
             );

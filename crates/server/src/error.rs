@@ -7,15 +7,21 @@ use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
-use portcullis_gateway::RelayError;
+use portcullis_gateway::{AuthFailure, RelayError, ResourceChallenge};
 use portcullis_proto::jsonrpc::error_body;
 use portcullis_proto::mcp::{self, code};
+use portcullis_proto::oauth::{BearerChallenge, BearerError};
 use serde_json::json;
 
 /// An error on its way to the client.
 #[derive(Debug)]
 pub enum ApiError {
+    /// On an MCP endpoint: a JSON-RPC error body.
     Relay(RelayError),
+    /// Nothing here: 404 with `{"error":"not_found"}`.
+    NotFound(&'static str),
+    /// Refused outright (ForwardAuth for an unknown or disallowed resource): 403.
+    Forbidden(&'static str),
 }
 
 impl From<RelayError> for ApiError {
@@ -28,8 +34,22 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
             ApiError::Relay(e) => relay_error(e),
+            ApiError::NotFound(why) => plain_error(StatusCode::NOT_FOUND, "not_found", why),
+            ApiError::Forbidden(why) => plain_error(StatusCode::FORBIDDEN, "forbidden", why),
         }
     }
+}
+
+/// A JSON error body outside JSON-RPC: `{"error": code, "error_description": why}`.
+fn plain_error(status: StatusCode, code: &str, why: &str) -> Response {
+    let mut response = Response::new(Body::from(
+        json!({ "error": code, "error_description": why }).to_string(),
+    ));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }
 
 fn relay_error(e: RelayError) -> Response {
@@ -83,7 +103,22 @@ fn relay_error(e: RelayError) -> Response {
             code::INTERNAL_ERROR,
             Some(json!({ "upstream": upstream, "reason": "timeout" })),
         ),
-        RelayError::Unauthorized => (StatusCode::UNAUTHORIZED, code::INVALID_REQUEST, None),
+        RelayError::Unauthenticated {
+            failure: AuthFailure::Unavailable,
+            ..
+        } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::INTERNAL_ERROR,
+            Some(json!({ "reason": "credential check unavailable" })),
+        ),
+        RelayError::Unauthenticated { .. } => {
+            (StatusCode::UNAUTHORIZED, code::INVALID_REQUEST, None)
+        }
+        RelayError::InsufficientScope { scopes, .. } => (
+            StatusCode::FORBIDDEN,
+            code::INVALID_REQUEST,
+            Some(json!({ "required_scopes": scopes })),
+        ),
         RelayError::Store(err) => {
             tracing::error!(error = %err, "store failure on the MCP path");
             (
@@ -99,21 +134,59 @@ fn relay_error(e: RelayError) -> Response {
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     match &e {
-        RelayError::Busy { .. } | RelayError::Store(_) => {
+        RelayError::Busy { .. }
+        | RelayError::Store(_)
+        | RelayError::Unauthenticated {
+            failure: AuthFailure::Unavailable,
+            ..
+        } => {
             headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }
         RelayError::MethodNotAllowed => {
             headers.insert(ALLOW, HeaderValue::from_static("POST"));
         }
-        RelayError::Unauthorized => {
-            headers.insert(
-                WWW_AUTHENTICATE,
-                HeaderValue::from_static(
-                    "Bearer error=\"invalid_token\", error_description=\"no accepted credential\"",
-                ),
-            );
+        RelayError::Unauthenticated { failure, challenge } => {
+            if let Some(value) = unauthenticated_challenge(failure, challenge) {
+                headers.insert(WWW_AUTHENTICATE, value);
+            }
+        }
+        RelayError::InsufficientScope {
+            scopes, challenge, ..
+        } => {
+            let value = BearerChallenge {
+                resource_metadata: &challenge.resource_metadata,
+                scopes,
+                error: Some(BearerError::InsufficientScope),
+                error_description: Some("the access token lacks a scope this operation needs"),
+            };
+            if let Ok(value) = HeaderValue::from_str(&value.to_string()) {
+                headers.insert(WWW_AUTHENTICATE, value);
+            }
         }
         _ => {}
     }
     response
+}
+
+/// The `WWW-Authenticate` value of a 401 (RFC 6750 §3, RFC 9728 §5.1); `None` for a 503.
+pub(crate) fn unauthenticated_challenge(
+    failure: &AuthFailure,
+    challenge: &ResourceChallenge,
+) -> Option<HeaderValue> {
+    let (error, description) = match failure {
+        AuthFailure::Missing => (None, None),
+        AuthFailure::BadRequest(why) => (Some(BearerError::InvalidRequest), Some(*why)),
+        AuthFailure::Invalid => (
+            Some(BearerError::InvalidToken),
+            Some("the access token is invalid, expired or not meant for this server"),
+        ),
+        AuthFailure::Unavailable => return None,
+    };
+    let value = BearerChallenge {
+        resource_metadata: &challenge.resource_metadata,
+        scopes: &challenge.scopes,
+        error,
+        error_description: description,
+    };
+    HeaderValue::from_str(&value.to_string()).ok()
 }

@@ -5,9 +5,11 @@
 //! in `error`, the one place errors become HTTP.
 
 mod error;
+mod forward_auth;
 mod mcp;
 mod observe;
 mod ops;
+mod resource_metadata;
 
 use std::future::{Future, IntoFuture};
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use portcullis_store::Store;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
+pub use forward_auth::TrustedProxies;
 pub use observe::install_metrics;
 
 /// Everything a handler can reach. Cloned for every request, so it is one `Arc`.
@@ -32,6 +35,8 @@ pub struct AppInner {
     pub gateway: Arc<Gateway>,
     pub store: Arc<dyn Store>,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Peers whose `X-Forwarded-*` headers ForwardAuth believes.
+    pub trusted_proxies: TrustedProxies,
     ready: AtomicBool,
     http_metrics: observe::HttpMetrics,
 }
@@ -48,11 +53,13 @@ impl AppState {
         gateway: Arc<Gateway>,
         store: Arc<dyn Store>,
         metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+        trusted_proxies: TrustedProxies,
     ) -> Self {
         AppState(Arc::new(AppInner {
             gateway,
             store,
             metrics,
+            trusted_proxies,
             ready: AtomicBool::new(false),
             http_metrics: observe::HttpMetrics::default(),
         }))
@@ -74,6 +81,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(ops::router())
         .merge(upstreams)
+        .merge(resource_metadata::router())
+        .merge(forward_auth::router())
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -91,7 +100,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let app = router(state.clone()).into_make_service();
+    // ForwardAuth needs the peer's address to decide whether to believe `X-Forwarded-*`.
+    let app = router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let started = Arc::new(tokio::sync::Notify::new());
     let signal_state = state.clone();
     let signal_started = started.clone();

@@ -175,6 +175,8 @@ fn route_label(path: &str) -> &'static str {
     match path {
         "/servers/{name}/mcp" => "mcp",
         "/healthz" | "/readyz" | "/metrics" => "ops",
+        crate::resource_metadata::ROUTE => "resource_metadata",
+        crate::forward_auth::ROUTE => "forward_auth",
         _ => "other",
     }
 }

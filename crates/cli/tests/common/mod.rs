@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use portcullis_core::config::{AuthMode, Config, UpstreamConfig};
 use portcullis_gateway::Gateway;
-use portcullis_server::AppState;
+use portcullis_server::{AppState, TrustedProxies};
 use portcullis_store::MemoryStore;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -50,9 +50,19 @@ pub async fn spawn_with(upstreams: Vec<UpstreamConfig>, tweak: impl FnOnce(&mut 
     config.upstreams = upstreams;
     tweak(&mut config);
     let store = Arc::new(MemoryStore::new());
-    let gateway = Arc::new(Gateway::new(&config, store.clone(), &|_| None).unwrap());
+    let gateway = Arc::new(
+        Gateway::new(&config, store.clone(), &|_| None, Vec::new(), &|var| {
+            std::env::var(var).ok()
+        })
+        .unwrap(),
+    );
     gateway.start().await;
-    let state = AppState::new(gateway.clone(), store, None);
+    let state = AppState::new(
+        gateway.clone(),
+        store,
+        None,
+        TrustedProxies::new(&config.server.trusted_proxies),
+    );
     state.set_ready(true);
     let (tx, rx) = oneshot::channel::<()>();
     let grace = config.server.shutdown_grace;

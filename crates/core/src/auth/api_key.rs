@@ -188,7 +188,11 @@ impl ApiKeyValidator {
             subject: key.subject,
             validator: API_KEY_VALIDATOR.to_owned(),
             name: Some(key.name),
-            scopes: key.scopes.split_ascii_whitespace().map(str::to_owned).collect(),
+            scopes: key
+                .scopes
+                .split_ascii_whitespace()
+                .map(str::to_owned)
+                .collect(),
             auth_methods: vec![if want_service {
                 "service_token".to_owned()
             } else {

@@ -161,7 +161,10 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
             }
         }
         if up.auth == AuthMode::None && !up.accept.is_empty() {
-            p.add(key("accept"), "auth = \"none\" accepts every caller: accept has no effect");
+            p.add(
+                key("accept"),
+                "auth = \"none\" accepts every caller: accept has no effect",
+            );
         }
         for (j, scope) in up.scopes.iter().enumerate() {
             if !is_scope_token(scope) {
@@ -179,7 +182,10 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         if let Some(var) = &up.credential_env
             && !is_env_var_name(var)
         {
-            p.add(key("credential_env"), "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+            p.add(
+                key("credential_env"),
+                "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
+            );
         }
         if http::is_forbidden_upstream_header(&up.credential_header) {
             p.add(

@@ -1,0 +1,301 @@
+//! Authentication on the MCP path (the resource-server half of MCP authorization): which
+//! credential a request carries, which of the upstream's accepted validators vouches for it, the
+//! cache of verified results, and the challenge a refusal carries.
+//!
+//! Credentials come only from headers: `Authorization: Bearer`, `Cf-Access-Jwt-Assertion`, and
+//! the `Portcullis-Client-Id`/`Portcullis-Client-Secret` pair of a service token. A token in the
+//! query string is never accepted (MCP authorization, OAuth 2.1 §5.2), and its presence alone
+//! refuses the request, so a client that leaks tokens into URLs finds out at once.
+//!
+//! Verified results are cached by the SHA-256 of the credential and the upstream, until the
+//! earlier of the credential's expiry and the validator's `cache_ttl`; failures are never cached,
+//! and a credential's entries can be dropped at once when it is revoked ([`Authenticator::forget`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderMap;
+use http::header::AUTHORIZATION;
+use portcullis_core::auth::{Context, Credential, Principal, Rejection, Validator};
+use sha2::{Digest, Sha256};
+
+/// `Cf-Access-Jwt-Assertion`: the application token Cloudflare Access puts on requests it let through.
+pub const CF_ACCESS_ASSERTION: &str = "cf-access-jwt-assertion";
+/// The public half of a Portcullis service token.
+pub const SERVICE_CLIENT_ID: &str = "portcullis-client-id";
+/// The secret half of a Portcullis service token.
+pub const SERVICE_CLIENT_SECRET: &str = "portcullis-client-secret";
+
+/// The most verified credentials remembered at once.
+const CACHE_CAPACITY: u64 = 100_000;
+/// The longest any verified result is remembered, whatever a validator allows.
+const CACHE_TTL_CAP: Duration = Duration::from_secs(3600);
+
+/// Why a request was not authenticated. Every variant is a 401 except `Unavailable` (503).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthFailure {
+    /// No credential at all (RFC 6750 §3.1: the challenge carries no error code).
+    #[error("no credential")]
+    Missing,
+    /// A credential the request should not have carried, or carried twice:
+    /// `error="invalid_request"`.
+    #[error("{0}")]
+    BadRequest(&'static str),
+    /// A credential was presented and no accepted validator vouched for it:
+    /// `error="invalid_token"`.
+    #[error("the access token is invalid, expired or not meant for this server")]
+    Invalid,
+    /// The credential could not be checked (an issuer or the store is down), so the request
+    /// fails closed with 503.
+    #[error("the credential could not be checked right now")]
+    Unavailable,
+}
+
+#[derive(Debug)]
+struct Verified {
+    principal: Arc<Principal>,
+    /// Seconds since the epoch after which this entry must not be used.
+    valid_until: i64,
+    /// SHA-256 of the credential's secret, so a revoked credential can be forgotten everywhere.
+    credential_hash: [u8; 32],
+}
+
+/// The credential validators and the cache of what they verified.
+pub struct Authenticator {
+    cache: moka::sync::Cache<[u8; 32], Arc<Verified>>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("cached", &self.cache.entry_count())
+            .finish()
+    }
+}
+
+impl Default for Authenticator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The credentials a request carries, in the order they are tried.
+fn credentials(headers: &HeaderMap) -> Result<Vec<Credential<'_>>, AuthFailure> {
+    let mut found = Vec::new();
+    let mut authorization = headers.get_all(AUTHORIZATION).iter();
+    if let Some(value) = authorization.next() {
+        if authorization.next().is_some() {
+            return Err(AuthFailure::BadRequest(
+                "more than one Authorization header",
+            ));
+        }
+        let value = value.to_str().map_err(|_| AuthFailure::Invalid)?;
+        let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+        // Other schemes (Basic, DPoP, …) are not credentials this gateway takes: as if absent.
+        if scheme.eq_ignore_ascii_case("bearer") {
+            let token = token.trim_start_matches(' ');
+            if !is_b64token(token) {
+                return Err(AuthFailure::Invalid);
+            }
+            found.push(Credential::Bearer(token));
+        }
+    }
+    let id = single(headers, SERVICE_CLIENT_ID)?;
+    let secret = single(headers, SERVICE_CLIENT_SECRET)?;
+    match (id, secret) {
+        (Some(client_id), Some(client_secret)) => found.push(Credential::ServiceToken {
+            client_id,
+            client_secret,
+        }),
+        (None, None) => {}
+        _ => {
+            return Err(AuthFailure::BadRequest(
+                "a service token needs both Portcullis-Client-Id and Portcullis-Client-Secret",
+            ));
+        }
+    }
+    if let Some(assertion) = single(headers, CF_ACCESS_ASSERTION)? {
+        found.push(Credential::CfAccessAssertion(assertion));
+    }
+    Ok(found)
+}
+
+/// The value of a header that may appear at most once, as visible ASCII.
+fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, AuthFailure> {
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(AuthFailure::BadRequest("a credential header appears twice"));
+    }
+    let value = value.to_str().map_err(|_| AuthFailure::Invalid)?;
+    if value.is_empty() {
+        return Err(AuthFailure::Invalid);
+    }
+    Ok(Some(value))
+}
+
+/// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+/// Whether the query string carries an `access_token` parameter (in any case of the name).
+pub fn query_has_token(query: Option<&str>) -> bool {
+    query.is_some_and(|q| {
+        q.split('&').any(|pair| {
+            let name = pair.split('=').next().unwrap_or_default();
+            name.eq_ignore_ascii_case("access_token") || percent_decoded_eq(name, "access_token")
+        })
+    })
+}
+
+/// Compares a percent-encoded query name with `expected`, ignoring case.
+fn percent_decoded_eq(name: &str, expected: &str) -> bool {
+    if !name.contains('%') {
+        return false;
+    }
+    let decoded: Vec<u8> = percent_encoding::percent_decode_str(name).collect();
+    decoded.eq_ignore_ascii_case(expected.as_bytes())
+}
+
+/// The cache key of a credential at an upstream, and the SHA-256 of the credential's secret
+/// alone (the form in which the store keeps API-key and service-token secrets), by which
+/// [`Authenticator::forget`] finds every entry of a revoked credential.
+fn cache_key(credential: &Credential<'_>, upstream: &str) -> ([u8; 32], [u8; 32]) {
+    let (kind, public, secret): (&[u8], &str, &str) = match credential {
+        Credential::Bearer(token) => (b"bearer", "", token),
+        Credential::CfAccessAssertion(assertion) => (b"cf-access", "", assertion),
+        Credential::ServiceToken {
+            client_id,
+            client_secret,
+        } => (b"service", client_id, client_secret),
+    };
+    let secret_hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+    let mut hasher = Sha256::new();
+    for part in [kind, public.as_bytes(), &secret_hash, upstream.as_bytes()] {
+        // Length-prefixed, so no two different tuples hash the same input.
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    (hasher.finalize().into(), secret_hash)
+}
+
+impl Authenticator {
+    pub fn new() -> Self {
+        Authenticator {
+            cache: moka::sync::Cache::builder()
+                .max_capacity(CACHE_CAPACITY)
+                .time_to_live(CACHE_TTL_CAP)
+                .support_invalidation_closures()
+                .build(),
+        }
+    }
+
+    /// Authenticates a request for `upstream`, whose canonical resource URL is `resource`,
+    /// trying each credential against each of `validators` in order; the first that vouches
+    /// for a credential wins.
+    pub async fn authenticate(
+        &self,
+        upstream: &str,
+        resource: &str,
+        validators: &[Arc<dyn Validator>],
+        headers: &HeaderMap,
+        query: Option<&str>,
+        now: i64,
+    ) -> Result<Arc<Principal>, AuthFailure> {
+        if query_has_token(query) {
+            return Err(AuthFailure::BadRequest(
+                "access tokens are not accepted in the query string",
+            ));
+        }
+        let presented = credentials(headers)?;
+        if presented.is_empty() {
+            return Err(AuthFailure::Missing);
+        }
+        let context = Context { resource, now };
+        let mut unavailable = false;
+        for credential in &presented {
+            let (key, credential_hash) = cache_key(credential, upstream);
+            if let Some(hit) = self.cache.get(&key) {
+                if hit.valid_until > now {
+                    return Ok(hit.principal.clone());
+                }
+                self.cache.invalidate(&key);
+            }
+            for validator in validators {
+                match validator.validate(*credential, context).await {
+                    Ok(principal) => {
+                        if principal.expires_at.is_some_and(|at| at <= now) {
+                            tracing::info!(
+                                validator = validator.id(),
+                                "credential refused: expired"
+                            );
+                            continue;
+                        }
+                        let ttl = validator.cache_ttl().min(CACHE_TTL_CAP);
+                        let ttl_secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+                        let valid_until = principal
+                            .expires_at
+                            .unwrap_or(i64::MAX)
+                            .min(now.saturating_add(ttl_secs));
+                        let principal = Arc::new(principal);
+                        if valid_until > now {
+                            self.cache.insert(
+                                key,
+                                Arc::new(Verified {
+                                    principal: principal.clone(),
+                                    valid_until,
+                                    credential_hash,
+                                }),
+                            );
+                        }
+                        return Ok(principal);
+                    }
+                    Err(Rejection::NotApplicable) => {}
+                    Err(Rejection::Invalid(reason)) => {
+                        tracing::info!(validator = validator.id(), %upstream, %reason, "credential refused");
+                    }
+                    Err(Rejection::Unavailable(reason)) => {
+                        tracing::warn!(validator = validator.id(), %upstream, %reason, "credential could not be checked");
+                        unavailable = true;
+                    }
+                }
+            }
+        }
+        Err(if unavailable {
+            AuthFailure::Unavailable
+        } else {
+            AuthFailure::Invalid
+        })
+    }
+
+    /// Forgets, at every upstream, the cached results of the credential whose secret hashes to
+    /// `secret_hash` (SHA-256, as the store keeps API keys and service tokens): a revocation
+    /// takes effect on the next request.
+    pub fn forget(&self, secret_hash: [u8; 32]) {
+        // Invalidation closures only fail when the cache was built without support for them,
+        // and this one is built with it.
+        let _ = self
+            .cache
+            .invalidate_entries_if(move |_, v| v.credential_hash == secret_hash);
+    }
+}
+
+/// What an upstream's challenges say: where its protected resource metadata is and which
+/// scopes to ask for. Built once per upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceChallenge {
+    /// `{public_url}/.well-known/oauth-protected-resource/servers/{name}/mcp`.
+    pub resource_metadata: String,
+    /// The upstream's `scopes`.
+    pub scopes: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests;
