@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use portcullis_core::auth::Validator;
 use portcullis_core::config::{AuthMode, Config, UpstreamConfig};
 use portcullis_gateway::Gateway;
 use portcullis_server::{AppState, TrustedProxies};
@@ -27,6 +28,16 @@ pub struct App {
     pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
     pub client: reqwest::Client,
     pub gateway: Arc<Gateway>,
+    pub store: Arc<MemoryStore>,
+}
+
+/// What a test can set besides the upstreams and the config.
+#[derive(Default)]
+pub struct Setup {
+    /// `[[validators]]` as built objects (the built-in `api_key` is always there).
+    pub validators: Vec<Arc<dyn Validator>>,
+    /// The environment variables `*_env` keys may name.
+    pub env: Vec<(String, String)>,
 }
 
 /// An upstream with `auth = "none"` and short timeouts, for tests.
@@ -41,6 +52,14 @@ pub async fn spawn(upstreams: Vec<UpstreamConfig>) -> App {
 }
 
 pub async fn spawn_with(upstreams: Vec<UpstreamConfig>, tweak: impl FnOnce(&mut Config)) -> App {
+    spawn_setup(upstreams, tweak, Setup::default()).await
+}
+
+pub async fn spawn_setup(
+    upstreams: Vec<UpstreamConfig>,
+    tweak: impl FnOnce(&mut Config),
+    setup: Setup,
+) -> App {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut config = Config::default();
@@ -50,16 +69,21 @@ pub async fn spawn_with(upstreams: Vec<UpstreamConfig>, tweak: impl FnOnce(&mut 
     config.upstreams = upstreams;
     tweak(&mut config);
     let store = Arc::new(MemoryStore::new());
+    let env = setup.env;
     let gateway = Arc::new(
-        Gateway::new(&config, store.clone(), &|_| None, Vec::new(), &|var| {
-            std::env::var(var).ok()
-        })
+        Gateway::new(
+            &config,
+            store.clone(),
+            &|_| None,
+            setup.validators,
+            &|var| env.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone()),
+        )
         .unwrap(),
     );
     gateway.start().await;
     let state = AppState::new(
         gateway.clone(),
-        store,
+        store.clone(),
         None,
         TrustedProxies::new(&config.server.trusted_proxies),
     );
@@ -84,6 +108,7 @@ pub async fn spawn_with(upstreams: Vec<UpstreamConfig>, tweak: impl FnOnce(&mut 
         handle,
         client,
         gateway,
+        store,
     }
 }
 
