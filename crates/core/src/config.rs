@@ -11,10 +11,12 @@ mod error;
 pub mod reference;
 mod types;
 mod validate;
+mod validators;
 
 pub use duration::parse_duration;
 pub use error::{ConfigError, ConfigProblem};
 pub use types::*;
+pub use validators::*;
 
 /// The environment-variable prefix of every override: `PORTCULLIS_<SECTION>__<KEY>`.
 pub const ENV_PREFIX: &str = "PORTCULLIS_";

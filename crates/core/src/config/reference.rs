@@ -74,6 +74,14 @@ const TRANSPORTS: &[&str] = &["streamable_http", "sse"];
 const ISOLATIONS: &[&str] = &["shared", "tenant", "user"];
 const AUTH_MODES: &[&str] = &["oauth", "none"];
 const BUILTINS: &[&str] = &["demo"];
+const VALIDATOR_KINDS: &[&str] = &[
+    "jwt",
+    "hs256",
+    "introspection",
+    "github",
+    "google",
+    "cloudflare_access",
+];
 
 /// Every key, in the order the reference lists them.
 pub const KEYS: &[Key] = &[
@@ -169,6 +177,239 @@ pub const KEYS: &[Key] = &[
         description: "`text` for people, `json` (one object per line) for log pipelines.",
     },
     Key {
+        path: "tenants.by_email_domain",
+        kind: Kind::StringMap,
+        default: Some("{}"),
+        example: "{ \"acme.com\" = \"acme\" }",
+        description: "Lower-case email domain → tenant. A caller whose verified email is in a listed domain (and whose credential names no tenant claim) belongs to that tenant; unverified addresses never place anyone in a tenant.",
+    },
+    Key {
+        path: "tenants.claim",
+        kind: Kind::String,
+        default: None,
+        example: "\"tenant\"",
+        description: "The claim naming the caller's tenant, for validators that set no `tenant_claim`. When the claim is present it wins over the email domain.",
+    },
+    Key {
+        path: "validators[].id",
+        kind: Kind::String,
+        default: None,
+        example: "\"corp-sso\"",
+        description: "Required. The name upstreams use in `accept = [...]`, and the prefix of every subject the validator verifies (`{id}:{sub}`): lowercase letters, digits, `-` and `_`, unique; `api_key` and `portcullis` are reserved.",
+    },
+    Key {
+        path: "validators[].kind",
+        kind: Kind::Enum(VALIDATOR_KINDS),
+        default: None,
+        example: "\"jwt\"",
+        description: "Required. `jwt`: JWTs of an issuer (keys from `jwks_uri` or OIDC discovery; RS256/384/512, PS256/384/512, ES256, ES384, EdDSA). `hs256`: JWTs signed with a shared secret. `introspection`: opaque tokens checked at an RFC 7662 endpoint. `github`: GitHub access tokens. `google`: Google ID tokens and access tokens. `cloudflare_access`: Cloudflare Access application tokens (`Cf-Access-Jwt-Assertion`). Keys that do not apply to the kind are errors.",
+    },
+    Key {
+        path: "validators[].issuer",
+        kind: Kind::String,
+        default: None,
+        example: "\"https://login.example.com\"",
+        description: "`jwt`, `hs256`: required; tokens must carry exactly this `iss`. `jwt`: an `https` URL, and without `jwks_uri` the base of OIDC discovery (`{issuer}/.well-known/openid-configuration`, whose `issuer` must be this value byte for byte). `introspection`: optional, the authorization server advertised to clients. `google`: default `\"https://accounts.google.com\"`.",
+    },
+    Key {
+        path: "validators[].jwks_uri",
+        kind: Kind::String,
+        default: None,
+        example: "\"https://login.example.com/keys\"",
+        description: "`jwt`: where the issuer's keys are; unset means OIDC discovery. `google`: default `\"https://www.googleapis.com/oauth2/v3/certs\"`.",
+    },
+    Key {
+        path: "validators[].audiences",
+        kind: Kind::StringList,
+        default: Some("[]"),
+        example: "[\"https://mcp.example.com/servers/files/mcp\"]",
+        description: "`jwt`, `hs256`, `introspection`: the accepted `aud` values; empty (the default) means the resource URL of the upstream being called, so a token for one upstream is refused at every other. `google`: required, the OAuth client ids whose tokens are accepted. `cloudflare_access`: required, the application AUD tags.",
+    },
+    Key {
+        path: "validators[].algorithms",
+        kind: Kind::StringList,
+        default: Some(
+            "[\"RS256\", \"RS384\", \"RS512\", \"PS256\", \"PS384\", \"PS512\", \"ES256\", \"ES384\", \"EdDSA\"]",
+        ),
+        example: "[\"ES256\"]",
+        description: "`jwt`: the algorithms accepted. The algorithm of each token is the one of its key (the JWK's `alg`, or its key type and curve), never the token header's choice; `none` and HS* are never accepted.",
+    },
+    Key {
+        path: "validators[].token_types",
+        kind: Kind::StringList,
+        default: Some("[]"),
+        example: "[\"at+jwt\"]",
+        description: "`jwt`: the accepted `typ` header values (compared without case and without an `application/` prefix), such as `[\"at+jwt\"]`. Empty means any, except the types of other kinds of JWT (`dpop+jwt`, `logout+jwt`, `secevent+jwt`, …).",
+    },
+    Key {
+        path: "validators[].secret_env",
+        kind: Kind::String,
+        default: None,
+        example: "\"MCP_JWT_SECRET\"",
+        description: "`hs256`: required. The environment variable whose raw bytes are the shared secret; it must be set and at least 32 bytes (256 bits) long, checked at start-up and by `config check`.",
+    },
+    Key {
+        path: "validators[].introspection_endpoint",
+        kind: Kind::String,
+        default: None,
+        example: "\"https://login.example.com/oauth2/introspect\"",
+        description: "`introspection`: required. The RFC 7662 endpoint; tokens are sent there by POST with HTTP Basic client authentication.",
+    },
+    Key {
+        path: "validators[].client_id",
+        kind: Kind::String,
+        default: None,
+        example: "\"portcullis\"",
+        description: "`introspection`: required. The client id Portcullis authenticates with at the introspection endpoint.",
+    },
+    Key {
+        path: "validators[].client_secret_env",
+        kind: Kind::String,
+        default: None,
+        example: "\"INTROSPECTION_SECRET\"",
+        description: "`introspection`: required. The environment variable holding the client secret.",
+    },
+    Key {
+        path: "validators[].base_url",
+        kind: Kind::String,
+        default: Some("\"https://api.github.com\""),
+        example: "\"https://ghe.example.com/api/v3\"",
+        description: "`github`: the GitHub API root, without a trailing `/` (for GitHub Enterprise, `https://HOST/api/v3`).",
+    },
+    Key {
+        path: "validators[].userinfo_endpoint",
+        kind: Kind::String,
+        default: Some("\"https://openidconnect.googleapis.com/v1/userinfo\""),
+        example: "\"https://openidconnect.googleapis.com/v1/userinfo\"",
+        description: "`google`: the userinfo endpoint, asked for the profile and hosted domain of access tokens.",
+    },
+    Key {
+        path: "validators[].tokeninfo_endpoint",
+        kind: Kind::String,
+        default: Some("\"https://oauth2.googleapis.com/tokeninfo\""),
+        example: "\"https://oauth2.googleapis.com/tokeninfo\"",
+        description: "`google`: the tokeninfo endpoint, asked who an access token was issued to and when it expires.",
+    },
+    Key {
+        path: "validators[].allowed_users",
+        kind: Kind::StringList,
+        default: Some("[]"),
+        example: "[\"octocat\"]",
+        description: "`github`: logins allowed. A caller is allowed when any of `allowed_users`, `allowed_orgs` and `allowed_teams` admits them; at least one must be non-empty unless `allow_any_user = true`.",
+    },
+    Key {
+        path: "validators[].allowed_orgs",
+        kind: Kind::StringList,
+        default: Some("[]"),
+        example: "[\"acme\"]",
+        description: "`github`: organisations whose (active) members are allowed.",
+    },
+    Key {
+        path: "validators[].allowed_teams",
+        kind: Kind::StringList,
+        default: Some("[]"),
+        example: "[\"acme/platform\"]",
+        description: "`github`: teams, written `org/team-slug`, whose members are allowed.",
+    },
+    Key {
+        path: "validators[].allow_any_user",
+        kind: Kind::Bool,
+        default: Some("false"),
+        example: "false",
+        description: "`github`: accept every GitHub user. Must be said explicitly, and not together with an allowlist.",
+    },
+    Key {
+        path: "validators[].hosted_domains",
+        kind: Kind::StringList,
+        default: Some("[]"),
+        example: "[\"acme.com\"]",
+        description: "`google`: the Google Workspace domains (`hd`) accepted, for ID and access tokens alike; empty means any account.",
+    },
+    Key {
+        path: "validators[].team_domain",
+        kind: Kind::String,
+        default: None,
+        example: "\"https://acme.cloudflareaccess.com\"",
+        description: "`cloudflare_access`: required. The team's origin: the tokens' issuer, with certificates at `{team_domain}/cdn-cgi/access/certs`.",
+    },
+    Key {
+        path: "validators[].subject_claim",
+        kind: Kind::String,
+        default: Some("\"sub\""),
+        example: "\"oid\"",
+        description: "`jwt`, `hs256`, `introspection`: the claim whose value identifies the caller (subject `{id}:{value}`). Introspection falls back to `username` when `sub` is absent.",
+    },
+    Key {
+        path: "validators[].email_claim",
+        kind: Kind::String,
+        default: Some("\"email\""),
+        example: "\"upn\"",
+        description: "`jwt`, `hs256`, `introspection`: the claim holding the email address (verified only when `email_verified` is true).",
+    },
+    Key {
+        path: "validators[].name_claim",
+        kind: Kind::String,
+        default: Some("\"name\""),
+        example: "\"preferred_username\"",
+        description: "`jwt`, `hs256`, `introspection`: the claim holding the display name.",
+    },
+    Key {
+        path: "validators[].groups_claim",
+        kind: Kind::String,
+        default: Some("\"groups\""),
+        example: "\"roles\"",
+        description: "`jwt`, `hs256`, `introspection`: the claim holding the caller's groups, an array of strings (anything else makes the token invalid).",
+    },
+    Key {
+        path: "validators[].tenant_claim",
+        kind: Kind::String,
+        default: None,
+        example: "\"org_id\"",
+        description: "`jwt`, `hs256`, `introspection`: the claim naming the tenant (default: `tenants.claim`); without it, the tenant comes from `tenants.by_email_domain`.",
+    },
+    Key {
+        path: "validators[].scope_claim",
+        kind: Kind::String,
+        default: None,
+        example: "\"permissions\"",
+        description: "`jwt`, `hs256`, `introspection`: the claim holding scopes, a space-separated string or an array of strings. Unset: `scope`, else `scp`.",
+    },
+    Key {
+        path: "validators[].allow_private_network",
+        kind: Kind::Bool,
+        default: Some("false"),
+        example: "true",
+        description: "Allow this validator's URLs to reach loopback and private addresses (an issuer inside the network, a test issuer), and to use plain `http`. Without it the SSRF guard refuses them.",
+    },
+    Key {
+        path: "validators[].cache_ttl",
+        kind: Kind::Duration,
+        default: Some("\"5m\""),
+        example: "\"30s\"",
+        description: "The longest a verified credential is reused without checking again (never past the credential's own expiry). A revoked opaque token can live this long.",
+    },
+    Key {
+        path: "validators[].jwks_cache_ttl",
+        kind: Kind::Duration,
+        default: Some("\"10m\""),
+        example: "\"5m\"",
+        description: "`jwt`, `google`, `cloudflare_access`: how long fetched keys are used before they are fetched again.",
+    },
+    Key {
+        path: "validators[].jwks_max_stale",
+        kind: Kind::Duration,
+        default: Some("\"1d\""),
+        example: "\"12h\"",
+        description: "`jwt`, `google`, `cloudflare_access`: while fetching keys fails, the last good keys are used until they are this old; after that tokens are refused (503) until a fetch succeeds. At least `jwks_cache_ttl`.",
+    },
+    Key {
+        path: "validators[].unknown_kid_cooldown",
+        kind: Kind::Duration,
+        default: Some("\"30s\""),
+        example: "\"1m\"",
+        description: "`jwt`, `google`, `cloudflare_access`: a token with an unknown `kid` makes the keys be fetched again at most once per this time (keys rotated by the issuer are picked up; a flood of made-up kids is not a flood of fetches).",
+    },
+    Key {
         path: "upstreams[].name",
         kind: Kind::String,
         default: None,
@@ -236,7 +477,7 @@ pub const KEYS: &[Key] = &[
         kind: Kind::StringList,
         default: Some("[]"),
         example: "[\"api_key\"]",
-        description: "Other credentials accepted, by validator id: the `id` of a `[[validators]]` entry, or `api_key` (Portcullis API keys and service tokens, built in).",
+        description: "Other credentials accepted: the ids of `[[validators]]` entries, and `api_key` for Portcullis API keys and service tokens. An id that names no validator is an error.",
     },
     Key {
         path: "upstreams[].scopes",
@@ -319,8 +560,8 @@ pub fn render_markdown() -> String {
          Portcullis reads one TOML file (`portcullis serve --config FILE`, or `PORTCULLIS_CONFIG=FILE`). \
          Unknown keys are errors; `portcullis config check --config FILE` names the key and the problem.\n\n\
          Every key can be overridden by an environment variable `PORTCULLIS_<SECTION>__<KEY>` (two underscores). \
-         Keys of an `[[upstreams]]` entry are addressed by the entry's name, upper-cased with `-` written as `_`, \
-         or by its position: `PORTCULLIS_UPSTREAMS__FILES__URL` or `PORTCULLIS_UPSTREAMS__0__URL`. \
+         Keys of an `[[upstreams]]` entry are addressed by the entry's name (of a `[[validators]]` entry, by its id), upper-cased with `-` written as `_`, \
+         or by its position: `PORTCULLIS_UPSTREAMS__FILES__URL` or `PORTCULLIS_UPSTREAMS__0__URL`, `PORTCULLIS_VALIDATORS__CORP_SSO__ISSUER`. \
          Arrays and tables are written as TOML values (`[\"a\", \"b\"]`, `{ A = \"b\" }`); durations as `500ms`, `30s`, `10m`, `2h` or `14d`.\n\n\
          With no configuration at all, `portcullis serve` runs the demo: the defaults below plus one upstream, \
          `demo`, served by the built-in demo MCP server with `auth = \"none\"`.\n",

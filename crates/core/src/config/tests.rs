@@ -272,7 +272,10 @@ fn paths(value: &toml::Value, prefix: &str, out: &mut BTreeSet<String>) {
                 } else {
                     format!("{prefix}.{k}")
                 };
-                if matches!(v, toml::Value::Table(_)) && !path.ends_with(".env") {
+                // Tables of strings (`upstreams[].env`, `tenants.by_email_domain`) are one key.
+                let string_map = super::reference::find(&path)
+                    .is_some_and(|k| k.kind == super::reference::Kind::StringMap);
+                if matches!(v, toml::Value::Table(_)) && !string_map {
                     paths(v, &path, out);
                 } else if let toml::Value::Array(items) = v
                     && items.first().is_some_and(|i| i.is_table())
@@ -326,6 +329,10 @@ fn config_reference_lists_exactly_the_keys_of_the_structs() {
     assert_eq!(found, documented);
 }
 
+fn toml_literal(literal: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {literal}")).unwrap()["v"].clone()
+}
+
 #[test]
 fn config_reference_defaults_are_the_real_defaults() {
     let text = "version = 1\n[[upstreams]]\nname = \"x\"\n";
@@ -334,6 +341,8 @@ fn config_reference_defaults_are_the_real_defaults() {
     for key in KEYS {
         let (section, name) = key.path.split_once('.').unwrap_or(("", key.path));
         let actual = match section.strip_suffix("[]") {
+            // Validators' defaults depend on the kind: checked below.
+            Some("validators") => continue,
             Some(array) => value
                 .get(array)
                 .and_then(|a| a.get(0))
@@ -343,9 +352,12 @@ fn config_reference_defaults_are_the_real_defaults() {
         };
         match (key.default, actual) {
             (Some(default), Some(actual)) => {
-                let expected: toml::Value =
-                    toml::from_str::<toml::Table>(&format!("v = {default}")).unwrap()["v"].clone();
-                assert_eq!(actual, &expected, "documented default of {}", key.path);
+                assert_eq!(
+                    actual,
+                    &toml_literal(default),
+                    "documented default of {}",
+                    key.path
+                );
             }
             (None, None) => {}
             (None, Some(_)) if key.path == "version" || key.path == "upstreams[].name" => {}
@@ -355,8 +367,75 @@ fn config_reference_defaults_are_the_real_defaults() {
 }
 
 #[test]
+fn config_reference_validator_defaults_are_the_real_defaults() {
+    // For every kind a key applies to, the default filled in is the documented one, or there is
+    // none (a required key, or one whose default is described per kind).
+    for key in KEYS {
+        let Some(name) = key.path.strip_prefix("validators[].") else {
+            continue;
+        };
+        if name == "id" || name == "kind" {
+            continue;
+        }
+        let mut seen = false;
+        for kind in ValidatorKind::ALL {
+            if !kind.has_key(name) {
+                continue;
+            }
+            let filled =
+                toml::Value::try_from(ValidatorConfig::new("x", kind).with_defaults()).unwrap();
+            match (key.default, filled.get(name)) {
+                (Some(default), Some(actual)) => {
+                    assert_eq!(
+                        actual,
+                        &toml_literal(default),
+                        "default of {} for {kind:?}",
+                        key.path
+                    );
+                    seen = true;
+                }
+                (Some(_), None) => {}
+                (None, Some(actual)) => assert!(
+                    key.description
+                        .contains(&format!("{}`: default `{actual}`", kind.as_str())),
+                    "{}: {kind:?} has the default {actual}, which the reference does not describe",
+                    key.path
+                ),
+                (None, None) => {}
+            }
+        }
+        assert!(
+            key.default.is_none() || seen,
+            "{}: no kind has the documented default",
+            key.path
+        );
+    }
+}
+
+#[test]
+fn every_validator_key_applies_to_some_kind_and_is_tracked() {
+    let text = every_key_config();
+    let config: Config = toml::from_str(&text).unwrap();
+    let set: BTreeSet<&str> = config.validators[0].set_keys().into_iter().collect();
+    for key in KEYS {
+        let Some(name) = key.path.strip_prefix("validators[].") else {
+            continue;
+        };
+        assert!(
+            ValidatorKind::ALL.iter().any(|k| k.has_key(name)),
+            "{name} applies to no kind"
+        );
+        let always = ["id", "kind", "allow_private_network", "cache_ttl"];
+        assert!(
+            always.contains(&name) || set.contains(name),
+            "set_keys does not report {name}"
+        );
+    }
+}
+
+#[test]
 fn config_reference_environment_variables_work_for_every_key() {
-    let base = "version = 1\n[[upstreams]]\nname = \"files\"\nurl = \"http://127.0.0.1:1/mcp\"\n";
+    let base = "version = 1\n[[validators]]\nid = \"files\"\nkind = \"jwt\"\n[[upstreams]]\nname = \"files\"\nurl = \"http://127.0.0.1:1/mcp\"\n";
     for key in KEYS {
         let Some(var) = key.env_var() else { continue };
         let var = var.replace("<NAME>", "FILES");
@@ -387,5 +466,393 @@ fn config_reference_doc_is_current() {
     assert!(
         on_disk == rendered,
         "docs/configuration.md is stale: run UPDATE_DOCS=1 cargo test -p portcullis-core config_reference"
+    );
+}
+
+/// One `[[validators]]` entry per kind, each valid, and an upstream accepting them all.
+const VALID_VALIDATORS: &str = r#"
+version = 1
+[tenants]
+by_email_domain = { "acme.com" = "acme" }
+claim = "tenant"
+[[validators]]
+id = "corp-sso"
+kind = "jwt"
+issuer = "https://login.example.com"
+token_types = ["at+jwt"]
+algorithms = ["ES256", "EdDSA"]
+[[validators]]
+id = "shared"
+kind = "hs256"
+issuer = "ci"
+secret_env = "MCP_SECRET"
+audiences = ["https://mcp.example.com/servers/files/mcp"]
+[[validators]]
+id = "opaque"
+kind = "introspection"
+introspection_endpoint = "http://127.0.0.1:9000/introspect"
+client_id = "portcullis"
+client_secret_env = "INTROSPECTION_SECRET"
+allow_private_network = true
+[[validators]]
+id = "gh"
+kind = "github"
+allowed_teams = ["acme/platform"]
+[[validators]]
+id = "google"
+kind = "google"
+audiences = ["123.apps.googleusercontent.com"]
+hosted_domains = ["acme.com"]
+[[validators]]
+id = "cf"
+kind = "cloudflare_access"
+team_domain = "https://acme.cloudflareaccess.com"
+audiences = ["aud-tag"]
+jwks_cache_ttl = "5m"
+[[upstreams]]
+name = "files"
+url = "http://127.0.0.1:1/mcp"
+accept = ["api_key", "corp-sso", "shared", "opaque", "gh", "google", "cf"]
+"#;
+
+#[test]
+fn every_validator_kind_loads() {
+    let config = load(VALID_VALIDATORS).unwrap();
+    assert_eq!(config.validators.len(), 6);
+    assert_eq!(config.tenants.claim.as_deref(), Some("tenant"));
+    let google = config.validators[4].with_defaults();
+    assert_eq!(google.issuer.as_deref(), Some(GOOGLE_ISSUER));
+    assert_eq!(google.jwks_uri.as_deref(), Some(GOOGLE_JWKS_URI));
+    assert_eq!(
+        google.jwks_max_stale,
+        Some(std::time::Duration::from_secs(86_400))
+    );
+    let gh = config.validators[3].with_defaults();
+    assert_eq!(gh.base_url.as_deref(), Some(GITHUB_API));
+    assert_eq!(gh.jwks_cache_ttl, None);
+}
+
+#[test]
+fn validators_are_overridden_by_id() {
+    let env = [
+        (
+            "PORTCULLIS_VALIDATORS__CORP_SSO__ISSUER",
+            "https://sso.example.org",
+        ),
+        ("PORTCULLIS_VALIDATORS__CF__AUDIENCES", "[\"a\", \"b\"]"),
+        ("PORTCULLIS_VALIDATORS__GH__CACHE_TTL", "30s"),
+        ("PORTCULLIS_TENANTS__CLAIM", "org"),
+    ];
+    let config = Config::load(VALID_VALIDATORS, env).unwrap();
+    assert_eq!(
+        config.validators[0].issuer.as_deref(),
+        Some("https://sso.example.org")
+    );
+    assert_eq!(
+        config.validators[5].audiences,
+        Some(vec!["a".to_owned(), "b".to_owned()])
+    );
+    assert_eq!(config.validators[3].cache_ttl.as_secs(), 30);
+    assert_eq!(config.tenants.claim.as_deref(), Some("org"));
+}
+
+/// Replaces the validator entry `id` of [`VALID_VALIDATORS`] with `entry` and expects a
+/// problem naming `key`.
+fn check_validator_problem(entry: &str, key: &str, needle: &str) {
+    let text = format!("version = 1\n[[validators]]\n{entry}\n");
+    assert_problem(&text, &[], key, needle);
+}
+
+#[test]
+fn validator_problems_name_the_key() {
+    let jwt = "id = \"v\"\nkind = \"jwt\"\nissuer = \"https://i.example\"";
+    let cases: &[(&str, &str, &str)] = &[
+        // Ids.
+        (
+            "id = \"Bad\"\nkind = \"github\"\nallow_any_user = true",
+            "validators[Bad].id",
+            "lowercase",
+        ),
+        (
+            "id = \"api_key\"\nkind = \"github\"\nallow_any_user = true",
+            "validators[api_key].id",
+            "reserved",
+        ),
+        (
+            "id = \"portcullis\"\nkind = \"github\"\nallow_any_user = true",
+            "validators[portcullis].id",
+            "reserved",
+        ),
+        (
+            "id = \"\"\nkind = \"github\"\nallow_any_user = true",
+            "validators[0].id",
+            "lowercase",
+        ),
+        ("kind = \"jwt\"", "validators[0]", "missing field `id`"),
+        (
+            "id = \"v\"\nkind = \"saml\"",
+            "validators[0].kind",
+            "unknown variant `saml`",
+        ),
+        (
+            "id = \"v\"\nkind = \"jwt\"\nissuer = \"https://i.example\"\nscopes = []",
+            "validators[0].scopes",
+            "unknown field `scopes`",
+        ),
+        // Keys of other kinds.
+        (
+            &format!("{jwt}\nhosted_domains = [\"a.com\"]"),
+            "validators[v].hosted_domains",
+            "does not apply to a validator of kind jwt",
+        ),
+        (
+            &format!("{jwt}\nsecret_env = \"S\""),
+            "validators[v].secret_env",
+            "does not apply",
+        ),
+        (
+            "id = \"v\"\nkind = \"github\"\nallow_any_user = true\njwks_cache_ttl = \"1m\"",
+            "validators[v].jwks_cache_ttl",
+            "does not apply to a validator of kind github",
+        ),
+        (
+            "id = \"v\"\nkind = \"github\"\nallow_any_user = true\nsubject_claim = \"login\"",
+            "validators[v].subject_claim",
+            "does not apply",
+        ),
+        (
+            "id = \"v\"\nkind = \"hs256\"\nissuer = \"i\"\nsecret_env = \"S\"\njwks_uri = \"https://x.example/k\"",
+            "validators[v].jwks_uri",
+            "does not apply",
+        ),
+        // Required keys.
+        (
+            "id = \"v\"\nkind = \"jwt\"",
+            "validators[v].issuer",
+            "is required for kind jwt",
+        ),
+        (
+            "id = \"v\"\nkind = \"hs256\"\nissuer = \"i\"",
+            "validators[v].secret_env",
+            "is required",
+        ),
+        (
+            "id = \"v\"\nkind = \"introspection\"\nclient_id = \"c\"\nclient_secret_env = \"S\"",
+            "validators[v].introspection_endpoint",
+            "is required",
+        ),
+        (
+            "id = \"v\"\nkind = \"introspection\"\nintrospection_endpoint = \"https://a.example/i\"\nclient_secret_env = \"S\"",
+            "validators[v].client_id",
+            "is required",
+        ),
+        (
+            "id = \"v\"\nkind = \"introspection\"\nintrospection_endpoint = \"https://a.example/i\"\nclient_id = \"c\"",
+            "validators[v].client_secret_env",
+            "is required",
+        ),
+        (
+            "id = \"v\"\nkind = \"google\"",
+            "validators[v].audiences",
+            "client ids",
+        ),
+        (
+            "id = \"v\"\nkind = \"cloudflare_access\"\naudiences = [\"t\"]",
+            "validators[v].team_domain",
+            "is required",
+        ),
+        (
+            "id = \"v\"\nkind = \"cloudflare_access\"\nteam_domain = \"https://t.cloudflareaccess.com\"",
+            "validators[v].audiences",
+            "AUD tags",
+        ),
+        // GitHub allowlists fail closed.
+        (
+            "id = \"v\"\nkind = \"github\"",
+            "validators[v].allowed_users",
+            "allow_any_user = true",
+        ),
+        (
+            "id = \"v\"\nkind = \"github\"\nallowed_users = []",
+            "validators[v].allowed_users",
+            "allow_any_user = true",
+        ),
+        (
+            "id = \"v\"\nkind = \"github\"\nallow_any_user = true\nallowed_orgs = [\"acme\"]",
+            "validators[v].allow_any_user",
+            "cannot be combined",
+        ),
+        (
+            "id = \"v\"\nkind = \"github\"\nallowed_teams = [\"platform\"]",
+            "validators[v].allowed_teams[0]",
+            "org/team-slug",
+        ),
+        (
+            "id = \"v\"\nkind = \"github\"\nallow_any_user = true\nbase_url = \"https://ghe.example/api/v3/\"",
+            "validators[v].base_url",
+            "must not end with '/'",
+        ),
+        // URLs.
+        (
+            "id = \"v\"\nkind = \"jwt\"\nissuer = \"http://i.example\"",
+            "validators[v].issuer",
+            "must be https",
+        ),
+        (
+            &format!("{jwt}\njwks_uri = \"http://127.0.0.1/keys\""),
+            "validators[v].jwks_uri",
+            "allow_private_network",
+        ),
+        (
+            &format!("{jwt}\njwks_uri = \"file:///etc/keys\""),
+            "validators[v].jwks_uri",
+            "scheme must be https",
+        ),
+        (
+            &format!("{jwt}\njwks_uri = \"https://u:p@i.example/keys\""),
+            "validators[v].jwks_uri",
+            "credentials",
+        ),
+        (
+            &format!("{jwt}\njwks_uri = \"not a url\""),
+            "validators[v].jwks_uri",
+            "not a URL",
+        ),
+        (
+            "id = \"v\"\nkind = \"introspection\"\nintrospection_endpoint = \"http://a.example/i\"\nclient_id = \"c\"\nclient_secret_env = \"S\"",
+            "validators[v].introspection_endpoint",
+            "must be https",
+        ),
+        (
+            "id = \"v\"\nkind = \"google\"\naudiences = [\"c\"]\ntokeninfo_endpoint = \"http://t.example\"",
+            "validators[v].tokeninfo_endpoint",
+            "must be https",
+        ),
+        (
+            "id = \"v\"\nkind = \"cloudflare_access\"\naudiences = [\"t\"]\nteam_domain = \"https://t.cloudflareaccess.com/\"",
+            "validators[v].team_domain",
+            "no path",
+        ),
+        (
+            "id = \"v\"\nkind = \"cloudflare_access\"\naudiences = [\"t\"]\nteam_domain = \"https://t.cloudflareaccess.com/x\"",
+            "validators[v].team_domain",
+            "no path",
+        ),
+        // Lists and names.
+        (
+            &format!("{jwt}\nalgorithms = [\"ES256\", \"HS256\"]"),
+            "validators[v].algorithms[1]",
+            "\"HS256\" is not allowed",
+        ),
+        (
+            &format!("{jwt}\nalgorithms = [\"none\"]"),
+            "validators[v].algorithms[0]",
+            "not allowed",
+        ),
+        (
+            &format!("{jwt}\nalgorithms = []"),
+            "validators[v].algorithms",
+            "at least one",
+        ),
+        (
+            &format!("{jwt}\naudiences = [\"\"]"),
+            "validators[v].audiences[0]",
+            "must not be empty",
+        ),
+        (
+            &format!("{jwt}\nsubject_claim = \"\""),
+            "validators[v].subject_claim",
+            "must not be empty",
+        ),
+        (
+            "id = \"v\"\nkind = \"hs256\"\nissuer = \"i\"\nsecret_env = \"MY SECRET\"",
+            "validators[v].secret_env",
+            "not an environment variable name",
+        ),
+        (
+            "id = \"v\"\nkind = \"google\"\naudiences = [\"c\"]\nhosted_domains = [\"ACME.com\"]",
+            "validators[v].hosted_domains[0]",
+            "lower-case",
+        ),
+        // Durations.
+        (
+            &format!("{jwt}\ncache_ttl = \"0s\""),
+            "validators[v].cache_ttl",
+            "greater than zero",
+        ),
+        (
+            &format!("{jwt}\nunknown_kid_cooldown = \"0s\""),
+            "validators[v].unknown_kid_cooldown",
+            "greater than zero",
+        ),
+        (
+            &format!("{jwt}\njwks_max_stale = \"1m\""),
+            "validators[v].jwks_max_stale",
+            "at least jwks_cache_ttl",
+        ),
+        (
+            &format!("{jwt}\njwks_cache_ttl = \"soon\""),
+            "validators[0].jwks_cache_ttl",
+            "invalid duration",
+        ),
+    ];
+    for (entry, key, needle) in cases {
+        check_validator_problem(entry, key, needle);
+    }
+}
+
+#[test]
+fn duplicate_validator_ids_are_refused() {
+    let entry = "[[validators]]\nid = \"gh\"\nkind = \"github\"\nallow_any_user = true\n";
+    assert_problem(
+        &format!("version = 1\n{entry}{entry}"),
+        &[],
+        "validators[gh].id",
+        "more than one validator",
+    );
+}
+
+#[test]
+fn private_network_validators_may_use_http() {
+    load("version = 1\n[[validators]]\nid = \"v\"\nkind = \"jwt\"\nissuer = \"http://127.0.0.1:9000\"\nallow_private_network = true\n").unwrap();
+}
+
+#[test]
+fn accept_names_configured_validators_or_api_key() {
+    let text = "version = 1\n[[validators]]\nid = \"gh\"\nkind = \"github\"\nallow_any_user = true\n[[upstreams]]\nname = \"files\"\nurl = \"http://127.0.0.1:1/mcp\"\naccept = [\"api_key\", \"gh\", \"gitlab\"]\n";
+    let found = problems(text, &[]);
+    assert_eq!(
+        found.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        ["upstreams[files].accept[2]"],
+        "{found:?}"
+    );
+    assert!(found[0].1.contains("no validator \"gitlab\""));
+}
+
+#[test]
+fn tenant_problems_name_the_key() {
+    assert_problem(
+        "version = 1\n[tenants]\nby_email_domain = { \"ACME.com\" = \"acme\" }",
+        &[],
+        "tenants.by_email_domain.\"ACME.com\"",
+        "lower-case email domain",
+    );
+    assert_problem(
+        "version = 1\n[tenants]\nby_email_domain = { \"acme.com\" = \"Acme Inc\" }",
+        &[],
+        "tenants.by_email_domain.\"acme.com\"",
+        "tenant \"Acme Inc\"",
+    );
+    assert_problem(
+        "version = 1\n[tenants]\nclaim = \"\"",
+        &[],
+        "tenants.claim",
+        "must not be empty",
+    );
+    assert_problem(
+        "version = 1\n[tenants]\nby_domain = {}",
+        &[],
+        "tenants.by_domain",
+        "unknown field",
     );
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::duration::serde_duration;
+use super::validators::ValidatorConfig;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,6 +21,10 @@ pub struct Config {
     #[serde(default)]
     pub log: LogConfig,
     #[serde(default)]
+    pub tenants: TenantsConfig,
+    #[serde(default)]
+    pub validators: Vec<ValidatorConfig>,
+    #[serde(default)]
     pub upstreams: Vec<UpstreamConfig>,
 }
 
@@ -30,6 +35,8 @@ impl Default for Config {
             server: ServerConfig::default(),
             store: StoreConfig::default(),
             log: LogConfig::default(),
+            tenants: TenantsConfig::default(),
+            validators: Vec::new(),
             upstreams: Vec::new(),
         }
     }
@@ -334,4 +341,15 @@ pub enum AuthMode {
 pub enum BuiltinServer {
     /// The demo MCP server with a few useful tools.
     Demo,
+}
+
+/// `[tenants]`: how callers verified by validators are placed in tenants.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TenantsConfig {
+    /// Lower-case email domain → tenant, for verified email addresses.
+    pub by_email_domain: BTreeMap<String, String>,
+    /// The claim naming the tenant, for validators without their own `tenant_claim`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim: Option<String>,
 }

@@ -4,7 +4,10 @@ use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 
 use super::error::{ConfigError, ConfigProblem};
-use super::types::{AuthMode, Config, Isolation};
+use super::types::{AuthMode, Config, Isolation, TenantsConfig};
+use super::validators::{
+    JWT_ALGORITHMS, RESERVED_VALIDATOR_IDS, ValidatorConfig, ValidatorKind, defaults,
+};
 
 struct Problems(Vec<ConfigProblem>);
 
@@ -100,16 +103,30 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         );
     }
 
+    check_tenants(&mut p, &config.tenants);
+    let mut validator_ids = HashSet::new();
+    for (i, v) in config.validators.iter().enumerate() {
+        let key = |field: &str| entry_key("validators", i, &v.id, field);
+        if !is_valid_name(&v.id) {
+            p.add(key("id"), format!("{:?} must be 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit", v.id));
+        } else if RESERVED_VALIDATOR_IDS.contains(&v.id.as_str()) {
+            p.add(
+                key("id"),
+                format!("{:?} is reserved for a built-in credential", v.id),
+            );
+        } else if !validator_ids.insert(v.id.as_str()) {
+            p.add(
+                key("id"),
+                format!("{:?} is used by more than one validator", v.id),
+            );
+        }
+        check_validator(&mut p, v, &key);
+    }
+
     let loopback_listener = listen.is_ok_and(|a| a.ip().is_loopback());
     let mut names = HashSet::new();
     for (i, up) in config.upstreams.iter().enumerate() {
-        let key = |field: &str| {
-            if up.name.is_empty() {
-                format!("upstreams[{i}].{field}")
-            } else {
-                format!("upstreams[{}].{field}", up.name)
-            }
-        };
+        let key = |field: &str| entry_key("upstreams", i, &up.name, field);
         if !is_valid_name(&up.name) {
             p.add(key("name"), format!("{:?} must be 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit", up.name));
         } else if !names.insert(up.name.as_str()) {
@@ -153,10 +170,10 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
             );
         }
         for (j, id) in up.accept.iter().enumerate() {
-            if id != crate::auth::api_key::API_KEY_VALIDATOR {
+            if id != crate::auth::api_key::API_KEY_VALIDATOR && !validator_ids.contains(id.as_str()) {
                 p.add(
                     format!("{}[{j}]", key("accept")),
-                    format!("no validator {id:?} is configured"),
+                    format!("no validator {id:?} is configured (the ids of [[validators]], or \"api_key\")"),
                 );
             }
         }
@@ -218,6 +235,259 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         Ok(())
     } else {
         Err(ConfigError { problems: p.0 })
+    }
+}
+
+/// Names a key of an array-of-tables entry by the entry's name, or its position when unnamed.
+fn entry_key(section: &str, index: usize, name: &str, field: &str) -> String {
+    if name.is_empty() {
+        format!("{section}[{index}].{field}")
+    } else {
+        format!("{section}[{name}].{field}")
+    }
+}
+
+fn check_tenants(p: &mut Problems, tenants: &TenantsConfig) {
+    for (domain, tenant) in &tenants.by_email_domain {
+        let key = format!("tenants.by_email_domain.{domain:?}");
+        if domain.is_empty()
+            || domain.contains(['@', '/', ' '])
+            || domain.to_ascii_lowercase() != *domain
+        {
+            p.add(
+                &key,
+                "the key must be a lower-case email domain such as \"acme.com\"",
+            );
+        }
+        if !is_valid_name(tenant) {
+            p.add(
+                key,
+                format!("tenant {tenant:?} must be 1-63 lowercase letters, digits, '-' or '_'"),
+            );
+        }
+    }
+    if tenants.claim.as_deref().is_some_and(str::is_empty) {
+        p.add("tenants.claim", "must not be empty");
+    }
+}
+
+/// The checks of one `[[validators]]` entry; `key` names a field of this entry.
+fn check_validator(p: &mut Problems, v: &ValidatorConfig, key: &dyn Fn(&str) -> String) {
+    let kind = v.kind.as_str();
+    for field in v.set_keys() {
+        if !v.kind.has_key(field) {
+            p.add(
+                key(field),
+                format!("does not apply to a validator of kind {kind}"),
+            );
+        }
+    }
+    let required = |p: &mut Problems, field: &str, value: &Option<String>| {
+        if value.as_deref().is_none_or(|s| s.trim().is_empty()) {
+            p.add(key(field), format!("is required for kind {kind}"));
+        }
+    };
+    let url = |p: &mut Problems, field: &str, value: &Option<String>| {
+        if let Some(raw) = value {
+            check_validator_url(p, &key(field), raw, v.allow_private_network);
+        }
+    };
+    match v.kind {
+        ValidatorKind::Jwt => {
+            required(p, "issuer", &v.issuer);
+            url(p, "issuer", &v.issuer);
+            url(p, "jwks_uri", &v.jwks_uri);
+        }
+        ValidatorKind::Hs256 => {
+            required(p, "issuer", &v.issuer);
+            required(p, "secret_env", &v.secret_env);
+        }
+        ValidatorKind::Introspection => {
+            url(p, "issuer", &v.issuer);
+            required(p, "introspection_endpoint", &v.introspection_endpoint);
+            url(p, "introspection_endpoint", &v.introspection_endpoint);
+            required(p, "client_id", &v.client_id);
+            required(p, "client_secret_env", &v.client_secret_env);
+        }
+        ValidatorKind::Github => {
+            url(p, "base_url", &v.base_url);
+            if v.base_url.as_deref().is_some_and(|u| u.ends_with('/')) {
+                p.add(key("base_url"), "must not end with '/'");
+            }
+            let lists = [&v.allowed_users, &v.allowed_orgs, &v.allowed_teams];
+            let any_list = lists
+                .iter()
+                .any(|l| l.as_ref().is_some_and(|l| !l.is_empty()));
+            match (v.allow_any_user == Some(true), any_list) {
+                (false, false) => p.add(
+                    key("allowed_users"),
+                    "a github validator needs allowed_users, allowed_orgs or allowed_teams, or allow_any_user = true",
+                ),
+                (true, true) => p.add(
+                    key("allow_any_user"),
+                    "allow_any_user = true cannot be combined with allowed_users, allowed_orgs or allowed_teams",
+                ),
+                _ => {}
+            }
+            for (j, team) in v.allowed_teams.iter().flatten().enumerate() {
+                let valid = team.split_once('/').is_some_and(|(org, slug)| {
+                    !org.is_empty() && !slug.is_empty() && !slug.contains('/')
+                });
+                if !valid {
+                    p.add(
+                        format!("{}[{j}]", key("allowed_teams")),
+                        format!("{team:?} is not a team such as \"acme/platform\" (org/team-slug)"),
+                    );
+                }
+            }
+        }
+        ValidatorKind::Google => {
+            url(p, "issuer", &v.issuer);
+            url(p, "jwks_uri", &v.jwks_uri);
+            url(p, "userinfo_endpoint", &v.userinfo_endpoint);
+            url(p, "tokeninfo_endpoint", &v.tokeninfo_endpoint);
+            if v.audiences.as_ref().is_none_or(Vec::is_empty) {
+                p.add(
+                    key("audiences"),
+                    "is required for kind google: the OAuth client ids whose tokens are accepted",
+                );
+            }
+            for (j, domain) in v.hosted_domains.iter().flatten().enumerate() {
+                if domain.is_empty() || domain.to_ascii_lowercase() != *domain {
+                    p.add(
+                        format!("{}[{j}]", key("hosted_domains")),
+                        format!("{domain:?} must be a lower-case domain"),
+                    );
+                }
+            }
+        }
+        ValidatorKind::CloudflareAccess => {
+            required(p, "team_domain", &v.team_domain);
+            if let Some(raw) = &v.team_domain {
+                let field = key("team_domain");
+                check_validator_url(p, &field, raw, v.allow_private_network);
+                let bare =
+                    url::Url::parse(raw).is_ok_and(|u| u.path() == "/") && !raw.ends_with('/');
+                if !bare {
+                    p.add(
+                        field,
+                        "must be the team's origin such as https://acme.cloudflareaccess.com, with no path or trailing '/'",
+                    );
+                }
+            }
+            if v.audiences.as_ref().is_none_or(Vec::is_empty) {
+                p.add(
+                    key("audiences"),
+                    "is required for kind cloudflare_access: the application AUD tags",
+                );
+            }
+        }
+    }
+    for (field, list) in [
+        ("audiences", &v.audiences),
+        ("token_types", &v.token_types),
+        ("allowed_users", &v.allowed_users),
+        ("allowed_orgs", &v.allowed_orgs),
+    ] {
+        for (j, item) in list.iter().flatten().enumerate() {
+            if item.trim().is_empty() {
+                p.add(format!("{}[{j}]", key(field)), "must not be empty");
+            }
+        }
+    }
+    if let Some(algorithms) = &v.algorithms {
+        if algorithms.is_empty() {
+            p.add(
+                key("algorithms"),
+                "must list at least one algorithm (or be left out for all of them)",
+            );
+        }
+        for (j, alg) in algorithms.iter().enumerate() {
+            if !JWT_ALGORITHMS.contains(&alg.as_str()) {
+                p.add(
+                    format!("{}[{j}]", key("algorithms")),
+                    format!(
+                        "{alg:?} is not allowed; choose from {}",
+                        JWT_ALGORITHMS.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    for (field, value) in [
+        ("secret_env", &v.secret_env),
+        ("client_secret_env", &v.client_secret_env),
+    ] {
+        if let Some(name) = value
+            && !name.is_empty()
+            && !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            p.add(
+                key(field),
+                format!("{name:?} is not an environment variable name"),
+            );
+        }
+    }
+    for (field, value) in [
+        ("subject_claim", &v.subject_claim),
+        ("email_claim", &v.email_claim),
+        ("name_claim", &v.name_claim),
+        ("groups_claim", &v.groups_claim),
+        ("tenant_claim", &v.tenant_claim),
+        ("scope_claim", &v.scope_claim),
+        ("client_id", &v.client_id),
+    ] {
+        if value.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            p.add(key(field), "must not be empty");
+        }
+    }
+    if v.cache_ttl.is_zero() {
+        p.add(key("cache_ttl"), "must be greater than zero");
+    }
+    for (field, d) in [
+        ("jwks_cache_ttl", v.jwks_cache_ttl),
+        ("jwks_max_stale", v.jwks_max_stale),
+        ("unknown_kid_cooldown", v.unknown_kid_cooldown),
+    ] {
+        if d.is_some_and(|d| d.is_zero()) {
+            p.add(key(field), "must be greater than zero");
+        }
+    }
+    let cache = v.jwks_cache_ttl.unwrap_or_else(defaults::jwks_cache_ttl);
+    let stale = v.jwks_max_stale.unwrap_or_else(defaults::jwks_max_stale);
+    if v.kind.has_key("jwks_max_stale") && stale < cache {
+        p.add(
+            key("jwks_max_stale"),
+            "must be at least jwks_cache_ttl: keys are refreshed before they go stale",
+        );
+    }
+}
+
+/// Validators' URLs: `https`, or also `http` when the validator may reach private networks
+/// (loopback test issuers); never with credentials, a query or a fragment.
+fn check_validator_url(p: &mut Problems, key: &str, raw: &str, allow_private_network: bool) {
+    let Ok(url) = url::Url::parse(raw) else {
+        p.add(key, format!("{raw:?} is not a URL"));
+        return;
+    };
+    if url.host_str().is_none_or(str::is_empty) {
+        p.add(key, "must have a host");
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_private_network => {}
+        "http" => p.add(
+            key,
+            "must be https (plain http only with allow_private_network = true)",
+        ),
+        other => p.add(key, format!("the scheme must be https, not {other}")),
+    }
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        p.add(key, "must not contain a query, a fragment or credentials");
     }
 }
 
