@@ -170,7 +170,8 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
             );
         }
         for (j, id) in up.accept.iter().enumerate() {
-            if id != crate::auth::api_key::API_KEY_VALIDATOR && !validator_ids.contains(id.as_str()) {
+            if id != crate::auth::api_key::API_KEY_VALIDATOR && !validator_ids.contains(id.as_str())
+            {
                 p.add(
                     format!("{}[{j}]", key("accept")),
                     format!("no validator {id:?} is configured (the ids of [[validators]], or \"api_key\")"),
