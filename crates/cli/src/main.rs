@@ -1,5 +1,6 @@
-//! `portcullis`: serve the gateway, apply migrations, check a configuration.
+//! `portcullis`: serve the gateway, apply migrations, check a configuration, administer.
 
+mod admin;
 mod logging;
 mod serve;
 mod store;
@@ -40,6 +41,8 @@ enum Command {
         #[arg(long, env = "PORTCULLIS_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Administer the store: API keys (users, roles, clients and more arrive with them).
+    Admin(admin::AdminArgs),
     /// Work with configuration files.
     Config {
         #[command(subcommand)]
@@ -99,6 +102,9 @@ fn main() -> ExitCode {
                 if applied.len() == 1 { "" } else { "s" }
             );
             Ok(())
+        }),
+        Command::Admin(args) => run(args.config.as_ref(), move |config| {
+            admin::run(config, args.json, args.command)
         }),
         Command::Serve { config } => {
             let demo = config.is_none();

@@ -10,7 +10,7 @@ mod env;
 mod error;
 pub mod reference;
 mod types;
-mod validate;
+pub mod validate;
 mod validators;
 
 pub use duration::parse_duration;

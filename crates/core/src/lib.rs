@@ -4,5 +4,6 @@
 //! environment overrides, its validation and the key reference that the docs are generated from.
 //! It never depends on an HTTP framework, a database driver or a template engine.
 
+pub mod admin;
 pub mod auth;
 pub mod config;

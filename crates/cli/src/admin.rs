@@ -1,0 +1,201 @@
+//! `portcullis admin …`: operator commands against the configured store, each a thin shell
+//! around one `portcullis_core::admin` function. `--config` and `--json` are accepted in any
+//! position; with `--json` the result is one JSON document on stdout, and a secret shown once
+//! appears under a self-explanatory key (`api_key`, `client_secret`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use portcullis_core::admin::api_keys;
+use portcullis_core::config::{Config, parse_duration};
+use portcullis_store::{ApiKey, ApiKeyKind};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+#[derive(Debug, Args)]
+pub(crate) struct AdminArgs {
+    /// The configuration file (TOML); its store is the one administered.
+    #[arg(long, global = true, env = "PORTCULLIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print one JSON document on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminCommand {
+    /// Portcullis API keys and service tokens.
+    #[command(name = "api-key")]
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ApiKeyCommand {
+    /// Create a key (prints it once) or, with --service-token, a service token (prints its
+    /// client id and secret once).
+    Create {
+        /// A label: where or what the key is for (`laptop`, `ci`).
+        #[arg(long)]
+        name: String,
+        /// The subject the key acts for (for example `service:ci`); grants given to that
+        /// subject apply to requests made with the key.
+        #[arg(long)]
+        subject: String,
+        /// Space-separated scopes the key carries.
+        #[arg(long, default_value = "")]
+        scopes: String,
+        /// How long until the key stops working (`30d`, `12h`); never, when absent.
+        #[arg(long)]
+        expires: Option<String>,
+        /// Create a service token: a client id and a secret, sent in the
+        /// `Portcullis-Client-Id` and `Portcullis-Client-Secret` headers.
+        #[arg(long)]
+        service_token: bool,
+    },
+    /// List keys (never their secrets).
+    List {
+        /// Only the keys of this subject.
+        #[arg(long)]
+        subject: Option<String>,
+    },
+    /// Revoke a key: every request made with it is refused from now on (a running Portcullis
+    /// that verified it in the last 30 seconds may accept it until then).
+    Revoke {
+        /// The key's id (`key_…`), as `list` shows it.
+        #[arg(long)]
+        id: String,
+    },
+}
+
+pub(crate) async fn run(config: Config, json: bool, command: AdminCommand) -> anyhow::Result<()> {
+    let store = crate::store::open(&config.store.url).await?;
+    let now = OffsetDateTime::now_utc();
+    let output = match command {
+        AdminCommand::ApiKey { command } => match command {
+            ApiKeyCommand::Create {
+                name,
+                subject,
+                scopes,
+                expires,
+                service_token,
+            } => {
+                let expires_at = match expires {
+                    None => None,
+                    Some(text) => {
+                        let after =
+                            parse_duration(&text).map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
+                        Some(now + after)
+                    }
+                };
+                let request = api_keys::NewKey {
+                    subject: &subject,
+                    name: &name,
+                    scopes: &scopes,
+                    expires_at,
+                    service_token,
+                };
+                let created =
+                    api_keys::create(store.as_ref(), request, now, &mut rand::rng()).await?;
+                created_output(&created, now)
+            }
+            ApiKeyCommand::List { subject } => {
+                let keys = api_keys::list(store.as_ref(), subject.as_deref()).await?;
+                Output {
+                    json: Value::Array(keys.iter().map(|k| key_json(k, now)).collect()),
+                    text: list_text(&keys, now),
+                }
+            }
+            ApiKeyCommand::Revoke { id } => {
+                let key = api_keys::revoke(store.as_ref(), &id, now).await?;
+                Output {
+                    json: key_json(&key, now),
+                    text: format!("revoked {} ({} for {})\n", key.id, key.name, key.subject),
+                }
+            }
+        },
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&output.json)?);
+    } else {
+        print!("{}", output.text);
+    }
+    Ok(())
+}
+
+struct Output {
+    json: Value,
+    text: String,
+}
+
+fn created_output(created: &api_keys::Created, now: OffsetDateTime) -> Output {
+    let mut json = key_json(&created.key, now);
+    let key = &created.key;
+    let expiry = key.expires_at.map_or("never expires".to_owned(), |at| {
+        format!("expires {}", rfc3339(at))
+    });
+    let text = match &key.kind {
+        ApiKeyKind::ApiKey => {
+            json["api_key"] = json!(created.secret);
+            format!(
+                "created API key {} ({} for {}, {expiry})\n\n  {}\n\nSend it as `Authorization: Bearer <key>`. It is shown only now: store it safely.\n",
+                key.id, key.name, key.subject, created.secret
+            )
+        }
+        ApiKeyKind::ServiceToken { client_id } => {
+            json["client_secret"] = json!(created.secret);
+            format!(
+                "created service token {} ({} for {}, {expiry})\n\n  Portcullis-Client-Id: {client_id}\n  Portcullis-Client-Secret: {}\n\nThe secret is shown only now: store it safely.\n",
+                key.id, key.name, key.subject, created.secret
+            )
+        }
+    };
+    Output { json, text }
+}
+
+fn key_json(key: &ApiKey, now: OffsetDateTime) -> Value {
+    json!({
+        "id": key.id,
+        "name": key.name,
+        "subject": key.subject,
+        "kind": key.kind.as_str(),
+        "client_id": key.kind.client_id(),
+        "scopes": key.scopes.split_ascii_whitespace().collect::<Vec<_>>(),
+        "status": api_keys::status(key, now),
+        "created_at": rfc3339(key.created_at),
+        "expires_at": key.expires_at.map(rfc3339),
+        "last_used_at": key.last_used_at.map(rfc3339),
+        "revoked_at": key.revoked_at.map(rfc3339),
+    })
+}
+
+fn list_text(keys: &[ApiKey], now: OffsetDateTime) -> String {
+    if keys.is_empty() {
+        return "no API keys\n".to_owned();
+    }
+    let mut out = format!(
+        "{:<24} {:<14} {:<8} {:<24} {:<20} {}\n",
+        "ID", "KIND", "STATUS", "SUBJECT", "NAME", "LAST USED"
+    );
+    for key in keys {
+        out.push_str(&format!(
+            "{:<24} {:<14} {:<8} {:<24} {:<20} {}\n",
+            key.id,
+            key.kind.as_str(),
+            api_keys::status(key, now),
+            key.subject,
+            key.name,
+            key.last_used_at.map_or("never".to_owned(), rfc3339)
+        ));
+    }
+    out
+}
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_default()
+}

@@ -1,0 +1,262 @@
+//! `portcullis admin` as a real process against a real SQLite store, and the keys it makes used
+//! against `portcullis serve` sharing that store.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::initialize_body;
+use portcullis_testkit::{MockConfig, MockUpstream};
+use serde_json::Value;
+
+fn portcullis() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+}
+
+/// Runs `portcullis admin ARGS` and returns its stdout, asserting success.
+fn admin(args: &[&str]) -> String {
+    let out = portcullis().arg("admin").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "admin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn admin_json(args: &[&str]) -> Value {
+    let out = admin(args);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn write_config(dir: &Path, port: u16, upstream: &str) -> String {
+    let path = dir.join("c.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "version = 1\n[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\
+             [store]\nurl = \"sqlite://{}/p.db\"\n\
+             [[upstreams]]\nname = \"files\"\nurl = \"{upstream}\"\naccept = [\"api_key\"]\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn api_keys_are_created_listed_and_revoked_with_global_flags_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), 9, "http://127.0.0.1:9/mcp");
+    let created = admin_json(&[
+        "--config",
+        &config,
+        "--json",
+        "api-key",
+        "create",
+        "--name",
+        "laptop",
+        "--subject",
+        "user:alice",
+        "--expires",
+        "30d",
+        "--scopes",
+        "files:read",
+    ]);
+    let key = created["api_key"].as_str().unwrap();
+    assert!(key.starts_with("pcl_"), "{created}");
+    assert_eq!(created["status"], "active");
+    assert_eq!(created["scopes"][0], "files:read");
+    assert!(created["expires_at"].is_string());
+
+    let token = admin_json(&[
+        "api-key",
+        "create",
+        "--name",
+        "ci",
+        "--subject",
+        "service:ci",
+        "--service-token",
+        "--json",
+        "--config",
+        &config,
+    ]);
+    assert!(token["client_id"].as_str().unwrap().starts_with("pclc_"));
+    assert!(
+        token["client_secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("pcls_")
+    );
+    assert!(token.get("api_key").is_none());
+
+    let listed = admin_json(&["api-key", "list", "--config", &config, "--json"]);
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    let text = serde_json::to_string(listed).unwrap();
+    assert!(!text.contains(key), "a listing never shows a secret");
+    assert!(!text.contains(token["client_secret"].as_str().unwrap()));
+
+    let only_alice = admin_json(&[
+        "api-key",
+        "list",
+        "--subject",
+        "user:alice",
+        "--config",
+        &config,
+        "--json",
+    ]);
+    assert_eq!(only_alice.as_array().unwrap().len(), 1);
+
+    let id = created["id"].as_str().unwrap();
+    let revoked = admin_json(&[
+        "--json", "api-key", "revoke", "--id", id, "--config", &config,
+    ]);
+    assert_eq!(revoked["status"], "revoked");
+    let human = admin(&["api-key", "list", "--config", &config]);
+    assert!(
+        human.contains("revoked") && human.contains("service_token"),
+        "{human}"
+    );
+
+    // Errors: an unknown id, and an invalid request that stores nothing.
+    let out = portcullis()
+        .args([
+            "admin", "api-key", "revoke", "--id", "key_nope", "--config", &config,
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no API key has the id"));
+    let out = portcullis()
+        .args([
+            "admin",
+            "api-key",
+            "create",
+            "--name",
+            "x",
+            "--subject",
+            "s",
+            "--expires",
+            "soon",
+            "--config",
+            &config,
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--expires"));
+    assert_eq!(
+        admin_json(&["api-key", "list", "--config", &config, "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_key_made_by_the_cli_opens_the_upstream_of_a_running_portcullis() {
+    let upstream = MockUpstream::start(MockConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = write_config(dir.path(), port, &upstream.url());
+    let good = admin_json(&[
+        "api-key",
+        "create",
+        "--name",
+        "a",
+        "--subject",
+        "user:alice",
+        "--json",
+        "--config",
+        &config,
+    ]);
+    let revoked = admin_json(&[
+        "api-key",
+        "create",
+        "--name",
+        "b",
+        "--subject",
+        "user:bob",
+        "--json",
+        "--config",
+        &config,
+    ]);
+    admin(&[
+        "api-key",
+        "revoke",
+        "--id",
+        revoked["id"].as_str().unwrap(),
+        "--config",
+        &config,
+    ]);
+
+    let _child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["serve", "--config", &config])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..100 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "portcullis became ready");
+    let send = |key: &str| {
+        client
+            .post(format!("{base}/servers/files/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("authorization", format!("Bearer {key}"))
+            .body(initialize_body().to_string())
+            .send()
+    };
+    let ok = send(good["api_key"].as_str().unwrap()).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(
+        upstream.requests()[0].header("x-portcullis-user"),
+        Some("user:alice")
+    );
+    let refused = send(revoked["api_key"].as_str().unwrap()).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(upstream.requests().len(), 1);
+
+    // The use was recorded in the shared store.
+    let listed = admin_json(&[
+        "api-key",
+        "list",
+        "--subject",
+        "user:alice",
+        "--json",
+        "--config",
+        &config,
+    ]);
+    assert!(listed[0]["last_used_at"].is_string(), "{listed}");
+}
