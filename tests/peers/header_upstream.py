@@ -4,7 +4,10 @@ Used behind a reverse proxy with Portcullis ForwardAuth (forward_auth.sh): `init
 session; every other request is answered with `{"headers": {...}}`, the lower-cased request
 headers, so the test can see exactly what the proxy let through. Listens on 127.0.0.1 only.
 
-    python3 header_upstream.py PORT
+    python3 header_upstream.py PORT [LOG]
+
+With LOG, every request is appended to that file as one JSON line (method, path, headers), so a
+test can prove that a refused request never reached the upstream.
 """
 
 import json
@@ -30,7 +33,22 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _record(self):
+        if LOG:
+            with open(LOG, "a", encoding="utf-8") as log:
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                log.write(json.dumps({"method": self.command, "path": self.path, "headers": headers}) + "\n")
+
+    def do_GET(self):
+        self._record()
+        self._send(405, None, [("Allow", "POST")])
+
+    def do_DELETE(self):
+        self._record()
+        self._send(200)
+
     def do_POST(self):
+        self._record()
         length = int(self.headers.get("Content-Length", "0"))
         try:
             message = json.loads(self.rfile.read(length) or b"null")
@@ -53,6 +71,8 @@ class Handler(BaseHTTPRequestHandler):
         headers = {name.lower(): value for name, value in self.headers.items()}
         self._send(200, {"jsonrpc": "2.0", "id": message["id"], "result": {"headers": headers}})
 
+
+LOG = sys.argv[2] if len(sys.argv) > 2 else None
 
 if __name__ == "__main__":
     server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
