@@ -7,11 +7,23 @@
 //! outbound request goes through a [`Fetch`] implementation (the gateway's, with the SSRF guard,
 //! size and time limits), so every expiry, key rotation and outage is testable.
 
+mod claims;
 mod fetch;
+pub mod jwks;
+pub mod jwt;
 mod principal;
+#[cfg(test)]
+mod testing;
+mod validators;
 
+pub use claims::ClaimMapping;
 pub use fetch::{Fetch, FetchError, FetchMethod, FetchRequest, FetchResponse};
+pub use jwt::install_crypto_provider;
 pub use principal::{Principal, Tenants};
+pub use validators::{
+    CloudflareAccessValidator, EnvLookup, GithubValidator, GoogleValidator, IntrospectionValidator,
+    JwtValidator, build_validators,
+};
 
 use async_trait::async_trait;
 
