@@ -20,10 +20,7 @@ pub use claims::ClaimMapping;
 pub use fetch::{Fetch, FetchError, FetchMethod, FetchRequest, FetchResponse};
 pub use jwt::install_crypto_provider;
 pub use principal::{Principal, Tenants};
-pub use validators::{
-    CloudflareAccessValidator, EnvLookup, GithubValidator, GoogleValidator, IntrospectionValidator,
-    JwtValidator, build_validators,
-};
+pub use validators::{EnvLookup, build_validators};
 
 use async_trait::async_trait;
 

@@ -13,16 +13,15 @@ mod jwt;
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
-pub use cloudflare_access::CloudflareAccessValidator;
-pub use github::GithubValidator;
-pub use google::GoogleValidator;
-pub use introspection::IntrospectionValidator;
-pub use jwt::JwtValidator;
+use async_trait::async_trait;
 
 use super::jwks::{CachePolicy, JwksCache, KeySource};
 use super::jwt::{Claims, Expected, Jws, JwtError, KeySet, TokenTypes, asymmetric_algorithm};
-use super::{Context, Fetch, FetchError, FetchResponse, Rejection, Tenants, Validator};
+use super::{
+    Context, Credential, Fetch, FetchError, FetchResponse, Principal, Rejection, Tenants, Validator,
+};
 use crate::config::validator_defaults as defaults;
 use crate::config::{Config, ConfigError, ConfigProblem, ValidatorConfig, ValidatorKind};
 
@@ -52,14 +51,16 @@ pub fn build_validators(
             tenants: tenants.clone(),
             tenant_claim: config.tenants.claim.as_deref(),
         };
-        let built: Result<Arc<dyn Validator>, BuildProblem> = match v.kind {
-            ValidatorKind::Jwt => jwt::build(&parts).map(|v| Arc::new(v) as _),
-            ValidatorKind::Hs256 => hs256::build(&parts).map(|v| Arc::new(v) as _),
-            ValidatorKind::Introspection => introspection::build(&parts).map(|v| Arc::new(v) as _),
-            ValidatorKind::Github => github::build(&parts).map(|v| Arc::new(v) as _),
-            ValidatorKind::Google => google::build(&parts).map(|v| Arc::new(v) as _),
+        let built = match v.kind {
+            ValidatorKind::Jwt => jwt::build(&parts).map(|k| parts.configured(k)),
+            ValidatorKind::Hs256 => hs256::build(&parts).map(|k| parts.configured(k)),
+            ValidatorKind::Introspection => {
+                introspection::build(&parts).map(|k| parts.configured(k))
+            }
+            ValidatorKind::Github => github::build(&parts).map(|k| parts.configured(k)),
+            ValidatorKind::Google => google::build(&parts).map(|k| parts.configured(k)),
             ValidatorKind::CloudflareAccess => {
-                cloudflare_access::build(&parts).map(|v| Arc::new(v) as _)
+                cloudflare_access::build(&parts).map(|k| parts.configured(k))
             }
         };
         match built {
@@ -74,6 +75,45 @@ pub fn build_validators(
         Ok(validators)
     } else {
         Err(ConfigError { problems })
+    }
+}
+
+/// The check of one kind of validator; [`Configured`] adds what every kind shares.
+#[async_trait]
+trait Verify: Send + Sync + fmt::Debug {
+    /// Verifies `credential` for the validator `id` (the prefix of the principal's subject).
+    async fn verify(
+        &self,
+        id: &str,
+        credential: Credential<'_>,
+        context: Context<'_>,
+    ) -> Result<Principal, Rejection>;
+}
+
+/// A validator as configured: its id and cache limit around the check of its kind.
+#[derive(Debug)]
+struct Configured<V> {
+    id: String,
+    cache_ttl: Duration,
+    kind: V,
+}
+
+#[async_trait]
+impl<V: Verify> Validator for Configured<V> {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn cache_ttl(&self) -> Duration {
+        self.cache_ttl
+    }
+
+    async fn validate(
+        &self,
+        credential: Credential<'_>,
+        context: Context<'_>,
+    ) -> Result<Principal, Rejection> {
+        self.kind.verify(&self.id, credential, context).await
     }
 }
 
@@ -105,6 +145,14 @@ impl BuildProblem {
 }
 
 impl Parts<'_> {
+    fn configured<V: Verify + 'static>(&self, kind: V) -> Arc<dyn Validator> {
+        Arc::new(Configured {
+            id: self.config.id.clone(),
+            cache_ttl: self.config.cache_ttl,
+            kind,
+        })
+    }
+
     /// A key validation guarantees for this kind; its absence is still reported, not assumed.
     fn required(
         &self,
@@ -216,6 +264,12 @@ impl JwtCore {
         }
     }
 
+    /// [`JwtCore::parse`], then [`JwtCore::verify`].
+    async fn check(&self, token: &str, context: Context<'_>) -> Result<Claims, Rejection> {
+        let jws = self.parse(token)?;
+        self.verify(jws, context).await
+    }
+
     async fn verify(&self, jws: Jws<'_>, context: Context<'_>) -> Result<Claims, Rejection> {
         let keys = match &self.keys {
             Keys::Static(keys) => keys.clone(),
@@ -288,3 +342,6 @@ const GOOGLE_ACCESS_PREFIX: &str = "ya29.";
 fn is_foreign_opaque_token(token: &str) -> bool {
     GITHUB_PREFIXES.iter().any(|p| token.starts_with(p)) || token.starts_with(GOOGLE_ACCESS_PREFIX)
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,22 +9,19 @@
 //! token's assertion has no email and names the token by `common_name`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{BuildProblem, JwtCore, KeySource, Parts, invalid};
+use super::{BuildProblem, JwtCore, KeySource, Parts, Verify, invalid};
 use crate::auth::claims::{self, ClaimMapping};
 use crate::auth::jwt::TokenTypes;
-use crate::auth::{Context, Credential, Principal, Rejection, Tenants, Validator};
+use crate::auth::{Context, Credential, Principal, Rejection, Tenants};
 
 /// Checks Cloudflare Access application tokens.
 #[derive(Debug)]
-pub struct CloudflareAccessValidator {
-    id: String,
+pub(super) struct CloudflareAccessValidator {
     core: JwtCore,
     tenants: Arc<Tenants>,
-    cache_ttl: Duration,
 }
 
 pub(super) fn build(parts: &Parts<'_>) -> Result<CloudflareAccessValidator, BuildProblem> {
@@ -39,7 +36,6 @@ pub(super) fn build(parts: &Parts<'_>) -> Result<CloudflareAccessValidator, Buil
     }
     let certs = format!("{team_domain}/cdn-cgi/access/certs");
     Ok(CloudflareAccessValidator {
-        id: v.id.clone(),
         core: JwtCore {
             issuers: vec![team_domain],
             audiences,
@@ -47,30 +43,21 @@ pub(super) fn build(parts: &Parts<'_>) -> Result<CloudflareAccessValidator, Buil
             keys: parts.jwks(KeySource::Jwks(certs))?,
         },
         tenants: parts.tenants.clone(),
-        cache_ttl: v.cache_ttl,
     })
 }
 
 #[async_trait]
-impl Validator for CloudflareAccessValidator {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn cache_ttl(&self) -> Duration {
-        self.cache_ttl
-    }
-
-    async fn validate(
+impl Verify for CloudflareAccessValidator {
+    async fn verify(
         &self,
+        id: &str,
         credential: Credential<'_>,
         context: Context<'_>,
     ) -> Result<Principal, Rejection> {
         let Credential::CfAccessAssertion(token) = credential else {
             return Err(Rejection::NotApplicable);
         };
-        let jws = self.core.parse(token)?;
-        let claims = self.core.verify(jws, context).await?;
+        let claims = self.core.check(token, context).await?;
         let email = claims.string("email").map_err(invalid)?;
         let subject = match (email, claims.string("common_name").map_err(invalid)?) {
             (Some(_), _) | (None, None) => claims.string("sub").map_err(invalid)?,
@@ -78,7 +65,7 @@ impl Validator for CloudflareAccessValidator {
         }
         .filter(|s| !s.is_empty())
         .ok_or_else(|| Rejection::invalid("the assertion names no user or service token"))?;
-        let mut principal = Principal::new(&self.id, subject);
+        let mut principal = Principal::new(id, subject);
         claims::fill(
             &mut principal,
             &claims,

@@ -9,23 +9,19 @@
 //! match in one of the allowlists unless `allow_any_user = true`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use super::{BuildProblem, GITHUB_PREFIXES, Parts};
-use crate::auth::{
-    Context, Credential, Fetch, FetchRequest, Principal, Rejection, Tenants, Validator,
-};
+use super::{BuildProblem, GITHUB_PREFIXES, Parts, Verify};
+use crate::auth::{Context, Credential, Fetch, FetchRequest, Principal, Rejection, Tenants};
 
 /// The REST API version requested (GitHub answers in that version's shapes).
 const API_VERSION: &str = "2022-11-28";
 
 /// Checks GitHub access tokens against the user API.
 #[derive(Debug)]
-pub struct GithubValidator {
-    id: String,
+pub(super) struct GithubValidator {
     base_url: String,
     /// Lower-cased: GitHub logins, organisations and team slugs are case-insensitive.
     allowed_users: Vec<String>,
@@ -35,7 +31,6 @@ pub struct GithubValidator {
     tenants: Arc<Tenants>,
     fetch: Arc<dyn Fetch>,
     allow_private_network: bool,
-    cache_ttl: Duration,
 }
 
 pub(super) fn build(parts: &Parts<'_>) -> Result<GithubValidator, BuildProblem> {
@@ -47,7 +42,6 @@ pub(super) fn build(parts: &Parts<'_>) -> Result<GithubValidator, BuildProblem> 
             .collect::<Vec<_>>()
     };
     let validator = GithubValidator {
-        id: v.id.clone(),
         base_url: parts.required("base_url", &v.base_url)?,
         allowed_users: lower(&v.allowed_users),
         allowed_orgs: lower(&v.allowed_orgs),
@@ -56,7 +50,6 @@ pub(super) fn build(parts: &Parts<'_>) -> Result<GithubValidator, BuildProblem> 
         tenants: parts.tenants.clone(),
         fetch: parts.fetch.clone(),
         allow_private_network: v.allow_private_network,
-        cache_ttl: v.cache_ttl,
     };
     if !validator.allow_any_user
         && validator.allowed_users.is_empty()
@@ -139,17 +132,10 @@ fn text<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
 }
 
 #[async_trait]
-impl Validator for GithubValidator {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn cache_ttl(&self) -> Duration {
-        self.cache_ttl
-    }
-
-    async fn validate(
+impl Verify for GithubValidator {
+    async fn verify(
         &self,
+        id: &str,
         credential: Credential<'_>,
         _context: Context<'_>,
     ) -> Result<Principal, Rejection> {
@@ -168,7 +154,7 @@ impl Validator for GithubValidator {
         let user = fetched.as_object().ok_or_else(|| {
             Rejection::Unavailable("GitHub /user did not answer an object".into())
         })?;
-        let id = user
+        let user_id = user
             .get("id")
             .and_then(Value::as_u64)
             .ok_or_else(|| Rejection::Unavailable("GitHub /user has no numeric id".into()))?;
@@ -211,7 +197,7 @@ impl Validator for GithubValidator {
             ));
         }
 
-        let mut principal = Principal::new(&self.id, &id.to_string());
+        let mut principal = Principal::new(id, &user_id.to_string());
         principal.name = text(user, "name")
             .filter(|n| !n.is_empty())
             .or(Some(login.as_str()).filter(|l| !l.is_empty()))

@@ -7,25 +7,24 @@
 //! personal accounts have no `hd` and are then refused.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
 
 use super::{
-    BuildProblem, GOOGLE_ACCESS_PREFIX, JwtCore, KeySource, Parts, api_answer, check_times, invalid,
+    BuildProblem, GOOGLE_ACCESS_PREFIX, JwtCore, KeySource, Parts, Verify, api_answer, check_times,
+    invalid,
 };
 use crate::auth::claims::{self, ClaimMapping};
 use crate::auth::jwt::{Claims, MAX_TOKEN_BYTES, TokenTypes};
 use crate::auth::{
-    Context, Credential, Fetch, FetchMethod, FetchRequest, Principal, Rejection, Tenants, Validator,
+    Context, Credential, Fetch, FetchMethod, FetchRequest, Principal, Rejection, Tenants,
 };
 use crate::config::GOOGLE_ISSUER;
 
 /// Checks Google ID tokens and access tokens issued to the configured clients.
 #[derive(Debug)]
-pub struct GoogleValidator {
-    id: String,
+pub(super) struct GoogleValidator {
     id_tokens: JwtCore,
     client_ids: Vec<String>,
     hosted_domains: Vec<String>,
@@ -34,7 +33,6 @@ pub struct GoogleValidator {
     tenants: Arc<Tenants>,
     fetch: Arc<dyn Fetch>,
     allow_private_network: bool,
-    cache_ttl: Duration,
 }
 
 pub(super) fn build(parts: &Parts<'_>) -> Result<GoogleValidator, BuildProblem> {
@@ -55,7 +53,6 @@ pub(super) fn build(parts: &Parts<'_>) -> Result<GoogleValidator, BuildProblem> 
         issuers.push("accounts.google.com".to_owned());
     }
     Ok(GoogleValidator {
-        id: v.id.clone(),
         id_tokens: JwtCore {
             issuers,
             audiences: client_ids.clone(),
@@ -69,7 +66,6 @@ pub(super) fn build(parts: &Parts<'_>) -> Result<GoogleValidator, BuildProblem> 
         tenants: parts.tenants.clone(),
         fetch: parts.fetch.clone(),
         allow_private_network: v.allow_private_network,
-        cache_ttl: v.cache_ttl,
     })
 }
 
@@ -101,15 +97,20 @@ impl GoogleValidator {
         }
     }
 
-    async fn id_token(&self, token: &str, context: Context<'_>) -> Result<Principal, Rejection> {
-        let jws = self.id_tokens.parse(token)?;
-        let claims = self.id_tokens.verify(jws, context).await?;
+    async fn id_token(
+        &self,
+        id: &str,
+        token: &str,
+        context: Context<'_>,
+    ) -> Result<Principal, Rejection> {
+        let claims = self.id_tokens.check(token, context).await?;
         self.check_hosted_domain(claims.get("hd"))?;
-        claims::principal(&self.id, &claims, &ClaimMapping::default(), &self.tenants)
+        claims::principal(id, &claims, &ClaimMapping::default(), &self.tenants)
     }
 
     async fn access_token(
         &self,
+        id: &str,
         token: &str,
         context: Context<'_>,
     ) -> Result<Principal, Rejection> {
@@ -161,7 +162,7 @@ impl GoogleValidator {
         }
         self.check_hosted_domain(profile.get("hd"))?;
 
-        let mut principal = Principal::new(&self.id, sub);
+        let mut principal = Principal::new(id, sub);
         let text = |key: &str| profile.get(key).and_then(Value::as_str).map(str::to_owned);
         principal.email = text("email");
         principal.email_verified =
@@ -183,17 +184,10 @@ impl GoogleValidator {
 }
 
 #[async_trait]
-impl Validator for GoogleValidator {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn cache_ttl(&self) -> Duration {
-        self.cache_ttl
-    }
-
-    async fn validate(
+impl Verify for GoogleValidator {
+    async fn verify(
         &self,
+        id: &str,
         credential: Credential<'_>,
         context: Context<'_>,
     ) -> Result<Principal, Rejection> {
@@ -204,8 +198,8 @@ impl Validator for GoogleValidator {
             if token.len() > MAX_TOKEN_BYTES {
                 return Err(invalid(crate::auth::jwt::JwtError::TooLarge));
             }
-            return self.access_token(token, context).await;
+            return self.access_token(id, token, context).await;
         }
-        self.id_token(token, context).await
+        self.id_token(id, token, context).await
     }
 }

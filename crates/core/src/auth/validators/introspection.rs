@@ -8,7 +8,6 @@
 //! principal expires with the token's `exp`, which bounds how long the gateway may cache it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -17,18 +16,18 @@ use serde_json::Value;
 use url::form_urlencoded::byte_serialize;
 
 use super::{
-    BuildProblem, Jws, Parts, Secret, api_answer, check_times, invalid, is_foreign_opaque_token,
+    BuildProblem, Jws, Parts, Secret, Verify, api_answer, check_times, invalid,
+    is_foreign_opaque_token,
 };
 use crate::auth::claims::{self, ClaimMapping};
 use crate::auth::jwt::{Claims, JwtError, MAX_TOKEN_BYTES};
 use crate::auth::{
-    Context, Credential, Fetch, FetchMethod, FetchRequest, Principal, Rejection, Tenants, Validator,
+    Context, Credential, Fetch, FetchMethod, FetchRequest, Principal, Rejection, Tenants,
 };
 
 /// Checks opaque bearer tokens at an introspection endpoint.
 #[derive(Debug)]
-pub struct IntrospectionValidator {
-    id: String,
+pub(super) struct IntrospectionValidator {
     endpoint: String,
     /// `Basic base64(urlencode(client_id) ":" urlencode(secret))`: a secret, never printed.
     authorization: Secret,
@@ -38,7 +37,6 @@ pub struct IntrospectionValidator {
     tenants: Arc<Tenants>,
     fetch: Arc<dyn Fetch>,
     allow_private_network: bool,
-    cache_ttl: Duration,
 }
 
 pub(super) fn build(parts: &Parts<'_>) -> Result<IntrospectionValidator, BuildProblem> {
@@ -47,7 +45,6 @@ pub(super) fn build(parts: &Parts<'_>) -> Result<IntrospectionValidator, BuildPr
     let client_id = parts.required("client_id", &v.client_id)?;
     let secret = parts.secret("client_secret_env", &v.client_secret_env)?;
     Ok(IntrospectionValidator {
-        id: v.id.clone(),
         endpoint,
         authorization: Secret(basic_authorization(client_id.as_bytes(), &secret.0).into_bytes()),
         issuer: v.issuer.clone(),
@@ -56,7 +53,6 @@ pub(super) fn build(parts: &Parts<'_>) -> Result<IntrospectionValidator, BuildPr
         tenants: parts.tenants.clone(),
         fetch: parts.fetch.clone(),
         allow_private_network: v.allow_private_network,
-        cache_ttl: v.cache_ttl,
     })
 }
 
@@ -97,17 +93,10 @@ impl IntrospectionValidator {
 }
 
 #[async_trait]
-impl Validator for IntrospectionValidator {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn cache_ttl(&self) -> Duration {
-        self.cache_ttl
-    }
-
-    async fn validate(
+impl Verify for IntrospectionValidator {
+    async fn verify(
         &self,
+        id: &str,
         credential: Credential<'_>,
         context: Context<'_>,
     ) -> Result<Principal, Rejection> {
@@ -158,7 +147,7 @@ impl Validator for IntrospectionValidator {
             .map_err(invalid)?
             .filter(|s| !s.is_empty())
             .ok_or_else(|| Rejection::invalid("the introspection answer has no subject"))?;
-        let mut principal = Principal::new(&self.id, subject);
+        let mut principal = Principal::new(id, subject);
         let verified = claims.get("email_verified") == Some(&Value::Bool(true));
         claims::fill(
             &mut principal,

@@ -2,33 +2,28 @@
 //! The same validator, with a fixed key, serves `kind = "hs256"`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{BuildProblem, JwtCore, KeySource, Parts};
+use super::{BuildProblem, JwtCore, KeySource, Parts, Verify};
 use crate::auth::claims::{self, ClaimMapping};
 use crate::auth::jwt::TokenTypes;
-use crate::auth::{Context, Credential, Principal, Rejection, Tenants, Validator};
+use crate::auth::{Context, Credential, Principal, Rejection, Tenants};
 
 /// Verifies bearer JWTs of one issuer and maps their claims to a principal.
 #[derive(Debug)]
-pub struct JwtValidator {
-    id: String,
+pub(super) struct JwtValidator {
     core: JwtCore,
     mapping: ClaimMapping,
     tenants: Arc<Tenants>,
-    cache_ttl: Duration,
 }
 
 impl JwtValidator {
     pub(super) fn new(parts: &Parts<'_>, core: JwtCore) -> Self {
         JwtValidator {
-            id: parts.config.id.clone(),
             core,
             mapping: ClaimMapping::from_config(parts.config, parts.tenant_claim),
             tenants: parts.tenants.clone(),
-            cache_ttl: parts.config.cache_ttl,
         }
     }
 }
@@ -52,25 +47,17 @@ pub(super) fn build(parts: &Parts<'_>) -> Result<JwtValidator, BuildProblem> {
 }
 
 #[async_trait]
-impl Validator for JwtValidator {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn cache_ttl(&self) -> Duration {
-        self.cache_ttl
-    }
-
-    async fn validate(
+impl Verify for JwtValidator {
+    async fn verify(
         &self,
+        id: &str,
         credential: Credential<'_>,
         context: Context<'_>,
     ) -> Result<Principal, Rejection> {
         let Credential::Bearer(token) = credential else {
             return Err(Rejection::NotApplicable);
         };
-        let jws = self.core.parse(token)?;
-        let claims = self.core.verify(jws, context).await?;
-        claims::principal(&self.id, &claims, &self.mapping, &self.tenants)
+        let claims = self.core.check(token, context).await?;
+        claims::principal(id, &claims, &self.mapping, &self.tenants)
     }
 }
