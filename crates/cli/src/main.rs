@@ -72,12 +72,58 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
     }
 }
 
+/// Reads an environment variable as raw bytes (an `hs256` secret is the variable's bytes).
+fn env_bytes(name: &str) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStringExt;
+    std::env::var_os(name).map(OsStringExt::into_vec)
+}
+
+/// Builds the configured `[[validators]]` with the real outbound client. Building makes no
+/// request, so `config check` uses it too: a missing or short secret is reported by key.
+fn validators(
+    config: &Config,
+) -> anyhow::Result<Vec<std::sync::Arc<dyn portcullis_core::auth::Validator>>> {
+    let fetch = portcullis_gateway::fetch::HttpFetch::new(Default::default())
+        .map_err(anyhow::Error::msg)?;
+    Ok(portcullis_core::auth::build_validators(
+        config,
+        std::sync::Arc::new(fetch),
+        &env_bytes,
+    )?)
+}
+
+/// What `config check` verifies beyond the file: the secrets and variables it names exist.
+fn check_environment(config: &Config) -> Result<(), String> {
+    let mut problems = Vec::new();
+    if let Err(e) = validators(config) {
+        problems.push(e.to_string());
+    }
+    for up in &config.upstreams {
+        if let Some(var) = &up.credential_env
+            && std::env::var_os(var).is_none()
+        {
+            problems.push(format!(
+                "upstreams[{}].credential_env: the environment variable {var} is not set",
+                up.name
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Config {
             command: ConfigCommand::Check { config },
-        } => match load_config(Some(&config)) {
+        } => match load_config(Some(&config)).and_then(|c| {
+            check_environment(&c).map_err(|e| format!("{}:\n{e}", config.display()))?;
+            Ok(c)
+        }) {
             Ok(c) => {
                 println!(
                     "{}: ok ({} upstream{})",

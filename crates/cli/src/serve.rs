@@ -35,7 +35,7 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         });
         demo_url = Some(format!("http://{addr}/mcp"));
     }
-    let validators = Vec::new();
+    let validators = crate::validators(&config)?;
     let gateway = Gateway::new(
         &config,
         store.clone(),

@@ -8,12 +8,21 @@
 //! size and time limits), so every expiry, key rotation and outage is testable.
 
 pub mod api_key;
+mod claims;
 mod fetch;
+pub mod jwks;
+pub mod jwt;
 mod principal;
+#[cfg(test)]
+mod testing;
+mod validators;
 
 pub use api_key::ApiKeyValidator;
+pub use claims::ClaimMapping;
 pub use fetch::{Fetch, FetchError, FetchMethod, FetchRequest, FetchResponse};
+pub use jwt::install_crypto_provider;
 pub use principal::{Principal, Tenants};
+pub use validators::{EnvLookup, build_validators};
 
 use async_trait::async_trait;
 

@@ -16,6 +16,7 @@ mod validators;
 pub use duration::parse_duration;
 pub use error::{ConfigError, ConfigProblem};
 pub use types::*;
+pub(crate) use validators::defaults as validator_defaults;
 pub use validators::*;
 
 /// The environment-variable prefix of every override: `PORTCULLIS_<SECTION>__<KEY>`.

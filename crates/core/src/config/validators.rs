@@ -241,7 +241,7 @@ pub struct ValidatorConfig {
     pub unknown_kid_cooldown: Option<Duration>,
 }
 
-pub(super) mod defaults {
+pub(crate) mod defaults {
     use std::time::Duration;
     pub fn cache_ttl() -> Duration {
         Duration::from_secs(300)
