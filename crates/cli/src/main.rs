@@ -116,6 +116,8 @@ fn check_environment(config: &Config) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    // Before anything can verify a JWT (jsonwebtoken panics on first use without a provider).
+    portcullis_core::auth::install_crypto_provider();
     let cli = Cli::parse();
     match cli.command {
         Command::Config {

@@ -16,7 +16,7 @@ pub enum FetchMethod {
 }
 
 /// One outbound request.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FetchRequest<'a> {
     pub method: FetchMethod,
     pub url: &'a str,
@@ -26,6 +26,22 @@ pub struct FetchRequest<'a> {
     pub form: Vec<(&'static str, String)>,
     /// Whether the target may be a loopback or private address.
     pub allow_private_network: bool,
+}
+
+impl std::fmt::Debug for FetchRequest<'_> {
+    // Header values and form fields carry credentials (`Authorization`, the token being
+    // introspected): only their names are printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names =
+            |pairs: &[(&'static str, String)]| pairs.iter().map(|(n, _)| *n).collect::<Vec<_>>();
+        f.debug_struct("FetchRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("headers", &names(&self.headers))
+            .field("form", &names(&self.form))
+            .field("allow_private_network", &self.allow_private_network)
+            .finish()
+    }
 }
 
 impl<'a> FetchRequest<'a> {
@@ -63,4 +79,19 @@ pub enum FetchError {
 #[async_trait]
 pub trait Fetch: Send + Sync + std::fmt::Debug {
     async fn fetch(&self, request: FetchRequest<'_>) -> Result<FetchResponse, FetchError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_header_values_or_form_fields() {
+        let mut request = FetchRequest::get("https://api.example/user", false);
+        request.headers = vec![("authorization", "Bearer secret-token".to_owned())];
+        request.form = vec![("token", "secret-token".to_owned())];
+        let debug = format!("{request:?}");
+        assert!(!debug.contains("secret-token"), "{debug}");
+        assert!(debug.contains("authorization") && debug.contains("https://api.example/user"));
+    }
 }

@@ -192,7 +192,7 @@ impl Parts<'_> {
             Some(bytes) if !bytes.is_empty() => Ok(Secret(bytes)),
             _ => Err(BuildProblem::new(
                 field,
-                format!("the environment variable {name} is not set"),
+                format!("the environment variable {name} is not set or empty"),
             )),
         }
     }
