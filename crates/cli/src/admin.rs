@@ -139,16 +139,22 @@ fn created_output(created: &api_keys::Created, now: OffsetDateTime) -> Output {
     let expiry = key.expires_at.map_or("never expires".to_owned(), |at| {
         format!("expires {}", rfc3339(at))
     });
+    // `key_json` always builds an object; the secret joins it under a self-explanatory name.
+    let mut add = |name: &str| {
+        if let Value::Object(members) = &mut json {
+            members.insert(name.to_owned(), json!(created.secret));
+        }
+    };
     let text = match &key.kind {
         ApiKeyKind::ApiKey => {
-            json["api_key"] = json!(created.secret);
+            add("api_key");
             format!(
                 "created API key {} ({} for {}, {expiry})\n\n  {}\n\nSend it as `Authorization: Bearer <key>`. It is shown only now: store it safely.\n",
                 key.id, key.name, key.subject, created.secret
             )
         }
         ApiKeyKind::ServiceToken { client_id } => {
-            json["client_secret"] = json!(created.secret);
+            add("client_secret");
             format!(
                 "created service token {} ({} for {}, {expiry})\n\n  Portcullis-Client-Id: {client_id}\n  Portcullis-Client-Secret: {}\n\nThe secret is shown only now: store it safely.\n",
                 key.id, key.name, key.subject, created.secret
