@@ -15,7 +15,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use portcullis_store::{ApiKey, ApiKeyKind, RelaySession, SessionKey, Store, StoreError};
+use portcullis_store::{
+    ApiKey, ApiKeyKind, RelaySession, SessionKey, SigningKey, Store, StoreError,
+};
 use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use time::OffsetDateTime;
@@ -155,6 +157,17 @@ fn api_key_from_row(row: ApiKeyRow) -> Result<ApiKey, StoreError> {
         revoked_at,
     })
 }
+
+/// One `signing_keys` row as PostgreSQL returns it, in the order of `signing_key_list`'s SELECT.
+type SigningKeyRow = (
+    String,
+    String,
+    String,
+    Vec<u8>,
+    OffsetDateTime,
+    OffsetDateTime,
+    Option<OffsetDateTime>,
+);
 
 impl PostgresStore {
     /// The one `api_keys` row whose `column` equals `value`.
@@ -370,5 +383,81 @@ impl Store for PostgresStore {
                 .await
                 .map_err(from_sqlx)?;
         Ok(result.rows_affected() > 0)
+    }
+
+    async fn signing_key_insert(&self, key: &SigningKey) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO signing_keys \
+             (kid, alg, public_jwk, private_key_sealed, created_at, not_before, retire_after) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&key.kid)
+        .bind(&key.alg)
+        .bind(&key.public_jwk)
+        .bind(key.private_key_sealed.as_slice())
+        .bind(key.created_at)
+        .bind(key.not_before)
+        .bind(key.retire_after)
+        .execute(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn signing_key_list(&self) -> Result<Vec<SigningKey>, StoreError> {
+        // Kids compare byte-wise (`COLLATE "C"`), as in every other backend.
+        let rows: Vec<SigningKeyRow> = sqlx::query_as(
+            "SELECT kid, alg, public_jwk, private_key_sealed, created_at, not_before, retire_after \
+             FROM signing_keys ORDER BY created_at, kid COLLATE \"C\"",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(
+                    kid,
+                    alg,
+                    public_jwk,
+                    private_key_sealed,
+                    created_at,
+                    not_before,
+                    retire_after,
+                )| {
+                    SigningKey {
+                        kid,
+                        alg,
+                        public_jwk,
+                        private_key_sealed,
+                        created_at,
+                        not_before,
+                        retire_after,
+                    }
+                },
+            )
+            .collect())
+    }
+
+    async fn signing_key_retire(&self, kid: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
+        // LEAST ignores NULLs, so a first retirement sets the time.
+        let result = sqlx::query(
+            "UPDATE signing_keys SET retire_after = LEAST(retire_after, $2) WHERE kid = $1",
+        )
+        .bind(kid)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn signing_keys_purge(&self, retired_before: OffsetDateTime) -> Result<u64, StoreError> {
+        let result = sqlx::query("DELETE FROM signing_keys WHERE retire_after < $1")
+            .bind(ceil_to_micros(retired_before))
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(result.rows_affected())
     }
 }

@@ -23,6 +23,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "api keys",
         include_str!("../migrations/0002_api_keys.sql"),
     ),
+    (
+        3,
+        "signing keys",
+        include_str!("../migrations/0003_signing_keys.sql"),
+    ),
 ];
 
 /// A migrator over [`MIGRATIONS`] that refuses a database holding migrations it does not know.

@@ -22,7 +22,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use portcullis_store::{ApiKey, ApiKeyKind, RelaySession, SessionKey, Store, StoreError};
+use portcullis_store::{
+    ApiKey, ApiKeyKind, RelaySession, SessionKey, SigningKey, Store, StoreError,
+};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -221,6 +223,22 @@ fn api_key_from_row(row: ApiKeyRow) -> Result<ApiKey, StoreError> {
         last_used_at: from_optional_micros(last_used_at, "last_used_at")?,
         revoked_at: from_optional_micros(revoked_at, "revoked_at")?,
         id,
+    })
+}
+
+/// One `signing_keys` row as SQLite returns it, in the order of `signing_key_list`'s SELECT.
+type SigningKeyRow = (String, String, String, Vec<u8>, i64, i64, Option<i64>);
+
+fn signing_key_from_row(row: SigningKeyRow) -> Result<SigningKey, StoreError> {
+    let (kid, alg, public_jwk, private_key_sealed, created_at, not_before, retire_after) = row;
+    Ok(SigningKey {
+        kid,
+        alg,
+        public_jwk,
+        private_key_sealed,
+        created_at: from_micros(created_at, "created_at")?,
+        not_before: from_micros(not_before, "not_before")?,
+        retire_after: from_optional_micros(retire_after, "retire_after")?,
     })
 }
 
@@ -448,5 +466,64 @@ impl Store for SqliteStore {
                 .map_err(from_sqlx)?;
         tx.commit().await.map_err(from_sqlx)?;
         Ok(result.rows_affected() > 0)
+    }
+
+    async fn signing_key_insert(&self, key: &SigningKey) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO signing_keys \
+             (kid, alg, public_jwk, private_key_sealed, created_at, not_before, retire_after) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&key.kid)
+        .bind(&key.alg)
+        .bind(&key.public_jwk)
+        .bind(key.private_key_sealed.as_slice())
+        .bind(to_micros(key.created_at)?)
+        .bind(to_micros(key.not_before)?)
+        .bind(key.retire_after.map(to_micros).transpose()?)
+        .execute(&mut *tx)
+        .await
+        .map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)
+    }
+
+    async fn signing_key_list(&self) -> Result<Vec<SigningKey>, StoreError> {
+        // SQLite compares TEXT byte-wise (BINARY collation) unless told otherwise.
+        let rows: Vec<SigningKeyRow> = sqlx::query_as(
+            "SELECT kid, alg, public_jwk, private_key_sealed, created_at, not_before, retire_after \
+             FROM signing_keys ORDER BY created_at, kid",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        rows.into_iter().map(signing_key_from_row).collect()
+    }
+
+    async fn signing_key_retire(&self, kid: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        // SQLite's two-argument MIN is NULL if either is, hence the COALESCE.
+        let result = sqlx::query(
+            "UPDATE signing_keys SET retire_after = MIN(COALESCE(retire_after, $2), $2) \
+             WHERE kid = $1",
+        )
+        .bind(kid)
+        .bind(to_micros(at)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn signing_keys_purge(&self, retired_before: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let result = sqlx::query("DELETE FROM signing_keys WHERE retire_after < $1")
+            .bind(to_micros_ceil(retired_before)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(result.rows_affected())
     }
 }

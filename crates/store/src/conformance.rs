@@ -6,12 +6,14 @@
 //! database and in parallel with each other: every row lives under upstream names, key ids, subjects
 //! and secret hashes that carry a per-run [`Scope`] (process id, a process-wide counter and a random
 //! or caller-supplied nonce), each check deletes what it created (API keys cannot be deleted, only
-//! revoked: their checks revoke what they created and leave those rows behind), and the one check
-//! that deletes by time ([`purge_deletes_exactly_the_idle`])
-//! works in a time range (before [`PURGE_EPOCH`]) that no other check writes, holding a process-wide
-//! lock while it does. Two *processes* running the purge check against one database at the same
-//! instant can still disturb each other's counts; backends that share a database between test
-//! processes should give each run its own schema.
+//! revoked: their checks revoke what they created and leave those rows behind; signing keys can only
+//! be deleted by a purge: their checks retire what they created at [`SIGNING_KEY_CLEANUP`] and purge
+//! up to just after it), and the checks that delete by time ([`purge_deletes_exactly_the_idle`],
+//! [`signing_keys_purge_deletes_exactly_the_retired_before`] and those clean-ups) work in a time
+//! range (before [`PURGE_EPOCH`]) that no other check writes, holding a process-wide lock while they
+//! do. Two *processes* running the purge checks against one database at the same instant can still
+//! disturb each other's counts; backends that share a database between test processes should give
+//! each run its own schema.
 //!
 //! All timestamps here have microsecond precision, the finest the SQL backends are required to keep.
 #![allow(
@@ -26,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use time::{Duration, OffsetDateTime, UtcOffset};
 
-use crate::{ApiKey, ApiKeyKind, RelaySession, SessionKey, Store, StoreError};
+use crate::{ApiKey, ApiKeyKind, RelaySession, SessionKey, SigningKey, Store, StoreError};
 
 /// Every check's time range starts at or after this instant, except the purge check's, which lies
 /// entirely before it: 1950-01-01T00:00:00Z.
@@ -38,6 +40,14 @@ pub const PURGE_EPOCH: OffsetDateTime = match OffsetDateTime::from_unix_timestam
     Ok(at) => at,
     Err(_) => OffsetDateTime::UNIX_EPOCH,
 };
+
+/// Where signing-key checks retire the rows they created so that a purge up to just after it deletes
+/// them: 1940-01-01T00:00:00Z, far below the purge check's range.
+pub const SIGNING_KEY_CLEANUP: OffsetDateTime =
+    match OffsetDateTime::from_unix_timestamp(-946_771_200) {
+        Ok(at) => at,
+        Err(_) => OffsetDateTime::UNIX_EPOCH,
+    };
 
 /// The base time of the ordinary checks, with a non-zero microsecond part:
 /// 2026-05-05T16:53:20.123456Z.
@@ -194,6 +204,22 @@ async fn cleanup(store: &dyn Store, keys: &[&SessionKey]) {
     }
 }
 
+/// Asserts that exactly one of several concurrent inserts of one row succeeded and every other
+/// failed with `Conflict`.
+fn assert_one_winner(store: &dyn Store, results: &[Result<(), StoreError>]) {
+    let winners = results.iter().filter(|result| result.is_ok()).count();
+    let conflicts = results
+        .iter()
+        .filter(|result| matches!(result, Err(StoreError::Conflict(_))))
+        .count();
+    assert_eq!(
+        (winners, conflicts),
+        (1, results.len() - 1),
+        "{}: concurrent inserts gave {results:?}",
+        store.backend()
+    );
+}
+
 /// Runs every check in a fresh [`Scope`].
 pub async fn run_all(store: &dyn Store) {
     run_all_in(store, &Scope::fresh()).await;
@@ -219,6 +245,12 @@ pub async fn run_all_in(store: &dyn Store, scope: &Scope) {
     api_key_touch_moves_last_used_at_forward_only(store, scope).await;
     api_key_revoke_is_idempotent(store, scope).await;
     api_key_expired_and_revoked_rows_are_still_returned(store, scope).await;
+    signing_key_insert_then_list_returns_equal_rows(store, scope).await;
+    signing_key_duplicates_conflict(store, scope).await;
+    signing_key_concurrent_duplicate_inserts_let_exactly_one_win(store, scope).await;
+    signing_key_list_is_oldest_first(store, scope).await;
+    signing_key_retire_only_brings_retirement_forward(store, scope).await;
+    signing_keys_purge_deletes_exactly_the_retired_before(store, scope).await;
 }
 
 /// `ping` succeeds on a working store.
@@ -324,19 +356,7 @@ pub async fn concurrent_duplicate_inserts_let_exactly_one_win(store: &dyn Store,
         store.relay_session_insert(c),
         store.relay_session_insert(d),
     );
-    let results = [results.0, results.1, results.2, results.3];
-
-    let winners = results.iter().filter(|result| result.is_ok()).count();
-    let conflicts = results
-        .iter()
-        .filter(|result| matches!(result, Err(StoreError::Conflict(_))))
-        .count();
-    assert_eq!(
-        (winners, conflicts),
-        (1, 3),
-        "{}: concurrent inserts gave {results:?}",
-        store.backend()
-    );
+    assert_one_winner(store, &[results.0, results.1, results.2, results.3]);
     let stored = get(store, &key).await.expect("the winner's row is stored");
     assert!(
         rows.contains(&stored),
@@ -875,18 +895,7 @@ pub async fn api_key_concurrent_duplicate_inserts_let_exactly_one_win(
         store.api_key_insert(c),
         store.api_key_insert(d),
     );
-    let results = [results.0, results.1, results.2, results.3];
-    let winners = results.iter().filter(|result| result.is_ok()).count();
-    let conflicts = results
-        .iter()
-        .filter(|result| matches!(result, Err(StoreError::Conflict(_))))
-        .count();
-    assert_eq!(
-        (winners, conflicts),
-        (1, 3),
-        "{}: concurrent inserts gave {results:?}",
-        store.backend()
-    );
+    assert_one_winner(store, &[results.0, results.1, results.2, results.3]);
     let stored = key_by_hash(store, &scope.secret_hash(20))
         .await
         .expect("the winner's row is stored");
@@ -1156,6 +1165,336 @@ pub async fn api_key_expired_and_revoked_rows_are_still_returned(store: &dyn Sto
     key_cleanup(store, &[&expired, &expired_token]).await;
 }
 
+fn signing_key(scope: &Scope, name: &str, seed: u8, created_at: OffsetDateTime) -> SigningKey {
+    // Every byte value, zero and 0xff included, so that backends storing the blob as text fail.
+    let private_key_sealed = (0u16..300)
+        .map(|i| u8::try_from((i * 7 + u16::from(seed)) % 256).expect("below 256"))
+        .collect();
+    SigningKey {
+        kid: scope.name(name),
+        alg: "ES256".to_owned(),
+        public_jwk: format!(
+            r#"{{"kty":"EC","crv":"P-256","x":"ü{seed}","y":"ß","kid":"{}"}}"#,
+            scope.name(name)
+        ),
+        private_key_sealed,
+        created_at,
+        not_before: created_at + Duration::seconds(1),
+        retire_after: None,
+    }
+}
+
+async fn signing_insert(store: &dyn Store, key: &SigningKey) {
+    store
+        .signing_key_insert(key)
+        .await
+        .unwrap_or_else(|err| panic!("{}: insert signing key {key:?}: {err}", store.backend()));
+}
+
+/// This scope's signing keys, in the order the store lists them (other runs' rows may be
+/// interleaved in a shared database).
+async fn signing_list(store: &dyn Store, scope: &Scope) -> Vec<SigningKey> {
+    let prefix = scope.name("");
+    store
+        .signing_key_list()
+        .await
+        .unwrap_or_else(|err| panic!("{}: list signing keys: {err}", store.backend()))
+        .into_iter()
+        .filter(|key| key.kid.starts_with(&prefix))
+        .collect()
+}
+
+async fn signing_retire(store: &dyn Store, kid: &str, at: OffsetDateTime) -> bool {
+    store
+        .signing_key_retire(kid, at)
+        .await
+        .unwrap_or_else(|err| panic!("{}: retire signing key {kid}: {err}", store.backend()))
+}
+
+async fn signing_purge(store: &dyn Store, retired_before: OffsetDateTime) -> u64 {
+    store
+        .signing_keys_purge(retired_before)
+        .await
+        .unwrap_or_else(|err| {
+            panic!(
+                "{}: purge signing keys retired before {retired_before}: {err}",
+                store.backend()
+            )
+        })
+}
+
+/// Deletes this scope's signing keys: retires them at [`SIGNING_KEY_CLEANUP`] and purges up to just
+/// after it, under the purge lock so that no purge check counts them.
+async fn signing_cleanup(store: &dyn Store, scope: &Scope) {
+    let _serialised = PURGE_LOCK.lock().await;
+    for key in signing_list(store, scope).await {
+        signing_retire(store, &key.kid, SIGNING_KEY_CLEANUP).await;
+    }
+    signing_purge(store, SIGNING_KEY_CLEANUP + Duration::microseconds(1)).await;
+    assert_eq!(
+        signing_list(store, scope).await,
+        Vec::new(),
+        "{}: signing keys left after clean-up",
+        store.backend()
+    );
+}
+
+/// Signing keys read back exactly as written (bytes, JSON text, every timestamp whatever its
+/// offset, `retire_after` set and unset).
+pub async fn signing_key_insert_then_list_returns_equal_rows(store: &dyn Store, scope: &Scope) {
+    let current = signing_key(scope, "signing-rows-current", 1, base_plus(0));
+    let retired = SigningKey {
+        alg: "EdDSA".to_owned(),
+        not_before: base_plus(2_000_001).to_offset(offset(-9, -30)),
+        retire_after: Some(base_plus(86_400_000_001).to_offset(offset(5, 30))),
+        ..signing_key(
+            scope,
+            "signing-rows-retired",
+            2,
+            base_plus(7).to_offset(offset(1, 0)),
+        )
+    };
+    assert_eq!(
+        signing_list(store, scope).await,
+        Vec::new(),
+        "{}: before insert",
+        store.backend()
+    );
+    signing_insert(store, &current).await;
+    signing_insert(store, &retired).await;
+    assert_eq!(
+        signing_list(store, scope).await,
+        vec![current, retired],
+        "{}: after insert",
+        store.backend()
+    );
+    signing_cleanup(store, scope).await;
+}
+
+/// A second key with an existing `kid` fails with `Conflict` and leaves the first untouched.
+pub async fn signing_key_duplicates_conflict(store: &dyn Store, scope: &Scope) {
+    let first = signing_key(scope, "signing-dup", 10, base_plus(0));
+    signing_insert(store, &first).await;
+    let second = SigningKey {
+        alg: "EdDSA".to_owned(),
+        ..signing_key(scope, "signing-dup", 11, base_plus(1))
+    };
+    let result = store.signing_key_insert(&second).await;
+    assert!(
+        matches!(result, Err(StoreError::Conflict(_))),
+        "{}: duplicate kid gave {result:?}, expected Conflict",
+        store.backend()
+    );
+    assert_eq!(
+        signing_list(store, scope).await,
+        vec![first],
+        "{}: after conflict",
+        store.backend()
+    );
+    signing_cleanup(store, scope).await;
+}
+
+/// Of several concurrent inserts of one `kid`, exactly one succeeds.
+pub async fn signing_key_concurrent_duplicate_inserts_let_exactly_one_win(
+    store: &dyn Store,
+    scope: &Scope,
+) {
+    let rows: Vec<SigningKey> = (0..4)
+        .map(|i| signing_key(scope, "signing-concurrent", 20 + i, base_plus(i64::from(i))))
+        .collect();
+    let [a, b, c, d] = rows.as_slice() else {
+        unreachable!("four rows were built");
+    };
+    let results = tokio::join!(
+        store.signing_key_insert(a),
+        store.signing_key_insert(b),
+        store.signing_key_insert(c),
+        store.signing_key_insert(d),
+    );
+    assert_one_winner(store, &[results.0, results.1, results.2, results.3]);
+    let stored = signing_list(store, scope).await;
+    assert!(
+        stored.len() == 1 && stored.iter().all(|row| rows.contains(row)),
+        "{}: stored rows {stored:?}",
+        store.backend()
+    );
+    signing_cleanup(store, scope).await;
+}
+
+/// `list` is oldest first by instant (not by how the offset makes the time look), ties broken by
+/// `kid` compared byte-wise (`B` before `a`, whatever the database's collation).
+pub async fn signing_key_list_is_oldest_first(store: &dyn Store, scope: &Scope) {
+    let late = signing_key(scope, "signing-order-c", 30, base_plus(3_000_000));
+    let tie_lower = signing_key(scope, "signing-order-a", 31, base_plus(1_000_000));
+    let tie_upper = signing_key(
+        scope,
+        "signing-order-B",
+        32,
+        base_plus(1_000_000).to_offset(offset(-8, 0)),
+    );
+    let early = signing_key(
+        scope,
+        "signing-order-z",
+        33,
+        base_plus(1).to_offset(offset(9, 0)),
+    );
+    for row in [&late, &tie_lower, &early, &tie_upper] {
+        signing_insert(store, row).await;
+    }
+    assert_eq!(
+        signing_list(store, scope).await,
+        vec![early, tie_upper, tie_lower, late],
+        "{}: order",
+        store.backend()
+    );
+    signing_cleanup(store, scope).await;
+}
+
+/// `retire` sets `retire_after` (and nothing else), only ever moves it earlier, leaves other keys
+/// alone, and reports unknown kids as `false`.
+pub async fn signing_key_retire_only_brings_retirement_forward(store: &dyn Store, scope: &Scope) {
+    let row = signing_key(scope, "signing-retire", 40, base_plus(0));
+    let other = signing_key(scope, "signing-retire-other", 41, base_plus(1));
+    signing_insert(store, &row).await;
+    signing_insert(store, &other).await;
+
+    let first = base_plus(600_000_001).to_offset(offset(-7, 0));
+    assert!(
+        signing_retire(store, &row.kid, first).await,
+        "{}: retire known",
+        store.backend()
+    );
+    let retired = SigningKey {
+        retire_after: Some(first),
+        ..row.clone()
+    };
+    assert_eq!(
+        signing_list(store, scope).await,
+        vec![retired.clone(), other.clone()],
+        "{}: after retire",
+        store.backend()
+    );
+
+    // A later retirement (a second rotation) does not postpone the first.
+    assert!(
+        signing_retire(store, &row.kid, base_plus(900_000_000)).await,
+        "{}: later retire",
+        store.backend()
+    );
+    assert_eq!(
+        signing_list(store, scope).await,
+        vec![retired, other.clone()],
+        "{}: after later retire",
+        store.backend()
+    );
+
+    // An earlier one (an emergency) wins.
+    let earlier = base_plus(300_000_002);
+    assert!(
+        signing_retire(store, &row.kid, earlier).await,
+        "{}: earlier retire",
+        store.backend()
+    );
+    assert_eq!(
+        signing_list(store, scope).await,
+        vec![
+            SigningKey {
+                retire_after: Some(earlier),
+                ..row
+            },
+            other
+        ],
+        "{}: after earlier retire",
+        store.backend()
+    );
+
+    let unknown = scope.name("signing-retire-unknown");
+    assert!(
+        !signing_retire(store, &unknown, earlier).await,
+        "{}: retire unknown",
+        store.backend()
+    );
+    assert_eq!(
+        signing_list(store, scope).await.len(),
+        2,
+        "{}: retire must not create",
+        store.backend()
+    );
+    signing_cleanup(store, scope).await;
+}
+
+/// `purge` deletes exactly the keys retired strictly before the cut-off, judged by instant, never a
+/// current key however old, and returns how many it deleted.
+pub async fn signing_keys_purge_deletes_exactly_the_retired_before(
+    store: &dyn Store,
+    scope: &Scope,
+) {
+    let _serialised = PURGE_LOCK.lock().await;
+    let cutoff = PURGE_EPOCH - Duration::DAY;
+    // Clear leftovers of an earlier run that failed half-way.
+    signing_purge(store, cutoff).await;
+
+    let micro = Duration::microseconds(1);
+    let created = cutoff - Duration::days(30);
+    let purged = [
+        ("signing-purge-a", cutoff - micro),
+        ("signing-purge-b", cutoff - Duration::days(7)),
+        // Before the cut-off as an instant, though its local time reads later.
+        ("signing-purge-c", (cutoff - micro).to_offset(offset(14, 0))),
+    ];
+    let kept = [
+        // Exactly at the cut-off: not *before* it.
+        ("signing-purge-d", Some(cutoff)),
+        ("signing-purge-e", Some(cutoff + micro)),
+        // After the cut-off as an instant, though its local time reads earlier.
+        (
+            "signing-purge-f",
+            Some((cutoff + micro).to_offset(offset(-12, 0))),
+        ),
+        // Current: never purged, however old.
+        ("signing-purge-g", None),
+    ];
+    let rows: Vec<SigningKey> = purged
+        .iter()
+        .map(|(name, at)| (name, Some(*at)))
+        .chain(kept.iter().map(|(name, at)| (name, *at)))
+        .zip(50u8..)
+        .map(|((name, retire_after), seed)| SigningKey {
+            retire_after,
+            ..signing_key(scope, name, seed, created)
+        })
+        .collect();
+    for row in &rows {
+        signing_insert(store, row).await;
+    }
+
+    assert_eq!(
+        signing_purge(store, cutoff).await,
+        3,
+        "{}: purged count",
+        store.backend()
+    );
+    let left: Vec<String> = signing_list(store, scope)
+        .await
+        .into_iter()
+        .map(|key| key.kid)
+        .collect();
+    let expected: Vec<String> = kept.iter().map(|(name, _)| scope.name(name)).collect();
+    assert_eq!(left, expected, "{}: kept keys", store.backend());
+    assert_eq!(
+        signing_purge(store, cutoff).await,
+        0,
+        "{}: second purge",
+        store.backend()
+    );
+
+    // Clean up (the lock is already held).
+    for kid in &left {
+        signing_retire(store, kid, SIGNING_KEY_CLEANUP).await;
+    }
+    signing_purge(store, SIGNING_KEY_CLEANUP + micro).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1164,6 +1503,13 @@ mod tests {
     fn purge_epoch_is_1950() {
         assert_eq!(PURGE_EPOCH.year(), 1950);
         assert_eq!(PURGE_EPOCH.ordinal(), 1);
+    }
+
+    #[test]
+    fn signing_key_cleanup_is_1940() {
+        assert_eq!(SIGNING_KEY_CLEANUP.year(), 1940);
+        assert_eq!(SIGNING_KEY_CLEANUP.ordinal(), 1);
+        assert!(SIGNING_KEY_CLEANUP < PURGE_EPOCH - Duration::days(60));
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod api_key;
 mod error;
 mod memory;
 mod relay_session;
+mod signing_key;
 
 // Also compiled for this crate's own tests, so that `cargo test -p portcullis-store` runs the suite
 // against `MemoryStore` without naming the feature.
@@ -19,6 +20,7 @@ pub use api_key::{ApiKey, ApiKeyKind};
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use relay_session::{RelaySession, SessionKey};
+pub use signing_key::SigningKey;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -94,4 +96,27 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Idempotent: returns `true` if this call revoked it, `false` if no key has that id or it was
     /// already revoked (the first revocation time is kept). An expired key can still be revoked.
     async fn api_key_revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Records a new signing key.
+    ///
+    /// Fails with [`StoreError::Conflict`] if a key with the same `kid` exists; nothing is
+    /// written then.
+    async fn signing_key_insert(&self, key: &SigningKey) -> Result<(), StoreError>;
+
+    /// Every signing key, retired ones included, oldest first (by `created_at`, then `kid`
+    /// compared byte-wise).
+    ///
+    /// There are only ever a handful: the current key, one pre-published for a rotation, and the
+    /// retired ones not yet purged.
+    async fn signing_key_list(&self) -> Result<Vec<SigningKey>, StoreError>;
+
+    /// Schedules the key's retirement: `retire_after` becomes `at`, unless it is already set to
+    /// an earlier instant, which is kept (a retirement is only ever brought forward, so two
+    /// rotations racing each other, or an emergency retirement racing a rotation, end with the
+    /// earliest time). Returns `false` if no key has that `kid`.
+    async fn signing_key_retire(&self, kid: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Deletes every key whose `retire_after` is strictly before `retired_before`; returns how
+    /// many were deleted. Current keys (no `retire_after`) are never deleted.
+    async fn signing_keys_purge(&self, retired_before: OffsetDateTime) -> Result<u64, StoreError>;
 }

@@ -12,7 +12,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
-use crate::{ApiKey, RelaySession, SessionKey, Store, StoreError};
+use crate::{ApiKey, RelaySession, SessionKey, SigningKey, Store, StoreError};
 
 /// An in-memory [`Store`]; cheap to create, forgotten on drop.
 #[derive(Default)]
@@ -20,6 +20,8 @@ pub struct MemoryStore {
     relay_sessions: Mutex<HashMap<SessionKey, RelaySession>>,
     /// By id. Lookups by hash and client id scan: this store holds a test's handful of keys.
     api_keys: Mutex<HashMap<String, ApiKey>>,
+    /// By kid.
+    signing_keys: Mutex<HashMap<String, SigningKey>>,
 }
 
 impl MemoryStore {
@@ -41,6 +43,13 @@ impl MemoryStore {
         // that can panic half-way.
         self.api_keys.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    fn signing_keys(&self) -> MutexGuard<'_, HashMap<String, SigningKey>> {
+        // As for relay sessions: rows are inserted, removed or have one field set.
+        self.signing_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -48,6 +57,7 @@ impl std::fmt::Debug for MemoryStore {
         f.debug_struct("MemoryStore")
             .field("relay_sessions", &self.relay_sessions().len())
             .field("api_keys", &self.api_keys().len())
+            .field("signing_keys", &self.signing_keys().len())
             .finish()
     }
 }
@@ -214,6 +224,51 @@ impl Store for MemoryStore {
             }
             _ => false,
         })
+    }
+
+    async fn signing_key_insert(&self, key: &SigningKey) -> Result<(), StoreError> {
+        let mut keys = self.signing_keys();
+        if keys.contains_key(&key.kid) {
+            return Err(StoreError::Conflict(format!(
+                "signing key {:?} already exists",
+                key.kid
+            )));
+        }
+        let stored = SigningKey {
+            created_at: as_stored(key.created_at),
+            not_before: as_stored(key.not_before),
+            retire_after: key.retire_after.map(as_stored),
+            ..key.clone()
+        };
+        keys.insert(key.kid.clone(), stored);
+        Ok(())
+    }
+
+    async fn signing_key_list(&self) -> Result<Vec<SigningKey>, StoreError> {
+        let mut listed: Vec<SigningKey> = self.signing_keys().values().cloned().collect();
+        listed.sort_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
+        Ok(listed)
+    }
+
+    async fn signing_key_retire(&self, kid: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
+        Ok(match self.signing_keys().get_mut(kid) {
+            Some(key) => {
+                let at = as_stored(at);
+                if key.retire_after.is_none_or(|current| at < current) {
+                    key.retire_after = Some(at);
+                }
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn signing_keys_purge(&self, retired_before: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut keys = self.signing_keys();
+        let before = keys.len();
+        keys.retain(|_, key| key.retire_after.is_none_or(|at| at >= retired_before));
+        // usize always fits in u64 on the platforms we build for.
+        Ok(u64::try_from(before - keys.len()).unwrap_or(u64::MAX))
     }
 }
 
