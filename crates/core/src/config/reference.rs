@@ -74,6 +74,7 @@ const TRANSPORTS: &[&str] = &["streamable_http", "sse"];
 const ISOLATIONS: &[&str] = &["shared", "tenant", "user"];
 const AUTH_MODES: &[&str] = &["oauth", "none"];
 const BUILTINS: &[&str] = &["demo"];
+const SIGNING_ALGS: &[&str] = &["ES256", "EdDSA"];
 const VALIDATOR_KINDS: &[&str] = &[
     "jwt",
     "hs256",
@@ -161,6 +162,27 @@ pub const KEYS: &[Key] = &[
         default: Some("\"sqlite://portcullis-data/portcullis.db\""),
         example: "\"postgres://portcullis@db.internal/portcullis\"",
         description: "Where state lives: `sqlite://PATH` (embedded; relative paths are relative to the working directory) or `sqlite::memory:`, or `postgres://…` for several replicas.",
+    },
+    Key {
+        path: "keys.encryption_key_env",
+        kind: Kind::String,
+        default: Some("\"PORTCULLIS_ENCRYPTION_KEY\""),
+        example: "\"ACME_PORTCULLIS_KEYS\"",
+        description: "The environment variable holding the encryption key list: comma-separated base64 (standard or URL-safe) keys of 32 random bytes each (`openssl rand -base64 32`). Secrets Portcullis keeps in its store (its private signing keys) are encrypted with AES-256-GCM under the first key; every key of the list decrypts, so to rotate, prepend a new key and drop the old one once nothing needs it. The list is taken from this variable when it is set (set but empty is an error); otherwise from `encryption_key_file`; otherwise, only for an embedded SQLite store, from `encryption.key` next to the database file, created with a new key (mode 0600) on first start. A PostgreSQL store with neither refuses to start: every replica must have the same keys.",
+    },
+    Key {
+        path: "keys.encryption_key_file",
+        kind: Kind::String,
+        default: None,
+        example: "\"/run/secrets/portcullis-encryption-key\"",
+        description: "A file holding the encryption key list (same format; surrounding whitespace ignored), for deployments that mount secrets as files. Used when the `encryption_key_env` variable is not set; the file must exist.",
+    },
+    Key {
+        path: "keys.signing_alg",
+        kind: Kind::Enum(SIGNING_ALGS),
+        default: Some("\"ES256\""),
+        example: "\"EdDSA\"",
+        description: "The algorithm of the signing keys Portcullis creates for the tokens it signs (identity tokens to upstreams; later its access tokens), published in its JWKS: `ES256` (ECDSA P-256) or `EdDSA` (Ed25519). A change applies to keys created afterwards (the first key, and each rotation); existing keys keep their algorithm until they are retired. RSA is not offered.",
     },
     Key {
         path: "log.level",

@@ -856,3 +856,60 @@ fn tenant_problems_name_the_key() {
         "unknown field",
     );
 }
+
+#[test]
+fn keys_section_is_checked() {
+    let config = load(
+        "version = 1\n[keys]\nencryption_key_env = \"ACME_KEYS\"\nencryption_key_file = \"/run/secrets/k\"\nsigning_alg = \"EdDSA\"\n",
+    )
+    .unwrap();
+    assert_eq!(config.keys.encryption_key_env, "ACME_KEYS");
+    assert_eq!(
+        config.keys.encryption_key_file.as_deref(),
+        Some("/run/secrets/k")
+    );
+    assert_eq!(config.keys.signing_alg, SigningAlg::EdDsa);
+    assert_eq!(
+        load("version = 1").unwrap().keys.signing_alg,
+        SigningAlg::Es256
+    );
+
+    assert_problem(
+        "version = 1\n[keys]\nencryption_key_env = \"MY-KEYS\"",
+        &[],
+        "keys.encryption_key_env",
+        "not an environment variable name",
+    );
+    assert_problem(
+        "version = 1\n[keys]\nencryption_key_file = \" \"",
+        &[],
+        "keys.encryption_key_file",
+        "must not be empty",
+    );
+    for alg in ["RS256", "es256", "HS256", "none"] {
+        assert_problem(
+            &format!("version = 1\n[keys]\nsigning_alg = \"{alg}\""),
+            &[],
+            "keys.signing_alg",
+            "unknown variant",
+        );
+    }
+    assert_problem(
+        "version = 1",
+        &[("PORTCULLIS_KEYS__SIGNING_ALG", "RS256")],
+        "keys.signing_alg",
+        "unknown variant",
+    );
+}
+
+#[test]
+fn signing_algorithms_round_trip_their_jose_names() {
+    for alg in SigningAlg::ALL {
+        assert_eq!(SigningAlg::from_name(alg.as_str()), Some(alg));
+        assert_eq!(
+            toml::Value::try_from(alg).unwrap().as_str(),
+            Some(alg.as_str())
+        );
+    }
+    assert_eq!(SigningAlg::from_name("RS256"), None);
+}

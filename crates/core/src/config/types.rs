@@ -19,6 +19,8 @@ pub struct Config {
     #[serde(default)]
     pub store: StoreConfig,
     #[serde(default)]
+    pub keys: KeysConfig,
+    #[serde(default)]
     pub log: LogConfig,
     #[serde(default)]
     pub tenants: TenantsConfig,
@@ -34,6 +36,7 @@ impl Default for Config {
             version: 1,
             server: ServerConfig::default(),
             store: StoreConfig::default(),
+            keys: KeysConfig::default(),
             log: LogConfig::default(),
             tenants: TenantsConfig::default(),
             validators: Vec::new(),
@@ -96,6 +99,62 @@ impl Default for StoreConfig {
         StoreConfig {
             url: "sqlite://portcullis-data/portcullis.db".to_owned(),
         }
+    }
+}
+
+/// `[keys]`: Portcullis's own keys: the key list that encrypts secrets at rest, and the
+/// algorithm of the keys it signs tokens with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// The environment variable holding the encryption key list.
+    pub encryption_key_env: String,
+    /// A file holding the encryption key list, used when the variable is not set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_key_file: Option<String>,
+    /// The algorithm of signing keys created from now on.
+    pub signing_alg: SigningAlg,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        KeysConfig {
+            encryption_key_env: "PORTCULLIS_ENCRYPTION_KEY".to_owned(),
+            encryption_key_file: None,
+            signing_alg: SigningAlg::default(),
+        }
+    }
+}
+
+/// The JWS algorithms Portcullis signs with. RSA is left out: its keys cannot be generated from
+/// the caller's random source with the crypto library we use, and ECDSA and EdDSA keys are smaller
+/// and faster anyway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum SigningAlg {
+    /// ECDSA with P-256 and SHA-256 (RFC 7518 §3.4).
+    #[default]
+    #[serde(rename = "ES256")]
+    Es256,
+    /// Ed25519 (RFC 8037).
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+}
+
+impl SigningAlg {
+    /// Every algorithm, in the order the reference lists them.
+    pub const ALL: [SigningAlg; 2] = [SigningAlg::Es256, SigningAlg::EdDsa];
+
+    /// The JOSE name: the JWS `alg` header and the JWK's `alg`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::Es256 => "ES256",
+            SigningAlg::EdDsa => "EdDSA",
+        }
+    }
+
+    /// The algorithm named `name` (exactly as JOSE spells it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|alg| alg.as_str() == name)
     }
 }
 

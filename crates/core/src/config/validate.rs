@@ -93,6 +93,24 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         );
     }
 
+    if !is_env_var_name(&config.keys.encryption_key_env) {
+        p.add(
+            "keys.encryption_key_env",
+            format!(
+                "{:?} is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
+                config.keys.encryption_key_env
+            ),
+        );
+    }
+    if config
+        .keys
+        .encryption_key_file
+        .as_deref()
+        .is_some_and(|file| file.trim().is_empty())
+    {
+        p.add("keys.encryption_key_file", "must not be empty");
+    }
+
     if tracing_filter_looks_wrong(&config.log.level) {
         p.add(
             "log.level",
