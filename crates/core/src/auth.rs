@@ -6,10 +6,14 @@
 //! never read the clock or the network on their own: the time comes in the [`Context`] and every
 //! outbound request goes through a [`Fetch`] implementation (the gateway's, with the SSRF guard,
 //! size and time limits), so every expiry, key rotation and outage is testable.
+//!
+//! The other direction is here too: [`identity_token`] turns a verified principal into the
+//! short-lived token, signed by Portcullis, that tells an upstream who is calling.
 
 pub mod api_key;
 mod claims;
 mod fetch;
+pub mod identity_token;
 pub mod jwks;
 pub mod jwt;
 mod principal;

@@ -228,15 +228,17 @@ impl Sealer {
     /// Opens a blob made by [`Sealer::seal`] with the same `aad`, under whichever key of the list
     /// sealed it.
     pub fn open(&self, blob: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
-        if blob.len() < HEADER_LEN + TAG_LEN {
-            return Err(SealError::Malformed);
-        }
-        let (header, sealed) = blob.split_at(HEADER_LEN);
+        let (header, sealed) = blob
+            .split_at_checked(HEADER_LEN)
+            .filter(|(_, sealed)| sealed.len() >= TAG_LEN)
+            .ok_or(SealError::Malformed)?;
         let (version, rest) = header.split_first().ok_or(SealError::Malformed)?;
         if *version != VERSION {
             return Err(SealError::Malformed);
         }
-        let (id, nonce) = rest.split_at(KEY_ID_LEN);
+        let (id, nonce) = rest
+            .split_at_checked(KEY_ID_LEN)
+            .ok_or(SealError::Malformed)?;
         let key = self
             .keys
             .iter()
