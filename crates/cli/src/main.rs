@@ -1,6 +1,7 @@
 //! `portcullis`: serve the gateway, apply migrations, check a configuration, administer.
 
 mod admin;
+mod keys;
 mod logging;
 mod serve;
 mod store;
@@ -97,6 +98,9 @@ fn check_environment(config: &Config) -> Result<(), String> {
     let mut problems = Vec::new();
     if let Err(e) = validators(config) {
         problems.push(e.to_string());
+    }
+    if let Err(e) = keys::check(config) {
+        problems.push(e);
     }
     for up in &config.upstreams {
         if let Some(var) = &up.credential_env

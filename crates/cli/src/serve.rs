@@ -10,7 +10,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+    // Keys before anything else: missing or wrong encryption keys stop start-up (before the store
+    // is even reached) rather than the first request that needs a signature.
+    let sealer = crate::keys::encryption_keys(&config)?;
     let store = crate::store::open(&config.store.url).await?;
+    // Nothing signs yet: identity tokens to upstreams and the authorization server will take the
+    // ring from here.
+    let _signing_keys = crate::keys::signing_keys(&config, &*store, &sealer).await?;
     let metrics = portcullis_server::install_metrics();
 
     // Built-in servers listen on loopback ports of their own and are relayed like any upstream.

@@ -12,16 +12,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
 
-use common::initialize_body;
+use common::{free_port, initialize_body, portcullis, serve_ready};
 use portcullis_testkit::{MockConfig, MockUpstream};
 use serde_json::Value;
-
-fn portcullis() -> std::process::Command {
-    std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-}
 
 /// Runs `portcullis admin ARGS` and returns its stdout, asserting success.
 fn admin(args: &[&str]) -> String {
@@ -169,11 +163,7 @@ fn api_keys_are_created_listed_and_revoked_with_global_flags_anywhere() {
 async fn a_key_made_by_the_cli_opens_the_upstream_of_a_running_portcullis() {
     let upstream = MockUpstream::start(MockConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = write_config(dir.path(), port, &upstream.url());
     let good = admin_json(&[
         "api-key",
@@ -206,29 +196,9 @@ async fn a_key_made_by_the_cli_opens_the_upstream_of_a_running_portcullis() {
         &config,
     ]);
 
-    let _child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["serve", "--config", &config])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let _child = serve_ready(Path::new(&config), port).await;
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let mut ready = false;
-    for _ in 0..100 {
-        if client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "portcullis became ready");
     let send = |key: &str| {
         client
             .post(format!("{base}/servers/files/mcp"))

@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -70,10 +69,6 @@ async fn shutdown_drains_requests_in_flight_and_turns_readiness_off() {
     assert!(served.is_ok());
     // And the listener is closed.
     assert!(app.client.get(app.url("/healthz")).send().await.is_err());
-}
-
-fn portcullis() -> std::process::Command {
-    std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
 }
 
 #[test]
@@ -149,41 +144,16 @@ fn migrate_applies_the_store_migrations() {
 #[tokio::test]
 async fn the_binary_serves_metrics_and_exits_zero_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = dir.path().join("c.toml");
     std::fs::write(
         &config,
         format!("version = 1\n[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n[store]\nurl = \"sqlite://{}/p.db\"\n[[upstreams]]\nname = \"demo\"\nbuiltin = \"demo\"\nauth = \"none\"\n", dir.path().display()),
     )
     .unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let child = serve_ready(&config, port).await;
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let mut ready = false;
-    for _ in 0..100 {
-        if client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "portcullis became ready");
     let init = client
         .post(format!("{base}/servers/demo/mcp"))
         .header("content-type", "application/json")
@@ -215,11 +185,5 @@ async fn the_binary_serves_metrics_and_exits_zero_on_sigterm() {
         "{metrics}"
     );
 
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap());
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("exits after SIGTERM")
-        .unwrap();
-    assert!(status.success(), "exit status {status}");
+    stop(child).await;
 }

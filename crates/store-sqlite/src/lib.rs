@@ -17,7 +17,7 @@ mod migrations;
 #[cfg(test)]
 mod tests;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -54,24 +54,8 @@ impl SqliteStore {
     ///
     /// Does not migrate; call [`SqliteStore::migrate`].
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let Some(rest) = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        else {
-            return Err(StoreError::Config(
-                "a SQLite store URL starts with `sqlite:`".to_owned(),
-            ));
-        };
-        let path = rest.split('?').next().unwrap_or_default();
-        if path.is_empty() {
-            return Err(StoreError::Config(
-                "a SQLite store URL needs a file path or `:memory:`".to_owned(),
-            ));
-        }
-        let in_memory = path == ":memory:" || rest.contains("mode=memory");
-
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(from_sqlx)?
+        let (options, in_memory) = parse_url(url)?;
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -128,6 +112,34 @@ impl SqliteStore {
             .await
             .map_err(from_sqlx)
     }
+}
+
+/// The database file a store URL names (as [`SqliteStore::connect`] would open it), or `None` for
+/// an in-memory database. Portcullis keeps the embedded store's encryption key file beside it.
+pub fn database_file(url: &str) -> Result<Option<PathBuf>, StoreError> {
+    let (options, in_memory) = parse_url(url)?;
+    Ok((!in_memory).then(|| options.get_filename().to_path_buf()))
+}
+
+/// The connect options of a store URL, and whether it names an in-memory database.
+fn parse_url(url: &str) -> Result<(SqliteConnectOptions, bool), StoreError> {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return Err(StoreError::Config(
+            "a SQLite store URL starts with `sqlite:`".to_owned(),
+        ));
+    };
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() {
+        return Err(StoreError::Config(
+            "a SQLite store URL needs a file path or `:memory:`".to_owned(),
+        ));
+    }
+    let in_memory = path == ":memory:" || rest.contains("mode=memory");
+    let options = SqliteConnectOptions::from_str(url).map_err(from_sqlx)?;
+    Ok((options, in_memory))
 }
 
 /// Creates the directory that will hold the database file. This blocks, but runs once at startup.

@@ -229,3 +229,27 @@ fn cut_offs_round_up_and_stored_values_round_down() {
     assert_eq!(to_micros(exact).unwrap(), 3);
     assert_eq!(to_micros_ceil(exact).unwrap(), 3);
 }
+
+#[test]
+fn database_files_are_found_as_connect_would_open_them() {
+    for (url, file) in [
+        (
+            "sqlite://portcullis-data/portcullis.db",
+            Some("portcullis-data/portcullis.db"),
+        ),
+        ("sqlite:///srv/p.db", Some("/srv/p.db")),
+        ("sqlite:p.db?mode=rwc", Some("p.db")),
+        ("sqlite::memory:", None),
+        ("sqlite://shared?mode=memory&cache=shared", None),
+    ] {
+        assert_eq!(
+            database_file(url).unwrap(),
+            file.map(PathBuf::from),
+            "{url}"
+        );
+    }
+    assert!(matches!(
+        database_file("postgres://x/y"),
+        Err(StoreError::Config(_))
+    ));
+}

@@ -1,5 +1,5 @@
-//! Black-box test support: Portcullis on port 0 with a fresh in-memory store, and an HTTP
-//! client that speaks MCP to it.
+//! Black-box test support: Portcullis on port 0 with a fresh in-memory store, an HTTP client that
+//! speaks MCP to it, and the `portcullis` binary run as a real process.
 
 #![allow(
     dead_code,
@@ -231,4 +231,59 @@ pub fn closed_port_url(path: &str) -> String {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     format!("http://{addr}{path}")
+}
+
+/// The `portcullis` binary. Encryption keys come from what each test sets, never from the
+/// developer's environment.
+pub fn portcullis() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    command.env_remove("PORTCULLIS_ENCRYPTION_KEY");
+    command
+}
+
+/// A loopback port nothing listens on (yet).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `portcullis serve --config FILE` as a child process (killed when dropped), once its
+/// `/readyz` on `port` answers 200.
+pub async fn serve_ready(config: &std::path::Path, port: u16) -> tokio::process::Child {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .env_remove("PORTCULLIS_ENCRYPTION_KEY")
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("portcullis did not become ready on port {port}");
+}
+
+/// Sends SIGTERM and asserts the process exits with status 0 within 30 s.
+pub async fn stop(mut child: tokio::process::Child) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
 }
