@@ -141,14 +141,18 @@ fn created_output(created: &api_keys::Created, now: OffsetDateTime) -> Output {
     });
     let text = match &key.kind {
         ApiKeyKind::ApiKey => {
-            json["api_key"] = json!(created.secret);
+            if let Some(object) = json.as_object_mut() {
+                object.insert("api_key".to_owned(), json!(created.secret));
+            }
             format!(
                 "created API key {} ({} for {}, {expiry})\n\n  {}\n\nSend it as `Authorization: Bearer <key>`. It is shown only now: store it safely.\n",
                 key.id, key.name, key.subject, created.secret
             )
         }
         ApiKeyKind::ServiceToken { client_id } => {
-            json["client_secret"] = json!(created.secret);
+            if let Some(object) = json.as_object_mut() {
+                object.insert("client_secret".to_owned(), json!(created.secret));
+            }
             format!(
                 "created service token {} ({} for {}, {expiry})\n\n  Portcullis-Client-Id: {client_id}\n  Portcullis-Client-Secret: {}\n\nThe secret is shown only now: store it safely.\n",
                 key.id, key.name, key.subject, created.secret

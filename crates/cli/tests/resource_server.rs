@@ -114,7 +114,9 @@ async fn missing_malformed_and_unknown_credentials_get_a_challenge_and_never_rea
     let app = spawn(vec![keyed("files", &upstream.url())]).await;
     let metadata = format!("http://{}{}", app.addr, prm_path("files"));
     let unknown_key = new_api_key(&mut rand::rng()).secret;
-    let cases: Vec<(Vec<(&str, String)>, &str, Option<&str>)> = vec![
+    // (request headers, query, the challenge's error code)
+    type Case<'a> = (Vec<(&'a str, String)>, &'a str, Option<&'a str>);
+    let cases: Vec<Case> = vec![
         (vec![], "", None),
         (
             vec![("authorization", "Basic dXNlcjpwdw==".to_owned())],

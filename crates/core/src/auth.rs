@@ -13,8 +13,8 @@ mod fetch;
 pub mod jwks;
 pub mod jwt;
 mod principal;
-#[cfg(test)]
-mod testing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod validators;
 
 pub use api_key::ApiKeyValidator;

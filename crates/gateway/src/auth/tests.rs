@@ -114,7 +114,9 @@ async fn requests_without_a_usable_credential_are_refused_before_any_validator()
     let fake = Fake::new("a", vec![("good", Ok(principal("u", None)))]);
     let v = as_dyn(&[&fake]);
     let auth = Authenticator::new();
-    let cases: &[(&[(&str, &str)], Option<&str>, AuthFailure)] = &[
+    // (request headers, query, the failure)
+    type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>, AuthFailure);
+    let cases: &[Case] = &[
         (&[], None, AuthFailure::Missing),
         (
             &[("authorization", "Basic dTpw")],
