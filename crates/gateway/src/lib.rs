@@ -536,6 +536,7 @@ impl Gateway {
                     });
                 };
                 let accepts_sse = accepts(&parts.headers, "text/event-stream");
+                let added = upstream.added_headers(principal);
                 let post = bridge::Post {
                     bytes,
                     message,
@@ -543,6 +544,7 @@ impl Gateway {
                     stateless,
                     accepts_sse,
                     version,
+                    added: &added,
                 };
                 let outcome = bridge.post(post, permit).await?;
                 if let Some(created) = &outcome.created_session {
