@@ -94,4 +94,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Idempotent: returns `true` if this call revoked it, `false` if no key has that id or it was
     /// already revoked (the first revocation time is kept). An expired key can still be revoked.
     async fn api_key_revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// The keys revoked at or after `since`, by `revoked_at` (then `id`).
+    ///
+    /// Every replica polls this to drop revoked keys from its cache of verified credentials.
+    async fn api_keys_revoked_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<ApiKey>, StoreError>;
 }
