@@ -139,22 +139,20 @@ fn created_output(created: &api_keys::Created, now: OffsetDateTime) -> Output {
     let expiry = key.expires_at.map_or("never expires".to_owned(), |at| {
         format!("expires {}", rfc3339(at))
     });
-    // `key_json` always builds an object; the secret joins it under a self-explanatory name.
-    let mut add = |name: &str| {
-        if let Value::Object(members) = &mut json {
-            members.insert(name.to_owned(), json!(created.secret));
-        }
-    };
     let text = match &key.kind {
         ApiKeyKind::ApiKey => {
-            add("api_key");
+            if let Some(object) = json.as_object_mut() {
+                object.insert("api_key".to_owned(), json!(created.secret));
+            }
             format!(
                 "created API key {} ({} for {}, {expiry})\n\n  {}\n\nSend it as `Authorization: Bearer <key>`. It is shown only now: store it safely.\n",
                 key.id, key.name, key.subject, created.secret
             )
         }
         ApiKeyKind::ServiceToken { client_id } => {
-            add("client_secret");
+            if let Some(object) = json.as_object_mut() {
+                object.insert("client_secret".to_owned(), json!(created.secret));
+            }
             format!(
                 "created service token {} ({} for {}, {expiry})\n\n  Portcullis-Client-Id: {client_id}\n  Portcullis-Client-Secret: {}\n\nThe secret is shown only now: store it safely.\n",
                 key.id, key.name, key.subject, created.secret

@@ -59,10 +59,11 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.server.listen))?;
     let state = AppState::new(
         gateway.clone(),
-        store,
+        store.clone(),
         metrics,
         TrustedProxies::new(&config.server.trusted_proxies),
     );
+    portcullis_server::spawn_revocation_watch(gateway.clone(), store);
     portcullis_server::spawn_janitor(gateway);
     state.set_ready(true);
     tracing::info!(listen = %config.server.listen, public_url = %config.server.public_url, "Portcullis is ready");

@@ -12,6 +12,7 @@
 mod common;
 
 use std::path::Path;
+use std::time::Duration;
 
 use common::{free_port, initialize_body, portcullis, serve_ready};
 use portcullis_testkit::{MockConfig, MockUpstream};
@@ -229,4 +230,28 @@ async fn a_key_made_by_the_cli_opens_the_upstream_of_a_running_portcullis() {
         &config,
     ]);
     assert!(listed[0]["last_used_at"].is_string(), "{listed}");
+
+    // Revoked by the CLI while the server holds the key as verified: refused within seconds.
+    admin(&[
+        "api-key",
+        "revoke",
+        "--id",
+        good["id"].as_str().unwrap(),
+        "--config",
+        &config,
+    ]);
+    let mut refused = false;
+    for _ in 0..50 {
+        let status = send(good["api_key"].as_str().unwrap())
+            .await
+            .unwrap()
+            .status();
+        if status == 401 {
+            refused = true;
+            break;
+        }
+        assert_eq!(status, 200);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refused, "the revoked key was still accepted after 5 s");
 }

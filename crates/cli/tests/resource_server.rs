@@ -114,7 +114,7 @@ async fn missing_malformed_and_unknown_credentials_get_a_challenge_and_never_rea
     let app = spawn(vec![keyed("files", &upstream.url())]).await;
     let metadata = format!("http://{}{}", app.addr, prm_path("files"));
     let unknown_key = new_api_key(&mut rand::rng()).secret;
-    // Headers sent, query string, the `error` the challenge must carry.
+    // (request headers, query, the challenge's error code)
     type Case<'a> = (Vec<(&'a str, String)>, &'a str, Option<&'a str>);
     let cases: Vec<Case> = vec![
         (vec![], "", None),
@@ -514,4 +514,52 @@ async fn an_upstream_with_auth_none_ignores_credentials_and_sends_no_identity() 
     let seen = &upstream.requests()[0];
     assert_eq!(seen.header("x-portcullis-user"), None);
     assert_eq!(seen.header("authorization"), None);
+}
+
+#[tokio::test]
+async fn a_legacy_sse_session_carries_its_callers_identity_on_every_request() {
+    let upstream = MockUpstream::start_legacy_sse(MockConfig::default())
+        .await
+        .unwrap();
+    let mut up = keyed("old", &upstream.sse_url());
+    up.transport = portcullis_core::config::HttpTransport::Sse;
+    let app = spawn(vec![up]).await;
+    let key = api_key(&app, "user:alice").await;
+    let bearer = format!("Bearer {key}");
+    let response = app
+        .post("old", &initialize_body())
+        .header("authorization", &bearer)
+        .header("x-portcullis-user", "admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let call = app
+        .post(
+            "old",
+            &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hi"}}}),
+        )
+        .header("authorization", &bearer)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(call.status(), 200);
+    let requests = upstream.requests();
+    // The SSE stream (GET) and each message (POST).
+    assert!(requests.len() >= 3, "{requests:?}");
+    for request in &requests {
+        assert_eq!(
+            request.header("x-portcullis-user"),
+            Some("user:alice"),
+            "{} {}",
+            request.method,
+            request.path_and_query
+        );
+        assert_eq!(request.header("authorization"), None);
+    }
 }

@@ -17,8 +17,8 @@ pub mod identity_token;
 pub mod jwks;
 pub mod jwt;
 mod principal;
-#[cfg(test)]
-mod testing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod validators;
 
 pub use api_key::ApiKeyValidator;

@@ -23,7 +23,7 @@ use std::time::Duration;
 use axum::body::Body;
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use http::{HeaderName, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use portcullis_core::config::UpstreamConfig;
 use portcullis_proto::jsonrpc::{Kind, Message};
 use portcullis_proto::mcp::{self, header};
@@ -48,6 +48,9 @@ pub(crate) struct Post<'a> {
     pub stateless: bool,
     pub accepts_sse: bool,
     pub version: &'a str,
+    /// What Portcullis adds to requests for the caller (identity headers, the upstream's own
+    /// credential); a legacy SSE session created by this request sends them on every request.
+    pub added: &'a HeaderMap,
 }
 
 /// The answer to a POST, and the session it created, if any.
@@ -330,7 +333,7 @@ impl Bridge {
             (None, None, false)
         } else if is_initialize {
             let (id, session) = self
-                .create_session()
+                .create_session(post.added)
                 .await
                 .map_err(|reason| self.unavailable(reason, request_id))?;
             (Some(id), Some(session), true)
@@ -504,7 +507,10 @@ impl Bridge {
         }
     }
 
-    async fn create_session(&self) -> Result<(String, Arc<Session>), &'static str> {
+    async fn create_session(
+        &self,
+        added: &HeaderMap,
+    ) -> Result<(String, Arc<Session>), &'static str> {
         let id = new_session_id();
         let (link, generation) = match &self.source {
             Source::Stdio(s) => {
@@ -513,7 +519,7 @@ impl Bridge {
                 }
                 (Link::Stdio(s.clone()), s.generation())
             }
-            Source::Legacy(connector) => (Link::Legacy(connector.connect(&id).await?), 0),
+            Source::Legacy(connector) => (Link::Legacy(connector.connect(&id, added).await?), 0),
         };
         let session = Arc::new(Session {
             link,

@@ -362,6 +362,26 @@ impl Gateway {
         &self.authenticator
     }
 
+    /// Drops from the verified-credential cache every API key or service token revoked at or
+    /// after `since` (by whichever replica), so a revocation made anywhere takes effect here on
+    /// the next request. Returns how many revocations were new to this call's `seen`.
+    pub async fn drop_revoked(
+        &self,
+        store: &dyn Store,
+        since: time::OffsetDateTime,
+        seen: &mut std::collections::HashSet<String>,
+    ) -> Result<usize, portcullis_store::StoreError> {
+        let revoked = store.api_keys_revoked_since(since).await?;
+        let mut new = 0;
+        for key in revoked {
+            if seen.insert(key.id) {
+                self.authenticator.forget(key.secret_hash);
+                new += 1;
+            }
+        }
+        Ok(new)
+    }
+
     /// The RFC 9728 metadata of upstream `name`; `None` for an unknown upstream or one with
     /// `auth = "none"` (there is nothing to authorize).
     pub fn protected_resource_metadata(
@@ -536,6 +556,7 @@ impl Gateway {
                     });
                 };
                 let accepts_sse = accepts(&parts.headers, "text/event-stream");
+                let added = upstream.added_headers(principal);
                 let post = bridge::Post {
                     bytes,
                     message,
@@ -543,6 +564,7 @@ impl Gateway {
                     stateless,
                     accepts_sse,
                     version,
+                    added: &added,
                 };
                 let outcome = bridge.post(post, permit).await?;
                 if let Some(created) = &outcome.created_session {

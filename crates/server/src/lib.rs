@@ -131,6 +131,39 @@ pub async fn serve(
     result
 }
 
+/// How far back each poll for revocations looks: covers clock differences between replicas and
+/// a missed poll or two.
+const REVOCATION_WINDOW: Duration = Duration::from_secs(120);
+
+/// Polls the store every second for API keys revoked by any replica (or the CLI) and drops them
+/// from the gateway's cache of verified credentials, until the process ends.
+pub fn spawn_revocation_watch(gateway: Arc<Gateway>, store: Arc<dyn Store>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Revocations seen within the window, so each is applied once.
+        let mut seen = std::collections::HashSet::new();
+        let mut window_start = time::OffsetDateTime::now_utc();
+        loop {
+            tick.tick().await;
+            let since = time::OffsetDateTime::now_utc() - REVOCATION_WINDOW;
+            if since - window_start > REVOCATION_WINDOW {
+                // Revocations older than the window can no longer be returned: start over.
+                seen.clear();
+                window_start = since;
+            }
+            match gateway.drop_revoked(store.as_ref(), since, &mut seen).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    keys = n,
+                    "revoked API keys dropped from the credential cache"
+                ),
+                Err(e) => tracing::debug!(error = %e, "could not poll for revoked API keys"),
+            }
+        }
+    });
+}
+
 /// Forgets relay sessions (and ends bridged sessions) idle for a day, every ten minutes,
 /// until the process ends.
 pub fn spawn_janitor(gateway: Arc<Gateway>) {

@@ -361,6 +361,20 @@ impl Store for PostgresStore {
         rows.into_iter().map(api_key_from_row).collect()
     }
 
+    async fn api_keys_revoked_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<ApiKey>, StoreError> {
+        let rows: Vec<ApiKeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE revoked_at >= $1 ORDER BY revoked_at, id"
+        )))
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        rows.into_iter().map(api_key_from_row).collect()
+    }
+
     async fn api_key_touch(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
         // GREATEST ignores NULLs, so a first touch sets the time.
         let result = sqlx::query(

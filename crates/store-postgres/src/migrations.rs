@@ -28,6 +28,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "signing keys",
         include_str!("../migrations/0003_signing_keys.sql"),
     ),
+    (
+        4,
+        "api keys revoked",
+        include_str!("../migrations/0004_api_keys_revoked.sql"),
+    ),
 ];
 
 /// A migrator over [`MIGRATIONS`] that refuses a database holding migrations it does not know.

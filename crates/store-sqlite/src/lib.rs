@@ -452,6 +452,20 @@ impl Store for SqliteStore {
         rows.into_iter().map(api_key_from_row).collect()
     }
 
+    async fn api_keys_revoked_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<ApiKey>, StoreError> {
+        let rows: Vec<ApiKeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE revoked_at >= $1 ORDER BY revoked_at, id"
+        )))
+        .bind(to_micros(since)?)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        rows.into_iter().map(api_key_from_row).collect()
+    }
+
     async fn api_key_touch(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         // SQLite's two-argument MAX is NULL if either is, hence the COALESCE.

@@ -245,6 +245,7 @@ pub async fn run_all_in(store: &dyn Store, scope: &Scope) {
     api_key_touch_moves_last_used_at_forward_only(store, scope).await;
     api_key_revoke_is_idempotent(store, scope).await;
     api_key_expired_and_revoked_rows_are_still_returned(store, scope).await;
+    api_keys_revoked_since_lists_exactly_the_later_revocations(store, scope).await;
     signing_key_insert_then_list_returns_equal_rows(store, scope).await;
     signing_key_duplicates_conflict(store, scope).await;
     signing_key_concurrent_duplicate_inserts_let_exactly_one_win(store, scope).await;
@@ -1493,6 +1494,60 @@ pub async fn signing_keys_purge_deletes_exactly_the_retired_before(
         signing_retire(store, kid, SIGNING_KEY_CLEANUP).await;
     }
     signing_purge(store, SIGNING_KEY_CLEANUP + micro).await;
+}
+
+/// `api_keys_revoked_since` returns the keys revoked at or after the instant, oldest revocation
+/// first, and none revoked before it or not at all. Other runs' revoked rows may share the
+/// database, so only this scope's ids are compared.
+pub async fn api_keys_revoked_since_lists_exactly_the_later_revocations(
+    store: &dyn Store,
+    scope: &Scope,
+) {
+    let early = api_key(scope, "revoked-early", 70, base_plus(0));
+    let late = api_key(scope, "revoked-late", 71, base_plus(0));
+    let later = service_token(scope, "revoked-later", 72, base_plus(0));
+    let live = api_key(scope, "never-revoked", 73, base_plus(0));
+    for key in [&early, &late, &later, &live] {
+        key_insert(store, key).await;
+    }
+    let cut = base_plus(20_000_000);
+    assert!(key_revoke(store, &early.id, cut - Duration::microseconds(1)).await);
+    assert!(key_revoke(store, &later.id, cut + Duration::seconds(5)).await);
+    assert!(key_revoke(store, &late.id, cut).await);
+
+    let ours = |keys: Vec<ApiKey>| -> Vec<String> {
+        keys.into_iter()
+            .map(|k| k.id)
+            .filter(|id| [&early.id, &late.id, &later.id, &live.id].contains(&id))
+            .collect()
+    };
+    let found = store
+        .api_keys_revoked_since(cut)
+        .await
+        .unwrap_or_else(|e| panic!("{}: api_keys_revoked_since: {e}", store.backend()));
+    assert!(
+        found
+            .iter()
+            .all(|k| k.revoked_at.is_some_and(|at| at >= cut)),
+        "{}: a row revoked before the cut",
+        store.backend()
+    );
+    assert_eq!(
+        ours(found),
+        vec![late.id.clone(), later.id.clone()],
+        "{}: revoked since the cut, oldest first",
+        store.backend()
+    );
+    let after_all = store
+        .api_keys_revoked_since(cut + Duration::seconds(6))
+        .await
+        .unwrap_or_else(|e| panic!("{}: api_keys_revoked_since: {e}", store.backend()));
+    assert!(
+        ours(after_all).is_empty(),
+        "{}: nothing after the last revocation",
+        store.backend()
+    );
+    key_revoke(store, &live.id, base_plus(0)).await;
 }
 
 #[cfg(test)]

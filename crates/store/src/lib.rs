@@ -97,6 +97,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// already revoked (the first revocation time is kept). An expired key can still be revoked.
     async fn api_key_revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
 
+    /// The keys revoked at or after `since`, by `revoked_at` (then `id`).
+    ///
+    /// Every replica polls this to drop revoked keys from its cache of verified credentials.
+    async fn api_keys_revoked_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<ApiKey>, StoreError>;
+
     /// Records a new signing key.
     ///
     /// Fails with [`StoreError::Conflict`] if a key with the same `kid` exists; nothing is

@@ -203,6 +203,20 @@ impl Store for MemoryStore {
         Ok(listed)
     }
 
+    async fn api_keys_revoked_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<ApiKey>, StoreError> {
+        let mut revoked: Vec<ApiKey> = self
+            .api_keys()
+            .values()
+            .filter(|key| key.revoked_at.is_some_and(|at| at >= since))
+            .cloned()
+            .collect();
+        revoked.sort_by(|a, b| (a.revoked_at, &a.id).cmp(&(b.revoked_at, &b.id)));
+        Ok(revoked)
+    }
+
     async fn api_key_touch(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
         Ok(match self.api_keys().get_mut(id) {
             Some(key) => {

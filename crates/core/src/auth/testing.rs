@@ -1,6 +1,17 @@
 //! Test support for validators: keys of every algorithm generated with aws-lc-rs, a token
 //! builder that signs whatever header and claims a test wants (including wrong ones), and a fake
 //! [`Fetch`] that records requests, answers canned documents, fails or holds requests back.
+//! Compiled for core's own tests and, with the `testing` feature, for benchmarks and other
+//! crates' tests; never part of the binary.
+
+// Test support: a failure here is a failed test or benchmark, so it may panic.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_debug_implementations
+)]
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

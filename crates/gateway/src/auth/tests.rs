@@ -114,7 +114,7 @@ async fn requests_without_a_usable_credential_are_refused_before_any_validator()
     let fake = Fake::new("a", vec![("good", Ok(principal("u", None)))]);
     let v = as_dyn(&[&fake]);
     let auth = Authenticator::new();
-    // Headers sent, query string, the failure expected.
+    // (request headers, query, the failure)
     type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>, AuthFailure);
     let cases: &[Case] = &[
         (&[], None, AuthFailure::Missing),

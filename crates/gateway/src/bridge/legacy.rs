@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::body::Body;
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE};
-use http::{Method, Request, Uri};
+use http::{HeaderMap, Method, Request, Uri};
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -40,6 +40,9 @@ pub(crate) struct Connector {
 pub(crate) struct Connection {
     name: String,
     endpoint: OnceLock<Uri>,
+    /// Headers Portcullis adds to every request of this session (the caller's identity, the
+    /// upstream's own credential): a legacy session belongs to one principal.
+    added: HeaderMap,
     client: Client<Https, Body>,
     alive: AtomicBool,
     closed: CancellationToken,
@@ -69,19 +72,25 @@ impl Connector {
         self.url.as_str()
     }
 
-    /// Opens the SSE stream for `session` and waits for its `endpoint` event.
-    pub(crate) async fn connect(&self, session: &str) -> Result<Arc<Connection>, &'static str> {
+    /// Opens the SSE stream for `session` and waits for its `endpoint` event. `added` goes with
+    /// the stream's request and every message POSTed on the session.
+    pub(crate) async fn connect(
+        &self,
+        session: &str,
+        added: &HeaderMap,
+    ) -> Result<Arc<Connection>, &'static str> {
         let uri: Uri = self
             .url
             .as_str()
             .parse()
             .map_err(|_| "invalid upstream URL")?;
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(Method::GET)
             .uri(uri)
             .header(ACCEPT, "text/event-stream")
             .body(Body::empty())
             .map_err(|_| "invalid upstream URL")?;
+        add_headers(request.headers_mut(), added);
         let response =
             match tokio::time::timeout(self.first_byte_timeout, self.client.request(request)).await
             {
@@ -104,6 +113,7 @@ impl Connector {
         let connection = Arc::new(Connection {
             name: self.name.clone(),
             endpoint: OnceLock::new(),
+            added: added.clone(),
             client: self.client.clone(),
             alive: AtomicBool::new(true),
             closed: self.shutdown.child_token(),
@@ -207,12 +217,13 @@ impl Connection {
         if !self.is_alive() {
             return Err("the upstream closed the SSE stream");
         }
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(Method::POST)
             .uri(endpoint.clone())
             .header(CONTENT_TYPE, "application/json")
             .body(Body::from(bytes))
             .map_err(|_| "invalid endpoint")?;
+        add_headers(request.headers_mut(), &self.added);
         match self.client.request(request).await {
             Ok(r) if r.status().is_success() => Ok(()),
             Ok(r) => {
@@ -221,5 +232,11 @@ impl Connection {
             }
             Err(_) => Err("connection refused or failed"),
         }
+    }
+}
+
+fn add_headers(to: &mut HeaderMap, added: &HeaderMap) {
+    for (name, value) in added {
+        to.insert(name.clone(), value.clone());
     }
 }
