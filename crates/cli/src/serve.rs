@@ -14,9 +14,8 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     // is even reached) rather than the first request that needs a signature.
     let sealer = crate::keys::encryption_keys(&config)?;
     let store = crate::store::open(&config.store.url).await?;
-    // Nothing signs yet: identity tokens to upstreams and the authorization server will take the
-    // ring from here.
-    let _signing_keys = crate::keys::signing_keys(&config, &*store, &sealer).await?;
+    // Identity tokens for upstreams sign with these (the authorization server will too).
+    let signing_keys = Arc::new(crate::keys::signing_keys(&config, &*store, &sealer).await?);
     let metrics = portcullis_server::install_metrics();
 
     // Built-in servers listen on loopback ports of their own and are relayed like any upstream.
@@ -50,6 +49,7 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         },
         validators,
         &|var| std::env::var(var).ok(),
+        Some(signing_keys),
     )?;
     let gateway = Arc::new(gateway);
     gateway.start().await;

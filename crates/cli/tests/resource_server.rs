@@ -563,3 +563,91 @@ async fn a_legacy_sse_session_carries_its_callers_identity_on_every_request() {
         assert_eq!(request.header("authorization"), None);
     }
 }
+
+/// Verifies an identity token the way an upstream would, with nothing from Portcullis but its
+/// published JWKS.
+async fn verify_identity_token(app: &App, token: &str, audience: &str) -> Value {
+    let jwks: jsonwebtoken::jwk::JwkSet = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("portcullis-identity+jwt"));
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("the kid is published");
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&[format!("http://{}", app.addr)]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    jsonwebtoken::decode::<Value>(
+        token,
+        &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
+        &validation,
+    )
+    .unwrap()
+    .claims
+}
+
+#[tokio::test]
+async fn an_upstream_can_ask_for_a_signed_identity_token() {
+    portcullis_core::auth::install_crypto_provider();
+    let upstream = mock().await;
+    let mut bearer_up = keyed("files", &upstream.url());
+    bearer_up.identity_token = true;
+    let mut header_up = keyed("mail", &upstream.url());
+    header_up.identity_token = true;
+    header_up.identity_token_header = "x-identity".to_owned();
+    header_up.identity_headers = false;
+    let app = spawn(vec![bearer_up, header_up]).await;
+    let key = api_key(&app, "user:alice").await;
+    for name in ["files", "mail", "files"] {
+        let response = app
+            .post(name, &initialize_body())
+            .header("authorization", format!("Bearer {key}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{name}");
+    }
+    let requests = upstream.requests();
+    let files = requests[0].header("authorization").unwrap();
+    let token = files.strip_prefix("Bearer ").expect("a Bearer token");
+    assert!(!files.contains(&key));
+    let claims = verify_identity_token(&app, token, &app.mcp("files")).await;
+    assert_eq!(claims["sub"], "user:alice");
+    assert_eq!(claims["scope"], "files:read");
+    assert!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap() <= 60);
+    assert_eq!(requests[0].header("x-portcullis-user"), Some("user:alice"));
+    // Reused for the same caller at the same upstream while it is fresh.
+    assert_eq!(requests[2].header("authorization"), Some(files));
+
+    let mail = requests[1].header("x-identity").unwrap();
+    assert_eq!(requests[1].header("authorization"), None);
+    assert_eq!(requests[1].header("x-portcullis-user"), None);
+    let claims = verify_identity_token(&app, mail, &app.mcp("mail")).await;
+    assert_eq!(claims["aud"], app.mcp("mail"));
+    // A token for one upstream is not valid at another.
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_audience(&[app.mcp("files")]);
+    let jwks: jsonwebtoken::jwk::JwkSet = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let wrong = jsonwebtoken::decode::<Value>(
+        mail,
+        &jsonwebtoken::DecodingKey::from_jwk(&jwks.keys[0]).unwrap(),
+        &validation,
+    );
+    assert!(wrong.is_err());
+}

@@ -97,6 +97,9 @@ pub enum RelayError {
         challenge: Arc<ResourceChallenge>,
         id: Option<Box<RawValue>>,
     },
+    /// Portcullis could not sign the identity token the upstream asks for: HTTP 503.
+    #[error("Portcullis cannot vouch for the caller to {upstream:?} right now")]
+    Signing { upstream: String },
     /// The store failed: HTTP 503.
     #[error("the session store is unavailable")]
     Store(#[from] portcullis_store::StoreError),

@@ -15,6 +15,7 @@ pub mod fetch;
 mod headers;
 mod http;
 pub mod identity;
+mod identity_token;
 mod origin;
 mod sessions;
 
@@ -78,6 +79,8 @@ struct Upstream {
     validators: Vec<Arc<dyn Validator>>,
     challenge: Arc<ResourceChallenge>,
     identity_headers: bool,
+    /// Where the identity token goes (`identity_token_header`), when it is asked for.
+    identity_token: Option<HeaderName>,
     /// The static credential Portcullis sends to this upstream (`credential_env`).
     credential: Option<(HeaderName, HeaderValue)>,
     scopes: Vec<String>,
@@ -92,6 +95,7 @@ struct Upstream {
 pub struct Gateway {
     upstreams: HashMap<String, Upstream>,
     authenticator: Authenticator,
+    identity_tokens: identity_token::IdentityTokens,
     public_url: String,
     policy: OriginPolicy,
     limits: Limits,
@@ -106,13 +110,15 @@ pub struct Gateway {
 impl Gateway {
     /// Builds every upstream. `builtin_url` gives the loopback URL of a built-in server;
     /// `validators` are the configured `[[validators]]` (the built-in `api_key` is added here);
-    /// `env_var` reads the environment variables named by `*_env` keys.
+    /// `env_var` reads the environment variables named by `*_env` keys; `signing_keys` sign
+    /// identity tokens (required when an upstream asks for them).
     pub fn new(
         config: &Config,
         store: Arc<dyn Store>,
         builtin_url: &dyn Fn(BuiltinServer) -> Option<String>,
         validators: Vec<Arc<dyn Validator>>,
         env_var: &dyn Fn(&str) -> Option<String>,
+        signing_keys: Option<Arc<portcullis_core::signing::KeyRing>>,
     ) -> Result<Gateway, GatewayError> {
         let loopback = config
             .server
@@ -134,6 +140,7 @@ impl Gateway {
             Arc::new(ApiKeyValidator::new(store.clone())),
         );
         let public_url = config.server.public_url.trim_end_matches('/').to_owned();
+        let identity_tokens = identity_token::IdentityTokens::new(signing_keys, &public_url);
         let sessions = Arc::new(Sessions::new(store));
         let shutdown_deadline = CancellationToken::new();
         let mut upstreams = HashMap::new();
@@ -193,6 +200,20 @@ impl Gateway {
                     Some((name, value))
                 }
             };
+            let identity_token = if up.identity_token {
+                if !identity_tokens.can_sign() {
+                    return Err(error(
+                        "identity_token: Portcullis has no signing key".to_owned(),
+                    ));
+                }
+                Some(
+                    HeaderName::from_bytes(up.identity_token_header.as_bytes()).map_err(|_| {
+                        error("identity_token_header: not a header name".to_owned())
+                    })?,
+                )
+            } else {
+                None
+            };
             if up.auth == AuthMode::None {
                 tracing::warn!(upstream = %up.name, "UNAUTHENTICATED: anyone who can reach /servers/{}/mcp can use this MCP server (auth = \"none\")", up.name);
             }
@@ -211,6 +232,7 @@ impl Gateway {
                         scopes: up.scopes.clone(),
                     }),
                     identity_headers: up.identity_headers,
+                    identity_token,
                     credential,
                     scopes: up.scopes.clone(),
                     transport,
@@ -223,6 +245,7 @@ impl Gateway {
         Ok(Gateway {
             upstreams,
             authenticator: Authenticator::new(),
+            identity_tokens,
             public_url,
             policy,
             limits: Limits {
@@ -411,12 +434,33 @@ impl Gateway {
         })
     }
 
-    /// The identity headers and static credential Portcullis sends this upstream for `principal`.
-    pub fn upstream_headers(&self, name: &str, principal: Option<&Principal>) -> HeaderMap {
-        self.upstreams
-            .get(name)
-            .map(|u| u.added_headers(principal))
-            .unwrap_or_default()
+    /// What Portcullis adds to a request it relays to `upstream` for `caller`: the identity
+    /// headers, the identity token and the upstream's own static credential. Empty (no
+    /// allocation) when there is none of them.
+    fn added_headers(
+        &self,
+        upstream: &Upstream,
+        caller: Option<&Arc<Principal>>,
+    ) -> Result<HeaderMap, RelayError> {
+        let mut headers = HeaderMap::new();
+        if let Some(caller) = caller {
+            if upstream.identity_headers {
+                identity::insert(caller, &mut headers);
+            }
+            if let Some(header) = &upstream.identity_token {
+                let token = self.identity_tokens.get(upstream, caller)?;
+                headers.insert(header.clone(), token);
+            }
+        }
+        if let Some((name, value)) = &upstream.credential {
+            headers.insert(name.clone(), value.clone());
+        }
+        Ok(headers)
+    }
+
+    /// The JWKS that verifies identity tokens (and, later, Portcullis's access tokens).
+    pub fn jwks(&self, now: time::OffsetDateTime) -> serde_json::Value {
+        self.identity_tokens.jwks(now)
     }
 
     /// Looks a session up and checks it belongs to the caller: another principal's session, or
@@ -451,9 +495,10 @@ impl Gateway {
     ) -> Result<Response<Body>, RelayError> {
         let Admitted {
             upstream,
-            principal,
+            principal: caller,
         } = self.admit(name, parts).await?;
-        let principal = principal.as_deref();
+        let caller = caller.as_ref();
+        let principal = caller.map(|p| &**p);
         require_json(&parts.headers)?;
         let bytes = read_body(body, &parts.headers, self.max_body_bytes).await?;
         let inspected =
@@ -522,7 +567,7 @@ impl Gateway {
                     .send(
                         Method::POST,
                         &parts.headers,
-                        &upstream.added_headers(principal),
+                        &self.added_headers(upstream, caller)?,
                         bytes,
                         request_id,
                         Some(permit),
@@ -556,7 +601,7 @@ impl Gateway {
                     });
                 };
                 let accepts_sse = accepts(&parts.headers, "text/event-stream");
-                let added = upstream.added_headers(principal);
+                let added = self.added_headers(upstream, caller)?;
                 let post = bridge::Post {
                     bytes,
                     message,
@@ -581,9 +626,10 @@ impl Gateway {
     pub async fn get(&self, name: &str, parts: &Parts) -> Result<Response<Body>, RelayError> {
         let Admitted {
             upstream,
-            principal,
+            principal: caller,
         } = self.admit(name, parts).await?;
-        let principal = principal.as_deref();
+        let caller = caller.as_ref();
+        let principal = caller.map(|p| &**p);
         let version = headers::protocol_version(&parts.headers)?;
         let session_id = session_header(&parts.headers)?;
         if let Some(sid) = session_id {
@@ -605,7 +651,7 @@ impl Gateway {
                 http.send(
                     Method::GET,
                     &parts.headers,
-                    &upstream.added_headers(principal),
+                    &self.added_headers(upstream, caller)?,
                     Bytes::new(),
                     None,
                     Some(permit),
@@ -643,9 +689,10 @@ impl Gateway {
     pub async fn delete(&self, name: &str, parts: &Parts) -> Result<Response<Body>, RelayError> {
         let Admitted {
             upstream,
-            principal,
+            principal: caller,
         } = self.admit(name, parts).await?;
-        let principal = principal.as_deref();
+        let caller = caller.as_ref();
+        let principal = caller.map(|p| &**p);
         let version = headers::protocol_version(&parts.headers)?;
         let Some(sid) = session_header(&parts.headers)? else {
             return match &upstream.transport {
@@ -653,7 +700,7 @@ impl Gateway {
                     http.send(
                         Method::DELETE,
                         &parts.headers,
-                        &upstream.added_headers(principal),
+                        &self.added_headers(upstream, caller)?,
                         Bytes::new(),
                         None,
                         None,
@@ -676,7 +723,7 @@ impl Gateway {
                 http.send(
                     Method::DELETE,
                     &parts.headers,
-                    &upstream.added_headers(principal),
+                    &self.added_headers(upstream, caller)?,
                     Bytes::new(),
                     None,
                     None,
@@ -698,23 +745,6 @@ struct Admitted<'a> {
     upstream: &'a Upstream,
     /// Who is calling; `None` for `auth = "none"`.
     principal: Option<Arc<Principal>>,
-}
-
-impl Upstream {
-    /// What Portcullis adds to a request it relays here: the caller's identity headers and the
-    /// upstream's own static credential. Empty (no allocation) when there is neither.
-    fn added_headers(&self, principal: Option<&Principal>) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        if self.identity_headers
-            && let Some(principal) = principal
-        {
-            identity::insert(principal, &mut headers);
-        }
-        if let Some((name, value)) = &self.credential {
-            headers.insert(name.clone(), value.clone());
-        }
-        headers
-    }
 }
 
 fn subject(principal: Option<&Principal>) -> Option<&str> {

@@ -119,6 +119,11 @@ fn relay_error(e: RelayError) -> Response {
             code::INVALID_REQUEST,
             Some(json!({ "required_scopes": scopes })),
         ),
+        RelayError::Signing { upstream } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::INTERNAL_ERROR,
+            Some(json!({ "upstream": upstream, "reason": "signing unavailable" })),
+        ),
         RelayError::Store(err) => {
             tracing::error!(error = %err, "store failure on the MCP path");
             (
@@ -136,6 +141,7 @@ fn relay_error(e: RelayError) -> Response {
     match &e {
         RelayError::Busy { .. }
         | RelayError::Store(_)
+        | RelayError::Signing { .. }
         | RelayError::Unauthenticated {
             failure: AuthFailure::Unavailable,
             ..

@@ -6,6 +6,7 @@
 
 mod error;
 mod forward_auth;
+mod jwks;
 mod mcp;
 mod observe;
 mod ops;
@@ -83,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .merge(upstreams)
         .merge(resource_metadata::router())
         .merge(forward_auth::router())
+        .merge(jwks::router())
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -177,6 +177,7 @@ fn route_label(path: &str) -> &'static str {
         "/healthz" | "/readyz" | "/metrics" => "ops",
         crate::resource_metadata::ROUTE => "resource_metadata",
         crate::forward_auth::ROUTE => "forward_auth",
+        crate::jwks::ROUTE => "jwks",
         _ => "other",
     }
 }

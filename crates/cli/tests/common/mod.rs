@@ -14,7 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_core::auth::Validator;
+use portcullis_core::config::SigningAlg;
 use portcullis_core::config::{AuthMode, Config, UpstreamConfig};
+use portcullis_core::crypto::Sealer;
+use portcullis_core::signing::KeyRing;
 use portcullis_gateway::Gateway;
 use portcullis_server::{AppState, TrustedProxies};
 use portcullis_store::MemoryStore;
@@ -70,6 +73,7 @@ pub async fn spawn_setup(
     tweak(&mut config);
     let store = Arc::new(MemoryStore::new());
     let env = setup.env;
+    let signing_keys = test_signing_keys(store.as_ref()).await;
     let gateway = Arc::new(
         Gateway::new(
             &config,
@@ -77,6 +81,7 @@ pub async fn spawn_setup(
             &|_| None,
             setup.validators,
             &|var| env.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone()),
+            Some(signing_keys),
         )
         .unwrap(),
     );
@@ -110,6 +115,22 @@ pub async fn spawn_setup(
         gateway,
         store,
     }
+}
+
+/// A signing key ring for a test store: a fresh encryption key and one ES256 key.
+pub async fn test_signing_keys(store: &MemoryStore) -> Arc<KeyRing> {
+    let sealer = Sealer::generate(&mut rand::rng()).unwrap();
+    Arc::new(
+        KeyRing::ensure(
+            store,
+            &sealer,
+            SigningAlg::Es256,
+            time::OffsetDateTime::now_utc(),
+            &mut rand::rng(),
+        )
+        .await
+        .unwrap(),
+    )
 }
 
 impl App {

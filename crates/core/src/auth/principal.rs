@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 /// An authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Principal {
     /// Stable across sessions and unique across validators: `{validator}:{sub}`.
     pub subject: String,

@@ -516,6 +516,20 @@ pub const KEYS: &[Key] = &[
         description: "Send the caller's identity to the upstream in `X-Portcullis-User`, `-Email`, `-Email-Verified`, `-Name`, `-Tenant`, `-Groups` and `-Scopes` (see docs/identity.md). Copies of these headers sent by clients never reach an upstream either way.",
     },
     Key {
+        path: "upstreams[].identity_token",
+        kind: Kind::Bool,
+        default: Some("false"),
+        example: "true",
+        description: "Send the upstream a Portcullis-signed JWT about the caller (`typ` `portcullis-identity+jwt`; `iss` the public URL, `aud` the upstream's resource URL, `sub`, email, tenant, groups, scope; valid 60 s and never past the caller's credential), verifiable with `/.well-known/jwks.json`. Needs an upstream that authenticates callers. See docs/identity.md.",
+    },
+    Key {
+        path: "upstreams[].identity_token_header",
+        kind: Kind::String,
+        default: Some("\"authorization\""),
+        example: "\"x-portcullis-identity\"",
+        description: "The request header that carries the identity token: in `Authorization` as `Bearer <token>`, in any other header as the bare token. Must differ from `credential_header` when both are used.",
+    },
+    Key {
         path: "upstreams[].credential_env",
         kind: Kind::String,
         default: None,

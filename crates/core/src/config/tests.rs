@@ -207,6 +207,17 @@ url = "http://127.0.0.1:2/mcp"
 auth = "none"
 accept = ["api_key"]
 credential_header = "host"
+identity_token = true
+[[upstreams]]
+name = "clash"
+url = "http://127.0.0.1:3/mcp"
+identity_token = true
+credential_env = "CLASH_TOKEN"
+[[upstreams]]
+name = "badname"
+url = "http://127.0.0.1:4/mcp"
+identity_token = true
+identity_token_header = "mcp-session-id"
 "#;
     let found = problems(text, &[]);
     let keys: BTreeSet<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
@@ -218,6 +229,9 @@ credential_header = "host"
         "upstreams[files].credential_header",
         "upstreams[open].accept",
         "upstreams[open].credential_header",
+        "upstreams[open].identity_token",
+        "upstreams[clash].identity_token_header",
+        "upstreams[badname].identity_token_header",
     ]
     .into();
     assert_eq!(keys, expected, "{found:#?}");

@@ -226,6 +226,12 @@ pub struct UpstreamConfig {
     /// Tell the upstream who is calling with `X-Portcullis-*` headers.
     #[serde(default = "defaults::identity_headers")]
     pub identity_headers: bool,
+    /// Send the upstream a short-lived Portcullis-signed JWT about the caller.
+    #[serde(default)]
+    pub identity_token: bool,
+    /// The request header that carries the identity token.
+    #[serde(default = "defaults::credential_header")]
+    pub identity_token_header: String,
     /// The environment variable holding a static credential Portcullis sends to the upstream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential_env: Option<String>,
@@ -295,6 +301,8 @@ impl UpstreamConfig {
             accept: Vec::new(),
             scopes: Vec::new(),
             identity_headers: defaults::identity_headers(),
+            identity_token: false,
+            identity_token_header: defaults::credential_header(),
             credential_env: None,
             credential_header: defaults::credential_header(),
             connect_timeout: defaults::connect_timeout(),

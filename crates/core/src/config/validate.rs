@@ -223,6 +223,30 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
                 "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
             );
         }
+        if up.identity_token {
+            if up.auth == AuthMode::None {
+                p.add(
+                    key("identity_token"),
+                    "auth = \"none\" has no caller to vouch for: the identity token needs authentication",
+                );
+            }
+            if http::is_forbidden_upstream_header(&up.identity_token_header) {
+                p.add(
+                    key("identity_token_header"),
+                    "must be a header name other than those Portcullis controls (Host, Content-Length, MCP and X-Portcullis-* headers, hop-by-hop headers)",
+                );
+            }
+            if up.credential_env.is_some()
+                && up
+                    .identity_token_header
+                    .eq_ignore_ascii_case(&up.credential_header)
+            {
+                p.add(
+                    key("identity_token_header"),
+                    "the identity token and the static credential (credential_header) need different headers",
+                );
+            }
+        }
         if http::is_forbidden_upstream_header(&up.credential_header) {
             p.add(
                 key("credential_header"),

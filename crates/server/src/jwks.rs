@@ -1,0 +1,35 @@
+//! `/.well-known/jwks.json`: the public keys of Portcullis's signing keys — everything it signs
+//! (identity tokens for upstreams now, its OAuth tokens later) verifies against this set.
+//!
+//! Keys are published here before they first sign and stay after they stop, for as long as
+//! anything they signed can still be valid, so verifiers that cache this document for its
+//! `max-age` never meet an unknown key (reference §4.7).
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use http::Method;
+use http::header::CACHE_CONTROL;
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+
+use crate::AppState;
+
+pub(crate) const ROUTE: &str = "/.well-known/jwks.json";
+
+pub(crate) fn router() -> Router<AppState> {
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods([Method::GET, Method::OPTIONS])
+        .allow_headers(AllowHeaders::mirror_request())
+        .max_age(Duration::from_secs(600));
+    Router::new().route(ROUTE, get(jwks_get)).layer(cors)
+}
+
+async fn jwks_get(State(state): State<AppState>) -> Response {
+    let keys = state.gateway.jwks(time::OffsetDateTime::now_utc());
+    // Ten minutes: the cache delay key rotation waits out before a new key signs.
+    ([(CACHE_CONTROL, "public, max-age=600")], Json(keys)).into_response()
+}
