@@ -564,18 +564,21 @@ async fn a_legacy_sse_session_carries_its_callers_identity_on_every_request() {
     }
 }
 
-/// Verifies an identity token the way an upstream would, with nothing from Portcullis but its
-/// published JWKS.
-async fn verify_identity_token(app: &App, token: &str, audience: &str) -> Value {
-    let jwks: jsonwebtoken::jwk::JwkSet = app
-        .client
+async fn published_keys(app: &App) -> jsonwebtoken::jwk::JwkSet {
+    app.client
         .get(app.url("/.well-known/jwks.json"))
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Verifies an identity token the way an upstream would, with nothing from Portcullis but its
+/// published JWKS.
+async fn verify_identity_token(app: &App, token: &str, audience: &str) -> Value {
+    let jwks = published_keys(app).await;
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("portcullis-identity+jwt"));
     let jwk = jwks
@@ -635,15 +638,7 @@ async fn an_upstream_can_ask_for_a_signed_identity_token() {
     // A token for one upstream is not valid at another.
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
     validation.set_audience(&[app.mcp("files")]);
-    let jwks: jsonwebtoken::jwk::JwkSet = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = published_keys(&app).await;
     let wrong = jsonwebtoken::decode::<Value>(
         mail,
         &jsonwebtoken::DecodingKey::from_jwk(&jwks.keys[0]).unwrap(),

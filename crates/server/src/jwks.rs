@@ -5,27 +5,20 @@
 //! anything they signed can still be valid, so verifiers that cache this document for its
 //! `max-age` never meet an unknown key (reference §4.7).
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use http::Method;
 use http::header::CACHE_CONTROL;
-use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 use crate::AppState;
 
 pub(crate) const ROUTE: &str = "/.well-known/jwks.json";
 
 pub(crate) fn router() -> Router<AppState> {
-    let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::any())
-        .allow_methods([Method::GET, Method::OPTIONS])
-        .allow_headers(AllowHeaders::mirror_request())
-        .max_age(Duration::from_secs(600));
-    Router::new().route(ROUTE, get(jwks_get)).layer(cors)
+    Router::new()
+        .route(ROUTE, get(jwks_get))
+        .layer(crate::public_document_cors())
 }
 
 async fn jwks_get(State(state): State<AppState>) -> Response {

@@ -76,6 +76,17 @@ impl AppState {
     }
 }
 
+/// CORS for public, credential-free documents (metadata, keys) that browser MCP clients fetch
+/// during discovery: any origin, GET only, and whatever request headers the preflight names
+/// (discovery requests carry `MCP-Protocol-Version`).
+pub(crate) fn public_document_cors() -> tower_http::cors::CorsLayer {
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::AllowOrigin::any())
+        .allow_methods([http::Method::GET, http::Method::OPTIONS])
+        .allow_headers(tower_http::cors::AllowHeaders::mirror_request())
+        .max_age(Duration::from_secs(600))
+}
+
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     let upstreams = mcp::router(state.clone());

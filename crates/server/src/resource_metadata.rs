@@ -6,15 +6,11 @@
 //! credentials. There is no root document: its `resource` would have to be the bare origin
 //! (§3.3), which is not any upstream's resource.
 
-use std::time::Duration;
-
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use http::Method;
 use http::header::CACHE_CONTROL;
-use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 use crate::{ApiError, AppState};
 
@@ -22,14 +18,9 @@ use crate::{ApiError, AppState};
 pub(crate) const ROUTE: &str = "/.well-known/oauth-protected-resource/servers/{name}/mcp";
 
 pub(crate) fn router() -> Router<AppState> {
-    let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::any())
-        .allow_methods([Method::GET, Method::OPTIONS])
-        .allow_headers(AllowHeaders::mirror_request())
-        .max_age(Duration::from_secs(600));
     Router::new()
         .route(ROUTE, get(resource_metadata_get))
-        .layer(cors)
+        .layer(crate::public_document_cors())
 }
 
 async fn resource_metadata_get(
