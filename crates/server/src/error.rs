@@ -196,3 +196,91 @@ pub(crate) fn unauthenticated_challenge(
     };
     HeaderValue::from_str(&value.to_string()).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn challenge() -> Arc<ResourceChallenge> {
+        Arc::new(ResourceChallenge {
+            resource_metadata:
+                "https://gw.example/.well-known/oauth-protected-resource/servers/files/mcp"
+                    .to_owned(),
+            scopes: vec!["files:read".to_owned()],
+        })
+    }
+
+    fn www_authenticate(response: &Response) -> Option<&str> {
+        response
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap_or_default())
+    }
+
+    #[test]
+    fn authentication_failures_become_401_with_a_challenge_or_503() {
+        let cases = [
+            (
+                AuthFailure::Missing,
+                401,
+                Some("Bearer scope=\"files:read\", resource_metadata="),
+            ),
+            (
+                AuthFailure::Invalid,
+                401,
+                Some("Bearer error=\"invalid_token\""),
+            ),
+            (
+                AuthFailure::BadRequest("more than one Authorization header"),
+                401,
+                Some(
+                    "Bearer error=\"invalid_request\", error_description=\"more than one Authorization header\"",
+                ),
+            ),
+            (AuthFailure::Unavailable, 503, None),
+        ];
+        for (failure, status, prefix) in cases {
+            let response = relay_error(RelayError::Unauthenticated {
+                failure: failure.clone(),
+                challenge: challenge(),
+            });
+            assert_eq!(response.status().as_u16(), status, "{failure:?}");
+            match prefix {
+                Some(prefix) => assert!(
+                    www_authenticate(&response).is_some_and(|v| v.starts_with(prefix)),
+                    "{failure:?}: {:?}",
+                    www_authenticate(&response)
+                ),
+                None => {
+                    assert_eq!(www_authenticate(&response), None);
+                    assert_eq!(response.headers()[RETRY_AFTER], "1");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn insufficient_scope_is_a_403_listing_every_scope_needed() {
+        let response = relay_error(RelayError::InsufficientScope {
+            scopes: vec!["files:read".to_owned(), "files:write".to_owned()],
+            challenge: challenge(),
+            id: None,
+        });
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let value = www_authenticate(&response).unwrap();
+        assert!(
+            value.starts_with("Bearer error=\"insufficient_scope\""),
+            "{value}"
+        );
+        assert!(
+            value.contains("scope=\"files:read files:write\""),
+            "{value}"
+        );
+        assert!(
+            value.contains("resource_metadata=\"https://gw.example/"),
+            "{value}"
+        );
+    }
+}
