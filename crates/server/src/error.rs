@@ -5,12 +5,12 @@
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 use portcullis_gateway::{AuthFailure, RelayError, ResourceChallenge};
 use portcullis_proto::jsonrpc::error_body;
 use portcullis_proto::mcp::{self, code};
-use portcullis_proto::oauth::{BearerChallenge, BearerError};
+use portcullis_proto::oauth::{BearerChallenge, BearerError, ErrorCode, OAuthError};
 use serde_json::json;
 
 /// An error on its way to the client.
@@ -22,6 +22,15 @@ pub enum ApiError {
     NotFound(&'static str),
     /// Refused outright (ForwardAuth for an unknown or disallowed resource): 403.
     Forbidden(&'static str),
+    /// On an OAuth endpoint (token, registration, revocation, introspection): the RFC 6749 §5.2
+    /// JSON body with the status its code calls for, never cached.
+    OAuth(OAuthError),
+}
+
+impl From<OAuthError> for ApiError {
+    fn from(e: OAuthError) -> Self {
+        ApiError::OAuth(e)
+    }
 }
 
 impl From<RelayError> for ApiError {
@@ -36,6 +45,7 @@ impl IntoResponse for ApiError {
             ApiError::Relay(e) => relay_error(e),
             ApiError::NotFound(why) => plain_error(StatusCode::NOT_FOUND, "not_found", why),
             ApiError::Forbidden(why) => plain_error(StatusCode::FORBIDDEN, "forbidden", why),
+            ApiError::OAuth(e) => oauth_error(&e),
         }
     }
 }
@@ -49,6 +59,27 @@ fn plain_error(status: StatusCode, code: &str, why: &str) -> Response {
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// An OAuth error response (RFC 6749 §5.2): JSON, `Cache-Control: no-store`, 400 or the code's
+/// own status; `invalid_client` carries a Basic challenge, as §5.2 asks when the client tried
+/// HTTP authentication (and is harmless when it did not).
+fn oauth_error(e: &OAuthError) -> Response {
+    let body = serde_json::to_vec(e).unwrap_or_default();
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() =
+        StatusCode::from_u16(e.error.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    if e.error == ErrorCode::InvalidClient {
+        headers.insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"portcullis\""),
+        );
+    }
     response
 }
 
@@ -259,6 +290,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn oauth_errors_are_uncached_json_with_their_status() {
+        let response = ApiError::from(OAuthError::new(
+            ErrorCode::InvalidGrant,
+            "the code was used",
+        ))
+        .into_response();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
+        assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+        let client = ApiError::from(OAuthError::bare(ErrorCode::InvalidClient)).into_response();
+        assert_eq!(client.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            client.headers()[WWW_AUTHENTICATE],
+            "Basic realm=\"portcullis\""
+        );
     }
 
     #[test]
