@@ -6,6 +6,7 @@
 //! statements open an explicit transaction. Migrations take sqlx's session-level advisory lock
 //! (keyed by the database name), so replicas that start together migrate one at a time.
 
+mod authorization;
 mod error;
 mod migrations;
 #[cfg(test)]
@@ -16,7 +17,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use portcullis_store::{
-    ApiKey, ApiKeyKind, RelaySession, SessionKey, SigningKey, Store, StoreError,
+    ApiKey, ApiKeyKind, AuthorizationCode, CodeRedemption, Consent, Grant, RefreshRotation,
+    RefreshToken, RelaySession, RevokedAccessToken, SessionKey, SigningKey, Store, StoreError,
 };
 use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -473,5 +475,87 @@ impl Store for PostgresStore {
             .await
             .map_err(from_sqlx)?;
         Ok(result.rows_affected())
+    }
+
+    async fn code_insert(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+        self.authorization_code_insert(code).await
+    }
+
+    async fn code_get(
+        &self,
+        code_hash: &[u8; 32],
+    ) -> Result<Option<AuthorizationCode>, StoreError> {
+        self.authorization_code_get(code_hash).await
+    }
+
+    async fn code_redeem(
+        &self,
+        code_hash: &[u8; 32],
+        now: OffsetDateTime,
+        grant: &Grant,
+        refresh: Option<&RefreshToken>,
+    ) -> Result<CodeRedemption, StoreError> {
+        self.authorization_code_redeem(code_hash, now, grant, refresh)
+            .await
+    }
+
+    async fn grant_get(&self, id: &str) -> Result<Option<Grant>, StoreError> {
+        self.authorization_grant_get(id).await
+    }
+
+    async fn grant_revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.authorization_grant_revoke(id, now).await
+    }
+
+    async fn grants_revoked_since(&self, since: OffsetDateTime) -> Result<Vec<Grant>, StoreError> {
+        self.authorization_grants_revoked_since(since).await
+    }
+
+    async fn refresh_get(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<(RefreshToken, Grant)>, StoreError> {
+        self.authorization_refresh_get(token_hash).await
+    }
+
+    async fn refresh_rotate(
+        &self,
+        token_hash: &[u8; 32],
+        now: OffsetDateTime,
+        successor: &RefreshToken,
+        retry_grace: time::Duration,
+    ) -> Result<RefreshRotation, StoreError> {
+        self.authorization_refresh_rotate(token_hash, now, successor, retry_grace)
+            .await
+    }
+
+    async fn access_token_revoke(&self, token: &RevokedAccessToken) -> Result<(), StoreError> {
+        self.authorization_access_token_revoke(token).await
+    }
+
+    async fn access_tokens_revoked_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<RevokedAccessToken>, StoreError> {
+        self.authorization_access_tokens_revoked_since(since).await
+    }
+
+    async fn consent_put(&self, consent: &Consent) -> Result<(), StoreError> {
+        self.authorization_consent_put(consent).await
+    }
+
+    async fn consent_get(
+        &self,
+        subject: &str,
+        client_id: &str,
+        redirect_uri: &str,
+        resource: &str,
+    ) -> Result<Option<Consent>, StoreError> {
+        self.authorization_consent_get(subject, client_id, redirect_uri, resource)
+            .await
+    }
+
+    async fn authorization_purge(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.purge_authorization(now).await
     }
 }

@@ -28,6 +28,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use time::{Duration, OffsetDateTime, UtcOffset};
 
+mod authorization;
+
 use crate::{ApiKey, ApiKeyKind, RelaySession, SessionKey, SigningKey, Store, StoreError};
 
 /// Every check's time range starts at or after this instant, except the purge check's, which lies
@@ -246,6 +248,7 @@ pub async fn run_all_in(store: &dyn Store, scope: &Scope) {
     api_key_revoke_is_idempotent(store, scope).await;
     api_key_expired_and_revoked_rows_are_still_returned(store, scope).await;
     api_keys_revoked_since_lists_exactly_the_later_revocations(store, scope).await;
+    authorization::run_all_in(store, scope).await;
     signing_key_insert_then_list_returns_equal_rows(store, scope).await;
     signing_key_duplicates_conflict(store, scope).await;
     signing_key_concurrent_duplicate_inserts_let_exactly_one_win(store, scope).await;

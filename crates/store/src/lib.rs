@@ -7,6 +7,7 @@
 
 mod api_key;
 mod error;
+mod grant;
 mod memory;
 mod relay_session;
 mod signing_key;
@@ -18,6 +19,10 @@ pub mod conformance;
 
 pub use api_key::{ApiKey, ApiKeyKind};
 pub use error::StoreError;
+pub use grant::{
+    AuthorizationCode, CodeRedemption, Consent, Grant, RefreshRotation, RefreshToken,
+    RevokedAccessToken,
+};
 pub use memory::MemoryStore;
 pub use relay_session::{RelaySession, SessionKey};
 pub use signing_key::SigningKey;
@@ -127,4 +132,79 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Deletes every key whose `retire_after` is strictly before `retired_before`; returns how
     /// many were deleted. Current keys (no `retire_after`) are never deleted.
     async fn signing_keys_purge(&self, retired_before: OffsetDateTime) -> Result<u64, StoreError>;
+
+    /// Records a new authorization code. Fails with [`StoreError::Conflict`] on a hash collision.
+    async fn code_insert(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
+
+    /// Looks a code up by the SHA-256 of its value, consumed and expired ones included.
+    async fn code_get(&self, code_hash: &[u8; 32])
+    -> Result<Option<AuthorizationCode>, StoreError>;
+
+    /// Redeems a code, in one transaction: an unused, unexpired code is consumed and `grant` (and
+    /// `refresh`, its first refresh token, if any) stored; a code redeemed before has the grant of
+    /// that first redemption revoked at `now` and nothing stored. The caller checks the request
+    /// against the code (client, redirect URI, PKCE) before calling this, so an invalid replay
+    /// changes nothing.
+    async fn code_redeem(
+        &self,
+        code_hash: &[u8; 32],
+        now: OffsetDateTime,
+        grant: &Grant,
+        refresh: Option<&RefreshToken>,
+    ) -> Result<CodeRedemption, StoreError>;
+
+    /// A grant by id.
+    async fn grant_get(&self, id: &str) -> Result<Option<Grant>, StoreError>;
+
+    /// Revokes a grant at `now` (idempotent: the first revocation time is kept); returns `true` if
+    /// this call revoked it. Its refresh tokens stop working with it.
+    async fn grant_revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// The grants revoked at or after `since`, by `revoked_at` then `id`. Every replica polls this
+    /// to refuse the access tokens of revoked grants.
+    async fn grants_revoked_since(&self, since: OffsetDateTime) -> Result<Vec<Grant>, StoreError>;
+
+    /// A refresh token by the SHA-256 of its value, with its grant.
+    async fn refresh_get(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<(RefreshToken, Grant)>, StoreError>;
+
+    /// Presents a refresh token, in one transaction, per [`RefreshRotation`]: a current token is
+    /// exchanged for `successor`; a token rotated less than `retry_grace` ago whose successor was
+    /// never used may be presented once more (the successor is withdrawn and `successor` stored
+    /// instead); any other reuse revokes the grant.
+    async fn refresh_rotate(
+        &self,
+        token_hash: &[u8; 32],
+        now: OffsetDateTime,
+        successor: &RefreshToken,
+        retry_grace: time::Duration,
+    ) -> Result<RefreshRotation, StoreError>;
+
+    /// Records the revocation of an access token (idempotent).
+    async fn access_token_revoke(&self, token: &RevokedAccessToken) -> Result<(), StoreError>;
+
+    /// The access tokens revoked at or after `since`, by `revoked_at` then `jti`.
+    async fn access_tokens_revoked_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<RevokedAccessToken>, StoreError>;
+
+    /// Records (or replaces) a remembered consent.
+    async fn consent_put(&self, consent: &Consent) -> Result<(), StoreError>;
+
+    /// The remembered consent of `subject` for `client_id` at `redirect_uri` and `resource`.
+    async fn consent_get(
+        &self,
+        subject: &str,
+        client_id: &str,
+        redirect_uri: &str,
+        resource: &str,
+    ) -> Result<Option<Consent>, StoreError>;
+
+    /// Deletes what can no longer matter at `now`: codes and refresh tokens past their expiry,
+    /// grants past their absolute lifetime (with their tokens), and revoked access tokens past
+    /// their own expiry. Returns how many rows went.
+    async fn authorization_purge(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 }

@@ -6,13 +6,18 @@
 //! (PostgreSQL's `TIMESTAMPTZ` resolution), and nothing is ever read from the clock. It has no
 //! migrations, so `applied_migrations` is always empty.
 
+mod authorization;
+
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
-use crate::{ApiKey, RelaySession, SessionKey, SigningKey, Store, StoreError};
+use crate::{
+    ApiKey, AuthorizationCode, CodeRedemption, Consent, Grant, RefreshRotation, RefreshToken,
+    RelaySession, RevokedAccessToken, SessionKey, SigningKey, Store, StoreError,
+};
 
 /// An in-memory [`Store`]; cheap to create, forgotten on drop.
 #[derive(Default)]
@@ -22,6 +27,8 @@ pub struct MemoryStore {
     api_keys: Mutex<HashMap<String, ApiKey>>,
     /// By kid.
     signing_keys: Mutex<HashMap<String, SigningKey>>,
+    /// Codes, grants, refresh tokens, revoked access tokens and consents, under one lock.
+    authorization: Mutex<authorization::AuthorizationTables>,
 }
 
 impl MemoryStore {
@@ -42,6 +49,14 @@ impl MemoryStore {
         // As for relay sessions: rows are replaced or updated field by field without any step
         // that can panic half-way.
         self.api_keys.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn authorization(&self) -> MutexGuard<'_, authorization::AuthorizationTables> {
+        // Each operation checks everything it needs before its first write, so a panic cannot
+        // leave a half-done redemption or rotation behind.
+        self.authorization
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn signing_keys(&self) -> MutexGuard<'_, HashMap<String, SigningKey>> {
@@ -283,6 +298,91 @@ impl Store for MemoryStore {
         keys.retain(|_, key| key.retire_after.is_none_or(|at| at >= retired_before));
         // usize always fits in u64 on the platforms we build for.
         Ok(u64::try_from(before - keys.len()).unwrap_or(u64::MAX))
+    }
+
+    async fn code_insert(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+        self.authorization().code_insert(code)
+    }
+
+    async fn code_get(
+        &self,
+        code_hash: &[u8; 32],
+    ) -> Result<Option<AuthorizationCode>, StoreError> {
+        Ok(self.authorization().code_get(code_hash))
+    }
+
+    async fn code_redeem(
+        &self,
+        code_hash: &[u8; 32],
+        now: OffsetDateTime,
+        grant: &Grant,
+        refresh: Option<&RefreshToken>,
+    ) -> Result<CodeRedemption, StoreError> {
+        self.authorization()
+            .code_redeem(code_hash, now, grant, refresh)
+    }
+
+    async fn grant_get(&self, id: &str) -> Result<Option<Grant>, StoreError> {
+        Ok(self.authorization().grant_get(id))
+    }
+
+    async fn grant_revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        Ok(self.authorization().grant_revoke(id, now))
+    }
+
+    async fn grants_revoked_since(&self, since: OffsetDateTime) -> Result<Vec<Grant>, StoreError> {
+        Ok(self.authorization().grants_revoked_since(since))
+    }
+
+    async fn refresh_get(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<(RefreshToken, Grant)>, StoreError> {
+        Ok(self.authorization().refresh_get(token_hash))
+    }
+
+    async fn refresh_rotate(
+        &self,
+        token_hash: &[u8; 32],
+        now: OffsetDateTime,
+        successor: &RefreshToken,
+        retry_grace: time::Duration,
+    ) -> Result<RefreshRotation, StoreError> {
+        self.authorization()
+            .refresh_rotate(token_hash, now, successor, retry_grace)
+    }
+
+    async fn access_token_revoke(&self, token: &RevokedAccessToken) -> Result<(), StoreError> {
+        self.authorization().access_token_revoke(token);
+        Ok(())
+    }
+
+    async fn access_tokens_revoked_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<RevokedAccessToken>, StoreError> {
+        Ok(self.authorization().access_tokens_revoked_since(since))
+    }
+
+    async fn consent_put(&self, consent: &Consent) -> Result<(), StoreError> {
+        self.authorization().consent_put(consent);
+        Ok(())
+    }
+
+    async fn consent_get(
+        &self,
+        subject: &str,
+        client_id: &str,
+        redirect_uri: &str,
+        resource: &str,
+    ) -> Result<Option<Consent>, StoreError> {
+        Ok(self
+            .authorization()
+            .consent_get(subject, client_id, redirect_uri, resource))
+    }
+
+    async fn authorization_purge(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        Ok(self.authorization().purge(now))
     }
 }
 
