@@ -527,7 +527,6 @@ impl PostgresStore {
     }
 
     pub(crate) async fn purge_authorization(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let now = now;
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         let mut purged = 0;
         // Tokens first (their own expiry, or their grant's), then grants, codes, revocations, so
