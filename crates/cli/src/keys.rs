@@ -144,7 +144,7 @@ pub(crate) async fn signing_keys(
     let ring = KeyRing::ensure(
         store,
         sealer,
-        config.keys.signing_alg,
+        config.tokens.signing_alg,
         OffsetDateTime::now_utc(),
         &mut rand::rng(),
     )

@@ -1,6 +1,7 @@
 //! Tests of loading, overrides, validation and the key reference.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use super::reference::{KEYS, render_markdown};
 use super::*;
@@ -874,7 +875,7 @@ fn tenant_problems_name_the_key() {
 #[test]
 fn keys_section_is_checked() {
     let config = load(
-        "version = 1\n[keys]\nencryption_key_env = \"ACME_KEYS\"\nencryption_key_file = \"/run/secrets/k\"\nsigning_alg = \"EdDSA\"\n",
+        "version = 1\n[keys]\nencryption_key_env = \"ACME_KEYS\"\nencryption_key_file = \"/run/secrets/k\"\n[tokens]\nsigning_alg = \"EdDSA\"\n",
     )
     .unwrap();
     assert_eq!(config.keys.encryption_key_env, "ACME_KEYS");
@@ -882,9 +883,9 @@ fn keys_section_is_checked() {
         config.keys.encryption_key_file.as_deref(),
         Some("/run/secrets/k")
     );
-    assert_eq!(config.keys.signing_alg, SigningAlg::EdDsa);
+    assert_eq!(config.tokens.signing_alg, SigningAlg::EdDsa);
     assert_eq!(
-        load("version = 1").unwrap().keys.signing_alg,
+        load("version = 1").unwrap().tokens.signing_alg,
         SigningAlg::Es256
     );
 
@@ -902,18 +903,42 @@ fn keys_section_is_checked() {
     );
     for alg in ["RS256", "es256", "HS256", "none"] {
         assert_problem(
-            &format!("version = 1\n[keys]\nsigning_alg = \"{alg}\""),
+            &format!("version = 1\n[tokens]\nsigning_alg = \"{alg}\""),
             &[],
-            "keys.signing_alg",
+            "tokens.signing_alg",
             "unknown variant",
         );
     }
     assert_problem(
         "version = 1",
-        &[("PORTCULLIS_KEYS__SIGNING_ALG", "RS256")],
-        "keys.signing_alg",
+        &[("PORTCULLIS_TOKENS__SIGNING_ALG", "RS256")],
+        "tokens.signing_alg",
         "unknown variant",
     );
+}
+
+#[test]
+fn token_lifetimes_are_checked() {
+    let config = load("version = 1\n[tokens]\naccess_token_ttl = \"15m\"\n").unwrap();
+    assert_eq!(config.tokens.access_token_ttl, Duration::from_secs(900));
+    for (key, value, problem) in [
+        ("access_token_ttl", "0s", "greater than zero"),
+        ("access_token_ttl", "2d", "at most 1 day"),
+        ("authorization_code_ttl", "11m", "at most 10 minutes"),
+        (
+            "refresh_token_idle_ttl",
+            "100d",
+            "at most refresh_token_absolute_ttl",
+        ),
+        ("refresh_token_retry_grace", "10m", "at most 5 minutes"),
+    ] {
+        assert_problem(
+            &format!("version = 1\n[tokens]\n{key} = \"{value}\""),
+            &[],
+            &format!("tokens.{key}"),
+            problem,
+        );
+    }
 }
 
 #[test]

@@ -21,6 +21,8 @@ pub struct Config {
     #[serde(default)]
     pub keys: KeysConfig,
     #[serde(default)]
+    pub tokens: TokensConfig,
+    #[serde(default)]
     pub log: LogConfig,
     #[serde(default)]
     pub tenants: TenantsConfig,
@@ -37,6 +39,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             store: StoreConfig::default(),
             keys: KeysConfig::default(),
+            tokens: TokensConfig::default(),
             log: LogConfig::default(),
             tenants: TenantsConfig::default(),
             validators: Vec::new(),
@@ -102,8 +105,7 @@ impl Default for StoreConfig {
     }
 }
 
-/// `[keys]`: Portcullis's own keys: the key list that encrypts secrets at rest, and the
-/// algorithm of the keys it signs tokens with.
+/// `[keys]`: the key list that encrypts Portcullis's secrets at rest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysConfig {
@@ -112,8 +114,6 @@ pub struct KeysConfig {
     /// A file holding the encryption key list, used when the variable is not set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encryption_key_file: Option<String>,
-    /// The algorithm of signing keys created from now on.
-    pub signing_alg: SigningAlg,
 }
 
 impl Default for KeysConfig {
@@ -121,6 +121,43 @@ impl Default for KeysConfig {
         KeysConfig {
             encryption_key_env: "PORTCULLIS_ENCRYPTION_KEY".to_owned(),
             encryption_key_file: None,
+        }
+    }
+}
+
+/// `[tokens]`: what the authorization server issues — lifetimes, and the algorithm of the keys
+/// it signs with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    /// How long an access token is valid.
+    #[serde(with = "serde_duration")]
+    pub access_token_ttl: Duration,
+    /// A refresh token unused this long stops working.
+    #[serde(with = "serde_duration")]
+    pub refresh_token_idle_ttl: Duration,
+    /// No refresh token of a grant works this long after the user authorized it.
+    #[serde(with = "serde_duration")]
+    pub refresh_token_absolute_ttl: Duration,
+    /// How long an authorization code can be redeemed.
+    #[serde(with = "serde_duration")]
+    pub authorization_code_ttl: Duration,
+    /// How long a refresh token can be presented again after its rotation, if the new one was
+    /// never used (a lost response).
+    #[serde(with = "serde_duration")]
+    pub refresh_token_retry_grace: Duration,
+    /// The algorithm of signing keys created from now on.
+    pub signing_alg: SigningAlg,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        TokensConfig {
+            access_token_ttl: Duration::from_secs(600),
+            refresh_token_idle_ttl: Duration::from_secs(14 * 86_400),
+            refresh_token_absolute_ttl: Duration::from_secs(90 * 86_400),
+            authorization_code_ttl: Duration::from_secs(60),
+            refresh_token_retry_grace: Duration::from_secs(60),
             signing_alg: SigningAlg::default(),
         }
     }

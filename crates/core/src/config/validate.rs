@@ -2,9 +2,10 @@
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use super::error::{ConfigError, ConfigProblem};
-use super::types::{AuthMode, Config, Isolation, TenantsConfig};
+use super::types::{AuthMode, Config, Isolation, TenantsConfig, TokensConfig};
 use super::validators::{
     JWT_ALGORITHMS, RESERVED_VALIDATOR_IDS, ValidatorConfig, ValidatorKind, defaults,
 };
@@ -93,6 +94,7 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         );
     }
 
+    check_tokens(&mut p, &config.tokens);
     if !is_env_var_name(&config.keys.encryption_key_env) {
         p.add(
             "keys.encryption_key_env",
@@ -287,6 +289,48 @@ fn entry_key(section: &str, index: usize, name: &str, field: &str) -> String {
         format!("{section}[{index}].{field}")
     } else {
         format!("{section}[{name}].{field}")
+    }
+}
+
+fn check_tokens(p: &mut Problems, tokens: &TokensConfig) {
+    const MINUTE: Duration = Duration::from_secs(60);
+    let limits = [
+        (
+            "access_token_ttl",
+            tokens.access_token_ttl,
+            24 * 60 * MINUTE,
+            "1 day",
+        ),
+        (
+            "authorization_code_ttl",
+            tokens.authorization_code_ttl,
+            10 * MINUTE,
+            "10 minutes",
+        ),
+        (
+            "refresh_token_retry_grace",
+            tokens.refresh_token_retry_grace,
+            5 * MINUTE,
+            "5 minutes",
+        ),
+    ];
+    for (key, value, max, max_text) in limits {
+        if value.is_zero() {
+            p.add(format!("tokens.{key}"), "must be greater than zero");
+        } else if value > max {
+            p.add(
+                format!("tokens.{key}"),
+                format!("must be at most {max_text}"),
+            );
+        }
+    }
+    if tokens.refresh_token_idle_ttl.is_zero() {
+        p.add("tokens.refresh_token_idle_ttl", "must be greater than zero");
+    } else if tokens.refresh_token_idle_ttl > tokens.refresh_token_absolute_ttl {
+        p.add(
+            "tokens.refresh_token_idle_ttl",
+            "must be at most refresh_token_absolute_ttl",
+        );
     }
 }
 
