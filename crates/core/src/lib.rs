@@ -12,4 +12,5 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod crypto;
+pub mod oauth;
 pub mod signing;

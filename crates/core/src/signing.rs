@@ -257,6 +257,20 @@ impl KeyRing {
         expect: &Expect<'_>,
         now: OffsetDateTime,
     ) -> Result<Claims, JwtError> {
+        self.verify_for(token, expect.typ, expect.issuer, &[expect.audience], now)
+    }
+
+    /// [`KeyRing::verify`] for a token whose `aud` may hold any of `audiences` (Portcullis's own
+    /// access tokens at its introspection and revocation endpoints, where any of its resources
+    /// is a valid audience).
+    pub fn verify_for(
+        &self,
+        token: &str,
+        typ: &str,
+        issuer: &str,
+        audiences: &[&str],
+        now: OffsetDateTime,
+    ) -> Result<Claims, JwtError> {
         let keys = KeySet::new(
             self.keys
                 .iter()
@@ -264,10 +278,10 @@ impl KeyRing {
                 .map(|key| key.verifying.clone())
                 .collect(),
         );
-        let types = TokenTypes::from_config(&[expect.typ.to_owned()]);
+        let types = TokenTypes::from_config(&[typ.to_owned()]);
         let expected = Expected {
-            issuers: &[expect.issuer],
-            audiences: &[expect.audience],
+            issuers: &[issuer],
+            audiences,
             token_types: &types,
             now: now.unix_timestamp(),
         };

@@ -1,0 +1,149 @@
+//! Portcullis's OAuth 2.1 authorization server, as plain functions over the store, a client
+//! directory, the user directory, the signing keys, a clock and a random source — no HTTP here.
+//! The server crate parses requests into [`Params`] and renders what these functions return.
+//!
+//! One module per endpoint or RFC: `authorize` (the authorization request, codes), `token` (the
+//! grants), `revocation` (RFC 7009), `introspection` (RFC 7662), `metadata` (RFC 8414 and OIDC
+//! discovery), with `access_token` (RFC 9068 JWTs), `pkce`, `scope`, `resource` (RFC 8707) and
+//! `params` beside them.
+
+pub mod access_token;
+mod authorize;
+mod client;
+mod introspection;
+pub mod metadata;
+pub mod params;
+pub mod pkce;
+pub mod resource;
+mod revocation;
+pub mod scope;
+mod token;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use portcullis_proto::oauth::{ErrorCode, OAuthError};
+use portcullis_store::{Store, StoreError};
+use rand::CryptoRng;
+use sha2::{Digest, Sha256};
+
+pub use authorize::{AuthorizationRequest, AuthorizeError, Consented, SignedInUser};
+pub use client::{ClientCredentials, ClientDirectory, ClientInfo};
+pub use introspection::Introspection;
+pub use params::Params;
+pub use resource::ProtectedResource;
+pub use revocation::Revoked;
+pub use token::TokenResponse;
+
+use crate::config::TokensConfig;
+use crate::signing::KeyRing;
+
+/// What the authorization server knows of a user when it issues tokens: the claims it puts in
+/// them, and whether the user may still have any.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Profile {
+    /// The user's id: the `sub` of tokens (their principal is `portcullis:{id}`).
+    pub id: String,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub tenant: Option<String>,
+    pub groups: Vec<String>,
+    /// A disabled user gets no new tokens, and refreshing revokes the grant.
+    pub active: bool,
+}
+
+/// Where user profiles come from (the local accounts, later also federated identities).
+#[async_trait]
+pub trait Profiles: Send + Sync + std::fmt::Debug {
+    async fn profile(&self, user_id: &str) -> Result<Option<Profile>, StoreError>;
+}
+
+/// The authorization server.
+pub struct AuthorizationServer {
+    /// The issuer identifier: byte-identical in metadata, tokens, `iss` response parameters and
+    /// protected resource metadata.
+    issuer: String,
+    settings: TokensConfig,
+    resources: Vec<ProtectedResource>,
+    store: Arc<dyn Store>,
+    clients: Arc<dyn ClientDirectory>,
+    profiles: Arc<dyn Profiles>,
+    keys: Arc<KeyRing>,
+}
+
+impl std::fmt::Debug for AuthorizationServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizationServer")
+            .field("issuer", &self.issuer)
+            .field("resources", &self.resources)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthorizationServer {
+    pub fn new(
+        issuer: &str,
+        settings: TokensConfig,
+        resources: Vec<ProtectedResource>,
+        store: Arc<dyn Store>,
+        clients: Arc<dyn ClientDirectory>,
+        profiles: Arc<dyn Profiles>,
+        keys: Arc<KeyRing>,
+    ) -> Self {
+        AuthorizationServer {
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            settings,
+            resources,
+            store,
+            clients,
+            profiles,
+            keys,
+        }
+    }
+
+    /// The issuer identifier.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The resources tokens can be issued for.
+    pub fn resources(&self) -> &[ProtectedResource] {
+        &self.resources
+    }
+
+    pub fn clients(&self) -> &Arc<dyn ClientDirectory> {
+        &self.clients
+    }
+
+    pub fn keys(&self) -> &Arc<KeyRing> {
+        &self.keys
+    }
+}
+
+/// A fresh secret of 256 random bits, base64url: codes, refresh tokens, grant ids and jtis.
+pub(crate) fn new_secret(rng: &mut impl CryptoRng) -> String {
+    let mut bytes = [0u8; 32];
+    rng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// SHA-256 of a secret: how codes and refresh tokens are stored and found.
+pub(crate) fn secret_hash(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// The store failed: the request cannot be served now (reference §4.5: never a token from memory).
+pub(crate) fn unavailable(e: StoreError) -> OAuthError {
+    tracing::error!(error = %e, "store failure in the authorization server");
+    OAuthError::new(
+        ErrorCode::TemporarilyUnavailable,
+        "the authorization server cannot serve this request right now",
+    )
+}
+
+#[cfg(test)]
+mod tests;

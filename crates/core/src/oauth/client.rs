@@ -1,0 +1,79 @@
+//! What the authorization server needs to know about a client, and the interface through which
+//! it asks: the client registry (pre-registered, dynamically registered, and Client ID Metadata
+//! Document clients) implements [`ClientDirectory`].
+
+use async_trait::async_trait;
+use portcullis_proto::oauth::OAuthError;
+use time::OffsetDateTime;
+
+use super::params::Params;
+
+/// A client as the authorization server sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub client_id: String,
+    /// The name shown on the consent page.
+    pub name: String,
+    /// A public client has no credentials (`token_endpoint_auth_method = "none"`).
+    pub public: bool,
+    /// The grant types it may use (`authorization_code`, `refresh_token`, `client_credentials`).
+    pub grant_types: Vec<String>,
+    /// The scopes it may request, when restricted.
+    pub allowed_scope: Option<String>,
+    /// Its registered redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// The host of its client ID metadata document, for a CIMD client.
+    pub document_host: Option<String>,
+    /// Registered by the operator (configuration or `portcullis admin client`), not by itself:
+    /// only such clients can rely on a remembered consent.
+    pub first_party: bool,
+}
+
+impl ClientInfo {
+    pub fn may_use(&self, grant_type: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant_type)
+    }
+
+    /// Whether every registered redirect URI is a loopback one: the consent page warns that such
+    /// a client could be any program on the user's machine.
+    pub fn loopback_only(&self) -> bool {
+        !self.redirect_uris.is_empty()
+            && self.redirect_uris.iter().all(|uri| {
+                url::Url::parse(uri).is_ok_and(|u| match u.host() {
+                    Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                    Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                    None => false,
+                })
+            })
+    }
+}
+
+/// A back-channel request's client credentials: the `Authorization` header and the form.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientCredentials<'a> {
+    /// The `Authorization` header, when present.
+    pub authorization: Option<&'a str>,
+    pub form: &'a Params,
+}
+
+/// Where clients come from.
+#[async_trait]
+pub trait ClientDirectory: Send + Sync + std::fmt::Debug {
+    /// The client `client_id` names (fetching its metadata document if it is one). An unknown or
+    /// unusable client is an error the authorization endpoint shows on a page and never
+    /// redirects.
+    async fn client(&self, client_id: &str, now: OffsetDateTime) -> Result<ClientInfo, OAuthError>;
+
+    /// Whether `redirect_uri` is one the client registered: exact string comparison, except the
+    /// port of a loopback redirect URI.
+    fn redirect_uri_allowed(&self, client: &ClientInfo, redirect_uri: &str) -> bool;
+
+    /// Authenticates the client of a back-channel request by its registered method; a public
+    /// client identifies itself with `client_id` alone. `invalid_client` when that fails.
+    async fn authenticate(
+        &self,
+        credentials: ClientCredentials<'_>,
+        now: OffsetDateTime,
+    ) -> Result<ClientInfo, OAuthError>;
+}
