@@ -302,7 +302,9 @@ async fn requests_without_a_trusted_client_and_redirect_uri_get_a_page() {
 #[tokio::test]
 async fn other_bad_requests_go_back_to_the_client_with_state_and_iss() {
     let s = setup().await;
-    let cases: Vec<(Vec<(&str, &str)>, Vec<&str>, &str)> = vec![
+    // (parameters to set, parameters to leave out, the error)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, Vec<&'a str>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec![("response_type", "token")],
             vec![],
@@ -509,7 +511,7 @@ async fn refresh_rotates_narrows_and_detects_reuse() {
             ("client_id", "app"),
         ];
         pairs.extend_from_slice(extra);
-        Params::from_pairs(pairs.into_iter().map(|(k, v)| (k, v)).collect::<Vec<_>>())
+        Params::from_pairs(pairs)
     };
     let rt0 = first.refresh_token.clone().unwrap();
     // Widening and another resource are refused without using the token.
