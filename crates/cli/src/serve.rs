@@ -62,6 +62,7 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         store.clone(),
         metrics,
         TrustedProxies::new(&config.server.trusted_proxies),
+        None,
     );
     portcullis_server::spawn_revocation_watch(gateway.clone(), store);
     portcullis_server::spawn_janitor(gateway);

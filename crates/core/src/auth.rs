@@ -16,6 +16,7 @@ mod fetch;
 pub mod identity_token;
 pub mod jwks;
 pub mod jwt;
+pub mod portcullis_token;
 mod principal;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -25,6 +26,7 @@ pub use api_key::ApiKeyValidator;
 pub use claims::ClaimMapping;
 pub use fetch::{Fetch, FetchError, FetchMethod, FetchRequest, FetchResponse};
 pub use jwt::install_crypto_provider;
+pub use portcullis_token::{PortcullisTokens, RevocationList};
 pub use principal::{Principal, Tenants};
 pub use validators::{EnvLookup, build_validators};
 

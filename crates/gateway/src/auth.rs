@@ -275,6 +275,16 @@ impl Authenticator {
         })
     }
 
+    /// Forgets every cached result whose principal `revoked` says is revoked (a Portcullis access
+    /// token or grant revoked since it was verified).
+    pub fn forget_revoked(&self, revoked: &Arc<portcullis_core::auth::RevocationList>) {
+        let revoked = revoked.clone();
+        // Built with support for invalidation closures, so this cannot fail.
+        let _ = self
+            .cache
+            .invalidate_entries_if(move |_, v| revoked.revokes(&v.principal));
+    }
+
     /// Forgets, at every upstream, the cached results of the credential whose secret hashes to
     /// `secret_hash` (SHA-256, as the store keeps API keys and service tokens): a revocation
     /// takes effect on the next request.

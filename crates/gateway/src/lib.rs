@@ -29,7 +29,9 @@ use ::http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use axum::body::Body;
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use portcullis_core::auth::{ApiKeyValidator, Principal, Validator};
+use portcullis_core::auth::{
+    ApiKeyValidator, PortcullisTokens, Principal, RevocationList, Validator,
+};
 use portcullis_core::config::{
     AuthMode, BuiltinServer, Config, HttpTransport, UpstreamConfig, UpstreamKind,
 };
@@ -95,6 +97,10 @@ struct Upstream {
 pub struct Gateway {
     upstreams: HashMap<String, Upstream>,
     authenticator: Authenticator,
+    /// Revoked Portcullis access tokens and grants, consulted by the `portcullis` validator.
+    revocations: Arc<RevocationList>,
+    /// How long a revocation is remembered: the longest an access token lives, and a margin.
+    revocation_retention: Duration,
     identity_tokens: identity_token::IdentityTokens,
     public_url: String,
     policy: OriginPolicy,
@@ -140,6 +146,15 @@ impl Gateway {
             Arc::new(ApiKeyValidator::new(store.clone())),
         );
         let public_url = config.server.public_url.trim_end_matches('/').to_owned();
+        let revocations = Arc::new(RevocationList::default());
+        // Portcullis's own access tokens, for every upstream with `auth = "oauth"`.
+        let own_tokens: Option<Arc<dyn Validator>> = signing_keys.as_ref().map(|keys| {
+            Arc::new(PortcullisTokens::new(
+                &public_url,
+                keys.clone(),
+                revocations.clone(),
+            )) as Arc<dyn Validator>
+        });
         let identity_tokens = identity_token::IdentityTokens::new(signing_keys, &public_url);
         let sessions = Arc::new(Sessions::new(store));
         let shutdown_deadline = CancellationToken::new();
@@ -172,15 +187,16 @@ impl Gateway {
             };
             let validators = match up.auth {
                 AuthMode::None => Vec::new(),
-                AuthMode::Oauth => up
-                    .accept
+                AuthMode::Oauth => own_tokens
                     .iter()
-                    .map(|id| {
+                    .cloned()
+                    .map(Ok)
+                    .chain(up.accept.iter().map(|id| {
                         known
                             .get(id)
                             .cloned()
                             .ok_or_else(|| error(format!("accept: no validator {id:?}")))
-                    })
+                    }))
                     .collect::<Result<_, _>>()?,
             };
             let credential = match &up.credential_env {
@@ -245,6 +261,8 @@ impl Gateway {
         Ok(Gateway {
             upstreams,
             authenticator: Authenticator::new(),
+            revocations,
+            revocation_retention: config.tokens.access_token_ttl + Duration::from_secs(300),
             identity_tokens,
             public_url,
             policy,
@@ -385,24 +403,68 @@ impl Gateway {
         &self.authenticator
     }
 
-    /// Drops from the verified-credential cache every API key or service token revoked at or
-    /// after `since` (by whichever replica), so a revocation made anywhere takes effect here on
-    /// the next request. Returns how many revocations were new to this call's `seen`.
+    /// Drops from the verified-credential cache every API key, service token, Portcullis access
+    /// token and grant revoked at or after `since` (by whichever replica), so a revocation made
+    /// anywhere takes effect here on the next request. Returns how many revocations were new to
+    /// this call's `seen`.
     pub async fn drop_revoked(
         &self,
         store: &dyn Store,
         since: time::OffsetDateTime,
         seen: &mut std::collections::HashSet<String>,
     ) -> Result<usize, portcullis_store::StoreError> {
-        let revoked = store.api_keys_revoked_since(since).await?;
         let mut new = 0;
-        for key in revoked {
-            if seen.insert(key.id) {
+        for key in store.api_keys_revoked_since(since).await? {
+            if seen.insert(format!("key:{}", key.id)) {
                 self.authenticator.forget(key.secret_hash);
                 new += 1;
             }
         }
+        let mut tokens_revoked = false;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        for grant in store.grants_revoked_since(since).await? {
+            if seen.insert(format!("grant:{}", grant.id)) {
+                self.revocations.revoke_grant(&grant.id, now);
+                tokens_revoked = true;
+                new += 1;
+            }
+        }
+        for token in store.access_tokens_revoked_since(since).await? {
+            if seen.insert(format!("jti:{}", token.jti)) {
+                self.revocations.revoke_token(&token.jti, now);
+                tokens_revoked = true;
+                new += 1;
+            }
+        }
+        if tokens_revoked {
+            self.authenticator.forget_revoked(&self.revocations);
+        }
+        self.revocations
+            .prune(now - i64::try_from(self.revocation_retention.as_secs()).unwrap_or(i64::MAX));
         Ok(new)
+    }
+
+    /// Whether a Portcullis access token (its `jti`) or its grant is known to be revoked.
+    pub fn is_revoked(&self, jti: Option<&str>, grant_id: Option<&str>) -> bool {
+        self.revocations.revokes(&Principal {
+            token_id: jti.map(str::to_owned),
+            grant_id: grant_id.map(str::to_owned),
+            ..Principal::default()
+        })
+    }
+
+    /// Refuses a Portcullis access token (by `jti`) or every token of a grant from now on, in
+    /// this process at once (the authorization server calls this when it revokes; other
+    /// replicas learn it from the store).
+    pub fn revoke_tokens(&self, jti: Option<&str>, grant_id: Option<&str>) {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        if let Some(jti) = jti {
+            self.revocations.revoke_token(jti, now);
+        }
+        if let Some(grant_id) = grant_id {
+            self.revocations.revoke_grant(grant_id, now);
+        }
+        self.authenticator.forget_revoked(&self.revocations);
     }
 
     /// The RFC 9728 metadata of upstream `name`; `None` for an unknown upstream or one with

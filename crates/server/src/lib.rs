@@ -8,6 +8,7 @@ mod error;
 mod forward_auth;
 mod jwks;
 mod mcp;
+mod oauth;
 mod observe;
 mod ops;
 mod resource_metadata;
@@ -18,6 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use portcullis_core::oauth::AuthorizationServer;
+use portcullis_core::oauth::metadata::RegistrationOptions;
 use portcullis_gateway::Gateway;
 use portcullis_store::Store;
 use tokio::net::TcpListener;
@@ -38,6 +41,10 @@ pub struct AppInner {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Peers whose `X-Forwarded-*` headers ForwardAuth believes.
     pub trusted_proxies: TrustedProxies,
+    /// The OAuth authorization server, when this deployment runs one.
+    pub authorization_server: Option<Arc<AuthorizationServer>>,
+    /// What the metadata says about client registration.
+    pub registration: RegistrationOptions,
     ready: AtomicBool,
     http_metrics: observe::HttpMetrics,
 }
@@ -55,12 +62,25 @@ impl AppState {
         store: Arc<dyn Store>,
         metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
         trusted_proxies: TrustedProxies,
+        authorization: Option<(Arc<AuthorizationServer>, RegistrationOptions)>,
     ) -> Self {
+        let (authorization_server, registration) = match authorization {
+            Some((server, registration)) => (Some(server), registration),
+            None => (
+                None,
+                RegistrationOptions {
+                    dynamic_client_registration: false,
+                    client_id_metadata_documents: false,
+                },
+            ),
+        };
         AppState(Arc::new(AppInner {
             gateway,
             store,
             metrics,
             trusted_proxies,
+            authorization_server,
+            registration,
             ready: AtomicBool::new(false),
             http_metrics: observe::HttpMetrics::default(),
         }))
@@ -87,6 +107,20 @@ pub(crate) fn public_document_cors() -> tower_http::cors::CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
+/// The metadata routes of an issuer with a path (`https://gw.example/auth`): the discovery
+/// paths MCP clients probe for it, beside the path-less ones.
+fn issuer_path_metadata(state: &AppState) -> Router<AppState> {
+    let Some(server) = &state.authorization_server else {
+        return Router::new();
+    };
+    oauth::metadata_paths(server.issuer())
+        .into_iter()
+        .filter(|path| !oauth::METADATA_ROUTES.contains(&path.as_str()))
+        .fold(Router::new(), |router, path| {
+            router.route(&path, axum::routing::get(oauth::metadata_get))
+        })
+}
+
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     let upstreams = mcp::router(state.clone());
@@ -96,6 +130,8 @@ pub fn router(state: AppState) -> Router {
         .merge(resource_metadata::router())
         .merge(forward_auth::router())
         .merge(jwks::router())
+        .merge(oauth::router())
+        .merge(issuer_path_metadata(&state))
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -91,6 +91,7 @@ pub async fn spawn_setup(
         store.clone(),
         None,
         TrustedProxies::new(&config.server.trusted_proxies),
+        None,
     );
     state.set_ready(true);
     let (tx, rx) = oneshot::channel::<()>();

@@ -30,6 +30,7 @@ fn alice() -> Principal {
         scopes: vec!["files:read".to_owned(), "files:write".to_owned()],
         auth_methods: vec!["pwd".to_owned(), "otp".to_owned()],
         expires_at: Some(NOW + 3_600),
+        ..Principal::default()
     }
 }
 

@@ -112,6 +112,8 @@ async fn jwt_maps_every_claim_to_the_principal() {
             scopes: vec!["files:read".into(), "files:write".into()],
             auth_methods: vec!["pwd".into(), "mfa".into()],
             expires_at: Some(NOW + 600),
+            token_id: None,
+            grant_id: None,
         }
     );
     assert_eq!(v.cache_ttl(), std::time::Duration::from_secs(300));

@@ -1,0 +1,76 @@
+//! `POST /token` (OAuth 2.1 §3.2), `POST /revoke` (RFC 7009) and `POST /introspect` (RFC 7662).
+//! Every answer carries `Cache-Control: no-store` (RFC 6749 §5.1, reference H2).
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use http::StatusCode;
+use http::header::{CACHE_CONTROL, PRAGMA};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use time::OffsetDateTime;
+
+use super::{authorization, form, server};
+use crate::{ApiError, AppState};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/token", post(token_post))
+        .route("/revoke", post(revoke_post))
+        .route("/introspect", post(introspect_post))
+}
+
+fn no_store(status: StatusCode, body: impl IntoResponse) -> Response {
+    (
+        status,
+        [(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")],
+        body,
+    )
+        .into_response()
+}
+
+async fn token_post(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let server = server(&state)?;
+    let (headers, params) = form(request).await?;
+    let response = server
+        .token(
+            &params,
+            authorization(&headers),
+            OffsetDateTime::now_utc(),
+            // A per-request generator seeded from the OS: the thread-local one cannot be held
+            // across an await in a Send future.
+            &mut StdRng::from_os_rng(),
+        )
+        .await?;
+    Ok(no_store(StatusCode::OK, Json(response)))
+}
+
+async fn revoke_post(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let server = server(&state)?;
+    let (headers, params) = form(request).await?;
+    let revoked = server
+        .revoke(&params, authorization(&headers), OffsetDateTime::now_utc())
+        .await?;
+    // This replica's gateway refuses the token at once; others learn it from the store.
+    state
+        .gateway
+        .revoke_tokens(revoked.jti.as_deref(), revoked.grant_id.as_deref());
+    Ok(no_store(StatusCode::OK, ()))
+}
+
+async fn introspect_post(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let server = server(&state)?;
+    let (headers, params) = form(request).await?;
+    let body = server
+        .introspect(&params, authorization(&headers), OffsetDateTime::now_utc())
+        .await?;
+    Ok(no_store(StatusCode::OK, Json(body)))
+}
