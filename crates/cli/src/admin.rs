@@ -27,11 +27,31 @@ pub(crate) struct AdminArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AdminCommand {
+    /// Portcullis's signing keys (the JWKS at /.well-known/jwks.json).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Portcullis API keys and service tokens.
     #[command(name = "api-key")]
     ApiKey {
         #[command(subcommand)]
         command: ApiKeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// List the signing keys: the one signing now, any published ahead of signing, and those
+    /// retiring.
+    List,
+    /// Start a rotation without downtime: a new key is published now and signs after
+    /// --publish-delay (long enough for every verifier to have fetched the JWKS again); the
+    /// current key leaves the JWKS once every token it signed has expired.
+    Rotate {
+        /// How long the new key is published before it signs.
+        #[arg(long, default_value = "10m")]
+        publish_delay: String,
     },
 }
 
@@ -77,6 +97,7 @@ pub(crate) async fn run(config: Config, json: bool, command: AdminCommand) -> an
     let store = crate::store::open(&config.store.url).await?;
     let now = OffsetDateTime::now_utc();
     let output = match command {
+        AdminCommand::Keys { command } => keys(&config, store.as_ref(), command, now).await?,
         AdminCommand::ApiKey { command } => match command {
             ApiKeyCommand::Create {
                 name,
@@ -126,6 +147,117 @@ pub(crate) async fn run(config: Config, json: bool, command: AdminCommand) -> an
         print!("{}", output.text);
     }
     Ok(())
+}
+
+async fn keys(
+    config: &Config,
+    store: &dyn portcullis_store::Store,
+    command: KeysCommand,
+    now: OffsetDateTime,
+) -> anyhow::Result<Output> {
+    if let KeysCommand::Rotate { publish_delay } = &command {
+        let publish_delay =
+            parse_duration(publish_delay).map_err(|e| anyhow::anyhow!("--publish-delay: {e}"))?;
+        let sealer = crate::keys::encryption_keys(config)?;
+        // A store without a signing key (never served) gets one first, so that something signs
+        // during the publish delay.
+        portcullis_core::signing::KeyRing::ensure(
+            store,
+            &sealer,
+            config.tokens.signing_alg,
+            now,
+            &mut rand::rng(),
+        )
+        .await?;
+        // The old key stays published while anything it signed can be valid: the longest-lived
+        // token is an access (or ID) token, then the leeway verifiers allow.
+        let retire_delay = config
+            .tokens
+            .access_token_ttl
+            .max(std::time::Duration::from_secs(60))
+            + std::time::Duration::from_secs(60);
+        let rotation = portcullis_core::signing::rotate(
+            store,
+            &sealer,
+            config.tokens.signing_alg,
+            now,
+            time::Duration::try_from(publish_delay)?,
+            time::Duration::try_from(retire_delay)?,
+            &mut rand::rng(),
+        )
+        .await?;
+        let retiring: Vec<Value> = rotation
+            .retiring
+            .iter()
+            .map(|(kid, at)| json!({ "kid": kid, "retire_after": rfc3339(*at) }))
+            .collect();
+        let mut text = format!(
+            "published key {} now; it signs from {}\n",
+            rotation.new_kid,
+            rfc3339(rotation.signs_from)
+        );
+        for (kid, at) in &rotation.retiring {
+            text.push_str(&format!(
+                "key {kid} leaves the JWKS after {}\n",
+                rfc3339(*at)
+            ));
+        }
+        return Ok(Output {
+            json: json!({
+                "new_kid": rotation.new_kid,
+                "signs_from": rfc3339(rotation.signs_from),
+                "retiring": retiring,
+            }),
+            text,
+        });
+    }
+    let keys = store.signing_key_list().await?;
+    let signing_kid = keys
+        .iter()
+        .filter(|k| k.not_before <= now && k.retire_after.is_none_or(|at| at > now))
+        .max_by_key(|k| (k.not_before, k.created_at))
+        .map(|k| k.kid.clone());
+    let status = |k: &portcullis_store::SigningKey| {
+        if Some(&k.kid) == signing_kid.as_ref() {
+            "signing"
+        } else if k.retire_after.is_some_and(|at| at <= now) {
+            "retired"
+        } else if k.not_before > now {
+            "published"
+        } else {
+            "retiring"
+        }
+    };
+    let rows: Vec<Value> = keys
+        .iter()
+        .map(|k| {
+            json!({
+                "kid": k.kid,
+                "alg": k.alg,
+                "status": status(k),
+                "created_at": rfc3339(k.created_at),
+                "not_before": rfc3339(k.not_before),
+                "retire_after": k.retire_after.map(rfc3339),
+            })
+        })
+        .collect();
+    let mut text = format!(
+        "{:<46} {:<6} {:<10} {}\n",
+        "KID", "ALG", "STATUS", "SIGNS FROM"
+    );
+    for k in &keys {
+        text.push_str(&format!(
+            "{:<46} {:<6} {:<10} {}\n",
+            k.kid,
+            k.alg,
+            status(k),
+            rfc3339(k.not_before)
+        ));
+    }
+    Ok(Output {
+        json: Value::Array(rows),
+        text,
+    })
 }
 
 struct Output {

@@ -15,7 +15,9 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let sealer = crate::keys::encryption_keys(&config)?;
     let store = crate::store::open(&config.store.url).await?;
     // Identity tokens for upstreams sign with these (the authorization server will too).
-    let signing_keys = Arc::new(crate::keys::signing_keys(&config, &*store, &sealer).await?);
+    let signing_keys = Arc::new(portcullis_core::signing::LiveKeys::new(
+        crate::keys::signing_keys(&config, &*store, &sealer).await?,
+    ));
     let metrics = portcullis_server::install_metrics();
 
     // Built-in servers listen on loopback ports of their own and are relayed like any upstream.
@@ -49,7 +51,7 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         },
         validators,
         &|var| std::env::var(var).ok(),
-        Some(signing_keys),
+        Some(signing_keys.clone()),
     )?;
     let gateway = Arc::new(gateway);
     gateway.start().await;
@@ -64,7 +66,8 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         TrustedProxies::new(&config.server.trusted_proxies),
         None,
     );
-    portcullis_server::spawn_revocation_watch(gateway.clone(), store);
+    portcullis_server::spawn_revocation_watch(gateway.clone(), store.clone());
+    portcullis_server::spawn_key_reload(signing_keys.clone(), store, Arc::new(sealer));
     portcullis_server::spawn_janitor(gateway);
     state.set_ready(true);
     tracing::info!(listen = %config.server.listen, public_url = %config.server.public_url, "Portcullis is ready");

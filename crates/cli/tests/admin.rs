@@ -255,3 +255,47 @@ async fn a_key_made_by_the_cli_opens_the_upstream_of_a_running_portcullis() {
     }
     assert!(refused, "the revoked key was still accepted after 5 s");
 }
+
+#[tokio::test]
+async fn a_rotation_publishes_the_next_key_before_it_signs() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port, "http://127.0.0.1:9/mcp");
+    let rotated = admin_json(&["keys", "rotate", "--json", "--config", &config]);
+    let new_kid = rotated["new_kid"].as_str().unwrap().to_owned();
+    let retiring = rotated["retiring"].as_array().unwrap();
+    assert_eq!(retiring.len(), 1, "{rotated}");
+    let listed = admin_json(&["keys", "list", "--json", "--config", &config]);
+    let status_of = |kid: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == kid)
+            .map(|k| k["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(status_of(&new_kid).as_deref(), Some("published"));
+    assert_eq!(
+        status_of(retiring[0]["kid"].as_str().unwrap()).as_deref(),
+        Some("signing")
+    );
+
+    let _child = serve_ready(Path::new(&config), port).await;
+    let jwks: Value = reqwest::get(format!("http://127.0.0.1:{port}/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids.len(), 2, "{jwks}");
+    assert!(
+        kids.contains(&new_kid.as_str()),
+        "the next key is published before it signs"
+    );
+}

@@ -38,7 +38,7 @@ pub use revocation::Revoked;
 pub use token::TokenResponse;
 
 use crate::config::TokensConfig;
-use crate::signing::KeyRing;
+use crate::signing::{KeyRing, LiveKeys};
 
 /// What the authorization server knows of a user when it issues tokens: the claims it puts in
 /// them, and whether the user may still have any.
@@ -72,7 +72,7 @@ pub struct AuthorizationServer {
     store: Arc<dyn Store>,
     clients: Arc<dyn ClientDirectory>,
     profiles: Arc<dyn Profiles>,
-    keys: Arc<KeyRing>,
+    keys: Arc<LiveKeys>,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -92,7 +92,7 @@ impl AuthorizationServer {
         store: Arc<dyn Store>,
         clients: Arc<dyn ClientDirectory>,
         profiles: Arc<dyn Profiles>,
-        keys: Arc<KeyRing>,
+        keys: Arc<LiveKeys>,
     ) -> Self {
         AuthorizationServer {
             issuer: issuer.trim_end_matches('/').to_owned(),
@@ -119,8 +119,9 @@ impl AuthorizationServer {
         &self.clients
     }
 
-    pub fn keys(&self) -> &Arc<KeyRing> {
-        &self.keys
+    /// The signing keys as they are now.
+    pub fn keys(&self) -> Arc<KeyRing> {
+        self.keys.current()
     }
 }
 

@@ -166,6 +166,34 @@ pub struct Rotation {
     pub retiring: Vec<(String, OffsetDateTime)>,
 }
 
+/// The key ring a running process signs and verifies with, replaced whole when the keys in the
+/// store change (a rotation made by the CLI or another replica): readers take the current ring
+/// and keep it for the one operation they do.
+#[derive(Debug)]
+pub struct LiveKeys(std::sync::RwLock<std::sync::Arc<KeyRing>>);
+
+impl LiveKeys {
+    pub fn new(ring: KeyRing) -> Self {
+        LiveKeys(std::sync::RwLock::new(std::sync::Arc::new(ring)))
+    }
+
+    /// The ring as it is now.
+    pub fn current(&self) -> std::sync::Arc<KeyRing> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Puts a freshly loaded ring in place.
+    pub fn replace(&self, ring: KeyRing) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(ring);
+    }
+}
+
 impl KeyRing {
     /// Loads the keys still published at `now` (retired ones are skipped without being opened) and
     /// opens their private keys. Any key that does not open or does not check out fails the whole

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use http::HeaderValue;
 use portcullis_core::auth::Principal;
 use portcullis_core::auth::identity_token::{IDENTITY_TOKEN_TTL_SECS, mint_identity_token};
-use portcullis_core::signing::KeyRing;
+use portcullis_core::signing::LiveKeys;
 use time::OffsetDateTime;
 
 use crate::{RelayError, Upstream};
@@ -21,7 +21,7 @@ const CACHE_CAPACITY: u64 = 10_000;
 
 /// Mints identity tokens and keeps each for reuse while it has half its life left.
 pub(crate) struct IdentityTokens {
-    ring: Option<Arc<KeyRing>>,
+    ring: Option<Arc<LiveKeys>>,
     /// The `iss` of every token: Portcullis's public URL.
     issuer: String,
     /// (upstream, caller) → (header value, when it stops being reused).
@@ -38,7 +38,7 @@ impl std::fmt::Debug for IdentityTokens {
 }
 
 impl IdentityTokens {
-    pub(crate) fn new(ring: Option<Arc<KeyRing>>, issuer: &str) -> Self {
+    pub(crate) fn new(ring: Option<Arc<LiveKeys>>, issuer: &str) -> Self {
         IdentityTokens {
             ring,
             issuer: issuer.to_owned(),
@@ -72,9 +72,9 @@ impl IdentityTokens {
         let unavailable = || RelayError::Signing {
             upstream: upstream.name.clone(),
         };
-        let ring = self.ring.as_deref().ok_or_else(unavailable)?;
+        let ring = self.ring.as_deref().ok_or_else(unavailable)?.current();
         let token = mint_identity_token(
-            ring,
+            &ring,
             caller,
             &self.issuer,
             &upstream.resource,
@@ -110,7 +110,7 @@ impl IdentityTokens {
     /// The public keys that verify the tokens.
     pub(crate) fn jwks(&self, now: OffsetDateTime) -> serde_json::Value {
         match &self.ring {
-            Some(ring) => ring.jwks(now),
+            Some(ring) => ring.current().jwks(now),
             None => serde_json::json!({ "keys": [] }),
         }
     }

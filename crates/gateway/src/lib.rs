@@ -124,7 +124,7 @@ impl Gateway {
         builtin_url: &dyn Fn(BuiltinServer) -> Option<String>,
         validators: Vec<Arc<dyn Validator>>,
         env_var: &dyn Fn(&str) -> Option<String>,
-        signing_keys: Option<Arc<portcullis_core::signing::KeyRing>>,
+        signing_keys: Option<Arc<portcullis_core::signing::LiveKeys>>,
     ) -> Result<Gateway, GatewayError> {
         let loopback = config
             .server

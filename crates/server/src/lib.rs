@@ -213,6 +213,32 @@ pub fn spawn_revocation_watch(gateway: Arc<Gateway>, store: Arc<dyn Store>) {
     });
 }
 
+/// Reloads the signing keys from the store every minute, so a rotation made by the CLI or another
+/// replica is published here (a new key's publish delay is ten minutes by default) and signs
+/// from its time; a reload that fails keeps the ring in use.
+pub fn spawn_key_reload(
+    keys: Arc<portcullis_core::signing::LiveKeys>,
+    store: Arc<dyn Store>,
+    sealer: Arc<portcullis_core::crypto::Sealer>,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let now = time::OffsetDateTime::now_utc();
+            match portcullis_core::signing::KeyRing::load(store.as_ref(), &sealer, now).await {
+                Ok(ring) if ring.signing_key(now).is_some() => keys.replace(ring),
+                Ok(_) => {
+                    tracing::error!("the store holds no key that may sign: keeping the keys in use")
+                }
+                Err(e) => tracing::warn!(error = %e, "could not reload the signing keys"),
+            }
+        }
+    });
+}
+
 /// Forgets relay sessions (and ends bridged sessions) idle for a day, every ten minutes,
 /// until the process ends.
 pub fn spawn_janitor(gateway: Arc<Gateway>) {

@@ -17,7 +17,7 @@ use portcullis_core::auth::Validator;
 use portcullis_core::config::SigningAlg;
 use portcullis_core::config::{AuthMode, Config, UpstreamConfig};
 use portcullis_core::crypto::Sealer;
-use portcullis_core::signing::KeyRing;
+use portcullis_core::signing::{KeyRing, LiveKeys};
 use portcullis_gateway::Gateway;
 use portcullis_server::{AppState, TrustedProxies};
 use portcullis_store::MemoryStore;
@@ -119,9 +119,9 @@ pub async fn spawn_setup(
 }
 
 /// A signing key ring for a test store: a fresh encryption key and one ES256 key.
-pub async fn test_signing_keys(store: &MemoryStore) -> Arc<KeyRing> {
+pub async fn test_signing_keys(store: &MemoryStore) -> Arc<LiveKeys> {
     let sealer = Sealer::generate(&mut rand::rng()).unwrap();
-    Arc::new(
+    Arc::new(LiveKeys::new(
         KeyRing::ensure(
             store,
             &sealer,
@@ -131,7 +131,7 @@ pub async fn test_signing_keys(store: &MemoryStore) -> Arc<KeyRing> {
         )
         .await
         .unwrap(),
-    )
+    ))
 }
 
 impl App {

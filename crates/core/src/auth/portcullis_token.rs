@@ -14,7 +14,7 @@ use async_trait::async_trait;
 
 use super::{Context, Credential, Principal, Rejection, Validator};
 use crate::oauth::access_token::{self, CLIENT_CREDENTIALS, GRANT_CLAIM};
-use crate::signing::KeyRing;
+use crate::signing::LiveKeys;
 
 /// The id of the validator (reserved: no `[[validators]]` entry may take it).
 pub const PORTCULLIS_VALIDATOR: &str = "portcullis";
@@ -78,12 +78,12 @@ impl RevocationList {
 #[derive(Debug)]
 pub struct PortcullisTokens {
     issuer: String,
-    keys: Arc<KeyRing>,
+    keys: Arc<LiveKeys>,
     revoked: Arc<RevocationList>,
 }
 
 impl PortcullisTokens {
-    pub fn new(issuer: &str, keys: Arc<KeyRing>, revoked: Arc<RevocationList>) -> Self {
+    pub fn new(issuer: &str, keys: Arc<LiveKeys>, revoked: Arc<RevocationList>) -> Self {
         PortcullisTokens {
             issuer: issuer.trim_end_matches('/').to_owned(),
             keys,
@@ -127,9 +127,14 @@ impl Validator for PortcullisTokens {
         }
         let now = time::OffsetDateTime::from_unix_timestamp(context.now)
             .map_err(|_| Rejection::invalid("the clock is out of range"))?;
-        let claims =
-            access_token::verify(&self.keys, token, &self.issuer, &[context.resource], now)
-                .map_err(|e| Rejection::invalid(e.to_string()))?;
+        let claims = access_token::verify(
+            &self.keys.current(),
+            token,
+            &self.issuer,
+            &[context.resource],
+            now,
+        )
+        .map_err(|e| Rejection::invalid(e.to_string()))?;
         let string = |name: &str| claims.string(name).ok().flatten().map(str::to_owned);
         let sub = string("sub").ok_or_else(|| Rejection::invalid("the token has no sub"))?;
         let client_credentials = string("gty").as_deref() == Some(CLIENT_CREDENTIALS);

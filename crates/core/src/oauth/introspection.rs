@@ -67,7 +67,7 @@ impl AuthorizationServer {
             }));
         }
         let audiences: Vec<&str> = self.resources.iter().map(|r| r.url.as_str()).collect();
-        let Ok(claims) = access_token::verify(&self.keys, token, &self.issuer, &audiences, now)
+        let Ok(claims) = access_token::verify(&self.keys(), token, &self.issuer, &audiences, now)
         else {
             return Ok(inactive);
         };

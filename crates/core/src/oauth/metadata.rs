@@ -41,8 +41,8 @@ impl AuthorizationServer {
             oidc.into_iter()
                 .chain(self.resources.iter().flat_map(|r| r.scopes.iter())),
         );
-        let signing_algs: Vec<&str> = self
-            .keys
+        let ring = self.keys();
+        let signing_algs: Vec<&str> = ring
             .keys()
             .iter()
             .map(|k| k.alg().as_str())

@@ -58,7 +58,7 @@ impl AuthorizationServer {
             return Ok(Revoked::default());
         }
         let audiences: Vec<&str> = self.resources.iter().map(|r| r.url.as_str()).collect();
-        let Ok(claims) = access_token::verify(&self.keys, token, &self.issuer, &audiences, now)
+        let Ok(claims) = access_token::verify(&self.keys(), token, &self.issuer, &audiences, now)
         else {
             return Ok(Revoked::default());
         };

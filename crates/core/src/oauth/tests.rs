@@ -157,7 +157,7 @@ async fn setup() -> Setup {
         store.clone(),
         Arc::new(clients),
         users.clone(),
-        Arc::new(keys),
+        Arc::new(crate::signing::LiveKeys::new(keys)),
     );
     Setup {
         server,
@@ -239,7 +239,7 @@ async fn token(
 }
 
 fn verified(s: &Setup, access_token: &str, audience: &str) -> Value {
-    let claims = access_token::verify(s.server.keys(), access_token, ISSUER, &[audience], now())
+    let claims = access_token::verify(&s.server.keys(), access_token, ISSUER, &[audience], now())
         .expect("the access token verifies");
     serde_json::to_value(
         [

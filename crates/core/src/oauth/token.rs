@@ -328,7 +328,7 @@ impl AuthorizationServer {
             expires_at,
             subject: Subject::Client,
         }
-        .sign(&self.keys)
+        .sign(&self.keys())
         .map_err(signing_failed)?;
         Ok(TokenResponse {
             access_token,
@@ -390,7 +390,7 @@ impl AuthorizationServer {
                 amr: &grant.amr,
             },
         }
-        .sign(&self.keys)
+        .sign(&self.keys())
         .map_err(signing_failed)?;
         Ok(TokenResponse {
             access_token,
@@ -446,7 +446,9 @@ impl AuthorizationServer {
                 }
             }
         }
-        self.keys.sign(&claims, "JWT", now).map_err(signing_failed)
+        self.keys()
+            .sign(&claims, "JWT", now)
+            .map_err(signing_failed)
     }
 }
 

@@ -43,7 +43,7 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Result<R
     };
     let audiences: Vec<&str> = server.resources().iter().map(|r| r.url.as_str()).collect();
     let Ok(claims) = access_token::verify(
-        server.keys(),
+        &server.keys(),
         token,
         server.issuer(),
         &audiences,
