@@ -386,7 +386,7 @@ async fn a_code_becomes_an_audience_bound_access_token_once() {
     // The token is for FILES only.
     assert!(
         access_token::verify(
-            s.server.keys(),
+            &s.server.keys(),
             &response.access_token,
             ISSUER,
             &[MAIL],
