@@ -33,6 +33,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "api keys revoked",
         include_str!("../migrations/0004_api_keys_revoked.sql"),
     ),
+    (
+        6,
+        "accounts",
+        include_str!("../migrations/0006_accounts.sql"),
+    ),
 ];
 
 /// A migrator over [`MIGRATIONS`] that refuses a database holding migrations it does not know.
