@@ -123,7 +123,8 @@ impl Pages {
         format!("{}{path}", self.public_url)
     }
 
-    fn now(&self) -> OffsetDateTime {
+    /// Now, by the pages' clock (which tests move): the time sessions are judged by.
+    pub fn now(&self) -> OffsetDateTime {
         (self.clock)()
     }
 }

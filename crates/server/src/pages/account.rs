@@ -104,7 +104,12 @@ pub(crate) async fn account_password_get(
     let pages = pages_of(&state)?;
     let return_to = return_to_from_query(query.as_deref());
     let Some((_, required)) = changing(&state, pages, &headers).await? else {
-        return Ok(login_redirect(pages, Some("/account/password")));
+        // Back here after signing in, still headed where the query said.
+        let here = match &query {
+            Some(query) => format!("/account/password?{query}"),
+            None => "/account/password".to_owned(),
+        };
+        return Ok(login_redirect(pages, Some(&here)));
     };
     let page = password_page(pages, &csrf, return_to.as_deref(), required, None);
     Ok((csrf, page).into_response())

@@ -19,7 +19,7 @@ use crate::ApiError;
 const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
 
 /// Sets the pages' security headers on `headers`.
-fn set_page_headers(headers: &mut HeaderMap) {
+pub(crate) fn set_page_headers(headers: &mut HeaderMap) {
     headers.insert(
         CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE),

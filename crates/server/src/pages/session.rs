@@ -12,6 +12,7 @@ use portcullis_core::accounts::{
 use portcullis_store::{BrowserSession, User};
 
 use super::cookie::Cookie;
+use super::render::set_page_headers;
 use super::{PageError, Pages, pages_of, safe_return_to};
 use crate::{ApiError, AppState};
 
@@ -128,9 +129,17 @@ pub fn login_url(pages: &Pages, return_to: Option<&str>) -> String {
     with_return_to(pages, "/login", return_to)
 }
 
-/// A 303 to the sign-in page that comes back to `return_to` afterwards (see [`login_url`]).
+/// A 303 to the sign-in page that comes back to `return_to` afterwards (see [`login_url`]),
+/// with the pages' security headers.
 pub fn login_redirect(pages: &Pages, return_to: Option<&str>) -> Response {
-    Redirect::to(&login_url(pages, return_to)).into_response()
+    page_redirect(&login_url(pages, return_to))
+}
+
+/// A 303 to `location` with the pages' security headers (whatever router it is answered from).
+fn page_redirect(location: &str) -> Response {
+    let mut response = Redirect::to(location).into_response();
+    set_page_headers(response.headers_mut());
+    response
 }
 
 /// The page of a pending step, coming back to `return_to` afterwards.
@@ -206,9 +215,7 @@ impl FromRequestParts<AppState> for SignedIn {
             .map_err(IntoResponse::into_response)?
         {
             Browser::SignedIn(signed_in) => Ok(signed_in),
-            Browser::Pending(_, step) => {
-                Err(Redirect::to(&step_url(pages, step, here)).into_response())
-            }
+            Browser::Pending(_, step) => Err(page_redirect(&step_url(pages, step, here))),
             Browser::Anonymous => Err(login_redirect(pages, here)),
         }
     }
