@@ -1,7 +1,9 @@
 //! `portcullis admin …`: operator commands against the configured store, each a thin shell
 //! around one `portcullis_core::admin` function. `--config` and `--json` are accepted in any
 //! position; with `--json` the result is one JSON document on stdout, and a secret shown once
-//! appears under a self-explanatory key (`api_key`, `client_secret`).
+//! appears under a self-explanatory key (`api_key`, `client_secret`, `password`).
+
+mod users;
 
 use std::path::PathBuf;
 
@@ -37,6 +39,11 @@ pub(crate) enum AdminCommand {
     ApiKey {
         #[command(subcommand)]
         command: ApiKeyCommand,
+    },
+    /// Local accounts: people who sign in to Portcullis with a username and password.
+    User {
+        #[command(subcommand)]
+        command: users::UserCommand,
     },
 }
 
@@ -140,6 +147,7 @@ pub(crate) async fn run(config: Config, json: bool, command: AdminCommand) -> an
                 }
             }
         },
+        AdminCommand::User { command } => users::run(store.as_ref(), &config, command, now).await?,
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&output.json)?);

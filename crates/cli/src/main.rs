@@ -42,7 +42,8 @@ enum Command {
         #[arg(long, env = "PORTCULLIS_CONFIG")]
         config: Option<PathBuf>,
     },
-    /// Administer the store: API keys (users, roles, clients and more arrive with them).
+    /// Administer the store: local accounts and API keys (roles, clients and more arrive with
+    /// them).
     Admin(admin::AdminArgs),
     /// Work with configuration files.
     Config {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use portcullis_core::config::{BuiltinServer, Config};
 use portcullis_gateway::Gateway;
+use portcullis_server::pages::{self, Pages};
 use portcullis_server::{AppState, TrustedProxies};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -66,6 +67,8 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         TrustedProxies::new(&config.server.trusted_proxies),
         None,
     );
+    state.set_pages(Pages::new(&config, pages::system_clock()));
+    pages::spawn_session_janitor(store.clone());
     portcullis_server::spawn_revocation_watch(gateway.clone(), store.clone());
     portcullis_server::spawn_key_reload(signing_keys.clone(), store, Arc::new(sealer));
     portcullis_server::spawn_janitor(gateway);

@@ -3,6 +3,7 @@
 //! Time and randomness are parameters, like everywhere in `core`.
 
 pub mod api_keys;
+pub mod users;
 
 use portcullis_store::StoreError;
 
@@ -15,6 +16,9 @@ pub enum AdminError {
     /// The thing to act on does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// What would be created exists already (a taken username): nothing was changed.
+    #[error("{0}")]
+    Conflict(String),
     /// The store failed: nothing was changed.
     #[error("the store failed: {0}")]
     Store(#[from] StoreError),

@@ -5,9 +5,11 @@
 //! authentication (`auth`): the validators of `[[validators]]`, which check external credentials
 //! with the time and the network passed in, and the identity token Portcullis signs for
 //! upstreams; `crypto`: sealing secrets at rest under the encryption key list; and `signing`:
-//! Portcullis's own signing keys, their rotation and their JWKS. It never depends on an HTTP
-//! framework, a database driver or a template engine.
+//! Portcullis's own signing keys, their rotation and their JWKS; and `accounts`: local accounts,
+//! password hashing, the sign-in step and browser sessions. It never depends on an HTTP framework,
+//! a database driver or a template engine.
 
+pub mod accounts;
 pub mod admin;
 pub mod auth;
 pub mod config;

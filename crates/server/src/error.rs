@@ -25,6 +25,9 @@ pub enum ApiError {
     /// On an OAuth endpoint (token, registration, revocation, introspection): the RFC 6749 §5.2
     /// JSON body with the status its code calls for, never cached.
     OAuth(OAuthError),
+    /// For a browser: an HTML error page (status and a sentence, never a secret) with the pages'
+    /// security headers.
+    Page(crate::pages::PageError),
 }
 
 impl From<OAuthError> for ApiError {
@@ -46,6 +49,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(why) => plain_error(StatusCode::NOT_FOUND, "not_found", why),
             ApiError::Forbidden(why) => plain_error(StatusCode::FORBIDDEN, "forbidden", why),
             ApiError::OAuth(e) => oauth_error(&e),
+            ApiError::Page(e) => crate::pages::error_page(&e),
         }
     }
 }

@@ -11,11 +11,12 @@ mod mcp;
 mod oauth;
 mod observe;
 mod ops;
+pub mod pages;
 mod resource_metadata;
 
 use std::future::{Future, IntoFuture};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -47,6 +48,8 @@ pub struct AppInner {
     pub registration: RegistrationOptions,
     ready: AtomicBool,
     http_metrics: observe::HttpMetrics,
+    /// Sign-in, account and error pages; set once at start-up (see [`AppState::set_pages`]).
+    pages: OnceLock<pages::Pages>,
 }
 
 impl std::ops::Deref for AppState {
@@ -83,7 +86,19 @@ impl AppState {
             registration,
             ready: AtomicBool::new(false),
             http_metrics: observe::HttpMetrics::default(),
+            pages: OnceLock::new(),
         }))
+    }
+
+    /// Turns the pages on (once; a second call changes nothing). Until then they answer 404 and
+    /// nobody is signed in.
+    pub fn set_pages(&self, pages: pages::Pages) {
+        let _ = self.pages.set(pages);
+    }
+
+    /// The pages' settings, once set.
+    pub fn pages(&self) -> Option<&pages::Pages> {
+        self.pages.get()
     }
 
     /// Whether `/readyz` may say yes (the store is checked on each call too).
@@ -132,6 +147,7 @@ pub fn router(state: AppState) -> Router {
         .merge(jwks::router())
         .merge(oauth::router())
         .merge(issuer_path_metadata(&state))
+        .merge(pages::router())
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

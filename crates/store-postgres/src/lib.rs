@@ -16,9 +16,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use portcullis_store::columns::{
+    BROWSER_SESSION_COLUMNS, BrowserSessionColumns, USER_COLUMNS, UserColumns,
+    browser_session_from_columns, user_from_columns,
+};
 use portcullis_store::{
-    ApiKey, ApiKeyKind, AuthorizationCode, CodeRedemption, Consent, Grant, RefreshRotation,
-    RefreshToken, RelaySession, RevokedAccessToken, SessionKey, SigningKey, Store, StoreError,
+    ApiKey, ApiKeyKind, AuthorizationCode, BrowserSession, CodeRedemption, Consent, Grant,
+    RefreshRotation, RefreshToken, RelaySession, RevokedAccessToken, SessionKey, SigningKey, Store,
+    StoreError, User, UserStatus, username_key,
 };
 use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -171,7 +176,36 @@ type SigningKeyRow = (
     Option<OffsetDateTime>,
 );
 
+/// PostgreSQL's timestamps come back as instants already.
+fn as_is(at: OffsetDateTime, _column: &str) -> Result<OffsetDateTime, StoreError> {
+    Ok(at)
+}
+
 impl PostgresStore {
+    /// The one `users` row whose `column` equals `value`.
+    async fn user_where(
+        &self,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {column} = $1");
+        let row: Option<UserColumns<OffsetDateTime>> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        row.map(|row| user_from_columns(row, as_is)).transpose()
+    }
+
+    /// Runs one writing statement (its own transaction); returns the rows it changed.
+    async fn write(
+        &self,
+        query: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<u64, StoreError> {
+        let result = query.execute(&self.pool).await.map_err(from_sqlx)?;
+        Ok(result.rows_affected())
+    }
+
     /// The one `api_keys` row whose `column` equals `value`.
     async fn api_key_where<'a, T>(
         &self,
@@ -557,5 +591,152 @@ impl Store for PostgresStore {
 
     async fn authorization_purge(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         self.purge_authorization(now).await
+    }
+
+    async fn user_insert(&self, user: &User) -> Result<(), StoreError> {
+        let query = sqlx::query(
+            "INSERT INTO users \
+             (id, username, username_key, email, email_verified, display_name, tenant, status, \
+              password_hash, must_change_password, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&user.id)
+        .bind(&user.username)
+        .bind(username_key(&user.username))
+        .bind(&user.email)
+        .bind(user.email_verified)
+        .bind(user.display_name.as_deref())
+        .bind(user.tenant.as_deref())
+        .bind(user.status.as_str())
+        .bind(user.password_hash.as_deref())
+        .bind(user.must_change_password)
+        .bind(user.created_at)
+        .bind(user.updated_at);
+        self.write(query).await.map(|_| ())
+    }
+
+    async fn user_get(&self, id: &str) -> Result<Option<User>, StoreError> {
+        self.user_where("id", id).await
+    }
+
+    async fn user_get_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        self.user_where("username_key", &username_key(username))
+            .await
+    }
+
+    async fn user_list(&self) -> Result<Vec<User>, StoreError> {
+        // Keys compare byte-wise (`COLLATE "C"`), as in every other backend.
+        let rows: Vec<UserColumns<OffsetDateTime>> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM users ORDER BY username_key COLLATE \"C\""
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        rows.into_iter()
+            .map(|row| user_from_columns(row, as_is))
+            .collect()
+    }
+
+    async fn user_set_status(
+        &self,
+        id: &str,
+        status: UserStatus,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let query = sqlx::query("UPDATE users SET status = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(status.as_str())
+            .bind(now);
+        Ok(self.write(query).await? > 0)
+    }
+
+    async fn user_set_password(
+        &self,
+        id: &str,
+        password_hash: &str,
+        must_change_password: bool,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let query = sqlx::query(
+            "UPDATE users SET password_hash = $2, must_change_password = $3, updated_at = $4 \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(password_hash)
+        .bind(must_change_password)
+        .bind(now);
+        Ok(self.write(query).await? > 0)
+    }
+
+    async fn browser_session_insert(&self, session: &BrowserSession) -> Result<(), StoreError> {
+        let query = sqlx::query(
+            "INSERT INTO browser_sessions \
+             (id_hash, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, \
+              auth_time, amr) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(session.id_hash.as_slice())
+        .bind(&session.user_id)
+        .bind(session.created_at)
+        .bind(session.last_seen_at)
+        .bind(session.idle_expires_at)
+        .bind(session.absolute_expires_at)
+        .bind(session.auth_time)
+        .bind(session.amr_column());
+        self.write(query).await.map(|_| ())
+    }
+
+    async fn browser_session_get(
+        &self,
+        id_hash: &[u8; 32],
+    ) -> Result<Option<BrowserSession>, StoreError> {
+        let row: Option<BrowserSessionColumns<OffsetDateTime>> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {BROWSER_SESSION_COLUMNS} FROM browser_sessions WHERE id_hash = $1"
+            )))
+            .bind(id_hash.as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        row.map(|row| browser_session_from_columns(row, as_is))
+            .transpose()
+    }
+
+    async fn browser_session_touch(
+        &self,
+        id_hash: &[u8; 32],
+        now: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let query = sqlx::query(
+            "UPDATE browser_sessions SET last_seen_at = GREATEST(last_seen_at, $2), \
+             idle_expires_at = GREATEST(idle_expires_at, $3) WHERE id_hash = $1",
+        )
+        .bind(id_hash.as_slice())
+        .bind(now)
+        .bind(idle_expires_at);
+        Ok(self.write(query).await? > 0)
+    }
+
+    async fn browser_session_delete(&self, id_hash: &[u8; 32]) -> Result<bool, StoreError> {
+        let query =
+            sqlx::query("DELETE FROM browser_sessions WHERE id_hash = $1").bind(id_hash.as_slice());
+        Ok(self.write(query).await? > 0)
+    }
+
+    async fn browser_sessions_delete_user(&self, user_id: &str) -> Result<u64, StoreError> {
+        let query = sqlx::query("DELETE FROM browser_sessions WHERE user_id = $1").bind(user_id);
+        self.write(query).await
+    }
+
+    async fn browser_sessions_purge(
+        &self,
+        expired_before: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let query = sqlx::query(
+            "DELETE FROM browser_sessions WHERE idle_expires_at < $1 OR absolute_expires_at < $1",
+        )
+        .bind(ceil_to_micros(expired_before));
+        self.write(query).await
     }
 }

@@ -79,16 +79,9 @@ pub struct ApiKey {
 
 impl std::fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The hash is not secret, but a short prefix is all a log reader needs.
-        let prefix: String = self
-            .secret_hash
-            .iter()
-            .take(4)
-            .map(|b| format!("{b:02x}"))
-            .collect();
         f.debug_struct("ApiKey")
             .field("id", &self.id)
-            .field("secret_hash", &format_args!("{prefix}…"))
+            .field("secret_hash", &crate::ShortHash(&self.secret_hash))
             .field("subject", &self.subject)
             .field("name", &self.name)
             .field("kind", &self.kind)

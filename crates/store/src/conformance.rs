@@ -32,6 +32,8 @@ mod authorization;
 
 use crate::{ApiKey, ApiKeyKind, RelaySession, SessionKey, SigningKey, Store, StoreError};
 
+pub mod accounts;
+
 /// Every check's time range starts at or after this instant, except the purge check's, which lies
 /// entirely before it: 1950-01-01T00:00:00Z.
 pub const PURGE_EPOCH_UNIX: i64 = -631_152_000;
@@ -255,6 +257,7 @@ pub async fn run_all_in(store: &dyn Store, scope: &Scope) {
     signing_key_list_is_oldest_first(store, scope).await;
     signing_key_retire_only_brings_retirement_forward(store, scope).await;
     signing_keys_purge_deletes_exactly_the_retired_before(store, scope).await;
+    accounts::run_all_in(store, scope).await;
 }
 
 /// `ping` succeeds on a working store.

@@ -6,11 +6,14 @@
 //! name) that every backend runs. Time is always a parameter: the store never reads the clock.
 
 mod api_key;
+mod browser_session;
+pub mod columns;
 mod error;
 mod grant;
 mod memory;
 mod relay_session;
 mod signing_key;
+mod user;
 
 // Also compiled for this crate's own tests, so that `cargo test -p portcullis-store` runs the suite
 // against `MemoryStore` without naming the feature.
@@ -18,6 +21,7 @@ mod signing_key;
 pub mod conformance;
 
 pub use api_key::{ApiKey, ApiKeyKind};
+pub use browser_session::BrowserSession;
 pub use error::StoreError;
 pub use grant::{
     AuthorizationCode, CodeRedemption, Consent, Grant, RefreshRotation, RefreshToken,
@@ -26,9 +30,23 @@ pub use grant::{
 pub use memory::MemoryStore;
 pub use relay_session::{RelaySession, SessionKey};
 pub use signing_key::SigningKey;
+pub use user::{User, UserStatus, username_key};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
+
+/// A hash as `Debug` shows it: its first four bytes in hex and an ellipsis. Hashes of secrets
+/// are not secret, but a short prefix is all a log reader needs.
+pub(crate) struct ShortHash<'a>(pub(crate) &'a [u8; 32]);
+
+impl std::fmt::Debug for ShortHash<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for byte in self.0.iter().take(4) {
+            write!(f, "{byte:02x}")?;
+        }
+        f.write_str("…")
+    }
+}
 
 /// Everything Portcullis persists.
 ///
@@ -207,4 +225,77 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// grants past their absolute lifetime (with their tokens), and revoked access tokens past
     /// their own expiry. Returns how many rows went.
     async fn authorization_purge(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+    /// Records a new local account.
+    ///
+    /// Fails with [`StoreError::Conflict`] if another user has the same `id`, or a username equal
+    /// to this one without regard to case ([`username_key`]); nothing is written then.
+    async fn user_insert(&self, user: &User) -> Result<(), StoreError>;
+
+    /// Looks a user up by id.
+    async fn user_get(&self, id: &str) -> Result<Option<User>, StoreError>;
+
+    /// Looks a user up by username, without regard to case.
+    ///
+    /// Disabled users are returned too: whether one may sign in is the caller's decision.
+    async fn user_get_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
+
+    /// Every user, by [`username_key`] compared byte-wise.
+    async fn user_list(&self) -> Result<Vec<User>, StoreError>;
+
+    /// Sets the user's status and `updated_at`; returns `false` if no user has that id.
+    async fn user_set_status(
+        &self,
+        id: &str,
+        status: UserStatus,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Replaces the user's password hash and `must_change_password`, and sets `updated_at`;
+    /// returns `false` if no user has that id.
+    async fn user_set_password(
+        &self,
+        id: &str,
+        password_hash: &str,
+        must_change_password: bool,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Records a new browser session.
+    ///
+    /// Fails with [`StoreError::Conflict`] if a session with the same `id_hash` exists, and with
+    /// an error if no user has its `user_id`; nothing is written then.
+    async fn browser_session_insert(&self, session: &BrowserSession) -> Result<(), StoreError>;
+
+    /// Looks a session up by the SHA-256 of its secret.
+    ///
+    /// Expired sessions are returned too: expiry is judged by the caller against its own clock.
+    async fn browser_session_get(
+        &self,
+        id_hash: &[u8; 32],
+    ) -> Result<Option<BrowserSession>, StoreError>;
+
+    /// Records a use of the session at `now` and slides its idle expiry to `idle_expires_at`;
+    /// returns `false` if it does not exist.
+    ///
+    /// Neither time moves backwards: a touch older than the recorded one (from a slower replica)
+    /// leaves each as it is. The absolute expiry never changes.
+    async fn browser_session_touch(
+        &self,
+        id_hash: &[u8; 32],
+        now: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Ends a session; returns `false` if it did not exist.
+    async fn browser_session_delete(&self, id_hash: &[u8; 32]) -> Result<bool, StoreError>;
+
+    /// Ends every session of a user; returns how many there were.
+    async fn browser_sessions_delete_user(&self, user_id: &str) -> Result<u64, StoreError>;
+
+    /// Deletes every session whose idle or absolute expiry is strictly before `expired_before`;
+    /// returns how many were deleted.
+    async fn browser_sessions_purge(
+        &self,
+        expired_before: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
 }

@@ -15,8 +15,9 @@ use async_trait::async_trait;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 use crate::{
-    ApiKey, AuthorizationCode, CodeRedemption, Consent, Grant, RefreshRotation, RefreshToken,
-    RelaySession, RevokedAccessToken, SessionKey, SigningKey, Store, StoreError,
+    ApiKey, AuthorizationCode, BrowserSession, CodeRedemption, Consent, Grant, RefreshRotation,
+    RefreshToken, RelaySession, RevokedAccessToken, SessionKey, SigningKey, Store, StoreError,
+    User, UserStatus, username_key,
 };
 
 /// An in-memory [`Store`]; cheap to create, forgotten on drop.
@@ -29,6 +30,15 @@ pub struct MemoryStore {
     signing_keys: Mutex<HashMap<String, SigningKey>>,
     /// Codes, grants, refresh tokens, revoked access tokens and consents, under one lock.
     authorization: Mutex<authorization::AuthorizationTables>,
+    /// Users by id and browser sessions by id hash, under one lock so that a session can only be
+    /// inserted for a user that exists (the SQL backends' foreign key).
+    accounts: Mutex<Accounts>,
+}
+
+#[derive(Default)]
+struct Accounts {
+    users: HashMap<String, User>,
+    sessions: HashMap<[u8; 32], BrowserSession>,
 }
 
 impl MemoryStore {
@@ -67,12 +77,22 @@ impl MemoryStore {
     }
 }
 
+impl MemoryStore {
+    fn accounts(&self) -> MutexGuard<'_, Accounts> {
+        // As for relay sessions: rows are inserted, removed or have fields set without any step
+        // that can panic half-way.
+        self.accounts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
             .field("relay_sessions", &self.relay_sessions().len())
             .field("api_keys", &self.api_keys().len())
             .field("signing_keys", &self.signing_keys().len())
+            .field("users", &self.accounts().users.len())
+            .field("browser_sessions", &self.accounts().sessions.len())
             .finish()
     }
 }
@@ -383,6 +403,164 @@ impl Store for MemoryStore {
 
     async fn authorization_purge(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         Ok(self.authorization().purge(now))
+    }
+
+    async fn user_insert(&self, user: &User) -> Result<(), StoreError> {
+        let mut accounts = self.accounts();
+        if accounts.users.contains_key(&user.id) {
+            return Err(StoreError::Conflict(format!(
+                "user {:?} already exists",
+                user.id
+            )));
+        }
+        let key = username_key(&user.username);
+        if accounts
+            .users
+            .values()
+            .any(|other| username_key(&other.username) == key)
+        {
+            return Err(StoreError::Conflict(format!(
+                "the username {:?} is taken",
+                user.username
+            )));
+        }
+        let stored = User {
+            created_at: as_stored(user.created_at),
+            updated_at: as_stored(user.updated_at),
+            ..user.clone()
+        };
+        accounts.users.insert(user.id.clone(), stored);
+        Ok(())
+    }
+
+    async fn user_get(&self, id: &str) -> Result<Option<User>, StoreError> {
+        Ok(self.accounts().users.get(id).cloned())
+    }
+
+    async fn user_get_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        let key = username_key(username);
+        Ok(self
+            .accounts()
+            .users
+            .values()
+            .find(|user| username_key(&user.username) == key)
+            .cloned())
+    }
+
+    async fn user_list(&self) -> Result<Vec<User>, StoreError> {
+        let mut listed: Vec<User> = self.accounts().users.values().cloned().collect();
+        listed.sort_by_cached_key(|user| username_key(&user.username));
+        Ok(listed)
+    }
+
+    async fn user_set_status(
+        &self,
+        id: &str,
+        status: UserStatus,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Ok(match self.accounts().users.get_mut(id) {
+            Some(user) => {
+                user.status = status;
+                user.updated_at = as_stored(now);
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn user_set_password(
+        &self,
+        id: &str,
+        password_hash: &str,
+        must_change_password: bool,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Ok(match self.accounts().users.get_mut(id) {
+            Some(user) => {
+                user.password_hash = Some(password_hash.to_owned());
+                user.must_change_password = must_change_password;
+                user.updated_at = as_stored(now);
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn browser_session_insert(&self, session: &BrowserSession) -> Result<(), StoreError> {
+        let mut accounts = self.accounts();
+        if accounts.sessions.contains_key(&session.id_hash) {
+            return Err(StoreError::Conflict(
+                "a browser session with this id hash already exists".to_owned(),
+            ));
+        }
+        if !accounts.users.contains_key(&session.user_id) {
+            return Err(StoreError::Backend(format!(
+                "no user {:?} for the browser session",
+                session.user_id
+            )));
+        }
+        let stored = BrowserSession {
+            created_at: as_stored(session.created_at),
+            last_seen_at: as_stored(session.last_seen_at),
+            idle_expires_at: as_stored(session.idle_expires_at),
+            absolute_expires_at: as_stored(session.absolute_expires_at),
+            auth_time: as_stored(session.auth_time),
+            ..session.clone()
+        };
+        accounts.sessions.insert(session.id_hash, stored);
+        Ok(())
+    }
+
+    async fn browser_session_get(
+        &self,
+        id_hash: &[u8; 32],
+    ) -> Result<Option<BrowserSession>, StoreError> {
+        Ok(self.accounts().sessions.get(id_hash).cloned())
+    }
+
+    async fn browser_session_touch(
+        &self,
+        id_hash: &[u8; 32],
+        now: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Ok(match self.accounts().sessions.get_mut(id_hash) {
+            Some(session) => {
+                session.last_seen_at = session.last_seen_at.max(as_stored(now));
+                session.idle_expires_at = session.idle_expires_at.max(as_stored(idle_expires_at));
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn browser_session_delete(&self, id_hash: &[u8; 32]) -> Result<bool, StoreError> {
+        Ok(self.accounts().sessions.remove(id_hash).is_some())
+    }
+
+    async fn browser_sessions_delete_user(&self, user_id: &str) -> Result<u64, StoreError> {
+        let mut accounts = self.accounts();
+        let before = accounts.sessions.len();
+        accounts
+            .sessions
+            .retain(|_, session| session.user_id != user_id);
+        // usize always fits in u64 on the platforms we build for.
+        Ok(u64::try_from(before - accounts.sessions.len()).unwrap_or(u64::MAX))
+    }
+
+    async fn browser_sessions_purge(
+        &self,
+        expired_before: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let mut accounts = self.accounts();
+        let before = accounts.sessions.len();
+        accounts.sessions.retain(|_, session| {
+            session.idle_expires_at >= expired_before
+                && session.absolute_expires_at >= expired_before
+        });
+        // usize always fits in u64 on the platforms we build for.
+        Ok(u64::try_from(before - accounts.sessions.len()).unwrap_or(u64::MAX))
     }
 }
 

@@ -16,16 +16,9 @@ pub struct SessionKey {
 
 impl std::fmt::Debug for SessionKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The hash is not secret, but a short prefix is all a log reader needs.
-        let prefix: String = self
-            .id_hash
-            .iter()
-            .take(4)
-            .map(|b| format!("{b:02x}"))
-            .collect();
         f.debug_struct("SessionKey")
             .field("upstream", &self.upstream)
-            .field("id_hash", &format_args!("{prefix}…"))
+            .field("id_hash", &crate::ShortHash(&self.id_hash))
             .finish()
     }
 }

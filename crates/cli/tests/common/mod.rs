@@ -19,6 +19,7 @@ use portcullis_core::config::{AuthMode, Config, UpstreamConfig};
 use portcullis_core::crypto::Sealer;
 use portcullis_core::signing::{KeyRing, LiveKeys};
 use portcullis_gateway::Gateway;
+use portcullis_server::pages::Pages;
 use portcullis_server::{AppState, TrustedProxies};
 use portcullis_store::MemoryStore;
 use serde_json::{Value, json};
@@ -32,6 +33,28 @@ pub struct App {
     pub client: reqwest::Client,
     pub gateway: Arc<Gateway>,
     pub store: Arc<MemoryStore>,
+    /// The pages' clock: real time plus whatever a test adds.
+    pub clock: TestClock,
+}
+
+/// Real time moved forward on demand, for expiry tests.
+#[derive(Clone, Default)]
+pub struct TestClock(Arc<std::sync::atomic::AtomicI64>);
+
+impl TestClock {
+    pub fn clock(&self) -> portcullis_server::pages::Clock {
+        let offset = self.0.clone();
+        Arc::new(move || {
+            time::OffsetDateTime::now_utc()
+                + time::Duration::seconds(offset.load(std::sync::atomic::Ordering::SeqCst))
+        })
+    }
+
+    pub fn advance(&self, by: Duration) {
+        let seconds = i64::try_from(by.as_secs()).unwrap();
+        self.0
+            .fetch_add(seconds, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// What a test can set besides the upstreams and the config.
@@ -93,6 +116,8 @@ pub async fn spawn_setup(
         TrustedProxies::new(&config.server.trusted_proxies),
         None,
     );
+    let clock = TestClock::default();
+    state.set_pages(Pages::new(&config, clock.clock()));
     state.set_ready(true);
     let (tx, rx) = oneshot::channel::<()>();
     let grace = config.server.shutdown_grace;
@@ -115,6 +140,7 @@ pub async fn spawn_setup(
         client,
         gateway,
         store,
+        clock,
     }
 }
 

@@ -122,7 +122,7 @@ pub fn well_formed(secret: &str, prefix: &str) -> bool {
 }
 
 /// `bytes` as a big-endian number in base62, left-padded with zeros to `width` digits.
-fn base62(bytes: &[u8], width: usize) -> String {
+pub(crate) fn base62(bytes: &[u8], width: usize) -> String {
     let mut number: Vec<u8> = bytes.to_vec();
     let mut digits = Vec::with_capacity(width);
     while number.iter().any(|&b| b != 0) {

@@ -952,3 +952,75 @@ fn signing_algorithms_round_trip_their_jose_names() {
     }
     assert_eq!(SigningAlg::from_name("RS256"), None);
 }
+
+#[test]
+fn accounts_section_is_checked() {
+    let defaults = load("version = 1").unwrap().accounts;
+    assert!(defaults.enabled);
+    assert_eq!(
+        defaults.session_idle_timeout,
+        Duration::from_secs(12 * 3600)
+    );
+    assert_eq!(
+        defaults.session_absolute_timeout,
+        Duration::from_secs(7 * 86_400)
+    );
+    assert_eq!(defaults.min_password_length, 12);
+    let config = load(
+        "version = 1\n[accounts]\nenabled = false\nsession_idle_timeout = \"30m\"\nsession_absolute_timeout = \"1d\"\nmin_password_length = 15\n",
+    )
+    .unwrap();
+    assert!(!config.accounts.enabled);
+    assert_eq!(
+        config.accounts.session_idle_timeout,
+        Duration::from_secs(1800)
+    );
+    assert_eq!(config.accounts.min_password_length, 15);
+
+    for (body, key, needle) in [
+        (
+            "session_idle_timeout = \"59s\"",
+            "accounts.session_idle_timeout",
+            "at least 1m",
+        ),
+        (
+            "session_idle_timeout = \"2d\"\nsession_absolute_timeout = \"1d\"",
+            "accounts.session_absolute_timeout",
+            "at least accounts.session_idle_timeout",
+        ),
+        (
+            "session_absolute_timeout = \"401d\"",
+            "accounts.session_absolute_timeout",
+            "at most 400d",
+        ),
+        (
+            "min_password_length = 7",
+            "accounts.min_password_length",
+            "between 8 and 64",
+        ),
+        (
+            "min_password_length = 65",
+            "accounts.min_password_length",
+            "between 8 and 64",
+        ),
+        (
+            "session_idle_timeout = \"soon\"",
+            "accounts.session_idle_timeout",
+            "invalid duration",
+        ),
+        ("mfa = \"required\"", "accounts.mfa", "unknown field"),
+    ] {
+        assert_problem(
+            &format!("version = 1\n[accounts]\n{body}"),
+            &[],
+            key,
+            needle,
+        );
+    }
+    assert_problem(
+        "version = 1",
+        &[("PORTCULLIS_ACCOUNTS__MIN_PASSWORD_LENGTH", "4")],
+        "accounts.min_password_length",
+        "between 8 and 64",
+    );
+}

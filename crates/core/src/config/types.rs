@@ -27,6 +27,8 @@ pub struct Config {
     #[serde(default)]
     pub tenants: TenantsConfig,
     #[serde(default)]
+    pub accounts: AccountsConfig,
+    #[serde(default)]
     pub validators: Vec<ValidatorConfig>,
     #[serde(default)]
     pub upstreams: Vec<UpstreamConfig>,
@@ -42,6 +44,7 @@ impl Default for Config {
             tokens: TokensConfig::default(),
             log: LogConfig::default(),
             tenants: TenantsConfig::default(),
+            accounts: AccountsConfig::default(),
             validators: Vec::new(),
             upstreams: Vec::new(),
         }
@@ -456,4 +459,31 @@ pub struct TenantsConfig {
     /// The claim naming the tenant, for validators without their own `tenant_claim`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub claim: Option<String>,
+}
+
+/// `[accounts]`: local accounts (pattern 4) and the browser sessions of people signed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountsConfig {
+    /// Whether people may sign in with a local username and password.
+    pub enabled: bool,
+    /// A browser session unused for this long ends.
+    #[serde(with = "serde_duration")]
+    pub session_idle_timeout: Duration,
+    /// A browser session ends this long after sign-in, however much it is used.
+    #[serde(with = "serde_duration")]
+    pub session_absolute_timeout: Duration,
+    /// The fewest characters a new password may have.
+    pub min_password_length: usize,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        AccountsConfig {
+            enabled: true,
+            session_idle_timeout: Duration::from_secs(12 * 3600),
+            session_absolute_timeout: Duration::from_secs(7 * 86_400),
+            min_password_length: 12,
+        }
+    }
 }

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::error::{ConfigError, ConfigProblem};
-use super::types::{AuthMode, Config, Isolation, TenantsConfig, TokensConfig};
+use super::types::{AccountsConfig, AuthMode, Config, Isolation, TenantsConfig, TokensConfig};
 use super::validators::{
     JWT_ALGORITHMS, RESERVED_VALIDATOR_IDS, ValidatorConfig, ValidatorKind, defaults,
 };
@@ -124,6 +124,7 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
     }
 
     check_tenants(&mut p, &config.tenants);
+    check_accounts(&mut p, &config.accounts);
     let mut validator_ids = HashSet::new();
     for (i, v) in config.validators.iter().enumerate() {
         let key = |field: &str| entry_key("validators", i, &v.id, field);
@@ -355,6 +356,28 @@ fn check_tenants(p: &mut Problems, tenants: &TenantsConfig) {
     }
     if tenants.claim.as_deref().is_some_and(str::is_empty) {
         p.add("tenants.claim", "must not be empty");
+    }
+}
+
+fn check_accounts(p: &mut Problems, accounts: &AccountsConfig) {
+    let idle = accounts.session_idle_timeout;
+    let absolute = accounts.session_absolute_timeout;
+    if idle < Duration::from_secs(60) {
+        p.add("accounts.session_idle_timeout", "must be at least 1m");
+    }
+    if absolute < idle {
+        p.add(
+            "accounts.session_absolute_timeout",
+            "must be at least accounts.session_idle_timeout",
+        );
+    } else if absolute > Duration::from_secs(400 * 86_400) {
+        p.add("accounts.session_absolute_timeout", "must be at most 400d");
+    }
+    if !(8..=64).contains(&accounts.min_password_length) {
+        p.add(
+            "accounts.min_password_length",
+            "must be between 8 and 64 (ASVS 6.2.1: at least 8; 64-character passwords must be allowed)",
+        );
     }
 }
 
@@ -663,7 +686,9 @@ mod http {
     }
 }
 
-fn is_valid_name(name: &str) -> bool {
+/// A tenant, upstream or validator name: 1-63 lowercase letters, digits, `-` or `_`, starting
+/// with a letter or digit.
+pub fn is_valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()

@@ -1,0 +1,60 @@
+//! Local accounts (pattern 4): passwords, the sign-in step, and browser sessions.
+//!
+//! Signing in is a sequence of steps over one browser session: the password step
+//! ([`authenticate`]) proves who the person is and starts a session whose `amr` says how; a
+//! session with a [`PendingStep`] (a password that must be changed now; a second factor later)
+//! is not yet a signed-in user, and callers send the browser to that step's page until it is
+//! done. Enumeration is closed on every path: an unknown username, a wrong password, an account
+//! without a password and a disabled account all cost one Argon2id verification and end in the
+//! same [`AccountsError::InvalidCredentials`].
+//!
+//! Hashing costs tens of milliseconds of CPU, so it goes through [`PasswordHashing`]: the server
+//! runs it on blocking threads behind a bounded queue, the CLI and tests inline
+//! ([`InlineHashing`]). Nothing here spawns, sleeps or reads the clock or a global random source.
+
+mod password;
+mod policy;
+mod session;
+mod sign_in;
+
+pub use password::{
+    InlineHashing, Password, PasswordHashing, Salt, hash_password, new_salt, verify_password,
+};
+pub use policy::{
+    MAX_PASSWORD_BYTES, PasswordPolicy, check_display_name, check_email, check_username,
+};
+pub use session::{
+    AMR_PASSWORD, PendingStep, SESSION_TOUCH_INTERVAL, SessionSecret, SessionTimeouts,
+    StartedSession, end_session, pending_step, resume_session, start_session,
+};
+pub use sign_in::{authenticate, change_password};
+
+use portcullis_store::StoreError;
+
+/// Why an accounts operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountsError {
+    /// The username and password do not match an active account. One message for every reason
+    /// (unknown user, wrong password, no password, disabled), so it tells nobody which accounts
+    /// exist (ASVS 6.3.8).
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// The current password given to change it is not the account's.
+    #[error("the current password is not correct")]
+    WrongPassword,
+    /// A new password, username or other field breaks the rules; the message says which.
+    #[error("{0}")]
+    Policy(String),
+    /// Every password-hashing slot stayed busy: answer 503 and let the person try again.
+    #[error("too many sign-ins are in progress; try again in a moment")]
+    Busy,
+    /// The hashing library refused its parameters or input (not expected in practice).
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+    /// The store failed: nothing was changed.
+    #[error("the store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,335 @@
+//! Local accounts: create (with a password the operator gives, or a generated one-time password
+//! the user must replace at first sign-in), list, show, disable and enable. Rows never leave
+//! here with a password; a generated one is returned once.
+
+use portcullis_store::{Store, StoreError, User, UserStatus};
+use rand::{Rng, RngCore};
+use time::OffsetDateTime;
+
+use super::AdminError;
+use crate::accounts::{
+    self, AccountsError, Password, PasswordHashing, PasswordPolicy, check_display_name,
+    check_email, check_username,
+};
+use crate::auth::api_key::base62;
+use crate::config::validate::is_valid_name;
+
+/// The prefix of every user id.
+pub const USER_ID_PREFIX: &str = "usr_";
+/// Characters of a generated one-time password: letters and digits without the ones people
+/// confuse (`0`/`O`, `1`/`l`/`I`).
+const GENERATED_ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+/// Length of a generated one-time password: 20 characters of a 57-letter alphabet, 116 bits.
+const GENERATED_LEN: usize = 20;
+
+/// The first password of a new account.
+#[derive(Debug, Clone)]
+pub enum InitialPassword {
+    /// The operator chose it (read from stdin, never from the command line).
+    Given(Password),
+    /// Generate a one-time password, shown once; the user must change it at first sign-in.
+    Generate,
+}
+
+/// What to create.
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub email: &'a str,
+    pub display_name: Option<&'a str>,
+    pub tenant: Option<&'a str>,
+    pub password: InitialPassword,
+}
+
+/// A created account, with its generated one-time password when one was asked for.
+#[derive(Debug)]
+pub struct Created {
+    pub user: User,
+    /// Shown once; `Password`'s `Debug` never prints it.
+    pub one_time_password: Option<Password>,
+}
+
+/// A random user id: `usr_` and 22 base62 digits (128 bits), so ids neither reveal how many
+/// accounts exist nor can be guessed.
+pub fn new_user_id(rng: &mut impl RngCore) -> String {
+    let mut bytes = [0u8; 16];
+    rng.fill_bytes(&mut bytes);
+    format!("{USER_ID_PREFIX}{}", base62(&bytes, 22))
+}
+
+fn generate_password(rng: &mut impl RngCore) -> Password {
+    let password = (0..GENERATED_LEN)
+        .filter_map(|_| {
+            GENERATED_ALPHABET
+                .get(rng.random_range(0..GENERATED_ALPHABET.len()))
+                .map(|&b| char::from(b))
+        })
+        .collect();
+    Password::new(password)
+}
+
+fn invalid(e: AccountsError) -> AdminError {
+    match e {
+        AccountsError::Store(e) => AdminError::Store(e),
+        other => AdminError::Invalid(other.to_string()),
+    }
+}
+
+/// Creates an account. Nothing is stored when the request is invalid or the username is taken
+/// (in any case).
+pub async fn create(
+    store: &dyn Store,
+    hashing: &dyn PasswordHashing,
+    policy: &PasswordPolicy,
+    new: NewUser<'_>,
+    now: OffsetDateTime,
+    rng: &mut impl RngCore,
+) -> Result<Created, AdminError> {
+    check_username(new.username).map_err(invalid)?;
+    check_email(new.email).map_err(invalid)?;
+    if let Some(name) = new.display_name {
+        check_display_name(name).map_err(invalid)?;
+    }
+    if let Some(tenant) = new.tenant
+        && !is_valid_name(tenant)
+    {
+        return Err(AdminError::Invalid(format!(
+            "the tenant {tenant:?} must be 1-63 lowercase letters, digits, '-' or '_'"
+        )));
+    }
+    let (password, one_time) = match new.password {
+        InitialPassword::Given(password) => {
+            policy
+                .check(&password, new.username, new.email)
+                .map_err(invalid)?;
+            (password, false)
+        }
+        InitialPassword::Generate => (generate_password(rng), true),
+    };
+    let id = new_user_id(rng);
+    let salt = accounts::new_salt(rng);
+    // Checked before the expensive hash; the insert below still decides a race.
+    if store.user_get_by_username(new.username).await?.is_some() {
+        return Err(taken(new.username));
+    }
+    let hash = hashing.hash(&password, salt).await.map_err(invalid)?;
+    let user = User {
+        id,
+        username: new.username.to_owned(),
+        email: new.email.to_owned(),
+        email_verified: false,
+        display_name: new.display_name.map(str::to_owned),
+        tenant: new.tenant.map(str::to_owned),
+        status: UserStatus::Active,
+        password_hash: Some(hash),
+        must_change_password: one_time,
+        created_at: now,
+        updated_at: now,
+    };
+    match store.user_insert(&user).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return Err(taken(new.username)),
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(user = %user.id, "account created");
+    Ok(Created {
+        user,
+        one_time_password: one_time.then_some(password),
+    })
+}
+
+fn taken(username: &str) -> AdminError {
+    AdminError::Conflict(format!("the username {username:?} is taken"))
+}
+
+/// Every account, by username.
+pub async fn list(store: &dyn Store) -> Result<Vec<User>, AdminError> {
+    Ok(store.user_list().await?)
+}
+
+/// The account `username` names (without regard to case).
+pub async fn show(store: &dyn Store, username: &str) -> Result<User, AdminError> {
+    store
+        .user_get_by_username(username)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no account has the username {username:?}")))
+}
+
+/// Disables or re-enables an account; returns it as it now is. Disabling also ends every
+/// browser session of the account at once (ASVS 7.4.2).
+pub async fn set_status(
+    store: &dyn Store,
+    username: &str,
+    status: UserStatus,
+    now: OffsetDateTime,
+) -> Result<User, AdminError> {
+    let user = show(store, username).await?;
+    store.user_set_status(&user.id, status, now).await?;
+    if status == UserStatus::Disabled {
+        store.browser_sessions_delete_user(&user.id).await?;
+    }
+    tracing::info!(user = %user.id, status = status.as_str(), "account status set");
+    show(store, username).await
+}
+
+#[cfg(test)]
+mod tests {
+    use portcullis_store::MemoryStore;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+    use crate::accounts::{InlineHashing, verify_password};
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn new(username: &str) -> NewUser<'_> {
+        NewUser {
+            username,
+            email: "alice@example.com",
+            display_name: Some("Alice"),
+            tenant: Some("acme"),
+            password: InitialPassword::Given(Password::new("correct horse battery".to_owned())),
+        }
+    }
+
+    fn policy() -> PasswordPolicy {
+        PasswordPolicy { min_length: 12 }
+    }
+
+    /// A store holding `alice` (password `correct horse battery`), the time, and an RNG.
+    async fn with_alice(seed: u64) -> (MemoryStore, Created, OffsetDateTime, StdRng) {
+        let store = MemoryStore::new();
+        let now = OffsetDateTime::from_unix_timestamp(NOW).unwrap();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let policy = policy();
+        let created = create(&store, &InlineHashing, &policy, new("alice"), now, &mut rng)
+            .await
+            .unwrap();
+        (store, created, now, rng)
+    }
+
+    #[tokio::test]
+    async fn created_accounts_keep_only_a_hash_and_generated_passwords_must_be_changed() {
+        let (store, created, now, mut rng) = with_alice(7).await;
+        assert!(created.one_time_password.is_none());
+        assert!(!created.user.must_change_password);
+        assert!(created.user.id.starts_with(USER_ID_PREFIX) && created.user.id.len() == 26);
+        let stored = store.user_get(&created.user.id).await.unwrap().unwrap();
+        assert_eq!(stored, created.user);
+        let hash = stored.password_hash.as_deref().unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        let given = Password::new("correct horse battery".to_owned());
+        assert!(verify_password(&given, Some(hash)));
+
+        let mut generated = new("bob");
+        generated.password = InitialPassword::Generate;
+        let created = create(&store, &InlineHashing, &policy(), generated, now, &mut rng)
+            .await
+            .unwrap();
+        let one_time = created.one_time_password.clone().unwrap();
+        assert_eq!(one_time.as_str().len(), GENERATED_LEN);
+        assert!(created.user.must_change_password);
+        assert!(verify_password(
+            &one_time,
+            created.user.password_hash.as_deref()
+        ));
+        assert!(!format!("{created:?}{:?}", created.user).contains(one_time.as_str()));
+        assert_eq!(list(&store).await.unwrap().len(), 2);
+        assert_eq!(show(&store, "ALICE").await.unwrap().username, "alice");
+    }
+
+    #[tokio::test]
+    async fn bad_requests_and_taken_usernames_store_nothing() {
+        let (store, _, now, mut rng) = with_alice(8).await;
+        let with = |f: &dyn Fn(&mut NewUser<'static>)| {
+            let mut n = new("carol");
+            f(&mut n);
+            n
+        };
+        let cases: Vec<(NewUser<'static>, &str)> = vec![
+            (new(""), "username"),
+            (new("-carol"), "username"),
+            (new("carol smith"), "username"),
+            (new("çarol"), "username"),
+            (with(&|n| n.email = "carol"), "email"),
+            (with(&|n| n.email = "carol @example.com"), "email"),
+            (with(&|n| n.display_name = Some(" ")), "display name"),
+            (with(&|n| n.tenant = Some("Acme")), "tenant"),
+            (
+                with(&|n| n.password = InitialPassword::Given(Password::new("short".to_owned()))),
+                "at least 12",
+            ),
+            (
+                with(&|n| {
+                    n.email = "carol.from.accounting@example.com";
+                    n.password = InitialPassword::Given(Password::new(
+                        "Carol.From.Accounting@example.com".to_owned(),
+                    ));
+                }),
+                "must not be the username or the email",
+            ),
+        ];
+        for (request, needle) in cases {
+            let username = request.username;
+            let result = create(&store, &InlineHashing, &policy(), request, now, &mut rng).await;
+            match result {
+                Err(AdminError::Invalid(message)) => {
+                    assert!(message.contains(needle), "{username}: {message}");
+                }
+                other => panic!("{username}: {other:?}"),
+            }
+        }
+        let taken = create(
+            &store,
+            &InlineHashing,
+            &policy(),
+            new("Alice"),
+            now,
+            &mut rng,
+        )
+        .await;
+        assert!(matches!(taken, Err(AdminError::Conflict(_))), "{taken:?}");
+        assert_eq!(list(&store).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn disabling_ends_every_session_and_unknown_users_are_not_found() {
+        let (store, created, now, mut rng) = with_alice(9).await;
+        let timeouts = accounts::SessionTimeouts {
+            idle: std::time::Duration::from_secs(3600),
+            absolute: std::time::Duration::from_secs(86_400),
+        };
+        let secret = accounts::SessionSecret::generate(&mut rng);
+        accounts::start_session(
+            &store,
+            &created.user.id,
+            vec![accounts::AMR_PASSWORD.to_owned()],
+            secret.clone(),
+            None,
+            timeouts,
+            now,
+        )
+        .await
+        .unwrap();
+        let disabled = set_status(&store, "alice", UserStatus::Disabled, now)
+            .await
+            .unwrap();
+        assert_eq!(disabled.status, UserStatus::Disabled);
+        assert_eq!(
+            store.browser_session_get(&secret.id_hash()).await.unwrap(),
+            None
+        );
+        let enabled = set_status(&store, "alice", UserStatus::Active, now)
+            .await
+            .unwrap();
+        assert_eq!(enabled.status, UserStatus::Active);
+        assert!(matches!(
+            show(&store, "nobody").await,
+            Err(AdminError::NotFound(_))
+        ));
+    }
+}

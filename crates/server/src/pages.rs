@@ -1,0 +1,172 @@
+//! The pages people see in a browser: sign-in, the account page, changing a password, and HTML
+//! error pages; and the infrastructure every such page uses, the authorization server's consent
+//! page included.
+//!
+//! - **Rendering** ([`render`]): askama views (`<Page>View`, `templates/<page>.html`) on one
+//!   accessible base layout, with the security headers of [`with_page_headers`] on every
+//!   response: a CSP that allows nothing but the page's own inline styles and same-origin
+//!   images, no framing, no referrer, no caching, no sniffing. No JavaScript, nothing third-party.
+//! - **Who is signed in** ([`current_user`], the [`SignedIn`] extractor): the browser session
+//!   behind the session cookie, with both timeouts enforced on every use. A browser with a
+//!   pending step (a password to change) is not signed in yet; [`SignedIn`] sends it to that
+//!   step's page, and anyone not signed in to `/login?return_to=…` ([`login_redirect`]).
+//! - **CSRF** ([`Form`], [`CsrfToken`]): every form carries a synchronizer token in a hidden
+//!   `csrf_token` field, derived from the browser's session secret (or, before sign-in, from a
+//!   random pre-session cookie), and every POST must come from this origin (`Origin` and
+//!   `Sec-Fetch-Site`); [`Form`] checks both before the handler runs.
+//! - **Errors**: [`PageError`], which `error.rs` renders as an HTML page.
+//!
+//! Password hashing runs on blocking threads behind a semaphore sized to the machine
+//! ([`BoundedHashing`]); when no slot frees up within a few seconds the page answers 503.
+
+mod account;
+mod cookie;
+mod csrf;
+mod hashing;
+mod login;
+mod render;
+mod return_to;
+mod session;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use portcullis_core::accounts::{PasswordHashing, PasswordPolicy, SessionTimeouts};
+use portcullis_core::config::Config;
+use portcullis_core::config::validate::is_loopback_host;
+use portcullis_store::Store;
+use time::OffsetDateTime;
+
+use crate::{ApiError, AppState};
+
+pub use csrf::{CSRF_FIELD, CsrfToken, Form, check_same_origin};
+pub use hashing::BoundedHashing;
+pub use render::{PageError, error_page, render, with_page_headers};
+pub use return_to::{MAX_RETURN_TO, safe_return_to};
+pub use session::{SignedIn, current_user, login_redirect, login_url};
+
+/// Where pages get the time: the system clock in production, a clock a test moves.
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(OffsetDateTime::now_utc)
+}
+
+/// Everything the pages need from the configuration, and the password-hashing pool.
+pub struct Pages {
+    /// `server.public_url`, the base of every URL the pages write.
+    public_url: String,
+    /// The public URL's origin as browsers write it in `Origin`.
+    origin: String,
+    /// Cookies carry `Secure` and the `__Host-` prefix (everywhere but plain-http loopback).
+    secure_cookies: bool,
+    /// `accounts.enabled`.
+    local_sign_in: bool,
+    timeouts: SessionTimeouts,
+    policy: PasswordPolicy,
+    hashing: Arc<dyn PasswordHashing>,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Pages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pages")
+            .field("public_url", &self.public_url)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("local_sign_in", &self.local_sign_in)
+            .field("timeouts", &self.timeouts)
+            .field("policy", &self.policy)
+            .field("hashing", &self.hashing)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pages {
+    /// The pages of `config`, hashing passwords on this machine's cores.
+    pub fn new(config: &Config, clock: Clock) -> Self {
+        let public_url = config.server.public_url.trim_end_matches('/').to_owned();
+        let parsed = url::Url::parse(&public_url).ok();
+        // An unparsable URL (config validation prevents it) leaves the origin empty, which no
+        // `Origin` header matches: every POST is refused rather than any accepted.
+        let origin = parsed
+            .as_ref()
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        let plain_loopback = parsed
+            .as_ref()
+            .is_some_and(|u| u.scheme() == "http" && u.host_str().is_some_and(is_loopback_host));
+        Pages {
+            public_url,
+            origin,
+            secure_cookies: !plain_loopback,
+            local_sign_in: config.accounts.enabled,
+            timeouts: SessionTimeouts::from_config(&config.accounts),
+            policy: PasswordPolicy::from_config(&config.accounts),
+            hashing: Arc::new(BoundedHashing::for_this_machine()),
+            clock,
+        }
+    }
+
+    /// The same pages with another password-hashing pool (tests: one that is always busy).
+    pub fn with_hashing(mut self, hashing: Arc<dyn PasswordHashing>) -> Self {
+        self.hashing = hashing;
+        self
+    }
+
+    /// The absolute URL of `path` (which starts with `/`) under the public URL.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url)
+    }
+
+    /// Now, by the pages' clock (which tests move): the time sessions are judged by.
+    pub fn now(&self) -> OffsetDateTime {
+        (self.clock)()
+    }
+}
+
+/// The pages of `state`, or a 404 page while they are not set up.
+pub(crate) fn pages_of(state: &AppState) -> Result<&Pages, ApiError> {
+    state.pages().ok_or_else(|| PageError::not_found().into())
+}
+
+/// The routes of the pages. The authorization server's pages use the same helpers on routes of
+/// their own (with `.layer(axum::middleware::map_response(with_page_headers))`).
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login::login_get).post(login::login_post))
+        .route("/logout", post(login::logout_post))
+        .route("/account", get(account::account_get))
+        .route(
+            "/account/password",
+            get(account::account_password_get).post(account::account_password_post),
+        )
+        .layer(axum::middleware::map_response(with_page_headers))
+}
+
+/// How often expired browser sessions are deleted.
+const SESSION_PURGE_EVERY: Duration = Duration::from_secs(600);
+
+/// Deletes expired browser sessions every ten minutes, until the process ends. Expired sessions
+/// are refused whether or not they have been deleted; this only keeps the table small.
+pub fn spawn_session_janitor(store: Arc<dyn Store>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SESSION_PURGE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match store
+                .browser_sessions_purge(OffsetDateTime::now_utc())
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(sessions = n, "deleted expired browser sessions"),
+                Err(e) => tracing::warn!(error = %e, "could not delete expired browser sessions"),
+            }
+        }
+    });
+}

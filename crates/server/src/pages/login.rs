@@ -1,0 +1,143 @@
+//! `GET/POST /login` (signing in with a username and password) and `POST /logout`.
+//!
+//! A wrong password, an unknown username, an account without a password and a disabled account
+//! all get the same 401 page: same words, same bytes, same work behind them. A successful sign-in
+//! always starts a new session (any session id the browser held before is ended and replaced:
+//! session fixation) and sends the browser on with a 303: to the pending step's page if there is
+//! one, else to `return_to` if it is a safe path, else to `/account`.
+
+use askama::Template;
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use http::header::SET_COOKIE;
+use http::{HeaderMap, StatusCode};
+use portcullis_core::accounts::{
+    AMR_PASSWORD, AccountsError, Password, authenticate, end_session, pending_step,
+};
+use serde::Deserialize;
+
+use super::return_to::return_to_from_query;
+use super::session::{
+    clear_session_cookie, page_failure, redirect_with_session, session_secret, sign_in, step_url,
+};
+use super::{CsrfToken, Form, PageError, Pages, pages_of, render, safe_return_to};
+use crate::{ApiError, AppState};
+
+/// The one message of every refused sign-in.
+const REFUSED: &str = "Invalid username or password.";
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub(crate) struct LoginView<'a> {
+    action: String,
+    csrf: &'a str,
+    return_to: Option<&'a str>,
+    error: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    username: String,
+    password: Password,
+    return_to: Option<String>,
+}
+
+/// The pages, when signing in with a local account is turned on.
+fn local_sign_in(state: &AppState) -> Result<&Pages, ApiError> {
+    let pages = pages_of(state)?;
+    if pages.local_sign_in {
+        Ok(pages)
+    } else {
+        Err(PageError::new(
+            StatusCode::NOT_FOUND,
+            "Signing in with a username and password is turned off here.",
+        )
+        .into())
+    }
+}
+
+fn login_page(
+    pages: &Pages,
+    csrf: &CsrfToken,
+    return_to: Option<&str>,
+    error: Option<&str>,
+) -> Response {
+    render(&LoginView {
+        action: pages.url("/login"),
+        csrf: csrf.value(),
+        return_to,
+        error,
+    })
+}
+
+pub(crate) async fn login_get(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    csrf: CsrfToken,
+) -> Result<Response, ApiError> {
+    let pages = local_sign_in(&state)?;
+    let return_to = return_to_from_query(query.as_deref());
+    let page = login_page(pages, &csrf, return_to.as_deref(), None);
+    Ok((csrf, page).into_response())
+}
+
+pub(crate) async fn login_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    csrf: CsrfToken,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, ApiError> {
+    let pages = local_sign_in(&state)?;
+    let return_to = form.return_to.as_deref().and_then(safe_return_to);
+    let user = match authenticate(
+        state.store.as_ref(),
+        pages.hashing.as_ref(),
+        &form.username,
+        &form.password,
+    )
+    .await
+    {
+        Ok(user) => user,
+        Err(AccountsError::InvalidCredentials) => {
+            let page = login_page(pages, &csrf, return_to, Some(REFUSED));
+            return Ok((StatusCode::UNAUTHORIZED, csrf, page).into_response());
+        }
+        Err(e) => return Err(page_failure(e)),
+    };
+    let started = sign_in(
+        &state,
+        pages,
+        &headers,
+        &user,
+        vec![AMR_PASSWORD.to_owned()],
+    )
+    .await?;
+    let next = match pending_step(&user, &started.session) {
+        Some(step) => step_url(pages, step, return_to),
+        None => pages.url(return_to.unwrap_or("/account")),
+    };
+    Ok(redirect_with_session(pages, &started, &next))
+}
+
+/// A form with nothing but its CSRF token.
+#[derive(Deserialize)]
+pub(crate) struct EmptyForm {}
+
+pub(crate) async fn logout_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(EmptyForm {}): Form<EmptyForm>,
+) -> Result<Response, ApiError> {
+    let pages = pages_of(&state)?;
+    if let Some(secret) = session_secret(pages, &headers) {
+        end_session(state.store.as_ref(), &secret)
+            .await
+            .map_err(page_failure)?;
+        tracing::info!("signed out");
+    }
+    let mut response = Redirect::to(&pages.url("/login")).into_response();
+    if let Some(cookie) = clear_session_cookie(pages) {
+        response.headers_mut().append(SET_COOKIE, cookie);
+    }
+    Ok(response)
+}

@@ -1,0 +1,103 @@
+//! The column layouts of the accounts tables, shared by the SQL backends.
+//!
+//! Each backend selects these columns in this order into the tuples below, with its own type for
+//! timestamps (SQLite's INTEGER microseconds, PostgreSQL's `TIMESTAMPTZ`), and turns the tuple
+//! into the model here, so the conversion and its checks for damaged rows exist once.
+
+use time::OffsetDateTime;
+
+use crate::{BrowserSession, StoreError, User, UserStatus};
+
+/// The columns of `users`, in the order of [`UserColumns`].
+pub const USER_COLUMNS: &str = "id, username, email, email_verified, display_name, tenant, \
+                                status, password_hash, must_change_password, created_at, \
+                                updated_at";
+
+/// One `users` row, with timestamps of type `T`.
+pub type UserColumns<T> = (
+    String,
+    String,
+    String,
+    bool,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    bool,
+    T,
+    T,
+);
+
+/// The user a row holds; `time` turns a stored timestamp (and its column's name, for the error)
+/// into an instant.
+pub fn user_from_columns<T>(
+    row: UserColumns<T>,
+    time: impl Fn(T, &'static str) -> Result<OffsetDateTime, StoreError>,
+) -> Result<User, StoreError> {
+    let (
+        id,
+        username,
+        email,
+        email_verified,
+        display_name,
+        tenant,
+        status,
+        password_hash,
+        must_change_password,
+        created_at,
+        updated_at,
+    ) = row;
+    // The table's CHECK constraint rules this out; a failure means a damaged database.
+    let status = UserStatus::from_column(&status)
+        .ok_or_else(|| StoreError::Backend(format!("user {id:?}: unknown status {status:?}")))?;
+    Ok(User {
+        id,
+        username,
+        email,
+        email_verified,
+        display_name,
+        tenant,
+        status,
+        password_hash,
+        must_change_password,
+        created_at: time(created_at, "created_at")?,
+        updated_at: time(updated_at, "updated_at")?,
+    })
+}
+
+/// The columns of `browser_sessions`, in the order of [`BrowserSessionColumns`].
+pub const BROWSER_SESSION_COLUMNS: &str = "id_hash, user_id, created_at, last_seen_at, \
+                                           idle_expires_at, absolute_expires_at, auth_time, amr";
+
+/// One `browser_sessions` row, with timestamps of type `T`.
+pub type BrowserSessionColumns<T> = (Vec<u8>, String, T, T, T, T, T, String);
+
+/// The session a row holds; `time` as for [`user_from_columns`].
+pub fn browser_session_from_columns<T>(
+    row: BrowserSessionColumns<T>,
+    time: impl Fn(T, &'static str) -> Result<OffsetDateTime, StoreError>,
+) -> Result<BrowserSession, StoreError> {
+    let (
+        id_hash,
+        user_id,
+        created_at,
+        last_seen_at,
+        idle_expires_at,
+        absolute_expires_at,
+        auth_time,
+        amr,
+    ) = row;
+    // The table's CHECK constraint rules this out; a failure means a damaged database.
+    let id_hash = <[u8; 32]>::try_from(id_hash)
+        .map_err(|_| StoreError::Backend("browser session: id hash is not 32 bytes".to_owned()))?;
+    Ok(BrowserSession {
+        id_hash,
+        user_id,
+        created_at: time(created_at, "created_at")?,
+        last_seen_at: time(last_seen_at, "last_seen_at")?,
+        idle_expires_at: time(idle_expires_at, "idle_expires_at")?,
+        absolute_expires_at: time(absolute_expires_at, "absolute_expires_at")?,
+        auth_time: time(auth_time, "auth_time")?,
+        amr: BrowserSession::amr_from_column(&amr),
+    })
+}
