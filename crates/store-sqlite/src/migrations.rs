@@ -33,6 +33,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "api keys revoked",
         include_str!("../migrations/0004_api_keys_revoked.sql"),
     ),
+    (
+        5,
+        "oauth clients",
+        include_str!("../migrations/0005_oauth_clients.sql"),
+    ),
 ];
 
 /// A migrator over [`MIGRATIONS`] that refuses a database holding migrations it does not know.

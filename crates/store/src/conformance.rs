@@ -28,6 +28,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use time::{Duration, OffsetDateTime, UtcOffset};
 
+pub mod clients;
+
 use crate::{ApiKey, ApiKeyKind, RelaySession, SessionKey, SigningKey, Store, StoreError};
 
 /// Every check's time range starts at or after this instant, except the purge check's, which lies
@@ -252,6 +254,7 @@ pub async fn run_all_in(store: &dyn Store, scope: &Scope) {
     signing_key_list_is_oldest_first(store, scope).await;
     signing_key_retire_only_brings_retirement_forward(store, scope).await;
     signing_keys_purge_deletes_exactly_the_retired_before(store, scope).await;
+    clients::run_all_in(store, scope).await;
 }
 
 /// `ping` succeeds on a working store.

@@ -12,7 +12,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
-use crate::{ApiKey, RelaySession, SessionKey, SigningKey, Store, StoreError};
+use crate::{ApiKey, Client, RelaySession, SessionKey, SigningKey, Store, StoreError};
 
 /// An in-memory [`Store`]; cheap to create, forgotten on drop.
 #[derive(Default)]
@@ -22,6 +22,8 @@ pub struct MemoryStore {
     api_keys: Mutex<HashMap<String, ApiKey>>,
     /// By kid.
     signing_keys: Mutex<HashMap<String, SigningKey>>,
+    /// OAuth clients by client id.
+    clients: Mutex<HashMap<String, Client>>,
 }
 
 impl MemoryStore {
@@ -50,6 +52,22 @@ impl MemoryStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+
+    fn clients(&self) -> MutexGuard<'_, HashMap<String, Client>> {
+        // As for relay sessions: rows are inserted, removed, replaced whole or have one field set.
+        self.clients.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// `client` as a SQL backend would give it back.
+fn client_as_stored(client: &Client) -> Client {
+    Client {
+        secret_expires_at: client.secret_expires_at.map(as_stored),
+        created_at: as_stored(client.created_at),
+        expires_at: client.expires_at.map(as_stored),
+        last_used_at: client.last_used_at.map(as_stored),
+        ..client.clone()
+    }
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -58,6 +76,7 @@ impl std::fmt::Debug for MemoryStore {
             .field("relay_sessions", &self.relay_sessions().len())
             .field("api_keys", &self.api_keys().len())
             .field("signing_keys", &self.signing_keys().len())
+            .field("clients", &self.clients().len())
             .finish()
     }
 }
@@ -283,6 +302,73 @@ impl Store for MemoryStore {
         keys.retain(|_, key| key.retire_after.is_none_or(|at| at >= retired_before));
         // usize always fits in u64 on the platforms we build for.
         Ok(u64::try_from(before - keys.len()).unwrap_or(u64::MAX))
+    }
+
+    async fn client_insert(&self, client: &Client) -> Result<(), StoreError> {
+        let mut clients = self.clients();
+        if clients.contains_key(&client.client_id) {
+            return Err(StoreError::Conflict(format!(
+                "client {:?} already exists",
+                client.client_id
+            )));
+        }
+        clients.insert(client.client_id.clone(), client_as_stored(client));
+        Ok(())
+    }
+
+    async fn client_get(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        Ok(self.clients().get(client_id).cloned())
+    }
+
+    async fn client_update(&self, client: &Client) -> Result<bool, StoreError> {
+        Ok(match self.clients().get_mut(&client.client_id) {
+            Some(stored) => {
+                *stored = Client {
+                    source: stored.source,
+                    created_at: stored.created_at,
+                    last_used_at: stored.last_used_at,
+                    ..client_as_stored(client)
+                };
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn client_delete(&self, client_id: &str) -> Result<bool, StoreError> {
+        Ok(self.clients().remove(client_id).is_some())
+    }
+
+    async fn client_list(&self) -> Result<Vec<Client>, StoreError> {
+        let mut listed: Vec<Client> = self.clients().values().cloned().collect();
+        listed.sort_by(|a, b| (a.created_at, &a.client_id).cmp(&(b.created_at, &b.client_id)));
+        Ok(listed)
+    }
+
+    async fn client_touch(&self, client_id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        Ok(match self.clients().get_mut(client_id) {
+            Some(client) => {
+                let now = as_stored(now);
+                if client.last_used_at.is_none_or(|last| last < now) {
+                    client.last_used_at = Some(now);
+                }
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn clients_purge_unused(
+        &self,
+        expired_before: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let mut clients = self.clients();
+        let before = clients.len();
+        clients.retain(|_, client| {
+            client.last_used_at.is_some() || client.expires_at.is_none_or(|at| at >= expired_before)
+        });
+        // usize always fits in u64 on the platforms we build for.
+        Ok(u64::try_from(before - clients.len()).unwrap_or(u64::MAX))
     }
 }
 
