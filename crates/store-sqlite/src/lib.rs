@@ -290,6 +290,48 @@ fn optional_hash(
         .transpose()
 }
 
+/// The columns an update replaces (all but the identity, the creation time and the last use),
+/// in the order [`bind_replaceable`] binds them.
+const CLIENT_REPLACEABLE_COLUMNS: &str = "name, redirect_uris, grant_types, response_types, \
+     token_endpoint_auth_method, secret_hash, secret_expires_at, jwks, jwks_uri, scope, \
+     application_type, client_uri, logo_uri, registration_access_token_hash, expires_at";
+/// Placeholders for [`CLIENT_REPLACEABLE_COLUMNS`] after four others (an insert) or one (an
+/// update).
+const CLIENT_REPLACEABLE_VALUES_FROM_5: &str =
+    "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19";
+const CLIENT_REPLACEABLE_VALUES_FROM_2: &str =
+    "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16";
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>;
+
+/// Binds the [`CLIENT_REPLACEABLE_COLUMNS`] of `client`.
+fn bind_replaceable<'q>(
+    query: SqliteQuery<'q>,
+    client: &'q Client,
+) -> Result<SqliteQuery<'q>, StoreError> {
+    Ok(query
+        .bind(&client.name)
+        .bind(to_json_list(&client.redirect_uris)?)
+        .bind(to_json_list(&client.grant_types)?)
+        .bind(to_json_list(&client.response_types)?)
+        .bind(client.token_endpoint_auth_method.as_str())
+        .bind(client.secret_hash.as_ref().map(|h| h.as_slice()))
+        .bind(client.secret_expires_at.map(to_micros).transpose()?)
+        .bind(client.jwks.as_deref())
+        .bind(client.jwks_uri.as_deref())
+        .bind(client.scope.as_deref())
+        .bind(client.application_type.as_str())
+        .bind(client.client_uri.as_deref())
+        .bind(client.logo_uri.as_deref())
+        .bind(
+            client
+                .registration_access_token_hash
+                .as_ref()
+                .map(|h| h.as_slice()),
+        )
+        .bind(client.expires_at.map(to_micros).transpose()?))
+}
+
 /// One `oauth_clients` row, read by position (the row has more columns than sqlx's tuples take).
 fn client_from_row(row: &SqliteRow) -> Result<Client, StoreError> {
     let id: String = row.try_get(0).map_err(from_sqlx)?;
@@ -636,38 +678,19 @@ impl Store for SqliteStore {
 
     async fn client_insert(&self, client: &Client) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO oauth_clients ({CLIENT_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-                     $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+        let query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO oauth_clients \
+             (client_id, source, created_at, last_used_at, {CLIENT_REPLACEABLE_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, {CLIENT_REPLACEABLE_VALUES_FROM_5})"
         )))
         .bind(&client.client_id)
         .bind(client.source.as_str())
-        .bind(&client.name)
-        .bind(to_json_list(&client.redirect_uris)?)
-        .bind(to_json_list(&client.grant_types)?)
-        .bind(to_json_list(&client.response_types)?)
-        .bind(client.token_endpoint_auth_method.as_str())
-        .bind(client.secret_hash.as_ref().map(|h| h.as_slice()))
-        .bind(client.secret_expires_at.map(to_micros).transpose()?)
-        .bind(client.jwks.as_deref())
-        .bind(client.jwks_uri.as_deref())
-        .bind(client.scope.as_deref())
-        .bind(client.application_type.as_str())
-        .bind(client.client_uri.as_deref())
-        .bind(client.logo_uri.as_deref())
-        .bind(
-            client
-                .registration_access_token_hash
-                .as_ref()
-                .map(|h| h.as_slice()),
-        )
         .bind(to_micros(client.created_at)?)
-        .bind(client.expires_at.map(to_micros).transpose()?)
-        .bind(client.last_used_at.map(to_micros).transpose()?)
-        .execute(&mut *tx)
-        .await
-        .map_err(from_sqlx)?;
+        .bind(client.last_used_at.map(to_micros).transpose()?);
+        bind_replaceable(query, client)?
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
         tx.commit().await.map_err(from_sqlx)
     }
 
@@ -684,38 +707,15 @@ impl Store for SqliteStore {
 
     async fn client_update(&self, client: &Client) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let result = sqlx::query(
-            "UPDATE oauth_clients SET name = $2, redirect_uris = $3, grant_types = $4, \
-             response_types = $5, token_endpoint_auth_method = $6, secret_hash = $7, \
-             secret_expires_at = $8, jwks = $9, jwks_uri = $10, scope = $11, \
-             application_type = $12, client_uri = $13, logo_uri = $14, \
-             registration_access_token_hash = $15, expires_at = $16 \
-             WHERE client_id = $1",
-        )
-        .bind(&client.client_id)
-        .bind(&client.name)
-        .bind(to_json_list(&client.redirect_uris)?)
-        .bind(to_json_list(&client.grant_types)?)
-        .bind(to_json_list(&client.response_types)?)
-        .bind(client.token_endpoint_auth_method.as_str())
-        .bind(client.secret_hash.as_ref().map(|h| h.as_slice()))
-        .bind(client.secret_expires_at.map(to_micros).transpose()?)
-        .bind(client.jwks.as_deref())
-        .bind(client.jwks_uri.as_deref())
-        .bind(client.scope.as_deref())
-        .bind(client.application_type.as_str())
-        .bind(client.client_uri.as_deref())
-        .bind(client.logo_uri.as_deref())
-        .bind(
-            client
-                .registration_access_token_hash
-                .as_ref()
-                .map(|h| h.as_slice()),
-        )
-        .bind(client.expires_at.map(to_micros).transpose()?)
-        .execute(&mut *tx)
-        .await
-        .map_err(from_sqlx)?;
+        let query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE oauth_clients SET ({CLIENT_REPLACEABLE_COLUMNS}) = \
+             ({CLIENT_REPLACEABLE_VALUES_FROM_2}) WHERE client_id = $1"
+        )))
+        .bind(&client.client_id);
+        let result = bind_replaceable(query, client)?
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
         tx.commit().await.map_err(from_sqlx)?;
         Ok(result.rows_affected() > 0)
     }
