@@ -54,6 +54,8 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let gateway = Arc::new(gateway);
     gateway.start().await;
 
+    let clients = Arc::new(crate::clients(&config, store.clone())?);
+
     let listener = TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("listening on {}", config.server.listen))?;
@@ -62,9 +64,11 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         store.clone(),
         metrics,
         TrustedProxies::new(&config.server.trusted_proxies),
+        clients.clone(),
     );
     portcullis_server::spawn_revocation_watch(gateway.clone(), store);
     portcullis_server::spawn_janitor(gateway);
+    portcullis_server::spawn_client_janitor(clients);
     state.set_ready(true);
     tracing::info!(listen = %config.server.listen, public_url = %config.server.public_url, "Portcullis is ready");
     if demo {

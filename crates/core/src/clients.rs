@@ -25,7 +25,9 @@ pub use authentication::ClientAuthRequest;
 use portcullis_proto::oauth::{ErrorCode, OAuthError};
 pub use portcullis_store::{ApplicationType, Client, ClientSource, TokenEndpointAuthMethod};
 pub use registry::{
-    ClientRegistry, ConsentFacts, RegistrySettings, configured_clients, consent_facts,
+    ClientRegistry, ConsentFacts, RegistrySettings, TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED,
+    TOKEN_ENDPOINT_AUTH_SIGNING_ALGS, configured_client, configured_clients, consent_facts,
+    initial_access_token,
 };
 
 /// The prefix of the `client_id`s Portcullis mints (admin and dynamic clients). Never `https://`,

@@ -10,6 +10,7 @@ mod jwks;
 mod mcp;
 mod observe;
 mod ops;
+mod registration;
 mod resource_metadata;
 
 use std::future::{Future, IntoFuture};
@@ -18,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use portcullis_core::clients::ClientRegistry;
 use portcullis_gateway::Gateway;
 use portcullis_store::Store;
 use tokio::net::TcpListener;
@@ -25,6 +27,7 @@ use tokio::net::TcpListener;
 pub use error::ApiError;
 pub use forward_auth::TrustedProxies;
 pub use observe::install_metrics;
+pub use registration::spawn_client_janitor;
 
 /// Everything a handler can reach. Cloned for every request, so it is one `Arc`.
 #[derive(Debug, Clone)]
@@ -38,6 +41,8 @@ pub struct AppInner {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Peers whose `X-Forwarded-*` headers ForwardAuth believes.
     pub trusted_proxies: TrustedProxies,
+    /// The OAuth clients: resolution, redirect URIs, client authentication, registration.
+    pub clients: Arc<ClientRegistry>,
     ready: AtomicBool,
     http_metrics: observe::HttpMetrics,
 }
@@ -55,12 +60,14 @@ impl AppState {
         store: Arc<dyn Store>,
         metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
         trusted_proxies: TrustedProxies,
+        clients: Arc<ClientRegistry>,
     ) -> Self {
         AppState(Arc::new(AppInner {
             gateway,
             store,
             metrics,
             trusted_proxies,
+            clients,
             ready: AtomicBool::new(false),
             http_metrics: observe::HttpMetrics::default(),
         }))
@@ -96,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .merge(resource_metadata::router())
         .merge(forward_auth::router())
         .merge(jwks::router())
+        .merge(registration::router())
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

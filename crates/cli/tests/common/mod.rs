@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_core::auth::Validator;
+use portcullis_core::clients::ClientRegistry;
 use portcullis_core::config::SigningAlg;
 use portcullis_core::config::{AuthMode, Config, UpstreamConfig};
 use portcullis_core::crypto::Sealer;
@@ -32,6 +33,7 @@ pub struct App {
     pub client: reqwest::Client,
     pub gateway: Arc<Gateway>,
     pub store: Arc<MemoryStore>,
+    pub clients: Arc<ClientRegistry>,
 }
 
 /// What a test can set besides the upstreams and the config.
@@ -86,11 +88,27 @@ pub async fn spawn_setup(
         .unwrap(),
     );
     gateway.start().await;
+    let fetch = portcullis_gateway::fetch::HttpFetch::new(Default::default()).unwrap();
+    let clients = Arc::new(
+        ClientRegistry::from_config(
+            &config,
+            store.clone(),
+            Arc::new(fetch),
+            &|var| {
+                env.iter()
+                    .find(|(k, _)| k == var)
+                    .map(|(_, v)| v.clone().into_bytes())
+            },
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap(),
+    );
     let state = AppState::new(
         gateway.clone(),
         store.clone(),
         None,
         TrustedProxies::new(&config.server.trusted_proxies),
+        clients.clone(),
     );
     state.set_ready(true);
     let (tx, rx) = oneshot::channel::<()>();
@@ -114,6 +132,7 @@ pub async fn spawn_setup(
         client,
         gateway,
         store,
+        clients,
     }
 }
 

@@ -16,7 +16,7 @@ use super::metadata::ClientMetadata;
 use super::{Client, ClientSource, TokenEndpointAuthMethod, redirect_uri, unavailable};
 use crate::auth::api_key::secret_hash;
 use crate::auth::{EnvLookup, Fetch};
-use crate::config::{Config, ConfigError};
+use crate::config::{ClientConfig, Config, ConfigError};
 
 /// The smallest client secret a `[[clients]]` entry may have, in bytes: 256 bits when random.
 pub const MIN_CONFIGURED_SECRET_BYTES: usize = 32;
@@ -105,6 +105,8 @@ pub struct ClientRegistry {
     assertions: AssertionVerifier,
     /// Client id → when its use was last written (seconds); throttles `client_touch`.
     touched: Mutex<HashMap<String, i64>>,
+    /// SHA-256 of the initial access token that registration requires, when one is configured.
+    initial_access_token: Option<[u8; 32]>,
 }
 
 impl ClientRegistry {
@@ -138,7 +140,15 @@ impl ClientRegistry {
             documents,
             assertions,
             touched: Mutex::new(HashMap::new()),
+            initial_access_token: None,
         }
+    }
+
+    /// Requires `Authorization: Bearer <token>` on registration, where `hash` is the token's
+    /// SHA-256 (RFC 7591 §3).
+    pub fn with_initial_access_token(mut self, hash: Option<[u8; 32]>) -> Self {
+        self.initial_access_token = hash;
+        self
     }
 
     /// The registry of `config`: its `[[clients]]` (secrets read through `env` now, so a missing
@@ -150,13 +160,40 @@ impl ClientRegistry {
         env: EnvLookup<'_>,
         now: OffsetDateTime,
     ) -> Result<Self, ConfigError> {
-        let configured = configured_clients(config, env, now)?;
-        Ok(Self::new(
-            RegistrySettings::from_config(config),
-            configured,
-            store,
-            fetch,
-        ))
+        let configured = configured_clients(config, env, now);
+        let token = initial_access_token(config, env);
+        match (configured, token) {
+            (Ok(configured), Ok(token)) => Ok(Self::new(
+                RegistrySettings::from_config(config),
+                configured,
+                store,
+                fetch,
+            )
+            .with_initial_access_token(token)),
+            (Err(mut a), Err(b)) => {
+                a.problems.extend(b.problems);
+                Err(a)
+            }
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        }
+    }
+
+    /// The SHA-256 of the initial access token registration requires, if any.
+    pub fn initial_access_token_hash(&self) -> Option<&[u8; 32]> {
+        self.initial_access_token.as_ref()
+    }
+
+    /// The `registration_endpoint` to publish in the authorization server metadata (RFC 8414
+    /// §2), when dynamic registration is on.
+    pub fn registration_endpoint(&self) -> Option<String> {
+        self.settings
+            .dynamic_client_registration
+            .then(|| format!("{}/register", self.settings.issuer))
+    }
+
+    /// The `client_id_metadata_document_supported` member of the metadata.
+    pub fn client_id_metadata_document_supported(&self) -> bool {
+        self.settings.client_id_metadata_documents
     }
 
     pub fn settings(&self) -> &RegistrySettings {
@@ -303,6 +340,63 @@ pub(crate) fn usable(client: &Client, now: OffsetDateTime) -> bool {
     client.last_used_at.is_some() || client.expires_at.is_none_or(|at| at > now)
 }
 
+/// The `token_endpoint_auth_methods_supported` of the authorization server metadata (also for
+/// revocation and introspection).
+pub const TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED: [&str; 4] = [
+    "none",
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
+
+/// The `token_endpoint_auth_signing_alg_values_supported` (the algorithms of client assertions).
+pub const TOKEN_ENDPOINT_AUTH_SIGNING_ALGS: &[&str] = crate::config::JWT_ALGORITHMS;
+
+/// The smallest initial access token accepted, in bytes.
+pub const MIN_INITIAL_ACCESS_TOKEN_BYTES: usize = 32;
+
+/// The SHA-256 of the initial access token named by `registration.initial_access_token_env`,
+/// read through `env`; `None` when registration is open.
+pub fn initial_access_token(
+    config: &Config,
+    env: EnvLookup<'_>,
+) -> Result<Option<[u8; 32]>, ConfigError> {
+    let Some(var) = &config.registration.initial_access_token_env else {
+        return Ok(None);
+    };
+    let problem = |problem: String| ConfigError {
+        problems: vec![crate::config::ConfigProblem {
+            key: "registration.initial_access_token_env".to_owned(),
+            problem,
+        }],
+    };
+    match env(var).map(String::from_utf8) {
+        None => Err(problem(format!(
+            "the environment variable {var} is not set"
+        ))),
+        Some(Ok(token)) if token.len() >= MIN_INITIAL_ACCESS_TOKEN_BYTES => {
+            Ok(Some(secret_hash(&token)))
+        }
+        Some(Ok(_)) => Err(problem(format!(
+            "the token in {var} is shorter than {MIN_INITIAL_ACCESS_TOKEN_BYTES} bytes"
+        ))),
+        Some(Err(_)) => Err(problem(format!("the token in {var} is not UTF-8 text"))),
+    }
+}
+
+/// One `[[clients]]` entry as a client, without its secret (which lives in the environment).
+pub fn configured_client(entry: &ClientConfig, now: OffsetDateTime) -> Client {
+    let mut metadata = ClientMetadata::operator(
+        &entry.name,
+        entry.redirect_uris.clone(),
+        entry.grant_types.clone(),
+        entry.auth_method(),
+    );
+    metadata.scope = entry.scope.clone();
+    metadata.jwks_uri = entry.jwks_uri.clone();
+    metadata.into_client(entry.client_id.clone(), ClientSource::Config, now)
+}
+
 /// The `[[clients]]` of `config` as clients, their secrets read through `env` and kept as
 /// hashes.
 pub fn configured_clients(
@@ -314,7 +408,6 @@ pub fn configured_clients(
     let mut clients = Vec::new();
     for entry in &config.clients {
         let key = |field: &str| format!("clients[{}].{field}", entry.client_id);
-        let method = entry.auth_method();
         let mut secret = None;
         if let Some(var) = &entry.client_secret_env {
             match env(var) {
@@ -337,15 +430,7 @@ pub fn configured_clients(
                 },
             }
         }
-        let mut metadata = ClientMetadata::operator(
-            &entry.name,
-            entry.redirect_uris.clone(),
-            entry.grant_types.clone(),
-            method,
-        );
-        metadata.scope = entry.scope.clone();
-        metadata.jwks_uri = entry.jwks_uri.clone();
-        let mut client = metadata.into_client(entry.client_id.clone(), ClientSource::Config, now);
+        let mut client = configured_client(entry, now);
         client.secret_hash = secret;
         clients.push(client);
     }

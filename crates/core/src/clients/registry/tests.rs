@@ -550,3 +550,60 @@ redirect_uris = ["http://127.0.0.1/cb"]
     assert_eq!(public.response_types, ["code"]);
     assert!(!format!("{clients:?}").contains("0123456789abcdef"));
 }
+
+#[tokio::test]
+async fn the_initial_access_token_and_metadata_members_come_from_the_config() {
+    let text = "version = 1\n[server]\npublic_url = \"https://as.example\"\n[registration]\ninitial_access_token_env = \"DCR_TOKEN\"\n";
+    let config = Config::load(text, std::iter::empty::<(String, String)>()).unwrap();
+    let token = "a-token-that-is-at-least-32-bytes-long";
+    let env = |name: &str| (name == "DCR_TOKEN").then(|| token.as_bytes().to_vec());
+    assert_eq!(
+        initial_access_token(&config, &env).unwrap(),
+        Some(secret_hash(token))
+    );
+    let short = |_: &str| Some(b"short".to_vec());
+    let missing = |_: &str| None;
+    for env in [&short as EnvLookup<'_>, &missing] {
+        let problem = initial_access_token(&config, env).unwrap_err();
+        assert_eq!(
+            problem.problems[0].key,
+            "registration.initial_access_token_env"
+        );
+    }
+
+    let registry = ClientRegistry::from_config(
+        &config,
+        Arc::new(MemoryStore::new()),
+        FakeFetch::new(),
+        &env,
+        now(),
+    )
+    .unwrap();
+    assert_eq!(
+        registry.initial_access_token_hash(),
+        Some(&secret_hash(token))
+    );
+    assert_eq!(
+        registry.registration_endpoint().as_deref(),
+        Some("https://as.example/register")
+    );
+    assert!(registry.client_id_metadata_document_supported());
+    assert_eq!(
+        registry.settings().token_endpoint,
+        "https://as.example/token"
+    );
+
+    let mut closed = config.clone();
+    closed.registration.dynamic_client_registration = false;
+    closed.registration.client_id_metadata_documents = false;
+    let registry = ClientRegistry::from_config(
+        &closed,
+        Arc::new(MemoryStore::new()),
+        FakeFetch::new(),
+        &env,
+        now(),
+    )
+    .unwrap();
+    assert_eq!(registry.registration_endpoint(), None);
+    assert!(!registry.client_id_metadata_document_supported());
+}
