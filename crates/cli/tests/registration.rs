@@ -324,6 +324,29 @@ async fn management_refuses_a_wrong_or_missing_token() {
 }
 
 #[tokio::test]
+async fn browser_clients_may_register_from_any_origin() {
+    let app = spawn_with(vec![], |_| {}).await;
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/register"))
+        .header("origin", "http://localhost:6274")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    let registered = register(&app, &public_client())
+        .header("origin", "http://localhost:6274")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    assert_eq!(registered.headers()["access-control-allow-origin"], "*");
+}
+
+#[tokio::test]
 async fn registration_can_be_switched_off() {
     let app = spawn_with(vec![], |c| {
         c.registration.dynamic_client_registration = false;

@@ -150,6 +150,23 @@ pub fn check_redirect_uri(client: &Client, presented: Option<&str>) -> Result<St
     }
 }
 
+/// Whether `client` is registered for `grant_type` (RFC 6749 §5.2 `unauthorized_client`
+/// otherwise).
+pub fn allows_grant_type(client: &Client, grant_type: &str) -> bool {
+    client.grant_types.iter().any(|g| g == grant_type)
+}
+
+/// Whether every scope of the space-separated `requested` is one the client registered; a
+/// client registered without `scope` may ask for any (RFC 6749 §5.2 `invalid_scope` otherwise).
+pub fn allows_scopes(client: &Client, requested: &str) -> bool {
+    match &client.scope {
+        None => true,
+        Some(registered) => requested
+            .split_ascii_whitespace()
+            .all(|scope| registered.split_ascii_whitespace().any(|r| r == scope)),
+    }
+}
+
 /// Mints a new confidential-client secret; the caller keeps only its hash.
 pub(crate) fn new_client_secret(rng: &mut impl rand::RngCore) -> crate::auth::api_key::NewSecret {
     crate::auth::api_key::new_secret(CLIENT_SECRET_PREFIX, rng)

@@ -6,6 +6,7 @@
 //! limited per client address (a small in-process token bucket: a burst of ten, then one every six
 //! seconds), counting every attempt, refused ones included. Bodies are JSON of at most 64 KiB.
 //! Answers carry secrets (the client secret, the registration access token) and are never cached.
+//! Any origin may call (CORS without credentials), since browser MCP clients register too.
 //! A janitor deletes registrations that were never used within `registration.unused_client_ttl`.
 
 use std::collections::HashMap;
@@ -44,6 +45,25 @@ pub(crate) fn router() -> Router<AppState> {
                 .delete(registration_delete),
         )
         .layer(Extension(Arc::new(RateLimiter::default())))
+        .layer(cors())
+}
+
+/// Browser MCP clients (the Inspector, web apps) register from their own origin. Nothing here
+/// rests on cookies or ambient credentials (the tokens are bearer tokens the caller holds), so
+/// any origin may call, without credentials.
+fn cors() -> tower_http::cors::CorsLayer {
+    use http::Method;
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::AllowOrigin::any())
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers(tower_http::cors::AllowHeaders::mirror_request())
+        .max_age(Duration::from_secs(600))
 }
 
 /// A token bucket per client address (IPv6 addresses by their /64, which one machine usually

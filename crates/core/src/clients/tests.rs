@@ -162,3 +162,23 @@ fn client_errors_become_their_oauth_codes() {
         assert_eq!(OAuthError::from(error).error, code);
     }
 }
+
+#[test]
+fn grants_and_scopes_are_the_registered_ones() {
+    let mut c = client("c", &["https://app.example/cb"]);
+    assert!(allows_grant_type(&c, "authorization_code"));
+    assert!(!allows_grant_type(&c, "refresh_token"));
+    assert!(!allows_grant_type(&c, "authorization_cod"));
+    assert!(allows_scopes(&c, "anything at all"));
+    c.scope = Some("files:read files:write".to_owned());
+    for (requested, allowed) in [
+        ("files:read", true),
+        ("files:write  files:read", true),
+        ("", true),
+        ("files:admin", false),
+        ("files:read files:admin", false),
+        ("files", false),
+    ] {
+        assert_eq!(allows_scopes(&c, requested), allowed, "{requested:?}");
+    }
+}
