@@ -45,6 +45,11 @@ pub(crate) enum AdminCommand {
         #[command(subcommand)]
         command: users::UserCommand,
     },
+    /// OAuth clients of the authorization server.
+    Client {
+        #[command(subcommand)]
+        command: crate::admin_clients::ClientCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -148,6 +153,9 @@ pub(crate) async fn run(config: Config, json: bool, command: AdminCommand) -> an
             }
         },
         AdminCommand::User { command } => users::run(store.as_ref(), &config, command, now).await?,
+        AdminCommand::Client { command } => {
+            crate::admin_clients::run(&config, store.as_ref(), command, now).await?
+        }
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&output.json)?);
@@ -268,9 +276,9 @@ async fn keys(
     })
 }
 
-struct Output {
-    json: Value,
-    text: String,
+pub(crate) struct Output {
+    pub(crate) json: Value,
+    pub(crate) text: String,
 }
 
 fn created_output(created: &api_keys::Created, now: OffsetDateTime) -> Output {
@@ -340,6 +348,6 @@ fn list_text(keys: &[ApiKey], now: OffsetDateTime) -> String {
     out
 }
 
-fn rfc3339(at: OffsetDateTime) -> String {
+pub(crate) fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_default()
 }

@@ -1,6 +1,7 @@
 //! `portcullis`: serve the gateway, apply migrations, check a configuration, administer.
 
 mod admin;
+mod admin_clients;
 mod keys;
 mod logging;
 mod serve;
@@ -42,7 +43,7 @@ enum Command {
         #[arg(long, env = "PORTCULLIS_CONFIG")]
         config: Option<PathBuf>,
     },
-    /// Administer the store: local accounts and API keys (roles, clients and more arrive with
+    /// Administer the store: local accounts, API keys and OAuth clients (roles and more arrive with
     /// them).
     Admin(admin::AdminArgs),
     /// Work with configuration files.
@@ -94,6 +95,24 @@ fn validators(
     )?)
 }
 
+/// The OAuth client registry of `config` over `store`, with the real guarded outbound client for
+/// client ID metadata documents and client keys. `[[clients]]` secrets and the initial access
+/// token are read now, so a missing or short one stops start-up naming its key.
+fn clients(
+    config: &Config,
+    store: std::sync::Arc<dyn portcullis_store::Store>,
+) -> anyhow::Result<portcullis_core::clients::ClientRegistry> {
+    let fetch = portcullis_gateway::fetch::HttpFetch::new(Default::default())
+        .map_err(anyhow::Error::msg)?;
+    Ok(portcullis_core::clients::ClientRegistry::from_config(
+        config,
+        store,
+        std::sync::Arc::new(fetch),
+        &env_bytes,
+        time::OffsetDateTime::now_utc(),
+    )?)
+}
+
 /// What `config check` verifies beyond the file: the secrets and variables it names exist.
 fn check_environment(config: &Config) -> Result<(), String> {
     let mut problems = Vec::new();
@@ -102,6 +121,13 @@ fn check_environment(config: &Config) -> Result<(), String> {
     }
     if let Err(e) = keys::check(config) {
         problems.push(e);
+    }
+    let now = time::OffsetDateTime::now_utc();
+    if let Err(e) = portcullis_core::clients::configured_clients(config, &env_bytes, now) {
+        problems.push(e.to_string());
+    }
+    if let Err(e) = portcullis_core::clients::initial_access_token(config, &env_bytes) {
+        problems.push(e.to_string());
     }
     for up in &config.upstreams {
         if let Some(var) = &up.credential_env

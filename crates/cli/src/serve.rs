@@ -57,6 +57,8 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let gateway = Arc::new(gateway);
     gateway.start().await;
 
+    let clients = Arc::new(crate::clients(&config, store.clone())?);
+
     let listener = TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("listening on {}", config.server.listen))?;
@@ -66,12 +68,14 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         metrics,
         TrustedProxies::new(&config.server.trusted_proxies),
         None,
+        clients.clone(),
     );
     state.set_pages(Pages::new(&config, pages::system_clock()));
     pages::spawn_session_janitor(store.clone());
     portcullis_server::spawn_revocation_watch(gateway.clone(), store.clone());
     portcullis_server::spawn_key_reload(signing_keys.clone(), store, Arc::new(sealer));
     portcullis_server::spawn_janitor(gateway);
+    portcullis_server::spawn_client_janitor(clients);
     state.set_ready(true);
     tracing::info!(listen = %config.server.listen, public_url = %config.server.public_url, "Portcullis is ready");
     if demo {

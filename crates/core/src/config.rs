@@ -9,12 +9,14 @@ mod duration;
 mod env;
 mod error;
 pub mod reference;
+mod registration;
 mod types;
 pub mod validate;
 mod validators;
 
 pub use duration::parse_duration;
 pub use error::{ConfigError, ConfigProblem};
+pub use registration::{ClientAuthMethod, ClientConfig, RegistrationConfig};
 pub use types::*;
 pub(crate) use validators::defaults as validator_defaults;
 pub use validators::*;

@@ -4,14 +4,17 @@
 //! environment overrides, its validation and the key reference that the docs are generated from;
 //! authentication (`auth`): the validators of `[[validators]]`, which check external credentials
 //! with the time and the network passed in, and the identity token Portcullis signs for
-//! upstreams; `crypto`: sealing secrets at rest under the encryption key list; and `signing`:
-//! Portcullis's own signing keys, their rotation and their JWKS; and `accounts`: local accounts,
-//! password hashing, the sign-in step and browser sessions. It never depends on an HTTP framework,
-//! a database driver or a template engine.
+//! upstreams; `crypto`: sealing secrets at rest under the encryption key list; `signing`:
+//! Portcullis's own signing keys, their rotation and their JWKS; `accounts`: local accounts,
+//! password hashing, the sign-in step and browser sessions; `clients`: the OAuth clients of the
+//! authorization server (registry, redirect URIs, metadata documents, registration, client
+//! authentication); and `oauth`: the authorization server itself. It never depends on an HTTP
+//! framework, a database driver or a template engine.
 
 pub mod accounts;
 pub mod admin;
 pub mod auth;
+pub mod clients;
 pub mod config;
 pub mod crypto;
 pub mod oauth;

@@ -125,6 +125,15 @@ impl Fetch for HttpFetch {
             FetchMethod::Get => client.get(url),
             FetchMethod::PostForm => client.post(url).form(&request.form),
         };
+        // A request may tighten the limits, never loosen them.
+        if let Some(timeout) = request.timeout {
+            builder = builder.timeout(timeout.min(self.settings.timeout));
+        }
+        let limit = request
+            .max_body_bytes
+            .map_or(self.settings.max_body_bytes, |max| {
+                max.min(self.settings.max_body_bytes)
+            });
         for (name, value) in &request.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| FetchError::Failed(format!("invalid request header name {name:?}")))?;
@@ -137,8 +146,13 @@ impl Fetch for HttpFetch {
         }
         let response = builder.send().await.map_err(fetch_error)?;
         let status = response.status().as_u16();
-        let body = read_body(response, self.settings.max_body_bytes).await?;
-        Ok(FetchResponse { status, body })
+        let cache_control = cache_control(response.headers());
+        let body = read_body(response, limit).await?;
+        Ok(FetchResponse {
+            status,
+            cache_control,
+            body,
+        })
     }
 }
 
@@ -175,6 +189,16 @@ fn checked_url(raw: &str, allow_private_network: bool) -> Result<Url, FetchError
         )));
     }
     Ok(url)
+}
+
+/// Every `Cache-Control` header of an answer, joined as one list (RFC 9110 §5.3).
+fn cache_control(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let values: Vec<&str> = headers
+        .get_all(reqwest::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.join(", "))
 }
 
 async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Bytes, FetchError> {

@@ -28,6 +28,10 @@ pub enum ApiError {
     /// For a browser: an HTML error page (status and a sentence, never a secret) with the pages'
     /// security headers.
     Page(crate::pages::PageError),
+    /// The request body is larger than the endpoint accepts: 413.
+    TooLarge(&'static str),
+    /// Too many requests from this client: 429 with `Retry-After` (seconds).
+    RateLimited { retry_after_secs: u64 },
 }
 
 impl From<OAuthError> for ApiError {
@@ -50,6 +54,20 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(why) => plain_error(StatusCode::FORBIDDEN, "forbidden", why),
             ApiError::OAuth(e) => oauth_error(&e),
             ApiError::Page(e) => crate::pages::error_page(&e),
+            ApiError::TooLarge(why) => {
+                plain_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", why)
+            }
+            ApiError::RateLimited { retry_after_secs } => {
+                let mut response = plain_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    "too many requests from this address; try again later",
+                );
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+                response
+            }
         }
     }
 }
@@ -68,7 +86,8 @@ fn plain_error(status: StatusCode, code: &str, why: &str) -> Response {
 
 /// An OAuth error response (RFC 6749 §5.2): JSON, `Cache-Control: no-store`, 400 or the code's
 /// own status; `invalid_client` carries a Basic challenge, as §5.2 asks when the client tried
-/// HTTP authentication (and is harmless when it did not).
+/// HTTP authentication (and is harmless when it did not), and `invalid_token` (a bearer token
+/// such as RFC 7592's registration access token) a Bearer one (RFC 6750 §3).
 fn oauth_error(e: &OAuthError) -> Response {
     let body = serde_json::to_vec(e).unwrap_or_default();
     let mut response = Response::new(Body::from(body));
@@ -82,6 +101,12 @@ fn oauth_error(e: &OAuthError) -> Response {
         headers.insert(
             WWW_AUTHENTICATE,
             HeaderValue::from_static("Basic realm=\"portcullis\""),
+        );
+    }
+    if e.error == ErrorCode::InvalidToken {
+        headers.insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"invalid_token\""),
         );
     }
     response
@@ -311,6 +336,24 @@ mod tests {
         assert_eq!(
             client.headers()[WWW_AUTHENTICATE],
             "Basic realm=\"portcullis\""
+        );
+    }
+
+    #[test]
+    fn limits_become_413_and_429_with_retry_after() {
+        let large = ApiError::TooLarge("the body is larger than 64 KiB").into_response();
+        assert_eq!(large.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let limited = ApiError::RateLimited {
+            retry_after_secs: 6,
+        }
+        .into_response();
+        assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(limited.headers()[RETRY_AFTER], "6");
+        let token = ApiError::from(OAuthError::bare(ErrorCode::InvalidToken)).into_response();
+        assert_eq!(token.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            token.headers()[WWW_AUTHENTICATE],
+            "Bearer error=\"invalid_token\""
         );
     }
 

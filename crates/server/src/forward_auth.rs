@@ -59,6 +59,29 @@ impl TrustedProxies {
         };
         self.0.iter().any(|net| net.contains(&peer))
     }
+
+    /// The address of the client behind `peer`: `peer` itself, unless it is a trusted proxy;
+    /// then the nearest `X-Forwarded-For` entry (from the right) that is not a trusted proxy,
+    /// since entries to its left were written by the client and can be anything.
+    pub fn client_address(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let forwarded: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
+            .collect();
+        forwarded
+            .iter()
+            .rev()
+            .find(|ip| !self.trusts(**ip))
+            .or(forwarded.first())
+            .copied()
+            .unwrap_or(peer)
+    }
 }
 
 async fn forward_auth(

@@ -12,6 +12,7 @@ mod oauth;
 mod observe;
 mod ops;
 pub mod pages;
+mod registration;
 mod resource_metadata;
 
 use std::future::{Future, IntoFuture};
@@ -20,6 +21,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
+use portcullis_core::clients::ClientRegistry;
 use portcullis_core::oauth::AuthorizationServer;
 use portcullis_core::oauth::metadata::RegistrationOptions;
 use portcullis_gateway::Gateway;
@@ -29,6 +31,7 @@ use tokio::net::TcpListener;
 pub use error::ApiError;
 pub use forward_auth::TrustedProxies;
 pub use observe::install_metrics;
+pub use registration::spawn_client_janitor;
 
 /// Everything a handler can reach. Cloned for every request, so it is one `Arc`.
 #[derive(Debug, Clone)]
@@ -46,6 +49,8 @@ pub struct AppInner {
     pub authorization_server: Option<Arc<AuthorizationServer>>,
     /// What the metadata says about client registration.
     pub registration: RegistrationOptions,
+    /// The OAuth clients: resolution, redirect URIs, client authentication, registration.
+    pub clients: Arc<ClientRegistry>,
     ready: AtomicBool,
     http_metrics: observe::HttpMetrics,
     /// Sign-in, account and error pages; set once at start-up (see [`AppState::set_pages`]).
@@ -66,6 +71,7 @@ impl AppState {
         metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
         trusted_proxies: TrustedProxies,
         authorization: Option<(Arc<AuthorizationServer>, RegistrationOptions)>,
+        clients: Arc<ClientRegistry>,
     ) -> Self {
         let (authorization_server, registration) = match authorization {
             Some((server, registration)) => (Some(server), registration),
@@ -84,6 +90,7 @@ impl AppState {
             trusted_proxies,
             authorization_server,
             registration,
+            clients,
             ready: AtomicBool::new(false),
             http_metrics: observe::HttpMetrics::default(),
             pages: OnceLock::new(),
@@ -148,6 +155,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::router())
         .merge(issuer_path_metadata(&state))
         .merge(pages::router())
+        .merge(registration::router())
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -21,12 +21,13 @@ use portcullis_store::columns::{
     browser_session_from_columns, user_from_columns,
 };
 use portcullis_store::{
-    ApiKey, ApiKeyKind, AuthorizationCode, BrowserSession, CodeRedemption, Consent, Grant,
-    RefreshRotation, RefreshToken, RelaySession, RevokedAccessToken, SessionKey, SigningKey, Store,
-    StoreError, User, UserStatus, username_key,
+    ApiKey, ApiKeyKind, ApplicationType, AuthorizationCode, BrowserSession, Client, ClientSource,
+    CodeRedemption, Consent, Grant, RefreshRotation, RefreshToken, RelaySession,
+    RevokedAccessToken, SessionKey, SigningKey, Store, StoreError, TokenEndpointAuthMethod, User,
+    UserStatus, username_key,
 };
-use sqlx::Postgres;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row};
 use time::OffsetDateTime;
 
 use crate::error::{from_migrate, from_sqlx};
@@ -175,6 +176,110 @@ type SigningKeyRow = (
     OffsetDateTime,
     Option<OffsetDateTime>,
 );
+
+/// The columns of `oauth_clients` in the order [`client_from_row`] reads them.
+const CLIENT_COLUMNS: &str = "client_id, source, name, redirect_uris, grant_types, response_types, \
+     token_endpoint_auth_method, secret_hash, secret_expires_at, jwks, jwks_uri, scope, \
+     application_type, client_uri, logo_uri, registration_access_token_hash, created_at, \
+     expires_at, last_used_at";
+
+fn optional_hash(
+    bytes: Option<Vec<u8>>,
+    id: &str,
+    column: &str,
+) -> Result<Option<[u8; 32]>, StoreError> {
+    // The table's CHECK constraints rule this out; a failure means a damaged database.
+    bytes
+        .map(|b| {
+            <[u8; 32]>::try_from(b).map_err(|_| {
+                StoreError::Backend(format!("client {id:?}: {column} is not 32 bytes"))
+            })
+        })
+        .transpose()
+}
+
+/// The columns an update replaces (all but the identity, the creation time and the last use),
+/// in the order [`bind_replaceable`] binds them.
+const CLIENT_REPLACEABLE_COLUMNS: &str = "name, redirect_uris, grant_types, response_types, \
+     token_endpoint_auth_method, secret_hash, secret_expires_at, jwks, jwks_uri, scope, \
+     application_type, client_uri, logo_uri, registration_access_token_hash, expires_at";
+/// Placeholders for [`CLIENT_REPLACEABLE_COLUMNS`] after four others (an insert) or one (an
+/// update).
+const CLIENT_REPLACEABLE_VALUES_FROM_5: &str =
+    "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19";
+const CLIENT_REPLACEABLE_VALUES_FROM_2: &str =
+    "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16";
+
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds the [`CLIENT_REPLACEABLE_COLUMNS`] of `client`.
+fn bind_replaceable<'q>(query: PgQuery<'q>, client: &'q Client) -> PgQuery<'q> {
+    query
+        .bind(&client.name)
+        .bind(&client.redirect_uris)
+        .bind(&client.grant_types)
+        .bind(&client.response_types)
+        .bind(client.token_endpoint_auth_method.as_str())
+        .bind(client.secret_hash.as_ref().map(|h| h.as_slice()))
+        .bind(client.secret_expires_at)
+        .bind(client.jwks.as_deref())
+        .bind(client.jwks_uri.as_deref())
+        .bind(client.scope.as_deref())
+        .bind(client.application_type.as_str())
+        .bind(client.client_uri.as_deref())
+        .bind(client.logo_uri.as_deref())
+        .bind(
+            client
+                .registration_access_token_hash
+                .as_ref()
+                .map(|h| h.as_slice()),
+        )
+        .bind(client.expires_at)
+}
+
+/// One `oauth_clients` row, read by position (the row has more columns than sqlx's tuples take).
+fn client_from_row(row: &PgRow) -> Result<Client, StoreError> {
+    fn get<'r, T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>>(
+        row: &'r PgRow,
+        i: usize,
+    ) -> Result<T, StoreError> {
+        row.try_get(i).map_err(from_sqlx)
+    }
+    let id: String = get(row, 0)?;
+    let bad = |column: &str, value: &str| {
+        StoreError::Backend(format!("client {id:?}: unknown {column} {value:?}"))
+    };
+    let source: String = get(row, 1)?;
+    let method: String = get(row, 6)?;
+    let application_type: String = get(row, 12)?;
+    Ok(Client {
+        source: ClientSource::parse(&source).ok_or_else(|| bad("source", &source))?,
+        name: get(row, 2)?,
+        redirect_uris: get(row, 3)?,
+        grant_types: get(row, 4)?,
+        response_types: get(row, 5)?,
+        token_endpoint_auth_method: TokenEndpointAuthMethod::parse(&method)
+            .ok_or_else(|| bad("token_endpoint_auth_method", &method))?,
+        secret_hash: optional_hash(get(row, 7)?, &id, "secret_hash")?,
+        secret_expires_at: get(row, 8)?,
+        jwks: get(row, 9)?,
+        jwks_uri: get(row, 10)?,
+        scope: get(row, 11)?,
+        application_type: ApplicationType::parse(&application_type)
+            .ok_or_else(|| bad("application_type", &application_type))?,
+        client_uri: get(row, 13)?,
+        logo_uri: get(row, 14)?,
+        registration_access_token_hash: optional_hash(
+            get(row, 15)?,
+            &id,
+            "registration_access_token_hash",
+        )?,
+        created_at: get(row, 16)?,
+        expires_at: get(row, 17)?,
+        last_used_at: get(row, 18)?,
+        client_id: id,
+    })
+}
 
 /// PostgreSQL's timestamps come back as instants already.
 fn as_is(at: OffsetDateTime, _column: &str) -> Result<OffsetDateTime, StoreError> {
@@ -738,5 +843,95 @@ impl Store for PostgresStore {
         )
         .bind(ceil_to_micros(expired_before));
         self.write(query).await
+    }
+
+    async fn client_insert(&self, client: &Client) -> Result<(), StoreError> {
+        let query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO oauth_clients \
+             (client_id, source, created_at, last_used_at, {CLIENT_REPLACEABLE_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, {CLIENT_REPLACEABLE_VALUES_FROM_5})"
+        )))
+        .bind(&client.client_id)
+        .bind(client.source.as_str())
+        .bind(client.created_at)
+        .bind(client.last_used_at);
+        bind_replaceable(query, client)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn client_get(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE client_id = $1"
+        )))
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        row.as_ref().map(client_from_row).transpose()
+    }
+
+    async fn client_update(&self, client: &Client) -> Result<bool, StoreError> {
+        let query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE oauth_clients SET ({CLIENT_REPLACEABLE_COLUMNS}) = \
+             ({CLIENT_REPLACEABLE_VALUES_FROM_2}) WHERE client_id = $1"
+        )))
+        .bind(&client.client_id);
+        let result = bind_replaceable(query, client)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn client_delete(&self, client_id: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM oauth_clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn client_list(&self) -> Result<Vec<Client>, StoreError> {
+        // Ids compare byte-wise (`COLLATE "C"`), as in every other backend.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CLIENT_COLUMNS} FROM oauth_clients ORDER BY created_at, client_id COLLATE \"C\""
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        rows.iter().map(client_from_row).collect()
+    }
+
+    async fn client_touch(&self, client_id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        // GREATEST ignores NULLs, so a first touch sets the time.
+        let result = sqlx::query(
+            "UPDATE oauth_clients SET last_used_at = GREATEST(last_used_at, $2) \
+             WHERE client_id = $1",
+        )
+        .bind(client_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn clients_purge_unused(
+        &self,
+        expired_before: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let result = sqlx::query(
+            "DELETE FROM oauth_clients \
+             WHERE last_used_at IS NULL AND expires_at IS NOT NULL AND expires_at < $1",
+        )
+        .bind(ceil_to_micros(expired_before))
+        .execute(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        Ok(result.rows_affected())
     }
 }

@@ -34,6 +34,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0004_api_keys_revoked.sql"),
     ),
     (
+        5,
+        "oauth clients",
+        include_str!("../migrations/0005_oauth_clients.sql"),
+    ),
+    (
         6,
         "accounts",
         include_str!("../migrations/0006_accounts.sql"),

@@ -28,14 +28,16 @@ use portcullis_store::columns::{
     browser_session_from_columns, user_from_columns,
 };
 use portcullis_store::{
-    ApiKey, ApiKeyKind, AuthorizationCode, BrowserSession, CodeRedemption, Consent, Grant,
-    RefreshRotation, RefreshToken, RelaySession, RevokedAccessToken, SessionKey, SigningKey, Store,
-    StoreError, User, UserStatus, username_key,
+    ApiKey, ApiKeyKind, ApplicationType, AuthorizationCode, BrowserSession, Client, ClientSource,
+    CodeRedemption, Consent, Grant, RefreshRotation, RefreshToken, RelaySession,
+    RevokedAccessToken, SessionKey, SigningKey, Store, StoreError, TokenEndpointAuthMethod, User,
+    UserStatus, username_key,
 };
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Row, Sqlite, Transaction};
 use time::OffsetDateTime;
 
 use crate::error::{from_migrate, from_sqlx, timestamp_out_of_range};
@@ -258,6 +260,127 @@ fn signing_key_from_row(row: SigningKeyRow) -> Result<SigningKey, StoreError> {
         created_at: from_micros(created_at, "created_at")?,
         not_before: from_micros(not_before, "not_before")?,
         retire_after: from_optional_micros(retire_after, "retire_after")?,
+    })
+}
+
+/// The columns of `oauth_clients` in the order [`client_from_row`] reads them.
+const CLIENT_COLUMNS: &str = "client_id, source, name, redirect_uris, grant_types, response_types, \
+     token_endpoint_auth_method, secret_hash, secret_expires_at, jwks, jwks_uri, scope, \
+     application_type, client_uri, logo_uri, registration_access_token_hash, created_at, \
+     expires_at, last_used_at";
+
+/// A list column's JSON text.
+fn to_json_list(list: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(list).map_err(|e| StoreError::Backend(format!("encoding a list: {e}")))
+}
+
+fn from_json_list(text: &str, id: &str, column: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|_| {
+        StoreError::Backend(format!(
+            "client {id:?}: {column} is not a JSON array of strings"
+        ))
+    })
+}
+
+fn optional_hash(
+    bytes: Option<Vec<u8>>,
+    id: &str,
+    column: &str,
+) -> Result<Option<[u8; 32]>, StoreError> {
+    // The table's CHECK constraints rule this out; a failure means a damaged database.
+    bytes
+        .map(|b| {
+            <[u8; 32]>::try_from(b).map_err(|_| {
+                StoreError::Backend(format!("client {id:?}: {column} is not 32 bytes"))
+            })
+        })
+        .transpose()
+}
+
+/// The columns an update replaces (all but the identity, the creation time and the last use),
+/// in the order [`bind_replaceable`] binds them.
+const CLIENT_REPLACEABLE_COLUMNS: &str = "name, redirect_uris, grant_types, response_types, \
+     token_endpoint_auth_method, secret_hash, secret_expires_at, jwks, jwks_uri, scope, \
+     application_type, client_uri, logo_uri, registration_access_token_hash, expires_at";
+/// Placeholders for [`CLIENT_REPLACEABLE_COLUMNS`] after four others (an insert) or one (an
+/// update).
+const CLIENT_REPLACEABLE_VALUES_FROM_5: &str =
+    "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19";
+const CLIENT_REPLACEABLE_VALUES_FROM_2: &str =
+    "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16";
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>;
+
+/// Binds the [`CLIENT_REPLACEABLE_COLUMNS`] of `client`.
+fn bind_replaceable<'q>(
+    query: SqliteQuery<'q>,
+    client: &'q Client,
+) -> Result<SqliteQuery<'q>, StoreError> {
+    Ok(query
+        .bind(&client.name)
+        .bind(to_json_list(&client.redirect_uris)?)
+        .bind(to_json_list(&client.grant_types)?)
+        .bind(to_json_list(&client.response_types)?)
+        .bind(client.token_endpoint_auth_method.as_str())
+        .bind(client.secret_hash.as_ref().map(|h| h.as_slice()))
+        .bind(client.secret_expires_at.map(to_micros).transpose()?)
+        .bind(client.jwks.as_deref())
+        .bind(client.jwks_uri.as_deref())
+        .bind(client.scope.as_deref())
+        .bind(client.application_type.as_str())
+        .bind(client.client_uri.as_deref())
+        .bind(client.logo_uri.as_deref())
+        .bind(
+            client
+                .registration_access_token_hash
+                .as_ref()
+                .map(|h| h.as_slice()),
+        )
+        .bind(client.expires_at.map(to_micros).transpose()?))
+}
+
+/// One `oauth_clients` row, read by position (the row has more columns than sqlx's tuples take).
+fn client_from_row(row: &SqliteRow) -> Result<Client, StoreError> {
+    let id: String = row.try_get(0).map_err(from_sqlx)?;
+    let text = |i: usize| -> Result<String, StoreError> { row.try_get(i).map_err(from_sqlx) };
+    let optional_text =
+        |i: usize| -> Result<Option<String>, StoreError> { row.try_get(i).map_err(from_sqlx) };
+    let optional_micros =
+        |i: usize| -> Result<Option<i64>, StoreError> { row.try_get(i).map_err(from_sqlx) };
+    let optional_bytes =
+        |i: usize| -> Result<Option<Vec<u8>>, StoreError> { row.try_get(i).map_err(from_sqlx) };
+    let bad = |column: &str, value: &str| {
+        StoreError::Backend(format!("client {id:?}: unknown {column} {value:?}"))
+    };
+    let source = text(1)?;
+    let method = text(6)?;
+    let application_type = text(12)?;
+    Ok(Client {
+        source: ClientSource::parse(&source).ok_or_else(|| bad("source", &source))?,
+        name: text(2)?,
+        redirect_uris: from_json_list(&text(3)?, &id, "redirect_uris")?,
+        grant_types: from_json_list(&text(4)?, &id, "grant_types")?,
+        response_types: from_json_list(&text(5)?, &id, "response_types")?,
+        token_endpoint_auth_method: TokenEndpointAuthMethod::parse(&method)
+            .ok_or_else(|| bad("token_endpoint_auth_method", &method))?,
+        secret_hash: optional_hash(optional_bytes(7)?, &id, "secret_hash")?,
+        secret_expires_at: from_optional_micros(optional_micros(8)?, "secret_expires_at")?,
+        jwks: optional_text(9)?,
+        jwks_uri: optional_text(10)?,
+        scope: optional_text(11)?,
+        application_type: ApplicationType::parse(&application_type)
+            .ok_or_else(|| bad("application_type", &application_type))?,
+        client_uri: optional_text(13)?,
+        logo_uri: optional_text(14)?,
+        registration_access_token_hash: optional_hash(
+            optional_bytes(15)?,
+            &id,
+            "registration_access_token_hash",
+        )?,
+        created_at: from_micros(row.try_get(16).map_err(from_sqlx)?, "created_at")?,
+        expires_at: from_optional_micros(optional_micros(17)?, "expires_at")?,
+        last_used_at: from_optional_micros(optional_micros(18)?, "last_used_at")?,
+        client_id: id,
     })
 }
 
@@ -814,5 +937,104 @@ impl Store for SqliteStore {
         )
         .bind(to_micros_ceil(expired_before)?);
         self.write(query).await
+    }
+
+    async fn client_insert(&self, client: &Client) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO oauth_clients \
+             (client_id, source, created_at, last_used_at, {CLIENT_REPLACEABLE_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, {CLIENT_REPLACEABLE_VALUES_FROM_5})"
+        )))
+        .bind(&client.client_id)
+        .bind(client.source.as_str())
+        .bind(to_micros(client.created_at)?)
+        .bind(client.last_used_at.map(to_micros).transpose()?);
+        bind_replaceable(query, client)?
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)
+    }
+
+    async fn client_get(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE client_id = $1"
+        )))
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        row.as_ref().map(client_from_row).transpose()
+    }
+
+    async fn client_update(&self, client: &Client) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE oauth_clients SET ({CLIENT_REPLACEABLE_COLUMNS}) = \
+             ({CLIENT_REPLACEABLE_VALUES_FROM_2}) WHERE client_id = $1"
+        )))
+        .bind(&client.client_id);
+        let result = bind_replaceable(query, client)?
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn client_delete(&self, client_id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let result = sqlx::query("DELETE FROM oauth_clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn client_list(&self) -> Result<Vec<Client>, StoreError> {
+        // SQLite compares TEXT byte-wise (BINARY collation) unless told otherwise.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CLIENT_COLUMNS} FROM oauth_clients ORDER BY created_at, client_id"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        rows.iter().map(client_from_row).collect()
+    }
+
+    async fn client_touch(&self, client_id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        // SQLite's two-argument MAX is NULL if either is, hence the COALESCE.
+        let result = sqlx::query(
+            "UPDATE oauth_clients SET last_used_at = MAX(COALESCE(last_used_at, $2), $2) \
+             WHERE client_id = $1",
+        )
+        .bind(client_id)
+        .bind(to_micros(now)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn clients_purge_unused(
+        &self,
+        expired_before: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let result = sqlx::query(
+            "DELETE FROM oauth_clients \
+             WHERE last_used_at IS NULL AND expires_at IS NOT NULL AND expires_at < $1",
+        )
+        .bind(to_micros_ceil(expired_before)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(result.rows_affected())
     }
 }

@@ -7,6 +7,7 @@
 
 mod api_key;
 mod browser_session;
+mod client;
 pub mod columns;
 mod error;
 mod grant;
@@ -22,6 +23,7 @@ pub mod conformance;
 
 pub use api_key::{ApiKey, ApiKeyKind};
 pub use browser_session::BrowserSession;
+pub use client::{ApplicationType, Client, ClientSource, TokenEndpointAuthMethod};
 pub use error::StoreError;
 pub use grant::{
     AuthorizationCode, CodeRedemption, Consent, Grant, RefreshRotation, RefreshToken,
@@ -298,4 +300,40 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         &self,
         expired_before: OffsetDateTime,
     ) -> Result<u64, StoreError>;
+    /// Records a new OAuth client.
+    ///
+    /// Fails with [`StoreError::Conflict`] if a client with the same `client_id` exists; nothing is
+    /// written then.
+    async fn client_insert(&self, client: &Client) -> Result<(), StoreError>;
+
+    /// Looks a client up by its `client_id`.
+    ///
+    /// Unused dynamic registrations past `expires_at` are returned too: whether a client is still
+    /// good is the caller's decision, made against its own clock.
+    async fn client_get(&self, client_id: &str) -> Result<Option<Client>, StoreError>;
+
+    /// Replaces a client's registered metadata and credentials (an RFC 7592 update, a secret
+    /// rotation) with those of `client`: every field but `client_id`, `source`, `created_at` and
+    /// `last_used_at`, which keep their stored values. Returns `false` if no client has that id.
+    async fn client_update(&self, client: &Client) -> Result<bool, StoreError>;
+
+    /// Deletes a client; returns `false` if it did not exist.
+    async fn client_delete(&self, client_id: &str) -> Result<bool, StoreError>;
+
+    /// Every stored client, oldest first (by `created_at`, then `client_id` compared byte-wise).
+    ///
+    /// Rows hold only hashes of secrets, so a listing can never reveal one.
+    async fn client_list(&self) -> Result<Vec<Client>, StoreError>;
+
+    /// Records that the client was used at `now`; returns `false` if no client has that id.
+    ///
+    /// `last_used_at` never moves backwards. A client that has been used is never purged by
+    /// [`Store::clients_purge_unused`].
+    async fn client_touch(&self, client_id: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Deletes every client that was never used (`last_used_at` unset) and whose `expires_at` is
+    /// strictly before `expired_before`; returns how many were deleted. Clients without
+    /// `expires_at` are never deleted.
+    async fn clients_purge_unused(&self, expired_before: OffsetDateTime)
+    -> Result<u64, StoreError>;
 }

@@ -15,9 +15,9 @@ use async_trait::async_trait;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 use crate::{
-    ApiKey, AuthorizationCode, BrowserSession, CodeRedemption, Consent, Grant, RefreshRotation,
-    RefreshToken, RelaySession, RevokedAccessToken, SessionKey, SigningKey, Store, StoreError,
-    User, UserStatus, username_key,
+    ApiKey, AuthorizationCode, BrowserSession, Client, CodeRedemption, Consent, Grant,
+    RefreshRotation, RefreshToken, RelaySession, RevokedAccessToken, SessionKey, SigningKey, Store,
+    StoreError, User, UserStatus, username_key,
 };
 
 /// An in-memory [`Store`]; cheap to create, forgotten on drop.
@@ -33,6 +33,8 @@ pub struct MemoryStore {
     /// Users by id and browser sessions by id hash, under one lock so that a session can only be
     /// inserted for a user that exists (the SQL backends' foreign key).
     accounts: Mutex<Accounts>,
+    /// OAuth clients by client id.
+    clients: Mutex<HashMap<String, Client>>,
 }
 
 #[derive(Default)]
@@ -75,6 +77,22 @@ impl MemoryStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+
+    fn clients(&self) -> MutexGuard<'_, HashMap<String, Client>> {
+        // As for relay sessions: rows are inserted, removed, replaced whole or have one field set.
+        self.clients.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// `client` as a SQL backend would give it back.
+fn client_as_stored(client: &Client) -> Client {
+    Client {
+        secret_expires_at: client.secret_expires_at.map(as_stored),
+        created_at: as_stored(client.created_at),
+        expires_at: client.expires_at.map(as_stored),
+        last_used_at: client.last_used_at.map(as_stored),
+        ..client.clone()
+    }
 }
 
 impl MemoryStore {
@@ -93,6 +111,7 @@ impl std::fmt::Debug for MemoryStore {
             .field("signing_keys", &self.signing_keys().len())
             .field("users", &self.accounts().users.len())
             .field("browser_sessions", &self.accounts().sessions.len())
+            .field("clients", &self.clients().len())
             .finish()
     }
 }
@@ -469,6 +488,60 @@ impl Store for MemoryStore {
         })
     }
 
+    async fn client_insert(&self, client: &Client) -> Result<(), StoreError> {
+        let mut clients = self.clients();
+        if clients.contains_key(&client.client_id) {
+            return Err(StoreError::Conflict(format!(
+                "client {:?} already exists",
+                client.client_id
+            )));
+        }
+        clients.insert(client.client_id.clone(), client_as_stored(client));
+        Ok(())
+    }
+
+    async fn client_get(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        Ok(self.clients().get(client_id).cloned())
+    }
+
+    async fn client_update(&self, client: &Client) -> Result<bool, StoreError> {
+        Ok(match self.clients().get_mut(&client.client_id) {
+            Some(stored) => {
+                *stored = Client {
+                    source: stored.source,
+                    created_at: stored.created_at,
+                    last_used_at: stored.last_used_at,
+                    ..client_as_stored(client)
+                };
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn client_delete(&self, client_id: &str) -> Result<bool, StoreError> {
+        Ok(self.clients().remove(client_id).is_some())
+    }
+
+    async fn client_list(&self) -> Result<Vec<Client>, StoreError> {
+        let mut listed: Vec<Client> = self.clients().values().cloned().collect();
+        listed.sort_by(|a, b| (a.created_at, &a.client_id).cmp(&(b.created_at, &b.client_id)));
+        Ok(listed)
+    }
+
+    async fn client_touch(&self, client_id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        Ok(match self.clients().get_mut(client_id) {
+            Some(client) => {
+                let now = as_stored(now);
+                if client.last_used_at.is_none_or(|last| last < now) {
+                    client.last_used_at = Some(now);
+                }
+                true
+            }
+            None => false,
+        })
+    }
+
     async fn user_set_password(
         &self,
         id: &str,
@@ -561,6 +634,19 @@ impl Store for MemoryStore {
         });
         // usize always fits in u64 on the platforms we build for.
         Ok(u64::try_from(before - accounts.sessions.len()).unwrap_or(u64::MAX))
+    }
+
+    async fn clients_purge_unused(
+        &self,
+        expired_before: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let mut clients = self.clients();
+        let before = clients.len();
+        clients.retain(|_, client| {
+            client.last_used_at.is_some() || client.expires_at.is_none_or(|at| at >= expired_before)
+        });
+        // usize always fits in u64 on the platforms we build for.
+        Ok(u64::try_from(before - clients.len()).unwrap_or(u64::MAX))
     }
 }
 

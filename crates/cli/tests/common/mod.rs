@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_core::auth::Validator;
+use portcullis_core::clients::ClientRegistry;
 use portcullis_core::config::SigningAlg;
 use portcullis_core::config::{AuthMode, Config, UpstreamConfig};
 use portcullis_core::crypto::Sealer;
@@ -35,6 +36,7 @@ pub struct App {
     pub store: Arc<MemoryStore>,
     /// The pages' clock: real time plus whatever a test adds.
     pub clock: TestClock,
+    pub clients: Arc<ClientRegistry>,
 }
 
 /// Real time moved forward on demand, for expiry tests.
@@ -109,12 +111,28 @@ pub async fn spawn_setup(
         .unwrap(),
     );
     gateway.start().await;
+    let fetch = portcullis_gateway::fetch::HttpFetch::new(Default::default()).unwrap();
+    let clients = Arc::new(
+        ClientRegistry::from_config(
+            &config,
+            store.clone(),
+            Arc::new(fetch),
+            &|var| {
+                env.iter()
+                    .find(|(k, _)| k == var)
+                    .map(|(_, v)| v.clone().into_bytes())
+            },
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap(),
+    );
     let state = AppState::new(
         gateway.clone(),
         store.clone(),
         None,
         TrustedProxies::new(&config.server.trusted_proxies),
         None,
+        clients.clone(),
     );
     let clock = TestClock::default();
     state.set_pages(Pages::new(&config, clock.clock()));
@@ -141,6 +159,7 @@ pub async fn spawn_setup(
         gateway,
         store,
         clock,
+        clients,
     }
 }
 

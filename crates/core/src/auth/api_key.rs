@@ -87,7 +87,9 @@ pub fn secret_hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-fn new_secret(prefix: &str, rng: &mut impl RngCore) -> NewSecret {
+/// Mints a secret of the API-key shape under another prefix (client secrets, registration access
+/// tokens): `prefix`, 256 random bits in base62 and a checksum.
+pub fn new_secret(prefix: &str, rng: &mut impl RngCore) -> NewSecret {
     let mut bytes = [0u8; 32];
     rng.fill_bytes(&mut bytes);
     let mut secret = String::with_capacity(prefix.len() + BODY_LEN + CHECKSUM_LEN);

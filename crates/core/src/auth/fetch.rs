@@ -5,6 +5,8 @@
 //! a response size limit, a total time limit, and the SSRF guard (loopback, private, link-local
 //! and other special addresses are refused unless the request says `allow_private_network`).
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 
@@ -26,6 +28,12 @@ pub struct FetchRequest<'a> {
     pub form: Vec<(&'static str, String)>,
     /// Whether the target may be a loopback or private address.
     pub allow_private_network: bool,
+    /// A smaller response size limit than the fetcher's own, for documents that are meant to be
+    /// small (a client ID metadata document is at most 5 KB); `None` for the fetcher's limit.
+    pub max_body_bytes: Option<usize>,
+    /// A shorter deadline than the fetcher's own for the whole exchange; `None` for the
+    /// fetcher's.
+    pub timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for FetchRequest<'_> {
@@ -40,6 +48,8 @@ impl std::fmt::Debug for FetchRequest<'_> {
             .field("headers", &names(&self.headers))
             .field("form", &names(&self.form))
             .field("allow_private_network", &self.allow_private_network)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
@@ -52,14 +62,19 @@ impl<'a> FetchRequest<'a> {
             headers: Vec::new(),
             form: Vec::new(),
             allow_private_network,
+            max_body_bytes: None,
+            timeout: None,
         }
     }
 }
 
-/// The answer: status and body (already limited in size).
+/// The answer: status, the caching instructions and the body (already limited in size).
 #[derive(Debug, Clone)]
 pub struct FetchResponse {
     pub status: u16,
+    /// The `Cache-Control` header (several are joined with `, `), for callers that cache what
+    /// they fetch as the server allows.
+    pub cache_control: Option<String>,
     pub body: Bytes,
 }
 

@@ -348,6 +348,10 @@ pub enum TokenTypes {
     AnyButOtherKinds,
     /// Only these (normalised: lower case, without `application/`).
     Only(Vec<String>),
+    /// No `typ`, or one of these (normalised): for JWTs whose type header is optional, such as
+    /// client assertions (RFC 7523 defines none; later drafts ask for
+    /// `client-authentication+jwt`).
+    AbsentOr(Vec<String>),
 }
 
 /// `typ` values of JWTs that are not access or ID tokens: accepting one of them as a credential
@@ -388,7 +392,8 @@ impl TokenTypes {
             (TokenTypes::AnyButOtherKinds, None) => true,
             (TokenTypes::AnyButOtherKinds, Some(t)) => !OTHER_KINDS.contains(&t.as_str()),
             (TokenTypes::Only(_), None) => false,
-            (TokenTypes::Only(list), Some(t)) => list.contains(t),
+            (TokenTypes::Only(list) | TokenTypes::AbsentOr(list), Some(t)) => list.contains(t),
+            (TokenTypes::AbsentOr(_), None) => true,
         };
         if ok {
             Ok(())

@@ -254,6 +254,8 @@ pub struct Call {
     pub headers: Vec<(String, String)>,
     pub form: Vec<(String, String)>,
     pub allow_private_network: bool,
+    pub max_body_bytes: Option<usize>,
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl Call {
@@ -275,7 +277,8 @@ impl Call {
 /// What the fake answers for one URL.
 #[derive(Debug, Clone)]
 pub enum Answer {
-    Ok(u16, String),
+    /// Status, `Cache-Control` and body.
+    Ok(u16, Option<String>, String),
     Fail(FetchError),
 }
 
@@ -299,7 +302,21 @@ impl FakeFetch {
         self.answers
             .lock()
             .unwrap()
-            .insert(url.to_owned(), Answer::Ok(status, body.into()));
+            .insert(url.to_owned(), Answer::Ok(status, None, body.into()));
+    }
+
+    /// Answers `status`, `body` and a `Cache-Control` header for `url` from now on.
+    pub fn answer_cached(
+        &self,
+        url: &str,
+        status: u16,
+        cache_control: &str,
+        body: impl Into<String>,
+    ) {
+        self.answers.lock().unwrap().insert(
+            url.to_owned(),
+            Answer::Ok(status, Some(cache_control.to_owned()), body.into()),
+        );
     }
 
     /// Fails requests for `url` from now on.
@@ -357,16 +374,26 @@ impl Fetch for FakeFetch {
                 .map(|(n, v)| ((*n).to_owned(), v.clone()))
                 .collect(),
             allow_private_network: request.allow_private_network,
+            max_body_bytes: request.max_body_bytes,
+            timeout: request.timeout,
         });
         let answer = self.answers.lock().unwrap().get(request.url).cloned();
         match answer {
-            Some(Answer::Ok(status, body)) => Ok(FetchResponse {
+            // Like the real fetcher: a body over the request's limit is an error, not an answer.
+            Some(Answer::Ok(_, _, body))
+                if request.max_body_bytes.is_some_and(|max| body.len() > max) =>
+            {
+                Err(FetchError::TooLarge(request.max_body_bytes.unwrap()))
+            }
+            Some(Answer::Ok(status, cache_control, body)) => Ok(FetchResponse {
                 status,
+                cache_control,
                 body: Bytes::from(body),
             }),
             Some(Answer::Fail(e)) => Err(e),
             None => Ok(FetchResponse {
                 status: 404,
+                cache_control: None,
                 body: Bytes::from_static(b"{}"),
             }),
         }

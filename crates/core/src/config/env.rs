@@ -88,12 +88,14 @@ fn select<'a>(entries: &'a mut [toml::Value], selector: &str) -> Option<&'a mut 
     if let Ok(index) = selector.parse::<usize>() {
         return entries.get_mut(index);
     }
+    // Upstreams have a `name`, validators an `id`, clients a `client_id`.
     entries.iter_mut().find(|entry| {
-        entry
-            .get("name")
-            .or_else(|| entry.get("id"))
-            .and_then(|n| n.as_str())
-            .is_some_and(|n| n.replace('-', "_").eq_ignore_ascii_case(selector))
+        ["name", "id", "client_id"].iter().any(|field| {
+            entry
+                .get(field)
+                .and_then(|n| n.as_str())
+                .is_some_and(|n| n.replace('-', "_").eq_ignore_ascii_case(selector))
+        })
     })
 }
 

@@ -75,6 +75,12 @@ const ISOLATIONS: &[&str] = &["shared", "tenant", "user"];
 const AUTH_MODES: &[&str] = &["oauth", "none"];
 const BUILTINS: &[&str] = &["demo"];
 const SIGNING_ALGS: &[&str] = &["ES256", "EdDSA"];
+const CLIENT_AUTH_METHODS: &[&str] = &[
+    "none",
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
 const VALIDATOR_KINDS: &[&str] = &[
     "jwt",
     "hs256",
@@ -274,6 +280,104 @@ pub const KEYS: &[Key] = &[
         default: Some("12"),
         example: "15",
         description: "The fewest characters (Unicode code points) a new password may have, from 8 to 64. Passwords of up to 1024 bytes are accepted, with no rules about which characters they contain; a password equal to the username or the email address is refused.",
+    },
+    Key {
+        path: "registration.client_id_metadata_documents",
+        kind: Kind::Bool,
+        default: Some("true"),
+        example: "false",
+        description: "Accept OAuth clients whose `client_id` is the `https` URL of a client ID metadata document (CIMD, the MCP 2026-07-28 way to register): Portcullis fetches the document (no redirects, at most 5 KB, 5 s, through the SSRF guard), checks it (its `client_id` equal to the URL, a `client_name`, valid `redirect_uris`, no shared secret) and caches it as its `Cache-Control` allows. See docs/clients.md.",
+    },
+    Key {
+        path: "registration.dynamic_client_registration",
+        kind: Kind::Bool,
+        default: Some("true"),
+        example: "false",
+        description: "Serve dynamic client registration (RFC 7591, `POST /register`) and its management (RFC 7592, `/register/{client_id}`), which MCP clients older than 2026-07-28 use. When `false` those endpoints answer 404; clients registered before keep working.",
+    },
+    Key {
+        path: "registration.initial_access_token_env",
+        kind: Kind::String,
+        default: None,
+        example: "\"PORTCULLIS_REGISTRATION_TOKEN\"",
+        description: "The environment variable holding an initial access token: when set, `POST /register` requires `Authorization: Bearer <token>` (RFC 7591 §3), so only those given the token can register clients.",
+    },
+    Key {
+        path: "registration.unused_client_ttl",
+        kind: Kind::Duration,
+        default: Some("\"24h\""),
+        example: "\"1h\"",
+        description: "A dynamically registered client that has not been used within this time of its registration is deleted.",
+    },
+    Key {
+        path: "registration.allow_loopback_client_id_documents",
+        kind: Kind::Bool,
+        default: Some("false"),
+        example: "true",
+        description: "For tests only: fetch client ID metadata documents from loopback hosts (`127.0.0.1`, `[::1]`, `localhost`), over plain `http` too. Other private addresses stay refused.",
+    },
+    Key {
+        path: "registration.client_id_document_cache_max",
+        kind: Kind::Duration,
+        default: Some("\"24h\""),
+        example: "\"1h\"",
+        description: "The longest a client ID metadata document is cached: its `Cache-Control: max-age` is honoured between 30 s and this (`no-store` is not cached at all; failed fetches and invalid documents never are).",
+    },
+    Key {
+        path: "clients[].client_id",
+        kind: Kind::String,
+        default: None,
+        example: "\"ci-bot\"",
+        description: "The identifier of a pre-registered OAuth client: printable ASCII without spaces, at most 255 characters, not a URL (URLs are client ID metadata documents). Required.",
+    },
+    Key {
+        path: "clients[].name",
+        kind: Kind::String,
+        default: None,
+        example: "\"CI bot\"",
+        description: "The client's name, shown on the consent page. Required.",
+    },
+    Key {
+        path: "clients[].redirect_uris",
+        kind: Kind::StringList,
+        default: Some("[]"),
+        example: "[\"http://127.0.0.1:9999/callback\"]",
+        description: "The client's redirect URIs, compared exactly, except that a loopback `http` redirect (`127.0.0.1`, `[::1]`, `localhost`) may use any port. `https`, loopback `http`, or a native app's private-use scheme (`com.example.app:/cb`). Required with the `authorization_code` grant.",
+    },
+    Key {
+        path: "clients[].grant_types",
+        kind: Kind::StringList,
+        default: Some("[\"authorization_code\", \"refresh_token\"]"),
+        example: "[\"authorization_code\"]",
+        description: "The grants the client may use: `authorization_code`, `refresh_token`, and `client_credentials` (confidential clients only).",
+    },
+    Key {
+        path: "clients[].token_endpoint_auth_method",
+        kind: Kind::Enum(CLIENT_AUTH_METHODS),
+        default: None,
+        example: "\"client_secret_post\"",
+        description: "How the client authenticates at the token, revocation and introspection endpoints: `none` (a public client), `client_secret_basic`, `client_secret_post`, or `private_key_jwt` (with `jwks_uri`). Default: `client_secret_basic` when `client_secret_env` is set, otherwise `none`.",
+    },
+    Key {
+        path: "clients[].client_secret_env",
+        kind: Kind::String,
+        default: None,
+        example: "\"CI_BOT_CLIENT_SECRET\"",
+        description: "The environment variable holding a confidential client's secret: at least 32 bytes (`openssl rand -base64 32`). Only its SHA-256 is kept in memory.",
+    },
+    Key {
+        path: "clients[].jwks_uri",
+        kind: Kind::String,
+        default: None,
+        example: "\"https://ci.example.com/jwks.json\"",
+        description: "Where a `private_key_jwt` client publishes its public keys (`https`).",
+    },
+    Key {
+        path: "clients[].scope",
+        kind: Kind::String,
+        default: None,
+        example: "\"files:read files:write\"",
+        description: "The space-separated scopes the client may ask for; any, when absent.",
     },
     Key {
         path: "validators[].id",
@@ -659,7 +763,7 @@ pub fn render_markdown() -> String {
          Portcullis reads one TOML file (`portcullis serve --config FILE`, or `PORTCULLIS_CONFIG=FILE`). \
          Unknown keys are errors; `portcullis config check --config FILE` names the key and the problem.\n\n\
          Every key can be overridden by an environment variable `PORTCULLIS_<SECTION>__<KEY>` (two underscores). \
-         Keys of an `[[upstreams]]` entry are addressed by the entry's name (of a `[[validators]]` entry, by its id), upper-cased with `-` written as `_`, \
+         Keys of an `[[upstreams]]` entry are addressed by the entry's name (of a `[[validators]]` entry, by its id; of a `[[clients]]` entry, by its client id), upper-cased with `-` written as `_`, \
          or by its position: `PORTCULLIS_UPSTREAMS__FILES__URL` or `PORTCULLIS_UPSTREAMS__0__URL`, `PORTCULLIS_VALIDATORS__CORP_SSO__ISSUER`. \
          Arrays and tables are written as TOML values (`[\"a\", \"b\"]`, `{ A = \"b\" }`); durations as `500ms`, `30s`, `10m`, `2h` or `14d`.\n\n\
          With no configuration at all, `portcullis serve` runs the demo: the defaults below plus one upstream, \

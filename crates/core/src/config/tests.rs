@@ -358,6 +358,8 @@ fn config_reference_defaults_are_the_real_defaults() {
         let actual = match section.strip_suffix("[]") {
             // Validators' defaults depend on the kind: checked below.
             Some("validators") => continue,
+            // The text has no client; their defaults are checked in `client_defaults`.
+            Some("clients") => continue,
             Some(array) => value
                 .get(array)
                 .and_then(|a| a.get(0))
@@ -366,6 +368,17 @@ fn config_reference_defaults_are_the_real_defaults() {
             None => value.get(section).and_then(|s| s.get(name)),
         };
         match (key.default, actual) {
+            // A duration is written in its largest exact unit (`1d`); the reference may use
+            // another (`24h`).
+            (Some(default), Some(actual)) if key.kind == super::reference::Kind::Duration => {
+                let parse = |v: &toml::Value| v.as_str().map(parse_duration);
+                assert_eq!(
+                    parse(actual),
+                    parse(&toml_literal(default)),
+                    "documented default of {}",
+                    key.path
+                );
+            }
             (Some(default), Some(actual)) => {
                 assert_eq!(
                     actual,
@@ -450,7 +463,7 @@ fn every_validator_key_applies_to_some_kind_and_is_tracked() {
 
 #[test]
 fn config_reference_environment_variables_work_for_every_key() {
-    let base = "version = 1\n[[validators]]\nid = \"files\"\nkind = \"jwt\"\n[[upstreams]]\nname = \"files\"\nurl = \"http://127.0.0.1:1/mcp\"\n";
+    let base = "version = 1\n[[validators]]\nid = \"files\"\nkind = \"jwt\"\n[[upstreams]]\nname = \"files\"\nurl = \"http://127.0.0.1:1/mcp\"\n[[clients]]\nclient_id = \"files\"\nname = \"Files\"\n";
     for key in KEYS {
         let Some(var) = key.env_var() else { continue };
         let var = var.replace("<NAME>", "FILES");
@@ -1023,4 +1036,187 @@ fn accounts_section_is_checked() {
         "accounts.min_password_length",
         "between 8 and 64",
     );
+}
+
+#[test]
+fn client_defaults() {
+    let text = "version = 1\n[[clients]]\nclient_id = \"c\"\nname = \"C\"\nredirect_uris = [\"https://app.example/cb\"]\n";
+    let config = load(text).unwrap();
+    let value = toml::Value::try_from(&config).unwrap();
+    let entry = &value["clients"][0];
+    for key in KEYS {
+        let Some(name) = key.path.strip_prefix("clients[].") else {
+            continue;
+        };
+        if name == "client_id" || name == "name" || name == "redirect_uris" {
+            continue;
+        }
+        match key.default {
+            Some(default) => assert_eq!(entry.get(name), Some(&toml_literal(default)), "{name}"),
+            None => assert_eq!(entry.get(name), None, "{name}"),
+        }
+    }
+    let client = &config.clients[0];
+    assert_eq!(client.auth_method().as_str(), "none");
+    let mut with_secret = client.clone();
+    with_secret.client_secret_env = Some("S".to_owned());
+    assert_eq!(with_secret.auth_method().as_str(), "client_secret_basic");
+    assert!(config.registration.client_id_metadata_documents);
+    assert!(config.registration.dynamic_client_registration);
+    assert!(!config.registration.allow_loopback_client_id_documents);
+    assert_eq!(config.registration.unused_client_ttl.as_secs(), 86_400);
+}
+
+#[test]
+fn clients_are_overridden_by_client_id() {
+    let text = "version = 1\n[[clients]]\nclient_id = \"ci-bot\"\nname = \"CI\"\nredirect_uris = [\"https://app.example/cb\"]\n";
+    let config = Config::load(text, [("PORTCULLIS_CLIENTS__CI_BOT__NAME", "Robot")]).unwrap();
+    assert_eq!(config.clients[0].name, "Robot");
+    let config = Config::load(
+        text,
+        [(
+            "PORTCULLIS_REGISTRATION__DYNAMIC_CLIENT_REGISTRATION",
+            "false",
+        )],
+    )
+    .unwrap();
+    assert!(!config.registration.dynamic_client_registration);
+}
+
+#[test]
+fn registration_and_client_problems_name_the_key() {
+    let client =
+        |body: &str| format!("version = 1\n[[clients]]\nclient_id = \"c\"\nname = \"C\"\n{body}\n");
+    let uri = "redirect_uris = [\"https://app.example/cb\"]";
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            "version = 1\n[registration]\ninitial_access_token_env = \"not a var\"\n".to_owned(),
+            "registration.initial_access_token_env",
+            "environment variable",
+        ),
+        (
+            "version = 1\n[registration]\nunused_client_ttl = \"10s\"\n".to_owned(),
+            "registration.unused_client_ttl",
+            "at least 1m",
+        ),
+        (
+            "version = 1\n[registration]\nclient_id_document_cache_max = \"10s\"\n".to_owned(),
+            "registration.client_id_document_cache_max",
+            "at least 30s",
+        ),
+        (
+            "version = 1\n[registration]\nsurprise = true\n".to_owned(),
+            "registration.surprise",
+            "unknown field",
+        ),
+        (
+            client(""),
+            "clients[c].redirect_uris",
+            "at least one redirect URI",
+        ),
+        (
+            client("redirect_uris = [\"http://app.example/cb\"]"),
+            "clients[c].redirect_uris[0]",
+            "loopback",
+        ),
+        (
+            client("redirect_uris = [\"javascript:alert(1)\"]"),
+            "clients[c].redirect_uris[0]",
+            "never allowed",
+        ),
+        (
+            format!("{}grant_types = [\"implicit\"]", client(uri)),
+            "clients[c].grant_types",
+            "not supported",
+        ),
+        (
+            format!("{}grant_types = [\"client_credentials\"]", client("")),
+            "clients[c].grant_types",
+            "only for clients that authenticate",
+        ),
+        (
+            format!(
+                "{}token_endpoint_auth_method = \"client_secret_post\"",
+                client(uri)
+            ),
+            "clients[c].client_secret_env",
+            "is required",
+        ),
+        (
+            format!(
+                "{}token_endpoint_auth_method = \"none\"\nclient_secret_env = \"S\"",
+                client(uri)
+            ),
+            "clients[c].client_secret_env",
+            "does not apply",
+        ),
+        (
+            format!("{}client_secret_env = \"bad name\"", client(uri)),
+            "clients[c].client_secret_env",
+            "environment variable",
+        ),
+        (
+            format!(
+                "{}token_endpoint_auth_method = \"private_key_jwt\"",
+                client(uri)
+            ),
+            "clients[c].jwks_uri",
+            "is required",
+        ),
+        (
+            format!(
+                "{}token_endpoint_auth_method = \"private_key_jwt\"\njwks_uri = \"http://app.example/jwks\"",
+                client(uri)
+            ),
+            "clients[c].jwks_uri",
+            "https",
+        ),
+        (
+            format!("{}jwks_uri = \"https://app.example/jwks\"", client(uri)),
+            "clients[c].jwks_uri",
+            "only applies",
+        ),
+        (
+            format!(
+                "{}token_endpoint_auth_method = \"client_secret_jwt\"",
+                client(uri)
+            ),
+            "clients[0].token_endpoint_auth_method",
+            "unknown variant",
+        ),
+        (
+            format!("{}scope = \"a  b\"", client(uri)),
+            "clients[c].scope",
+            "single spaces",
+        ),
+        (
+            format!(
+                "version = 1\n[[clients]]\nclient_id = \"https://app.example/c.json\"\nname = \"C\"\n{uri}\n"
+            ),
+            "clients[https://app.example/c.json].client_id",
+            "must not be a URL",
+        ),
+        (
+            format!("version = 1\n[[clients]]\nclient_id = \"\"\nname = \"C\"\n{uri}\n"),
+            "clients[0].client_id",
+            "1 to 255",
+        ),
+        (
+            format!("version = 1\n[[clients]]\nclient_id = \"c\"\nname = \" \"\n{uri}\n"),
+            "clients[c].name",
+            "1 to 200",
+        ),
+        (
+            format!(
+                "{}{}",
+                client(uri),
+                "[[clients]]\nclient_id = \"c\"\nname = \"D\"\nredirect_uris = [\"https://app.example/cb\"]\n"
+            ),
+            "clients[c].client_id",
+            "more than one client",
+        ),
+    ];
+    for (text, key, needle) in cases {
+        assert_problem(&text, &[], key, needle);
+    }
 }

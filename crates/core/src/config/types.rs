@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::duration::serde_duration;
+use super::registration::{ClientConfig, RegistrationConfig};
 use super::validators::ValidatorConfig;
 
 /// The whole configuration file.
@@ -32,6 +33,10 @@ pub struct Config {
     pub validators: Vec<ValidatorConfig>,
     #[serde(default)]
     pub upstreams: Vec<UpstreamConfig>,
+    #[serde(default)]
+    pub registration: RegistrationConfig,
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
 }
 
 impl Default for Config {
@@ -47,6 +52,8 @@ impl Default for Config {
             accounts: AccountsConfig::default(),
             validators: Vec::new(),
             upstreams: Vec::new(),
+            registration: RegistrationConfig::default(),
+            clients: Vec::new(),
         }
     }
 }

@@ -10,10 +10,10 @@ use super::validators::{
     JWT_ALGORITHMS, RESERVED_VALIDATOR_IDS, ValidatorConfig, ValidatorKind, defaults,
 };
 
-struct Problems(Vec<ConfigProblem>);
+pub(super) struct Problems(Vec<ConfigProblem>);
 
 impl Problems {
-    fn add(&mut self, key: impl Into<String>, problem: impl Into<String>) {
+    pub(super) fn add(&mut self, key: impl Into<String>, problem: impl Into<String>) {
         self.0.push(ConfigProblem {
             key: key.into(),
             problem: problem.into(),
@@ -125,6 +125,7 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
 
     check_tenants(&mut p, &config.tenants);
     check_accounts(&mut p, &config.accounts);
+    super::registration::check(&mut p, &config.registration, &config.clients);
     let mut validator_ids = HashSet::new();
     for (i, v) in config.validators.iter().enumerate() {
         let key = |field: &str| entry_key("validators", i, &v.id, field);
@@ -649,7 +650,7 @@ pub fn is_scope_token(scope: &str) -> bool {
             .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
-fn is_env_var_name(name: &str) -> bool {
+pub(super) fn is_env_var_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     bytes
         .next()

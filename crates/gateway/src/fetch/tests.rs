@@ -201,6 +201,8 @@ async fn form_posts_carry_the_fields_and_headers() {
         headers: vec![("authorization", "Basic Y2xpZW50OnNlY3JldA==".to_owned())],
         form: vec![("token", "abc".to_owned())],
         allow_private_network: true,
+        max_body_bytes: None,
+        timeout: None,
     };
     let answer = fetch(HttpFetchSettings::default())
         .fetch(request)
@@ -215,4 +217,58 @@ async fn form_posts_carry_the_fields_and_headers() {
     );
     assert!(request.contains("content-type: application/x-www-form-urlencoded"));
     assert!(request.contains("user-agent: portcullis/"));
+}
+
+#[tokio::test]
+async fn a_request_can_tighten_the_size_and_time_limits_never_loosen_them() {
+    let url = canned(b"HTTP/1.1 200 OK\r\ncontent-length: 20\r\n\r\n01234567890123456789").await;
+    let http = fetch(HttpFetchSettings::default());
+    let mut small = FetchRequest::get(&url, true);
+    small.max_body_bytes = Some(10);
+    assert_eq!(
+        http.fetch(small).await.unwrap_err(),
+        FetchError::TooLarge(10)
+    );
+    // Asking for more than the fetcher allows gets the fetcher's limit.
+    let tight = fetch(HttpFetchSettings {
+        max_body_bytes: 8,
+        ..HttpFetchSettings::default()
+    });
+    let mut large = FetchRequest::get(&url, true);
+    large.max_body_bytes = Some(1 << 20);
+    assert_eq!(
+        tight.fetch(large).await.unwrap_err(),
+        FetchError::TooLarge(8)
+    );
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow = format!("http://{}/slow", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (_socket, _) = listener.accept().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    let mut quick = FetchRequest::get(&slow, true);
+    quick.timeout = Some(Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    assert_eq!(http.fetch(quick).await.unwrap_err(), FetchError::Timeout);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn cache_control_comes_back_with_the_answer() {
+    let url = canned(
+        b"HTTP/1.1 200 OK\r\ncache-control: public\r\ncache-control: max-age=60\r\ncontent-length: 2\r\n\r\n{}",
+    )
+    .await;
+    let answer = fetch(HttpFetchSettings::default())
+        .fetch(FetchRequest::get(&url, true))
+        .await
+        .unwrap();
+    assert_eq!(answer.cache_control.as_deref(), Some("public, max-age=60"));
+    let bare = canned(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").await;
+    let answer = fetch(HttpFetchSettings::default())
+        .fetch(FetchRequest::get(&bare, true))
+        .await
+        .unwrap();
+    assert_eq!(answer.cache_control, None);
 }

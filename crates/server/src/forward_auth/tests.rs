@@ -109,3 +109,31 @@ fn the_upstream_parameter_is_read_from_the_query() {
     assert_eq!(upstream_param(Some("upstream=")), None);
     assert_eq!(upstream_param(None), None);
 }
+
+#[test]
+fn the_client_address_is_the_nearest_untrusted_hop() {
+    let proxies = TrustedProxies::new(&["10.0.0.0/8".to_owned()]);
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    let cases = [
+        // Untrusted peers speak for themselves, whatever they claim.
+        ("203.0.113.9", "198.51.100.1", "203.0.113.9"),
+        ("10.0.0.2", "198.51.100.1", "198.51.100.1"),
+        // The client wrote the leftmost entries; the proxies appended the rest.
+        (
+            "10.0.0.2",
+            "1.2.3.4, 198.51.100.1, 10.0.0.3",
+            "198.51.100.1",
+        ),
+        ("10.0.0.2", "10.0.0.5, 10.0.0.3", "10.0.0.5"),
+        ("10.0.0.2", "", "10.0.0.2"),
+        ("10.0.0.2", "garbage", "10.0.0.2"),
+    ];
+    for (peer, forwarded, expected) in cases {
+        let headers = headers(&[("x-forwarded-for", forwarded)]);
+        assert_eq!(
+            proxies.client_address(ip(peer), &headers),
+            ip(expected),
+            "{peer} {forwarded}"
+        );
+    }
+}

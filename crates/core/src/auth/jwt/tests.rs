@@ -384,6 +384,7 @@ fn token_types_of_other_kinds_are_refused() {
             .sign(&key)
     };
     let at_jwt = TokenTypes::from_config(&["at+jwt".to_owned()]);
+    let assertion = TokenTypes::AbsentOr(vec!["client-authentication+jwt".to_owned()]);
     let cases = [
         (json!("at+jwt"), &TokenTypes::AnyButOtherKinds, true),
         (json!("JWT"), &TokenTypes::AnyButOtherKinds, true),
@@ -400,6 +401,9 @@ fn token_types_of_other_kinds_are_refused() {
         (json!("application/AT+JWT"), &at_jwt, true),
         (json!("JWT"), &at_jwt, false),
         (json!(null), &at_jwt, false),
+        (json!(null), &assertion, true),
+        (json!("client-authentication+jwt"), &assertion, true),
+        (json!("at+jwt"), &assertion, false),
     ];
     for (typ, types, accepted) in cases {
         let got = verify_with(&typed(typ.clone()), &keys, types);

@@ -120,6 +120,8 @@ impl GoogleValidator {
             headers: Vec::new(),
             form: vec![("access_token", token.to_owned())],
             allow_private_network: self.allow_private_network,
+            max_body_bytes: None,
+            timeout: None,
         };
         let info = api_answer("Google tokeninfo", self.fetch.fetch(request).await)?;
         let issued_to = |key: &str| {

@@ -79,6 +79,8 @@ impl IntrospectionValidator {
                 ("token_type_hint", "access_token".to_owned()),
             ],
             allow_private_network: self.allow_private_network,
+            max_body_bytes: None,
+            timeout: None,
         };
         let result = self.fetch.fetch(request).await;
         let answer = match api_answer("the introspection endpoint", result) {
