@@ -58,6 +58,12 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     gateway.start().await;
 
     let clients = Arc::new(crate::clients(&config, store.clone())?);
+    let authorization = portcullis_server::authorization_server(
+        &config,
+        store.clone(),
+        clients.clone(),
+        signing_keys.clone(),
+    );
 
     let listener = TcpListener::bind(&config.server.listen)
         .await
@@ -67,7 +73,7 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         store.clone(),
         metrics,
         TrustedProxies::new(&config.server.trusted_proxies),
-        None,
+        Some(authorization),
         clients.clone(),
     );
     state.set_pages(Pages::new(&config, pages::system_clock()));

@@ -124,10 +124,17 @@ pub fn check_client_id(client_id: &str) -> Result<(), String> {
 /// An error here must be shown on an error page, never sent to the URI (RFC 6749 §4.1.2.1,
 /// reference R4).
 pub fn check_redirect_uri(client: &Client, presented: Option<&str>) -> Result<String, OAuthError> {
+    choose_redirect_uri(&client.redirect_uris, presented)
+}
+
+/// [`check_redirect_uri`] over a client's registered redirect URIs.
+pub fn choose_redirect_uri(
+    registered_uris: &[String],
+    presented: Option<&str>,
+) -> Result<String, OAuthError> {
     match presented {
         Some(uri) => {
-            if client
-                .redirect_uris
+            if registered_uris
                 .iter()
                 .any(|registered| redirect_uri::matches(registered, uri))
             {
@@ -139,7 +146,7 @@ pub fn check_redirect_uri(client: &Client, presented: Option<&str>) -> Result<St
                 ))
             }
         }
-        None => match client.redirect_uris.as_slice() {
+        None => match registered_uris {
             // A loopback redirect needs its port, which only the request can give.
             [only] if !redirect_uri::is_loopback(only) => Ok(only.clone()),
             _ => Err(OAuthError::new(

@@ -14,6 +14,7 @@ mod introspection;
 pub mod metadata;
 pub mod params;
 pub mod pkce;
+mod profiles;
 pub mod resource;
 mod revocation;
 pub mod scope;
@@ -33,6 +34,7 @@ pub use authorize::{AuthorizationRequest, AuthorizeError, Consented, SignedInUse
 pub use client::{ClientCredentials, ClientDirectory, ClientInfo};
 pub use introspection::Introspection;
 pub use params::Params;
+pub use profiles::StoreProfiles;
 pub use resource::ProtectedResource;
 pub use revocation::Revoked;
 pub use token::TokenResponse;
@@ -82,6 +84,22 @@ impl std::fmt::Debug for AuthorizationServer {
             .field("resources", &self.resources)
             .finish_non_exhaustive()
     }
+}
+
+/// The protected resources of `config`: every upstream with `auth = "oauth"`, at
+/// `{public_url}/servers/{name}/mcp`.
+pub fn resources_of(config: &crate::config::Config) -> Vec<ProtectedResource> {
+    let public_url = config.server.public_url.trim_end_matches('/');
+    config
+        .upstreams
+        .iter()
+        .filter(|up| up.auth == crate::config::AuthMode::Oauth)
+        .map(|up| ProtectedResource {
+            name: up.name.clone(),
+            url: format!("{public_url}/servers/{}/mcp", up.name),
+            scopes: scope::Scopes::of(up.scopes.iter().map(String::as_str)),
+        })
+        .collect()
 }
 
 impl AuthorizationServer {

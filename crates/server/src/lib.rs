@@ -129,6 +129,30 @@ pub(crate) fn public_document_cors() -> tower_http::cors::CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
+/// The authorization server of `config` over `store`, its clients and signing keys, with what
+/// its metadata says about client registration: what `AppState::new` takes.
+pub fn authorization_server(
+    config: &portcullis_core::config::Config,
+    store: Arc<dyn Store>,
+    clients: Arc<ClientRegistry>,
+    keys: Arc<portcullis_core::signing::LiveKeys>,
+) -> (Arc<AuthorizationServer>, RegistrationOptions) {
+    let registration = RegistrationOptions {
+        dynamic_client_registration: clients.registration_endpoint().is_some(),
+        client_id_metadata_documents: clients.client_id_metadata_document_supported(),
+    };
+    let server = AuthorizationServer::new(
+        &config.server.public_url,
+        config.tokens.clone(),
+        portcullis_core::oauth::resources_of(config),
+        store.clone(),
+        clients,
+        Arc::new(portcullis_core::oauth::StoreProfiles(store)),
+        keys,
+    );
+    (Arc::new(server), registration)
+}
+
 /// The metadata routes of an issuer with a path (`https://gw.example/auth`): the discovery
 /// paths MCP clients probe for it, beside the path-less ones.
 fn issuer_path_metadata(state: &AppState) -> Router<AppState> {

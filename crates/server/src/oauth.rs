@@ -3,6 +3,7 @@
 //! the other pages. Each handler parses the request, calls `portcullis_core::oauth`, and renders
 //! the result; errors become HTTP in `crate::error` as everywhere.
 
+mod authorize;
 mod metadata;
 mod token;
 mod userinfo;
@@ -37,11 +38,22 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(token::router())
         .merge(userinfo::router())
         .layer(cors)
+        .merge(authorize::router())
 }
 
-/// The `Authorization` header as a string, if present and visible ASCII.
+/// The `Authorization` header as a string, if present (once) and visible ASCII.
 pub(crate) fn authorization(headers: &HeaderMap) -> Option<&str> {
     headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())
+}
+
+/// Every `Authorization` header value (visible ASCII ones), for client authentication, which
+/// refuses more than one.
+pub(crate) fn authorizations(headers: &HeaderMap) -> Vec<&str> {
+    headers
+        .get_all(AUTHORIZATION)
+        .iter()
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"))
+        .collect()
 }
 
 /// Reads an `application/x-www-form-urlencoded` body of at most [`MAX_PARAMS_BYTES`].

@@ -9,6 +9,8 @@
     clippy::panic
 )]
 
+pub mod browser;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,7 +108,7 @@ pub async fn spawn_setup(
             &|_| None,
             setup.validators,
             &|var| env.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone()),
-            Some(signing_keys),
+            Some(signing_keys.clone()),
         )
         .unwrap(),
     );
@@ -126,12 +128,18 @@ pub async fn spawn_setup(
         )
         .unwrap(),
     );
+    let authorization = portcullis_server::authorization_server(
+        &config,
+        store.clone(),
+        clients.clone(),
+        signing_keys.clone(),
+    );
     let state = AppState::new(
         gateway.clone(),
         store.clone(),
         None,
         TrustedProxies::new(&config.server.trusted_proxies),
-        None,
+        Some(authorization),
         clients.clone(),
     );
     let clock = TestClock::default();

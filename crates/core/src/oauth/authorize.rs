@@ -85,25 +85,11 @@ impl AuthorizationServer {
             .client(client_id, now)
             .await
             .map_err(AuthorizeError::Page)?;
-        let redirect_uri = match params.get("redirect_uri") {
-            Some(uri) => uri.to_owned(),
-            // OAuth 2.1 §4.1.1: optional only when the client registered exactly one.
-            None => match client.redirect_uris.as_slice() {
-                [only] => only.clone(),
-                _ => {
-                    return Err(page(
-                        ErrorCode::InvalidRequest,
-                        "redirect_uri is required for this client",
-                    ));
-                }
-            },
-        };
-        if !self.clients.redirect_uri_allowed(&client, &redirect_uri) {
-            return Err(page(
-                ErrorCode::InvalidRequest,
-                "redirect_uri is not one this client registered",
-            ));
-        }
+        // OAuth 2.1 §4.1.1: optional only when the client registered exactly one.
+        let redirect_uri = self
+            .clients
+            .redirect_uri(&client, params.get("redirect_uri"))
+            .map_err(AuthorizeError::Page)?;
         let state = params.get("state").map(str::to_owned);
         if state.as_ref().is_some_and(|s| s.len() > MAX_ECHOED) {
             return Err(page(ErrorCode::InvalidRequest, "state is too long"));

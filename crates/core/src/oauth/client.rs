@@ -4,9 +4,11 @@
 
 use async_trait::async_trait;
 use portcullis_proto::oauth::OAuthError;
+use portcullis_store::{Client, ClientSource, TokenEndpointAuthMethod};
 use time::OffsetDateTime;
 
 use super::params::Params;
+use crate::clients::{ClientAuthRequest, ClientRegistry, cimd};
 
 /// A client as the authorization server sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,11 +51,28 @@ impl ClientInfo {
     }
 }
 
-/// A back-channel request's client credentials: the `Authorization` header and the form.
+impl From<&Client> for ClientInfo {
+    fn from(client: &Client) -> Self {
+        ClientInfo {
+            client_id: client.client_id.clone(),
+            name: client.name.clone(),
+            public: client.token_endpoint_auth_method == TokenEndpointAuthMethod::None,
+            grant_types: client.grant_types.clone(),
+            allowed_scope: client.scope.clone(),
+            redirect_uris: client.redirect_uris.clone(),
+            document_host: (client.source == ClientSource::MetadataDocument)
+                .then(|| cimd::document_host(&client.client_id))
+                .flatten(),
+            first_party: matches!(client.source, ClientSource::Config | ClientSource::Admin),
+        }
+    }
+}
+
+/// A back-channel request's client credentials: every `Authorization` header value (normally
+/// none or one) and the form.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientCredentials<'a> {
-    /// The `Authorization` header, when present.
-    pub authorization: Option<&'a str>,
+    pub authorization: &'a [&'a str],
     pub form: &'a Params,
 }
 
@@ -65,9 +84,16 @@ pub trait ClientDirectory: Send + Sync + std::fmt::Debug {
     /// redirects.
     async fn client(&self, client_id: &str, now: OffsetDateTime) -> Result<ClientInfo, OAuthError>;
 
-    /// Whether `redirect_uri` is one the client registered: exact string comparison, except the
-    /// port of a loopback redirect URI.
-    fn redirect_uri_allowed(&self, client: &ClientInfo, redirect_uri: &str) -> bool;
+    /// The redirect URI of an authorization request: the presented one if the client registered
+    /// it (exact string comparison, except the port of a loopback redirect URI), or the client's
+    /// only registered one when none is presented. An error is shown on a page, never redirected.
+    fn redirect_uri(
+        &self,
+        client: &ClientInfo,
+        presented: Option<&str>,
+    ) -> Result<String, OAuthError> {
+        crate::clients::choose_redirect_uri(&client.redirect_uris, presented)
+    }
 
     /// Authenticates the client of a back-channel request by its registered method; a public
     /// client identifies itself with `client_id` alone. `invalid_client` when that fails.
@@ -76,4 +102,28 @@ pub trait ClientDirectory: Send + Sync + std::fmt::Debug {
         credentials: ClientCredentials<'_>,
         now: OffsetDateTime,
     ) -> Result<ClientInfo, OAuthError>;
+}
+
+#[async_trait]
+impl ClientDirectory for ClientRegistry {
+    async fn client(&self, client_id: &str, now: OffsetDateTime) -> Result<ClientInfo, OAuthError> {
+        self.resolve(client_id, now)
+            .await
+            .map(|c| ClientInfo::from(&c))
+    }
+
+    async fn authenticate(
+        &self,
+        credentials: ClientCredentials<'_>,
+        now: OffsetDateTime,
+    ) -> Result<ClientInfo, OAuthError> {
+        let form = credentials.form.pairs();
+        let request = ClientAuthRequest {
+            authorization: credentials.authorization,
+            form: &form,
+        };
+        ClientRegistry::authenticate(self, &request, now)
+            .await
+            .map(|c| ClientInfo::from(&c))
+    }
 }

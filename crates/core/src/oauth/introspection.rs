@@ -20,7 +20,7 @@ impl AuthorizationServer {
     pub async fn introspect(
         &self,
         form: &Params,
-        authorization: Option<&str>,
+        authorization: &[&str],
         now: OffsetDateTime,
     ) -> Result<Introspection, OAuthError> {
         let client = self

@@ -24,7 +24,7 @@ impl AuthorizationServer {
     pub async fn revoke(
         &self,
         form: &Params,
-        authorization: Option<&str>,
+        authorization: &[&str],
         now: OffsetDateTime,
     ) -> Result<Revoked, OAuthError> {
         let client = self

@@ -56,7 +56,7 @@ impl AuthorizationServer {
     pub async fn token(
         &self,
         form: &Params,
-        authorization: Option<&str>,
+        authorization: &[&str],
         now: OffsetDateTime,
         rng: &mut (impl CryptoRng + Send),
     ) -> Result<TokenResponse, OAuthError> {

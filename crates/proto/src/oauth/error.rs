@@ -54,6 +54,12 @@ pub enum ErrorCode {
     /// RFC 7009 §2.2.1: "The authorization server does not support the revocation of the
     /// presented token type."
     UnsupportedTokenType,
+    /// OpenID Connect Core §3.1.2.6: "The Authorization Server requires End-User
+    /// authentication" (with `prompt=none`).
+    LoginRequired,
+    /// OpenID Connect Core §3.1.2.6: "The Authorization Server requires End-User consent" (with
+    /// `prompt=none`).
+    ConsentRequired,
 }
 
 impl ErrorCode {
@@ -74,6 +80,8 @@ impl ErrorCode {
             ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
         }
     }
 

@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use time::OffsetDateTime;
 
-use super::{authorization, form, server};
+use super::{authorizations, form, server};
 use crate::{ApiError, AppState};
 
 pub(crate) fn router() -> Router<AppState> {
@@ -37,7 +37,7 @@ async fn token_post(State(state): State<AppState>, request: Request) -> Result<R
     let response = server
         .token(
             &params,
-            authorization(&headers),
+            &authorizations(&headers),
             OffsetDateTime::now_utc(),
             // A per-request generator seeded from the OS: the thread-local one cannot be held
             // across an await in a Send future.
@@ -54,7 +54,11 @@ async fn revoke_post(
     let server = server(&state)?;
     let (headers, params) = form(request).await?;
     let revoked = server
-        .revoke(&params, authorization(&headers), OffsetDateTime::now_utc())
+        .revoke(
+            &params,
+            &authorizations(&headers),
+            OffsetDateTime::now_utc(),
+        )
         .await?;
     // This replica's gateway refuses the token at once; others learn it from the store.
     state
@@ -70,7 +74,11 @@ async fn introspect_post(
     let server = server(&state)?;
     let (headers, params) = form(request).await?;
     let body = server
-        .introspect(&params, authorization(&headers), OffsetDateTime::now_utc())
+        .introspect(
+            &params,
+            &authorizations(&headers),
+            OffsetDateTime::now_utc(),
+        )
         .await?;
     Ok(no_store(StatusCode::OK, Json(body)))
 }
