@@ -63,6 +63,7 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         store.clone(),
         clients.clone(),
         signing_keys.clone(),
+        gateway.clone(),
     );
 
     let listener = TcpListener::bind(&config.server.listen)

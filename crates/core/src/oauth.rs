@@ -58,6 +58,13 @@ pub struct Profile {
     pub active: bool,
 }
 
+/// Told of every revocation the authorization server makes — a refresh token or code presented
+/// again, a revoked token, a disabled user's grant — so the gateway in this process refuses the
+/// tokens at once; other replicas learn it from the store.
+pub trait RevocationListener: Send + Sync {
+    fn revoked(&self, revoked: &Revoked);
+}
+
 /// Where user profiles come from (the local accounts, later also federated identities).
 #[async_trait]
 pub trait Profiles: Send + Sync + std::fmt::Debug {
@@ -75,6 +82,7 @@ pub struct AuthorizationServer {
     clients: Arc<dyn ClientDirectory>,
     profiles: Arc<dyn Profiles>,
     keys: Arc<LiveKeys>,
+    listener: Option<Arc<dyn RevocationListener>>,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -120,6 +128,37 @@ impl AuthorizationServer {
             clients,
             profiles,
             keys,
+            listener: None,
+        }
+    }
+
+    /// Tells `listener` of every revocation from now on.
+    #[must_use]
+    pub fn with_revocation_listener(mut self, listener: Arc<dyn RevocationListener>) -> Self {
+        self.listener = Some(listener);
+        self
+    }
+
+    /// Revokes a grant in the store and tells the listener.
+    async fn revoke_grant(
+        &self,
+        grant_id: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<(), OAuthError> {
+        self.store
+            .grant_revoke(grant_id, now)
+            .await
+            .map_err(unavailable)?;
+        self.notify(&Revoked {
+            grant_id: Some(grant_id.to_owned()),
+            jti: None,
+        });
+        Ok(())
+    }
+
+    fn notify(&self, revoked: &Revoked) {
+        if let Some(listener) = &self.listener {
+            listener.revoked(revoked);
         }
     }
 

@@ -883,3 +883,9 @@ async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes,
 
 /// How long idle sessions are kept before the janitor forgets them.
 pub const SESSION_IDLE_LIMIT: Duration = Duration::from_secs(24 * 3600);
+
+impl portcullis_core::oauth::RevocationListener for Gateway {
+    fn revoked(&self, revoked: &portcullis_core::oauth::Revoked) {
+        self.revoke_tokens(revoked.jti.as_deref(), revoked.grant_id.as_deref());
+    }
+}

@@ -136,6 +136,7 @@ pub fn authorization_server(
     store: Arc<dyn Store>,
     clients: Arc<ClientRegistry>,
     keys: Arc<portcullis_core::signing::LiveKeys>,
+    gateway: Arc<Gateway>,
 ) -> (Arc<AuthorizationServer>, RegistrationOptions) {
     let registration = RegistrationOptions {
         dynamic_client_registration: clients.registration_endpoint().is_some(),
@@ -149,7 +150,9 @@ pub fn authorization_server(
         clients,
         Arc::new(portcullis_core::oauth::StoreProfiles(store)),
         keys,
-    );
+    )
+    // The gateway in this process refuses revoked tokens at once.
+    .with_revocation_listener(gateway);
     (Arc::new(server), registration)
 }
 

@@ -133,6 +133,7 @@ pub async fn spawn_setup(
         store.clone(),
         clients.clone(),
         signing_keys.clone(),
+        gateway.clone(),
     );
     let state = AppState::new(
         gateway.clone(),

@@ -13,7 +13,7 @@ use super::{
     AuthorizationServer, ClientCredentials, Params, access_token, secret_hash, unavailable,
 };
 
-/// What a revocation changed, so the caller can tell the local gateway at once.
+/// What a revocation changed (the [`super::RevocationListener`] has been told).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Revoked {
     pub grant_id: Option<String>,
@@ -46,10 +46,7 @@ impl AuthorizationServer {
             .map_err(unavailable)?
         {
             if grant.client_id == client.client_id {
-                self.store
-                    .grant_revoke(&grant.id, now)
-                    .await
-                    .map_err(unavailable)?;
+                self.revoke_grant(&grant.id, now).await?;
                 return Ok(Revoked {
                     grant_id: Some(grant.id),
                     jti: None,
@@ -81,9 +78,11 @@ impl AuthorizationServer {
             })
             .await
             .map_err(unavailable)?;
-        Ok(Revoked {
+        let revoked = Revoked {
             grant_id: None,
             jti: Some(jti.to_owned()),
-        })
+        };
+        self.notify(&revoked);
+        Ok(revoked)
     }
 }

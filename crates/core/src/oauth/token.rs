@@ -16,7 +16,7 @@ use time::{Duration, OffsetDateTime};
 use super::access_token::{AccessToken, Subject};
 use super::scope::{self, Scopes};
 use super::{
-    AuthorizationServer, ClientCredentials, ClientInfo, Params, Profile, new_secret, pkce,
+    AuthorizationServer, ClientCredentials, ClientInfo, Params, Profile, Revoked, new_secret, pkce,
     resource, secret_hash, unavailable,
 };
 
@@ -172,6 +172,10 @@ impl AuthorizationServer {
                     grant = grant_id.as_deref().unwrap_or("-"),
                     "authorization code presented again: the tokens it gave are revoked"
                 );
+                self.notify(&Revoked {
+                    grant_id,
+                    jti: None,
+                });
                 return Err(invalid_grant("the authorization code was already used"));
             }
             CodeRedemption::Expired => {
@@ -243,10 +247,7 @@ impl AuthorizationServer {
             Err(e) => {
                 // A user who was disabled or deleted keeps no grant alive.
                 if e.error == ErrorCode::InvalidGrant {
-                    self.store
-                        .grant_revoke(&grant.id, now)
-                        .await
-                        .map_err(unavailable)?;
+                    self.revoke_grant(&grant.id, now).await?;
                 }
                 return Err(e);
             }
@@ -271,6 +272,10 @@ impl AuthorizationServer {
             }
             RefreshRotation::Reused { grant_id } => {
                 tracing::warn!(client_id = %client.client_id, grant = %grant_id, "refresh token reused: the grant is revoked");
+                self.notify(&Revoked {
+                    grant_id: Some(grant_id),
+                    jti: None,
+                });
                 return Err(invalid_grant("the refresh token was already used"));
             }
             RefreshRotation::Invalid | RefreshRotation::Unknown => {
