@@ -202,6 +202,30 @@ impl World {
         (status, body)
     }
 
+    async fn refresh(&self, refresh_token: &str, scope: Option<&str>) -> (u16, Value) {
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", self.client_id.as_str()),
+        ];
+        form.extend(scope.map(|scope| ("scope", scope)));
+        let (status, _, body) = self.token(&form).await;
+        (status, body)
+    }
+
+    /// RFC 7009 revocation by the public client; returns the HTTP status.
+    async fn revoke(&self, token: &str) -> u16 {
+        self.app
+            .client
+            .post(self.app.url("/revoke"))
+            .form(&[("token", token), ("client_id", &self.client_id)])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     /// Initializes an MCP session on `name` with `token`; returns the HTTP status.
     async fn mcp_status(&self, name: &str, token: &str) -> u16 {
         self.app
@@ -470,13 +494,7 @@ async fn refresh_rotates_and_revocation_locks_the_gateway_at_once() {
     let (_, tokens) = w.exchange(&code).await;
     let first_refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
 
-    let (status, _, refreshed) = w
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &first_refresh),
-            ("client_id", &w.client_id),
-        ])
-        .await;
+    let (status, refreshed) = w.refresh(&first_refresh, None).await;
     assert_eq!(status, 200, "{refreshed}");
     let access = refreshed["access_token"].as_str().unwrap().to_owned();
     let second_refresh = refreshed["refresh_token"].as_str().unwrap().to_owned();
@@ -484,51 +502,21 @@ async fn refresh_rotates_and_revocation_locks_the_gateway_at_once() {
     assert_eq!(refreshed["scope"], "files:read");
     assert_eq!(w.mcp_status("files", &access).await, 200);
 
-    // Narrowing the scope is allowed; widening it is not.
-    let (status, _, wider) = w
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &second_refresh),
-            ("client_id", &w.client_id),
-            ("scope", "files:read files:write"),
-        ])
+    // A refresh may not widen the scope.
+    let (status, wider) = w
+        .refresh(&second_refresh, Some("files:read files:write"))
         .await;
     assert_eq!(status, 400);
     assert_eq!(wider["error"], "invalid_scope", "{wider}");
 
     // Revoking the refresh token ends the grant: its access tokens stop working at once.
-    let revoke = w
-        .app
-        .client
-        .post(w.app.url("/revoke"))
-        .form(&[
-            ("token", second_refresh.as_str()),
-            ("client_id", &w.client_id),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoke.status(), 200);
+    assert_eq!(w.revoke(&second_refresh).await, 200);
     assert_eq!(w.mcp_status("files", &access).await, 401);
-    let (status, _, after) = w
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &second_refresh),
-            ("client_id", &w.client_id),
-        ])
-        .await;
+    let (status, after) = w.refresh(&second_refresh, None).await;
     assert_eq!(status, 400);
     assert_eq!(after["error"], "invalid_grant");
     // Revoking an unknown token is still 200 (RFC 7009 §2.2).
-    let revoke = w
-        .app
-        .client
-        .post(w.app.url("/revoke"))
-        .form(&[("token", "not-a-token"), ("client_id", &w.client_id)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoke.status(), 200);
+    assert_eq!(w.revoke("not-a-token").await, 200);
 }
 
 #[tokio::test]
