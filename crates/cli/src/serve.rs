@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     // Keys before anything else: missing or wrong encryption keys stop start-up (before the store
     // is even reached) rather than the first request that needs a signature.
+    let shutdown = shutdown_signal()?;
     let sealer = crate::keys::encryption_keys(&config)?;
     let store = crate::store::open(&config.store.url).await?;
     // Identity tokens for upstreams sign with these (the authorization server will too).
@@ -20,6 +21,20 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         crate::keys::signing_keys(&config, &*store, &sealer).await?,
     ));
     let metrics = portcullis_server::install_metrics();
+    // The demo starts with an account to sign in with.
+    let first_admin = if demo {
+        portcullis_core::admin::users::create_first_admin(
+            store.as_ref(),
+            &portcullis_core::accounts::InlineHashing,
+            &portcullis_core::accounts::PasswordPolicy::from_config(&config.accounts),
+            time::OffsetDateTime::now_utc(),
+            &mut rand::rng(),
+        )
+        .await
+        .context("creating the demo's first account")?
+    } else {
+        None
+    };
 
     // Built-in servers listen on loopback ports of their own and are relayed like any upstream.
     let builtins_stop = CancellationToken::new();
@@ -88,9 +103,16 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     if demo {
         println!("Portcullis demo running at {}", config.server.public_url);
         println!(
-            "  MCP endpoint: {}/servers/demo/mcp  (no sign-in: loopback demo)",
+            "  MCP endpoint: {}/servers/demo/mcp  (clients sign in with OAuth)",
             config.server.public_url
         );
+        if let Some(admin) = first_admin {
+            println!(
+                "  First account: {} with the one-time password {}  (shown once; you choose a new one at first sign-in)",
+                admin.user.username,
+                admin.one_time_password.as_ref().map_or("", |p| p.as_str())
+            );
+        }
         println!("  State: {}", config.store.url);
     } else {
         for up in &config.upstreams {
@@ -101,35 +123,29 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         }
     }
 
-    let result = portcullis_server::serve(
-        listener,
-        state,
-        shutdown_signal(),
-        config.server.shutdown_grace,
-    )
-    .await;
+    let result =
+        portcullis_server::serve(listener, state, shutdown, config.server.shutdown_grace).await;
     builtins_stop.cancel();
     result.context("serving HTTP")
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// A future that resolves on SIGTERM or Ctrl-C. The handlers are installed when this is called,
+/// not when the future is first polled: a signal that arrives once the process says it is ready
+/// must shut it down gracefully, never kill it.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    #[cfg(unix)]
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("installing the SIGINT handler")?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

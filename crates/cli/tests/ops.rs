@@ -154,14 +154,7 @@ async fn the_binary_serves_metrics_and_exits_zero_on_sigterm() {
     let child = serve_ready(&config, port).await;
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let init = client
-        .post(format!("{base}/servers/demo/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(initialize_body().to_string())
-        .send()
-        .await
-        .unwrap();
+    let init = initialize_demo(&client, &base).await;
     assert_eq!(init.status(), 200);
     let metrics = client
         .get(format!("{base}/metrics"))
@@ -185,5 +178,116 @@ async fn the_binary_serves_metrics_and_exits_zero_on_sigterm() {
         "{metrics}"
     );
 
+    stop(child).await;
+}
+
+/// An `initialize` request, without credentials, to the `demo` server of the Portcullis at `base`.
+async fn initialize_demo(client: &reqwest::Client, base: &str) -> reqwest::Response {
+    client
+        .post(format!("{base}/servers/demo/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(initialize_body().to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `portcullis serve` with no configuration, in `dir`, on `port`; returns the child and the
+/// lines it printed by the time it was ready.
+async fn demo(dir: &std::path::Path, port: u16) -> (tokio::process::Child, Vec<String>) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = serve_command()
+        .env("PORTCULLIS_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "PORTCULLIS_SERVER__PUBLIC_URL",
+            format!("http://127.0.0.1:{port}"),
+        )
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let last = line.starts_with("  State:");
+            printed.push(line);
+            if last {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the demo prints its banner");
+    (child, printed)
+}
+
+#[tokio::test]
+async fn the_demo_asks_clients_to_sign_in_and_starts_with_one_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (child, printed) = demo(dir.path(), port).await;
+    let account = printed
+        .iter()
+        .find_map(|l| l.strip_prefix("  First account: admin with the one-time password "))
+        .unwrap_or_else(|| panic!("no first account in {printed:?}"));
+    let password = account.split_whitespace().next().unwrap().to_owned();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // The demo server is behind OAuth: an anonymous client is told where to sign in.
+    let anonymous = initialize_demo(&client, &base).await;
+    assert_eq!(anonymous.status(), 401);
+    let challenge = anonymous.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains(&format!(
+            "{base}/.well-known/oauth-protected-resource/servers/demo/mcp"
+        )),
+        "{challenge}"
+    );
+    // The printed password signs in, and must be changed first.
+    let login = client.get(format!("{base}/login")).send().await.unwrap();
+    let cookies: Vec<String> = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect();
+    let page = login.text().await.unwrap();
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = page.find(marker).unwrap() + marker.len();
+    let csrf = &page[start..start + page[start..].find('"').unwrap()];
+    let signed_in = client
+        .post(format!("{base}/login"))
+        .header("origin", &base)
+        .header("cookie", cookies.join("; "))
+        .form(&[
+            ("csrf_token", csrf),
+            ("username", "admin"),
+            ("password", password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    assert!(
+        signed_in.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("/account/password"),
+        "{:?}",
+        signed_in.headers()
+    );
+    stop(child).await;
+
+    // Started again on the same state, it makes no second account and shows no password.
+    let (child, printed) = demo(dir.path(), port).await;
+    assert!(
+        !printed.iter().any(|l| l.contains("First account")),
+        "{printed:?}"
+    );
     stop(child).await;
 }

@@ -66,12 +66,13 @@ impl Config {
         Config::load(&text, env)
     }
 
-    /// The configuration `portcullis serve` uses when started with no configuration at all.
+    /// The configuration `portcullis serve` uses when started with no configuration at all: the
+    /// built-in demo server behind Portcullis's own OAuth, so an MCP client signs in to use it.
     pub fn demo() -> Config {
         let mut config = Config::default();
-        config
-            .upstreams
-            .push(UpstreamConfig::builtin("demo", BuiltinServer::Demo));
+        let mut demo = UpstreamConfig::builtin("demo", BuiltinServer::Demo);
+        demo.auth = AuthMode::Oauth;
+        config.upstreams.push(demo);
         config
     }
 }

@@ -326,18 +326,24 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `portcullis serve` to run as a child process (killed when dropped), with no encryption keys
+/// from the developer's environment and its output discarded.
+pub fn serve_command() -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    command
+        .env_remove("PORTCULLIS_ENCRYPTION_KEY")
+        .env_remove("PORTCULLIS_CONFIG")
+        .arg("serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
 /// `portcullis serve --config FILE` as a child process (killed when dropped), once its
 /// `/readyz` on `port` answers 200.
 pub async fn serve_ready(config: &std::path::Path, port: u16) -> tokio::process::Child {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .env_remove("PORTCULLIS_ENCRYPTION_KEY")
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let child = serve_command().arg("--config").arg(config).spawn().unwrap();
     let client = reqwest::Client::new();
     for _ in 0..100 {
         if client

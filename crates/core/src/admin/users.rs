@@ -143,6 +143,34 @@ fn taken(username: &str) -> AdminError {
 }
 
 /// Every account, by username.
+/// The demo's first account: `admin` with a generated one-time password, created only while
+/// the store has no account at all (so restarting the demo never adds or resets one). `None`
+/// when accounts exist already.
+pub async fn create_first_admin(
+    store: &dyn Store,
+    hashing: &dyn PasswordHashing,
+    policy: &PasswordPolicy,
+    now: OffsetDateTime,
+    rng: &mut impl RngCore,
+) -> Result<Option<Created>, AdminError> {
+    if !store.user_list().await?.is_empty() {
+        return Ok(None);
+    }
+    let new = NewUser {
+        username: FIRST_ADMIN,
+        email: "admin@localhost.localdomain",
+        display_name: Some("Administrator"),
+        tenant: None,
+        password: InitialPassword::Generate,
+    };
+    create(store, hashing, policy, new, now, rng)
+        .await
+        .map(Some)
+}
+
+/// The username of the demo's first account.
+pub const FIRST_ADMIN: &str = "admin";
+
 pub async fn list(store: &dyn Store) -> Result<Vec<User>, AdminError> {
     Ok(store.user_list().await?)
 }
@@ -240,6 +268,39 @@ mod tests {
         assert!(!format!("{created:?}{:?}", created.user).contains(one_time.as_str()));
         assert_eq!(list(&store).await.unwrap().len(), 2);
         assert_eq!(show(&store, "ALICE").await.unwrap().username, "alice");
+    }
+
+    #[tokio::test]
+    async fn the_first_admin_is_made_once_and_only_into_an_empty_store() {
+        let store = MemoryStore::new();
+        let now = OffsetDateTime::from_unix_timestamp(NOW).unwrap();
+        let mut rng = StdRng::seed_from_u64(3);
+        let first = create_first_admin(&store, &InlineHashing, &policy(), now, &mut rng)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.user.username, FIRST_ADMIN);
+        assert!(first.user.must_change_password);
+        let password = first.one_time_password.unwrap();
+        assert!(verify_password(
+            &password,
+            first.user.password_hash.as_deref()
+        ));
+        // A restart changes nothing: no second account, the password stays.
+        let again = create_first_admin(&store, &InlineHashing, &policy(), now, &mut rng)
+            .await
+            .unwrap();
+        assert!(again.is_none());
+        assert_eq!(list(&store).await.unwrap(), vec![first.user]);
+        // Nor is one made beside accounts an operator created.
+        let (store, _, now, mut rng) = with_alice(4).await;
+        assert!(
+            create_first_admin(&store, &InlineHashing, &policy(), now, &mut rng)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(list(&store).await.unwrap().len(), 1);
     }
 
     #[tokio::test]
