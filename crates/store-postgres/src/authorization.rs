@@ -340,6 +340,21 @@ impl PostgresStore {
         Ok(revoked)
     }
 
+    pub(crate) async fn authorization_grants_of_subject(
+        &self,
+        subject: &str,
+    ) -> Result<Vec<Grant>, StoreError> {
+        let rows: Vec<GrantRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {GRANT_COLUMNS} FROM oauth_grants WHERE subject = $1 AND revoked_at IS NULL \
+             ORDER BY created_at DESC, id DESC"
+        )))
+        .bind(subject)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        rows.into_iter().map(grant_from_row).collect()
+    }
+
     pub(crate) async fn authorization_grants_revoked_since(
         &self,
         since: OffsetDateTime,

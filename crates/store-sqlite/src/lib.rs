@@ -12,6 +12,7 @@
 //! (`sqlite::memory:`) uses a single connection that lives as long as the store, since SQLite
 //! forgets an in-memory database when its last connection closes.
 
+mod account_security;
 mod authorization;
 mod error;
 mod migrations;
@@ -29,9 +30,9 @@ use portcullis_store::columns::{
 };
 use portcullis_store::{
     ApiKey, ApiKeyKind, ApplicationType, AuthorizationCode, BrowserSession, Client, ClientSource,
-    CodeRedemption, Consent, Grant, RefreshRotation, RefreshToken, RelaySession,
-    RevokedAccessToken, SessionKey, SigningKey, Store, StoreError, TokenEndpointAuthMethod, User,
-    UserStatus, username_key,
+    CodeRedemption, Consent, Factor, FactorUse, Grant, RefreshRotation, RefreshToken, RelaySession,
+    RevokedAccessToken, SessionKey, SigningKey, Store, StoreError, Throttle,
+    TokenEndpointAuthMethod, User, UserStatus, username_key,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -1036,5 +1037,90 @@ impl Store for SqliteStore {
         .map_err(from_sqlx)?;
         tx.commit().await.map_err(from_sqlx)?;
         Ok(result.rows_affected())
+    }
+
+    async fn user_delete(&self, id: &str) -> Result<bool, StoreError> {
+        self.delete_user(id).await
+    }
+
+    async fn browser_sessions_of_user(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<BrowserSession>, StoreError> {
+        self.sessions_of_user(user_id).await
+    }
+
+    async fn grants_of_subject(&self, subject: &str) -> Result<Vec<Grant>, StoreError> {
+        self.authorization_grants_of_subject(subject).await
+    }
+
+    async fn factor_insert(&self, factor: &Factor) -> Result<(), StoreError> {
+        self.insert_factor(factor).await
+    }
+
+    async fn factors_of_user(&self, user_id: &str) -> Result<Vec<Factor>, StoreError> {
+        self.factors_of(user_id).await
+    }
+
+    async fn factor_delete(&self, user_id: &str, id: &str) -> Result<bool, StoreError> {
+        self.delete_factor(user_id, id).await
+    }
+
+    async fn factor_use(
+        &self,
+        user_id: &str,
+        id: &str,
+        step: Option<i64>,
+        data: Option<&[u8]>,
+        now: OffsetDateTime,
+    ) -> Result<FactorUse, StoreError> {
+        self.use_factor(user_id, id, step, data, now).await
+    }
+
+    async fn recovery_codes_set(
+        &self,
+        user_id: &str,
+        code_hashes: &[[u8; 32]],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.set_recovery_codes(user_id, code_hashes, now).await
+    }
+
+    async fn recovery_code_use(
+        &self,
+        user_id: &str,
+        code_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.use_recovery_code(user_id, code_hash, now).await
+    }
+
+    async fn recovery_codes_left(&self, user_id: &str) -> Result<u32, StoreError> {
+        self.recovery_codes_unused(user_id).await
+    }
+
+    async fn mfa_reset(&self, user_id: &str) -> Result<u64, StoreError> {
+        self.reset_mfa(user_id).await
+    }
+
+    async fn throttle_get(&self, key: &str) -> Result<Option<Throttle>, StoreError> {
+        self.get_throttle(key).await
+    }
+
+    async fn throttle_fail(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        reset_before: OffsetDateTime,
+    ) -> Result<Throttle, StoreError> {
+        self.count_failure(key, now, reset_before).await
+    }
+
+    async fn throttle_clear(&self, key: &str) -> Result<(), StoreError> {
+        self.clear_throttle(key).await
+    }
+
+    async fn throttle_purge(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        self.purge_throttles(before).await
     }
 }

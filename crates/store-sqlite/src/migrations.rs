@@ -48,6 +48,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "authorization server",
         include_str!("../migrations/0007_authorization_server.sql"),
     ),
+    (
+        8,
+        "account security",
+        include_str!("../migrations/0008_account_security.sql"),
+    ),
 ];
 
 /// A migrator over [`MIGRATIONS`] that refuses a database holding migrations it does not know.

@@ -6,7 +6,7 @@
 
 use time::OffsetDateTime;
 
-use crate::{BrowserSession, StoreError, User, UserStatus};
+use crate::{BrowserSession, Factor, FactorKind, StoreError, User, UserStatus};
 
 /// The columns of `users`, in the order of [`UserColumns`].
 pub const USER_COLUMNS: &str = "id, username, email, email_verified, display_name, tenant, \
@@ -99,5 +99,44 @@ pub fn browser_session_from_columns<T>(
         absolute_expires_at: time(absolute_expires_at, "absolute_expires_at")?,
         auth_time: time(auth_time, "auth_time")?,
         amr: BrowserSession::amr_from_column(&amr),
+    })
+}
+
+/// The columns of `mfa_factors`, in the order of [`FactorColumns`].
+pub const FACTOR_COLUMNS: &str =
+    "id, user_id, kind, name, data, last_step, created_at, last_used_at";
+
+/// One `mfa_factors` row, with timestamps of type `T`.
+pub type FactorColumns<T> = (
+    String,
+    String,
+    String,
+    String,
+    Vec<u8>,
+    Option<i64>,
+    T,
+    Option<T>,
+);
+
+/// The factor a row holds; `time` as for [`user_from_columns`].
+pub fn factor_from_columns<T>(
+    row: FactorColumns<T>,
+    time: impl Fn(T, &'static str) -> Result<OffsetDateTime, StoreError>,
+) -> Result<Factor, StoreError> {
+    let (id, user_id, kind, name, data, last_step, created_at, last_used_at) = row;
+    // The table's CHECK constraint rules this out; a failure means a damaged database.
+    let kind = FactorKind::parse(&kind)
+        .ok_or_else(|| StoreError::Backend(format!("factor {id}: unknown kind {kind:?}")))?;
+    Ok(Factor {
+        id,
+        user_id,
+        kind,
+        name,
+        data,
+        last_step,
+        created_at: time(created_at, "created_at")?,
+        last_used_at: last_used_at
+            .map(|at| time(at, "last_used_at"))
+            .transpose()?,
     })
 }

@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use time::{Duration, OffsetDateTime, UtcOffset};
 
+mod account_security;
 mod authorization;
 pub mod clients;
 
@@ -259,6 +260,7 @@ pub async fn run_all_in(store: &dyn Store, scope: &Scope) {
     signing_key_retire_only_brings_retirement_forward(store, scope).await;
     signing_keys_purge_deletes_exactly_the_retired_before(store, scope).await;
     accounts::run_all_in(store, scope).await;
+    account_security::run_all_in(store, scope).await;
     clients::run_all_in(store, scope).await;
 }
 

@@ -5,6 +5,7 @@
 //! each owning its migrations, and one conformance suite (`conformance`, behind the feature of the same
 //! name) that every backend runs. Time is always a parameter: the store never reads the clock.
 
+mod account_security;
 mod api_key;
 mod browser_session;
 mod client;
@@ -21,6 +22,7 @@ mod user;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
+pub use account_security::{Factor, FactorKind, FactorUse, RecoveryCode, Throttle};
 pub use api_key::{ApiKey, ApiKeyKind};
 pub use browser_session::BrowserSession;
 pub use client::{ApplicationType, Client, ClientSource, TokenEndpointAuthMethod};
@@ -336,4 +338,85 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// `expires_at` are never deleted.
     async fn clients_purge_unused(&self, expired_before: OffsetDateTime)
     -> Result<u64, StoreError>;
+
+    /// Deletes a user with everything that is theirs alone: browser sessions, second factors and
+    /// recovery codes. Grants are the caller's to revoke first. Returns `false` if no user has
+    /// that id.
+    async fn user_delete(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// The user's browser sessions, expired ones included, newest first (by `created_at`).
+    async fn browser_sessions_of_user(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<BrowserSession>, StoreError>;
+
+    /// The grants of `subject` that are not revoked, expired ones included, newest first (by
+    /// `created_at`, then `id`).
+    async fn grants_of_subject(&self, subject: &str) -> Result<Vec<Grant>, StoreError>;
+
+    /// Records a second factor.
+    ///
+    /// Fails with [`StoreError::Conflict`] if a factor with the same `id` exists, and with an error
+    /// if no user has its `user_id`; nothing is written then.
+    async fn factor_insert(&self, factor: &Factor) -> Result<(), StoreError>;
+
+    /// The user's second factors, oldest first (by `created_at`, then `id`).
+    async fn factors_of_user(&self, user_id: &str) -> Result<Vec<Factor>, StoreError>;
+
+    /// Removes one of the user's factors; returns `false` if the user has no factor with that id.
+    async fn factor_delete(&self, user_id: &str, id: &str) -> Result<bool, StoreError>;
+
+    /// Records a use of one of the user's factors at `now`, atomically: with `step` (TOTP), only
+    /// if it is after the factor's `last_step`, which becomes `step`; with `data` (a passkey's
+    /// updated counter), the stored data is replaced.
+    async fn factor_use(
+        &self,
+        user_id: &str,
+        id: &str,
+        step: Option<i64>,
+        data: Option<&[u8]>,
+        now: OffsetDateTime,
+    ) -> Result<FactorUse, StoreError>;
+
+    /// Replaces the user's recovery codes with new ones (hashes), all unused.
+    async fn recovery_codes_set(
+        &self,
+        user_id: &str,
+        code_hashes: &[[u8; 32]],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Uses one of the user's recovery codes, atomically: `true` if it existed unused and is now
+    /// used, `false` otherwise (so two presentations of one code never both succeed).
+    async fn recovery_code_use(
+        &self,
+        user_id: &str,
+        code_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// How many of the user's recovery codes are unused.
+    async fn recovery_codes_left(&self, user_id: &str) -> Result<u32, StoreError>;
+
+    /// Removes every second factor and recovery code of the user (an administrator's reset);
+    /// returns how many factors there were.
+    async fn mfa_reset(&self, user_id: &str) -> Result<u64, StoreError>;
+
+    /// The failures counted against `key`, if any.
+    async fn throttle_get(&self, key: &str) -> Result<Option<Throttle>, StoreError>;
+
+    /// Counts one failure against `key` at `now`, atomically: one more than before, or one if the
+    /// last failure was before `reset_before` (the count has lapsed). Returns the new count.
+    async fn throttle_fail(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        reset_before: OffsetDateTime,
+    ) -> Result<Throttle, StoreError>;
+
+    /// Forgets the failures counted against `key`.
+    async fn throttle_clear(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Deletes the counters whose last failure is strictly before `before`; returns how many.
+    async fn throttle_purge(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
 }

@@ -15,9 +15,9 @@ use async_trait::async_trait;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 use crate::{
-    ApiKey, AuthorizationCode, BrowserSession, Client, CodeRedemption, Consent, Grant,
-    RefreshRotation, RefreshToken, RelaySession, RevokedAccessToken, SessionKey, SigningKey, Store,
-    StoreError, User, UserStatus, username_key,
+    ApiKey, AuthorizationCode, BrowserSession, Client, CodeRedemption, Consent, Factor, FactorUse,
+    Grant, RecoveryCode, RefreshRotation, RefreshToken, RelaySession, RevokedAccessToken,
+    SessionKey, SigningKey, Store, StoreError, Throttle, User, UserStatus, username_key,
 };
 
 /// An in-memory [`Store`]; cheap to create, forgotten on drop.
@@ -41,6 +41,11 @@ pub struct MemoryStore {
 struct Accounts {
     users: HashMap<String, User>,
     sessions: HashMap<[u8; 32], BrowserSession>,
+    /// Second factors by id.
+    factors: HashMap<String, Factor>,
+    recovery_codes: Vec<RecoveryCode>,
+    /// Failure counters by key.
+    throttles: HashMap<String, Throttle>,
 }
 
 impl MemoryStore {
@@ -647,6 +652,220 @@ impl Store for MemoryStore {
         });
         // usize always fits in u64 on the platforms we build for.
         Ok(u64::try_from(before - clients.len()).unwrap_or(u64::MAX))
+    }
+
+    async fn user_delete(&self, id: &str) -> Result<bool, StoreError> {
+        let mut accounts = self.accounts();
+        if accounts.users.remove(id).is_none() {
+            return Ok(false);
+        }
+        accounts.sessions.retain(|_, session| session.user_id != id);
+        accounts.factors.retain(|_, factor| factor.user_id != id);
+        accounts.recovery_codes.retain(|code| code.user_id != id);
+        Ok(true)
+    }
+
+    async fn browser_sessions_of_user(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<BrowserSession>, StoreError> {
+        let mut sessions: Vec<BrowserSession> = self
+            .accounts()
+            .sessions
+            .values()
+            .filter(|session| session.user_id == user_id)
+            .cloned()
+            .collect();
+        sessions.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.id_hash)));
+        Ok(sessions)
+    }
+
+    async fn grants_of_subject(&self, subject: &str) -> Result<Vec<Grant>, StoreError> {
+        Ok(self.authorization().grants_of_subject(subject))
+    }
+
+    async fn factor_insert(&self, factor: &Factor) -> Result<(), StoreError> {
+        let mut accounts = self.accounts();
+        if accounts.factors.contains_key(&factor.id) {
+            return Err(StoreError::Conflict(format!(
+                "factor {:?} already exists",
+                factor.id
+            )));
+        }
+        if !accounts.users.contains_key(&factor.user_id) {
+            return Err(StoreError::Backend(format!(
+                "no user {:?} for the factor",
+                factor.user_id
+            )));
+        }
+        let stored = Factor {
+            created_at: as_stored(factor.created_at),
+            last_used_at: factor.last_used_at.map(as_stored),
+            ..factor.clone()
+        };
+        accounts.factors.insert(factor.id.clone(), stored);
+        Ok(())
+    }
+
+    async fn factors_of_user(&self, user_id: &str) -> Result<Vec<Factor>, StoreError> {
+        let mut factors: Vec<Factor> = self
+            .accounts()
+            .factors
+            .values()
+            .filter(|factor| factor.user_id == user_id)
+            .cloned()
+            .collect();
+        factors.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(factors)
+    }
+
+    async fn factor_delete(&self, user_id: &str, id: &str) -> Result<bool, StoreError> {
+        let mut accounts = self.accounts();
+        if accounts
+            .factors
+            .get(id)
+            .is_some_and(|factor| factor.user_id == user_id)
+        {
+            accounts.factors.remove(id);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn factor_use(
+        &self,
+        user_id: &str,
+        id: &str,
+        step: Option<i64>,
+        data: Option<&[u8]>,
+        now: OffsetDateTime,
+    ) -> Result<FactorUse, StoreError> {
+        let mut accounts = self.accounts();
+        let Some(factor) = accounts
+            .factors
+            .get_mut(id)
+            .filter(|factor| factor.user_id == user_id)
+        else {
+            return Ok(FactorUse::Unknown);
+        };
+        if let Some(step) = step {
+            if factor.last_step.is_some_and(|last| last >= step) {
+                return Ok(FactorUse::Replayed);
+            }
+            factor.last_step = Some(step);
+        }
+        if let Some(data) = data {
+            factor.data = data.to_vec();
+        }
+        factor.last_used_at = Some(as_stored(now));
+        Ok(FactorUse::Used)
+    }
+
+    async fn recovery_codes_set(
+        &self,
+        user_id: &str,
+        code_hashes: &[[u8; 32]],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut accounts = self.accounts();
+        if !accounts.users.contains_key(user_id) {
+            return Err(StoreError::Backend(format!(
+                "no user {user_id:?} for the recovery codes"
+            )));
+        }
+        accounts
+            .recovery_codes
+            .retain(|code| code.user_id != user_id);
+        for hash in code_hashes {
+            accounts.recovery_codes.push(RecoveryCode {
+                user_id: user_id.to_owned(),
+                code_hash: *hash,
+                created_at: as_stored(now),
+                used_at: None,
+            });
+        }
+        Ok(())
+    }
+
+    async fn recovery_code_use(
+        &self,
+        user_id: &str,
+        code_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut accounts = self.accounts();
+        match accounts.recovery_codes.iter_mut().find(|code| {
+            code.user_id == user_id && code.code_hash == *code_hash && code.used_at.is_none()
+        }) {
+            Some(code) => {
+                code.used_at = Some(as_stored(now));
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn recovery_codes_left(&self, user_id: &str) -> Result<u32, StoreError> {
+        let left = self
+            .accounts()
+            .recovery_codes
+            .iter()
+            .filter(|code| code.user_id == user_id && code.used_at.is_none())
+            .count();
+        Ok(u32::try_from(left).unwrap_or(u32::MAX))
+    }
+
+    async fn mfa_reset(&self, user_id: &str) -> Result<u64, StoreError> {
+        let mut accounts = self.accounts();
+        let before = accounts.factors.len();
+        accounts
+            .factors
+            .retain(|_, factor| factor.user_id != user_id);
+        let removed = before - accounts.factors.len();
+        accounts
+            .recovery_codes
+            .retain(|code| code.user_id != user_id);
+        Ok(u64::try_from(removed).unwrap_or(u64::MAX))
+    }
+
+    async fn throttle_get(&self, key: &str) -> Result<Option<Throttle>, StoreError> {
+        Ok(self.accounts().throttles.get(key).copied())
+    }
+
+    async fn throttle_fail(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+        reset_before: OffsetDateTime,
+    ) -> Result<Throttle, StoreError> {
+        let mut accounts = self.accounts();
+        let now = as_stored(now);
+        let counted = match accounts.throttles.get(key) {
+            Some(t) if t.last_failure_at >= reset_before => Throttle {
+                failures: t.failures.saturating_add(1),
+                last_failure_at: now.max(t.last_failure_at),
+            },
+            _ => Throttle {
+                failures: 1,
+                last_failure_at: now,
+            },
+        };
+        accounts.throttles.insert(key.to_owned(), counted);
+        Ok(counted)
+    }
+
+    async fn throttle_clear(&self, key: &str) -> Result<(), StoreError> {
+        self.accounts().throttles.remove(key);
+        Ok(())
+    }
+
+    async fn throttle_purge(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut accounts = self.accounts();
+        let count = accounts.throttles.len();
+        accounts
+            .throttles
+            .retain(|_, throttle| throttle.last_failure_at >= before);
+        Ok(u64::try_from(count - accounts.throttles.len()).unwrap_or(u64::MAX))
     }
 }
 

@@ -1,7 +1,7 @@
 //! The conformance checks of local accounts and browser sessions.
 //!
-//! Users cannot be deleted, so every user a check creates stays behind under a username in the
-//! run's [`Scope`]; sessions are deleted by the checks that made them. The purge check works
+//! Every user a check creates stays behind under a username in the run's [`Scope`] (deleting
+//! users is checked in `account_security`); sessions are deleted by the checks that made them. The purge check works
 //! before [`PURGE_EPOCH`] under the suite's purge lock, like the other purges.
 
 use time::{Duration, OffsetDateTime};
@@ -23,7 +23,7 @@ pub async fn run_all_in(store: &dyn Store, scope: &Scope) {
     browser_sessions_purge_deletes_exactly_the_expired_before(store, scope).await;
 }
 
-fn user(scope: &Scope, username: &str, created_at: OffsetDateTime) -> User {
+pub(super) fn user(scope: &Scope, username: &str, created_at: OffsetDateTime) -> User {
     User {
         id: scope.name(&format!("user-{}", username.to_lowercase())),
         username: scope.name(username),
@@ -41,7 +41,11 @@ fn user(scope: &Scope, username: &str, created_at: OffsetDateTime) -> User {
     }
 }
 
-fn browser_session(user: &User, id_hash: [u8; 32], created_at: OffsetDateTime) -> BrowserSession {
+pub(super) fn browser_session(
+    user: &User,
+    id_hash: [u8; 32],
+    created_at: OffsetDateTime,
+) -> BrowserSession {
     BrowserSession {
         id_hash,
         user_id: user.id.clone(),

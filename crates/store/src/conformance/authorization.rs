@@ -27,7 +27,7 @@ pub async fn run_all_in(store: &dyn Store, scope: &Scope) {
     authorization_purge_deletes_exactly_the_expired(store, scope).await;
 }
 
-fn code(scope: &Scope, seed: u8, at: OffsetDateTime) -> AuthorizationCode {
+pub(super) fn code(scope: &Scope, seed: u8, at: OffsetDateTime) -> AuthorizationCode {
     AuthorizationCode {
         code_hash: scope.secret_hash(seed),
         client_id: scope.name("client"),

@@ -110,6 +110,17 @@ impl AuthorizationTables {
         self.grants.get(id).cloned()
     }
 
+    pub(super) fn grants_of_subject(&self, subject: &str) -> Vec<Grant> {
+        let mut grants: Vec<Grant> = self
+            .grants
+            .values()
+            .filter(|g| g.subject == subject && g.revoked_at.is_none())
+            .cloned()
+            .collect();
+        grants.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+        grants
+    }
+
     fn revoke_grant(&mut self, id: &str, now: OffsetDateTime) -> bool {
         match self.grants.get_mut(id) {
             Some(grant) if grant.revoked_at.is_none() => {
