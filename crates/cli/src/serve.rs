@@ -14,7 +14,7 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     // Keys before anything else: missing or wrong encryption keys stop start-up (before the store
     // is even reached) rather than the first request that needs a signature.
     let shutdown = shutdown_signal()?;
-    let sealer = crate::keys::encryption_keys(&config)?;
+    let sealer = Arc::new(crate::keys::encryption_keys(&config)?);
     let store = crate::store::open(&config.store.url).await?;
     // Identity tokens for upstreams sign with these (the authorization server will too).
     let signing_keys = Arc::new(portcullis_core::signing::LiveKeys::new(
@@ -92,10 +92,10 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         Some(authorization),
         clients.clone(),
     );
-    state.set_pages(Pages::new(&config, pages::system_clock()));
+    state.set_pages(Pages::new(&config, sealer.clone(), pages::system_clock()));
     pages::spawn_session_janitor(store.clone());
     portcullis_server::spawn_revocation_watch(gateway.clone(), store.clone());
-    portcullis_server::spawn_key_reload(signing_keys.clone(), store, Arc::new(sealer));
+    portcullis_server::spawn_key_reload(signing_keys.clone(), store, sealer);
     portcullis_server::spawn_janitor(gateway);
     portcullis_server::spawn_client_janitor(clients);
     state.set_ready(true);

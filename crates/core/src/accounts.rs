@@ -2,8 +2,8 @@
 //!
 //! Signing in is a sequence of steps over one browser session: the password step
 //! ([`authenticate`]) proves who the person is and starts a session whose `amr` says how; a
-//! session with a [`PendingStep`] (a password that must be changed now; a second factor later)
-//! is not yet a signed-in user, and callers send the browser to that step's page until it is
+//! session with a [`PendingStep`] (a second factor to give, a password that must be changed now,
+//! a second factor to enrol) is not yet a signed-in user, and callers send the browser to that step's page until it is
 //! done. Enumeration is closed on every path: an unknown username, a wrong password, an account
 //! without a password and a disabled account all cost one Argon2id verification and end in the
 //! same [`AccountsError::InvalidCredentials`].
@@ -12,11 +12,15 @@
 //! runs it on blocking threads behind a bounded queue, the CLI and tests inline
 //! ([`InlineHashing`]). Nothing here spawns, sleeps or reads the clock or a global random source.
 
+pub mod mfa;
 mod password;
 mod policy;
 mod session;
 mod sign_in;
+pub mod throttle;
+pub mod totp;
 
+pub use mfa::pending_step;
 pub use password::{
     InlineHashing, Password, PasswordHashing, Salt, hash_password, new_salt, verify_password,
 };
@@ -25,7 +29,7 @@ pub use policy::{
 };
 pub use session::{
     AMR_PASSWORD, PendingStep, SESSION_TOUCH_INTERVAL, SessionSecret, SessionTimeouts,
-    StartedSession, end_session, pending_step, resume_session, start_session,
+    StartedSession, end_session, resume_session, start_session,
 };
 pub use sign_in::{authenticate, change_password};
 
@@ -51,6 +55,17 @@ pub enum AccountsError {
     /// The hashing library refused its parameters or input (not expected in practice).
     #[error("password hashing failed: {0}")]
     Hashing(String),
+    /// The second-factor code is not a current code of the account's authenticator, was used
+    /// already, or is not an unused recovery code.
+    #[error("the authentication code is not valid")]
+    InvalidCode,
+    /// Too many recent failures for this account or address: the next attempt is accepted
+    /// after `retry_after`.
+    #[error("too many failed attempts; try again in {} s", retry_after.as_secs())]
+    Throttled { retry_after: std::time::Duration },
+    /// A secret could not be sealed or opened with the encryption keys.
+    #[error("sealing failed: {0}")]
+    Sealing(String),
     /// The store failed: nothing was changed.
     #[error("the store failed: {0}")]
     Store(#[from] StoreError),

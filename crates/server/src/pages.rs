@@ -36,8 +36,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post};
 use portcullis_core::accounts::{PasswordHashing, PasswordPolicy, SessionTimeouts};
-use portcullis_core::config::Config;
 use portcullis_core::config::validate::is_loopback_host;
+use portcullis_core::config::{AccountsConfig, Config};
+use portcullis_core::crypto::Sealer;
 use portcullis_store::Store;
 use time::OffsetDateTime;
 
@@ -69,6 +70,10 @@ pub struct Pages {
     local_sign_in: bool,
     timeouts: SessionTimeouts,
     policy: PasswordPolicy,
+    /// `[accounts]`: the second-factor policy, globally and per tenant.
+    accounts: AccountsConfig,
+    /// Seals the secrets of second factors (the store's encryption keys).
+    sealer: Arc<Sealer>,
     hashing: Arc<dyn PasswordHashing>,
     clock: Clock,
 }
@@ -87,8 +92,9 @@ impl std::fmt::Debug for Pages {
 }
 
 impl Pages {
-    /// The pages of `config`, hashing passwords on this machine's cores.
-    pub fn new(config: &Config, clock: Clock) -> Self {
+    /// The pages of `config`, sealing second factors with `sealer` and hashing passwords on this
+    /// machine's cores.
+    pub fn new(config: &Config, sealer: Arc<Sealer>, clock: Clock) -> Self {
         let public_url = config.server.public_url.trim_end_matches('/').to_owned();
         let parsed = url::Url::parse(&public_url).ok();
         // An unparsable URL (config validation prevents it) leaves the origin empty, which no
@@ -107,6 +113,8 @@ impl Pages {
             local_sign_in: config.accounts.enabled,
             timeouts: SessionTimeouts::from_config(&config.accounts),
             policy: PasswordPolicy::from_config(&config.accounts),
+            accounts: config.accounts.clone(),
+            sealer,
             hashing: Arc::new(BoundedHashing::for_this_machine()),
             clock,
         }

@@ -144,7 +144,8 @@ pub async fn spawn_setup(
         clients.clone(),
     );
     let clock = TestClock::default();
-    state.set_pages(Pages::new(&config, clock.clock()));
+    let sealer = Arc::new(Sealer::generate(&mut rand::rng()).unwrap());
+    state.set_pages(Pages::new(&config, sealer, clock.clock()));
     state.set_ready(true);
     let (tx, rx) = oneshot::channel::<()>();
     let grace = config.server.shutdown_grace;

@@ -3,8 +3,10 @@
 //! Passwords follow ASVS 6.2 and NIST SP 800-63B: a minimum length (`accounts.min_password_length`,
 //! counted in Unicode code points), long passwords allowed ([`MAX_PASSWORD_BYTES`]), no rules about
 //! which characters they contain, never truncated or case-folded, and not the account's own
-//! username or email address. A list of breached passwords can join [`PasswordPolicy::check`]
-//! later. Usernames are plain ASCII so that two spellings that look alike cannot be two accounts.
+//! username or email address, and not one that is common or close to a common one: the
+//! embedded frequency lists of `zxcvbn` (common passwords, names, English words, keyboard
+//! patterns, dates, with the account's username and email as extra words) must put it above a
+//! million guesses. Usernames are plain ASCII so that two spellings that look alike cannot be two accounts.
 
 use super::{AccountsError, Password};
 use crate::config::AccountsConfig;
@@ -53,11 +55,32 @@ impl PasswordPolicy {
             "the password must not contain control characters (such as a line break)".to_owned()
         } else if text.eq_ignore_ascii_case(username) || text.eq_ignore_ascii_case(email) {
             "the password must not be the username or the email address".to_owned()
+        } else if is_common(text, username, email) {
+            "the password is too common or too easy to guess; a few unrelated words make a good one"
+                .to_owned()
         } else {
             return Ok(());
         };
         Err(AccountsError::Policy(problem))
     }
+}
+
+/// The fewest guesses (as a power of ten) a password must take by the `zxcvbn` estimate:
+/// below this it is a common password or a small change to one.
+const MIN_GUESSES_LOG10: f64 = 6.0;
+/// How much of a password the estimate looks at (its cost grows quickly with length; a longer
+/// password is judged by its start, which only makes the check stricter).
+const ESTIMATE_CHARS: usize = 64;
+
+/// Whether `password` is a common one, or close to one, or made of the account's own names.
+fn is_common(password: &str, username: &str, email: &str) -> bool {
+    let end = password
+        .char_indices()
+        .nth(ESTIMATE_CHARS)
+        .map_or(password.len(), |(i, _)| i);
+    let local_part = email.split('@').next().unwrap_or_default();
+    let estimate = zxcvbn::zxcvbn(&password[..end], &[username, email, local_part]);
+    estimate.guesses_log10() < MIN_GUESSES_LOG10
 }
 
 /// A username is 1 to 64 ASCII letters, digits, `.`, `_`, `-`, `@` or `+`, starting with a

@@ -91,18 +91,16 @@ pub struct StartedSession {
     pub session: BrowserSession,
 }
 
-/// What a signed-in browser must still do before it counts as signed in.
+/// What a signed-in browser must still do before it counts as signed in (see
+/// [`super::mfa::pending_step`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PendingStep {
+    /// Give a second factor: the account has one.
+    SecondFactor,
     /// Choose a new password: the current one was set by someone else.
     ChangePassword,
-}
-
-/// The step `user` must complete in `session` before they are signed in, if any. A second
-/// factor will be another step here, judged from the user's factors and the session's `amr`.
-pub fn pending_step(user: &User, _session: &BrowserSession) -> Option<PendingStep> {
-    user.must_change_password
-        .then_some(PendingStep::ChangePassword)
+    /// Enrol a second factor: the policy requires one and the account has none.
+    EnrollSecondFactor,
 }
 
 fn after(now: OffsetDateTime, duration: Duration) -> OffsetDateTime {

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use super::password::DUMMY_HASH;
 use super::*;
+use crate::config::AccountsConfig;
 
 fn password(text: &str) -> Password {
     Password::new(text.to_owned())
@@ -119,20 +120,22 @@ fn check_policy(password_text: &str, expect: Result<(), &str>) {
 
 #[test]
 fn password_policy() {
-    check_policy("correct horse", Ok(()));
+    check_policy("correct horse battery", Ok(()));
     check_policy("twelve chars", Ok(()));
     check_policy("eleven char", Err("at least 12 characters"));
     // Code points, not bytes: twelve accented letters are twelve characters.
-    check_policy("éééééééééééé", Ok(()));
-    check_policy("ééééééééééé", Err("at least 12"));
+    check_policy("fjéøåñçüßàèê", Ok(()));
+    check_policy("fjéøåñçüßàè", Err("at least 12"));
     // No composition rules: spaces, symbols and emoji are all fine.
-    check_policy("            ", Ok(()));
-    check_policy("🔒🔒🔒🔒🔒🔒🔒🔒🔒🔒🔒🔒", Ok(()));
-    check_policy(&"a".repeat(MAX_PASSWORD_BYTES), Ok(()));
-    check_policy(
-        &"a".repeat(MAX_PASSWORD_BYTES + 1),
-        Err("at most 1024 bytes"),
-    );
+    check_policy("river 🔒 lamp ☂ quiet", Ok(()));
+    let long: String = "a river, a lamp; quiet 17 stones "
+        .chars()
+        .cycle()
+        .take(MAX_PASSWORD_BYTES)
+        .collect();
+    check_policy(&long, Ok(()));
+    let too_long = format!("{long}x");
+    check_policy(&too_long, Err("at most 1024 bytes"));
     check_policy("correct horse\n", Err("control characters"));
     check_policy("ALICE@example.com", Err("not be the username or the email"));
     let long_name = PasswordPolicy { min_length: 5 };
@@ -140,6 +143,21 @@ fn password_policy() {
         long_name.check(&password("ALICE"), "alice", "a@example.com"),
         Err(AccountsError::Policy(_))
     ));
+    // Common passwords, small changes to them, repeats, keyboard walks and the account's own
+    // names are refused however long they are.
+    for common in [
+        "password1234",
+        "Password123!",
+        "qwertyuiop123",
+        "iloveyou1234",
+        "            ",
+        "aaaaaaaaaaaaaaaa",
+        "123456789012",
+        "alice1234567",
+        "alicealicealice",
+    ] {
+        check_policy(common, Err("too common"));
+    }
 }
 
 #[test]
@@ -429,10 +447,15 @@ async fn disabled_users_lose_every_session_at_once() {
 async fn a_set_password_is_a_pending_step_until_changed() {
     let (store, mut alice) = store_with_alice().await;
     let session = started(&store, &alice, at(0)).await;
-    assert_eq!(pending_step(&alice, &session.session), None);
+    let accounts = AccountsConfig::default();
+    let amr = &session.session.amr;
+    assert_eq!(
+        pending_step(&store, &accounts, &alice, amr).await.unwrap(),
+        None
+    );
     alice.must_change_password = true;
     assert_eq!(
-        pending_step(&alice, &session.session),
+        pending_step(&store, &accounts, &alice, amr).await.unwrap(),
         Some(PendingStep::ChangePassword)
     );
 
@@ -497,4 +520,235 @@ async fn a_set_password_is_a_pending_step_until_changed() {
             .unwrap(),
         None
     );
+}
+
+mod second_factors {
+    use portcullis_store::{FactorKind, FactorUse};
+
+    use super::*;
+    use crate::accounts::mfa::{
+        self, AMR_MFA, AMR_OTP, RecoveryCode, enroll_totp, remove_factor, verify_code,
+    };
+    use crate::accounts::totp::TotpSecret;
+    use crate::config::MfaPolicy;
+    use crate::crypto::seal::Sealer;
+
+    fn sealer() -> Sealer {
+        Sealer::generate(&mut rng()).unwrap()
+    }
+
+    async fn enrolled(
+        store: &MemoryStore,
+        sealer: &Sealer,
+        alice: &User,
+    ) -> (TotpSecret, Vec<RecoveryCode>) {
+        let secret = TotpSecret::generate(&mut rng());
+        let enrolled = enroll_totp(
+            store,
+            sealer,
+            alice,
+            &secret,
+            &secret.code_at(at(0)),
+            "Phone",
+            at(0),
+            &mut rng(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(enrolled.factor.kind, FactorKind::Totp);
+        assert_eq!(enrolled.factor.name, "Phone");
+        // The secret is sealed, never stored as it is.
+        assert!(
+            !enrolled
+                .factor
+                .data
+                .windows(secret.as_bytes().len())
+                .any(|w| w == secret.as_bytes())
+        );
+        (secret, enrolled.recovery_codes.unwrap())
+    }
+
+    #[tokio::test]
+    async fn enrolment_needs_the_apps_current_code() {
+        let (store, alice) = store_with_alice().await;
+        let sealer = sealer();
+        let secret = TotpSecret::generate(&mut rng());
+        let wrong = secret.code_at(at(-120));
+        let refused = enroll_totp(
+            &store,
+            &sealer,
+            &alice,
+            &secret,
+            &wrong,
+            "Phone",
+            at(0),
+            &mut rng(),
+        )
+        .await;
+        assert!(
+            matches!(refused, Err(AccountsError::InvalidCode)),
+            "{refused:?}"
+        );
+        let unnamed = enroll_totp(
+            &store,
+            &sealer,
+            &alice,
+            &secret,
+            &secret.code_at(at(0)),
+            " ",
+            at(0),
+            &mut rng(),
+        )
+        .await;
+        assert!(
+            matches!(unnamed, Err(AccountsError::Policy(_))),
+            "{unnamed:?}"
+        );
+        // Nothing was kept from the refused attempts.
+        assert!(store.factors_of_user(&alice.id).await.unwrap().is_empty());
+        assert_eq!(store.recovery_codes_left(&alice.id).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn each_code_signs_in_once_and_recovery_codes_work_once() {
+        let (store, alice) = store_with_alice().await;
+        let sealer = sealer();
+        let (secret, codes) = enrolled(&store, &sealer, &alice).await;
+        assert_eq!(codes.len(), mfa::RECOVERY_CODES);
+        // The enrolment code itself cannot sign in: its step is used.
+        let enrolment_code = secret.code_at(at(0));
+        assert!(matches!(
+            verify_code(&store, &sealer, &alice, &enrolment_code, at(5)).await,
+            Err(AccountsError::InvalidCode)
+        ));
+        let next = secret.code_at(at(30));
+        let amr = verify_code(&store, &sealer, &alice, &next, at(31))
+            .await
+            .unwrap();
+        assert_eq!(amr, vec![AMR_OTP.to_owned(), AMR_MFA.to_owned()]);
+        assert!(matches!(
+            verify_code(&store, &sealer, &alice, &next, at(32)).await,
+            Err(AccountsError::InvalidCode)
+        ));
+        for wrong in ["000000", "not a code", ""] {
+            assert!(matches!(
+                verify_code(&store, &sealer, &alice, wrong, at(40)).await,
+                Err(AccountsError::InvalidCode)
+            ));
+        }
+        // A recovery code, typed loosely, works once.
+        let typed = codes[0].as_str().to_uppercase().replace('-', " ");
+        verify_code(&store, &sealer, &alice, &typed, at(50))
+            .await
+            .unwrap();
+        assert!(matches!(
+            verify_code(&store, &sealer, &alice, codes[0].as_str(), at(51)).await,
+            Err(AccountsError::InvalidCode)
+        ));
+        assert_eq!(
+            store.recovery_codes_left(&alice.id).await.unwrap(),
+            u32::try_from(mfa::RECOVERY_CODES - 1).unwrap()
+        );
+        // Codes are three groups of four from the unambiguous alphabet, all different.
+        let mut seen = std::collections::HashSet::new();
+        for code in &codes {
+            let text = code.as_str();
+            assert_eq!(text.len(), 14, "{text}");
+            assert!(!text.contains(['0', '1', 'o', 'l', 'i']), "{text}");
+            assert!(seen.insert(text.to_owned()));
+        }
+        assert_eq!(format!("{:?}", codes[0]), "RecoveryCode(..)");
+    }
+
+    #[tokio::test]
+    async fn a_sealed_secret_moved_to_another_factor_does_not_open() {
+        let (store, alice) = store_with_alice().await;
+        let sealer = sealer();
+        let (secret, _) = enrolled(&store, &sealer, &alice).await;
+        let original = store.factors_of_user(&alice.id).await.unwrap().remove(0);
+        let copy = portcullis_store::Factor {
+            id: "fac_copy".to_owned(),
+            ..original.clone()
+        };
+        store.factor_delete(&alice.id, &original.id).await.unwrap();
+        store.factor_insert(&copy).await.unwrap();
+        assert!(matches!(
+            verify_code(&store, &sealer, &alice, &secret.code_at(at(60)), at(60)).await,
+            Err(AccountsError::Sealing(_))
+        ));
+        // Nor under other encryption keys.
+        let other_keys = Sealer::generate(&mut StdRng::seed_from_u64(99)).unwrap();
+        store.factor_delete(&alice.id, "fac_copy").await.unwrap();
+        store.factor_insert(&original).await.unwrap();
+        assert!(matches!(
+            verify_code(&store, &other_keys, &alice, &secret.code_at(at(60)), at(60)).await,
+            Err(AccountsError::Sealing(_))
+        ));
+        assert_eq!(
+            store
+                .factor_use(&alice.id, &original.id, Some(0), None, at(61))
+                .await
+                .unwrap(),
+            FactorUse::Replayed
+        );
+    }
+
+    #[tokio::test]
+    async fn the_pending_steps_follow_the_policy_and_the_factors() {
+        let (store, mut alice) = store_with_alice().await;
+        let sealer = sealer();
+        let pwd = vec![AMR_PASSWORD.to_owned()];
+        let both = vec![
+            AMR_PASSWORD.to_owned(),
+            AMR_OTP.to_owned(),
+            AMR_MFA.to_owned(),
+        ];
+        let mut accounts = AccountsConfig::default();
+        let step = |accounts: &AccountsConfig, alice: &User, amr: &[String]| {
+            let (store, accounts, alice, amr) =
+                (&store, accounts.clone(), alice.clone(), amr.to_vec());
+            async move { pending_step(store, &accounts, &alice, &amr).await.unwrap() }
+        };
+        // Optional, nothing enrolled: signed in.
+        assert_eq!(step(&accounts, &alice, &pwd).await, None);
+        // Required, nothing enrolled: enrol first.
+        accounts.mfa = MfaPolicy::Required;
+        assert_eq!(
+            step(&accounts, &alice, &pwd).await,
+            Some(PendingStep::EnrollSecondFactor)
+        );
+        // Per tenant.
+        accounts.mfa = MfaPolicy::Optional;
+        accounts
+            .mfa_by_tenant
+            .insert("acme".to_owned(), MfaPolicy::Required);
+        alice.tenant = Some("acme".to_owned());
+        assert_eq!(
+            step(&accounts, &alice, &pwd).await,
+            Some(PendingStep::EnrollSecondFactor)
+        );
+        alice.tenant = None;
+        // Enrolled: the factor is asked for, before a password change.
+        enrolled(&store, &sealer, &alice).await;
+        alice.must_change_password = true;
+        assert_eq!(
+            step(&accounts, &alice, &pwd).await,
+            Some(PendingStep::SecondFactor)
+        );
+        assert_eq!(
+            step(&accounts, &alice, &both).await,
+            Some(PendingStep::ChangePassword)
+        );
+        alice.must_change_password = false;
+        assert_eq!(step(&accounts, &alice, &both).await, None);
+        // Off: never asked for.
+        accounts.mfa = MfaPolicy::Off;
+        assert_eq!(step(&accounts, &alice, &pwd).await, None);
+        // Removing the last factor removes the recovery codes too.
+        accounts.mfa = MfaPolicy::Optional;
+        let factor = store.factors_of_user(&alice.id).await.unwrap().remove(0);
+        assert!(remove_factor(&store, &alice, &factor.id).await.unwrap());
+        assert_eq!(store.recovery_codes_left(&alice.id).await.unwrap(), 0);
+        assert_eq!(step(&accounts, &alice, &pwd).await, None);
+    }
 }

@@ -70,6 +70,7 @@ impl Key {
 }
 
 const LOG_FORMATS: &[&str] = &["text", "json"];
+const MFA_POLICIES: &[&str] = &["off", "optional", "required"];
 const TRANSPORTS: &[&str] = &["streamable_http", "sse"];
 const ISOLATIONS: &[&str] = &["shared", "tenant", "user"];
 const AUTH_MODES: &[&str] = &["oauth", "none"];
@@ -280,6 +281,20 @@ pub const KEYS: &[Key] = &[
         default: Some("12"),
         example: "15",
         description: "The fewest characters (Unicode code points) a new password may have, from 8 to 64. Passwords of up to 1024 bytes are accepted, with no rules about which characters they contain; a password equal to the username or the email address is refused.",
+    },
+    Key {
+        path: "accounts.mfa",
+        kind: Kind::Enum(MFA_POLICIES),
+        default: Some("\"optional\""),
+        example: "\"required\"",
+        description: "Second factors for local accounts (an authenticator app, a passkey, recovery codes). `optional`: people may enrol one on their account page, and then must give it at every sign-in. `required`: every account must enrol one at its next sign-in. `off`: never asked for nor offered (enrolled factors are kept, unused).",
+    },
+    Key {
+        path: "accounts.mfa_by_tenant",
+        kind: Kind::StringMap,
+        default: Some("{}"),
+        example: "{ acme = \"required\" }",
+        description: "Tenant → policy (`off`, `optional`, `required`) for the accounts of that tenant, where it differs from `accounts.mfa`.",
     },
     Key {
         path: "registration.client_id_metadata_documents",

@@ -989,6 +989,13 @@ fn accounts_section_is_checked() {
         Duration::from_secs(1800)
     );
     assert_eq!(config.accounts.min_password_length, 15);
+    assert_eq!(defaults.mfa, MfaPolicy::Optional);
+    let tenants =
+        load("version = 1\n[accounts]\nmfa = \"off\"\nmfa_by_tenant = { acme = \"required\" }\n")
+            .unwrap();
+    assert_eq!(tenants.accounts.mfa_for(Some("acme")), MfaPolicy::Required);
+    assert_eq!(tenants.accounts.mfa_for(Some("other")), MfaPolicy::Off);
+    assert_eq!(tenants.accounts.mfa_for(None), MfaPolicy::Off);
 
     for (body, key, needle) in [
         (
@@ -1021,7 +1028,12 @@ fn accounts_section_is_checked() {
             "accounts.session_idle_timeout",
             "invalid duration",
         ),
-        ("mfa = \"required\"", "accounts.mfa", "unknown field"),
+        ("mfa = \"sometimes\"", "accounts.mfa", "unknown variant"),
+        (
+            "mfa_by_tenant = { acme = \"always\" }",
+            "accounts.mfa_by_tenant.acme",
+            "unknown variant",
+        ),
     ] {
         assert_problem(
             &format!("version = 1\n[accounts]\n{body}"),

@@ -482,6 +482,33 @@ pub struct AccountsConfig {
     pub session_absolute_timeout: Duration,
     /// The fewest characters a new password may have.
     pub min_password_length: usize,
+    /// Whether a second factor is off, offered, or required of every account.
+    pub mfa: MfaPolicy,
+    /// The policy of the accounts of a tenant, where it differs from `mfa`.
+    pub mfa_by_tenant: BTreeMap<String, MfaPolicy>,
+}
+
+/// Second factors for local accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaPolicy {
+    /// Never asked for; enrolment is not offered.
+    Off,
+    /// Asked for at sign-in from accounts that enrolled one; enrolment is offered.
+    #[default]
+    Optional,
+    /// Every account must enrol one at its next sign-in and give it at every sign-in.
+    Required,
+}
+
+impl AccountsConfig {
+    /// The policy for an account in `tenant`.
+    pub fn mfa_for(&self, tenant: Option<&str>) -> MfaPolicy {
+        tenant
+            .and_then(|t| self.mfa_by_tenant.get(t))
+            .copied()
+            .unwrap_or(self.mfa)
+    }
 }
 
 impl Default for AccountsConfig {
@@ -491,6 +518,8 @@ impl Default for AccountsConfig {
             session_idle_timeout: Duration::from_secs(12 * 3600),
             session_absolute_timeout: Duration::from_secs(7 * 86_400),
             min_password_length: 12,
+            mfa: MfaPolicy::Optional,
+            mfa_by_tenant: BTreeMap::new(),
         }
     }
 }

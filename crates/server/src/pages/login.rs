@@ -112,7 +112,15 @@ pub(crate) async fn login_post(
         vec![AMR_PASSWORD.to_owned()],
     )
     .await?;
-    let next = match pending_step(&user, &started.session) {
+    let step = pending_step(
+        state.store.as_ref(),
+        &pages.accounts,
+        &user,
+        &started.session.amr,
+    )
+    .await
+    .map_err(page_failure)?;
+    let next = match step {
         Some(step) => step_url(pages, step, return_to),
         None => pages.url(return_to.unwrap_or("/account")),
     };

@@ -83,7 +83,9 @@ pub(crate) async fn browser(
     Ok(match resumed {
         None => Browser::Anonymous,
         Some((user, session)) => {
-            let step = pending_step(&user, &session);
+            let step = pending_step(state.store.as_ref(), &pages.accounts, &user, &session.amr)
+                .await
+                .map_err(page_failure)?;
             let signed_in = SignedIn { user, session };
             match step {
                 Some(step) => Browser::Pending(signed_in, step),
@@ -145,7 +147,9 @@ fn page_redirect(location: &str) -> Response {
 /// The page of a pending step, coming back to `return_to` afterwards.
 pub(crate) fn step_url(pages: &Pages, step: PendingStep, return_to: Option<&str>) -> String {
     match step {
+        PendingStep::SecondFactor => with_return_to(pages, "/login/mfa", return_to),
         PendingStep::ChangePassword => with_return_to(pages, "/account/password", return_to),
+        PendingStep::EnrollSecondFactor => with_return_to(pages, "/account/mfa", return_to),
     }
 }
 

@@ -18,7 +18,8 @@ use super::*;
 fn pages(public_url: &str) -> Pages {
     let mut config = Config::default();
     config.server.public_url = public_url.to_owned();
-    Pages::new(&config, system_clock())
+    let sealer = portcullis_core::crypto::Sealer::generate(&mut rand::rng()).unwrap();
+    Pages::new(&config, Arc::new(sealer), system_clock())
 }
 
 fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {

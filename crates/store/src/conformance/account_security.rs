@@ -181,7 +181,12 @@ pub async fn totp_steps_are_accepted_once_and_in_order(store: &dyn Store, scope:
     assert_eq!(used, FactorUse::Used);
     let stored = factors(store, &alice).await;
     let passkey_row = stored.get(1).expect("the passkey");
-    assert_eq!(passkey_row.data, b"counter=2".to_vec(), "{}", store.backend());
+    assert_eq!(
+        passkey_row.data,
+        b"counter=2".to_vec(),
+        "{}",
+        store.backend()
+    );
     assert_eq!(passkey_row.last_step, None);
     assert_eq!(
         store
