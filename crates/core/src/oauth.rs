@@ -156,6 +156,31 @@ impl AuthorizationServer {
         Ok(())
     }
 
+    /// Revokes the grants `subject` holds — every one, or only those of `client_id` — and tells
+    /// the listener of each, so their tokens stop working at once; returns how many were
+    /// revoked. The account page's "revoke access" and account deletion use it.
+    pub async fn revoke_grants_of(
+        &self,
+        subject: &str,
+        client_id: Option<&str>,
+        now: time::OffsetDateTime,
+    ) -> Result<usize, OAuthError> {
+        let grants = self
+            .store
+            .grants_of_subject(subject)
+            .await
+            .map_err(unavailable)?;
+        let mut revoked = 0;
+        for grant in grants
+            .iter()
+            .filter(|g| client_id.is_none_or(|c| g.client_id == c))
+        {
+            self.revoke_grant(&grant.id, now).await?;
+            revoked += 1;
+        }
+        Ok(revoked)
+    }
+
     fn notify(&self, revoked: &Revoked) {
         if let Some(listener) = &self.listener {
             listener.revoked(revoked);

@@ -24,9 +24,11 @@ mod cookie;
 mod csrf;
 mod hashing;
 mod login;
+mod mfa;
 mod render;
 mod return_to;
 mod session;
+mod throttling;
 #[cfg(test)]
 mod tests;
 
@@ -148,7 +150,20 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/login", get(login::login_get).post(login::login_post))
         .route("/logout", post(login::logout_post))
+        .route("/login/mfa", get(mfa::step_get).post(mfa::step_post))
         .route("/account", get(account::account_get))
+        .route("/account/sessions/end", post(account::end_session_post))
+        .route("/account/apps/revoke", post(account::revoke_app_post))
+        .route("/account/mfa", get(mfa::factors_get))
+        .route(
+            "/account/mfa/totp",
+            get(mfa::totp_get).post(mfa::totp_post),
+        )
+        .route(
+            "/account/mfa/recovery-codes",
+            post(mfa::recovery_codes_post),
+        )
+        .route("/account/mfa/remove", post(mfa::remove_post))
         .route(
             "/account/password",
             get(account::account_password_get).post(account::account_password_post),

@@ -200,6 +200,78 @@ pub async fn set_status(
     show(store, username).await
 }
 
+/// Deletes an account with everything that is its own: its grants are revoked first (so every
+/// token issued under them stops working, on every replica, within the revocation poll), then
+/// the account, its browser sessions, second factors and recovery codes go. Returns the number
+/// of grants revoked.
+pub async fn delete(
+    store: &dyn Store,
+    username: &str,
+    now: OffsetDateTime,
+) -> Result<(User, usize), AdminError> {
+    let user = show(store, username).await?;
+    let revoked = revoke_grants(store, &user, now).await?;
+    store.user_delete(&user.id).await?;
+    tracing::info!(user = %user.id, grants = revoked, "account deleted");
+    Ok((user, revoked))
+}
+
+/// Revokes every grant the account holds; returns how many.
+async fn revoke_grants(
+    store: &dyn Store,
+    user: &User,
+    now: OffsetDateTime,
+) -> Result<usize, AdminError> {
+    let mut revoked = 0;
+    for grant in store.grants_of_subject(&user.id).await? {
+        if store.grant_revoke(&grant.id, now).await? {
+            revoked += 1;
+        }
+    }
+    Ok(revoked)
+}
+
+/// Gives an account a new generated one-time password that must be changed at the next
+/// sign-in, and ends every browser session of the account. Clients keep their grants: the
+/// person proved who they are when they consented, and an operator who suspects a stolen
+/// account disables it instead.
+pub async fn reset_password(
+    store: &dyn Store,
+    hashing: &dyn PasswordHashing,
+    username: &str,
+    now: OffsetDateTime,
+    rng: &mut impl RngCore,
+) -> Result<Created, AdminError> {
+    let user = show(store, username).await?;
+    let password = generate_password(rng);
+    let hash = hashing
+        .hash(&password, accounts::new_salt(rng))
+        .await
+        .map_err(invalid)?;
+    if !store.user_set_password(&user.id, &hash, true, now).await? {
+        return Err(AdminError::NotFound(format!(
+            "no account has the username {username:?}"
+        )));
+    }
+    store.browser_sessions_delete_user(&user.id).await?;
+    tracing::info!(user = %user.id, "password reset by an operator");
+    Ok(Created {
+        user: show(store, username).await?,
+        one_time_password: Some(password),
+    })
+}
+
+/// Removes every second factor and recovery code of an account (a person who lost their
+/// authenticator) and ends its browser sessions; returns the account and how many factors went.
+/// Where the policy requires a second factor, the person enrols a new one at the next sign-in.
+pub async fn reset_mfa(store: &dyn Store, username: &str) -> Result<(User, u64), AdminError> {
+    let user = show(store, username).await?;
+    let factors = store.mfa_reset(&user.id).await?;
+    store.browser_sessions_delete_user(&user.id).await?;
+    tracing::info!(user = %user.id, factors, "second factors reset by an operator");
+    Ok((user, factors))
+}
+
 #[cfg(test)]
 mod tests {
     use portcullis_store::MemoryStore;
@@ -390,6 +462,107 @@ mod tests {
         assert_eq!(enabled.status, UserStatus::Active);
         assert!(matches!(
             show(&store, "nobody").await,
+            Err(AdminError::NotFound(_))
+        ));
+    }
+
+    /// A session for `user` at `now`; returns its secret.
+    async fn session_of(
+        store: &MemoryStore,
+        user: &User,
+        now: OffsetDateTime,
+        rng: &mut StdRng,
+    ) -> accounts::SessionSecret {
+        let timeouts = accounts::SessionTimeouts {
+            idle: std::time::Duration::from_secs(3600),
+            absolute: std::time::Duration::from_secs(86_400),
+        };
+        let secret = accounts::SessionSecret::generate(rng);
+        accounts::start_session(
+            store,
+            &user.id,
+            vec![accounts::AMR_PASSWORD.to_owned()],
+            secret.clone(),
+            None,
+            timeouts,
+            now,
+        )
+        .await
+        .unwrap();
+        secret
+    }
+
+    #[tokio::test]
+    async fn a_reset_password_is_one_time_and_ends_every_session() {
+        let (store, created, now, mut rng) = with_alice(11).await;
+        let secret = session_of(&store, &created.user, now, &mut rng).await;
+        let reset = reset_password(&store, &InlineHashing, "ALICE", now, &mut rng)
+            .await
+            .unwrap();
+        let password = reset.one_time_password.expect("a generated password");
+        assert!(reset.user.must_change_password);
+        let hash = reset.user.password_hash.as_deref().unwrap();
+        assert!(verify_password(&password, Some(hash)));
+        let old = Password::new("correct horse battery".to_owned());
+        assert!(!verify_password(&old, Some(hash)));
+        assert_eq!(
+            store.browser_session_get(&secret.id_hash()).await.unwrap(),
+            None
+        );
+        assert!(matches!(
+            reset_password(&store, &InlineHashing, "nobody", now, &mut rng).await,
+            Err(AdminError::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn resetting_second_factors_removes_them_all_and_ends_every_session() {
+        let (store, created, now, mut rng) = with_alice(12).await;
+        let sealer = crate::crypto::seal::Sealer::generate(&mut rng).unwrap();
+        let secret = crate::accounts::totp::TotpSecret::generate(&mut rng);
+        let code = secret.code_at(now);
+        let enrolled = crate::accounts::mfa::enroll_totp(
+            &store,
+            &sealer,
+            &created.user,
+            &secret,
+            &code,
+            "phone",
+            now,
+            &mut rng,
+        )
+        .await
+        .unwrap();
+        assert!(enrolled.recovery_codes.is_some());
+        let session = session_of(&store, &created.user, now, &mut rng).await;
+        let (_, factors) = reset_mfa(&store, "alice").await.unwrap();
+        assert_eq!(factors, 1);
+        assert!(store.factors_of_user(&created.user.id).await.unwrap().is_empty());
+        assert_eq!(store.recovery_codes_left(&created.user.id).await.unwrap(), 0);
+        assert_eq!(
+            store.browser_session_get(&session.id_hash()).await.unwrap(),
+            None
+        );
+        assert!(matches!(
+            reset_mfa(&store, "nobody").await,
+            Err(AdminError::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn deleting_an_account_removes_it_and_its_sessions() {
+        let (store, created, now, mut rng) = with_alice(13).await;
+        let session = session_of(&store, &created.user, now, &mut rng).await;
+        let (deleted, grants) = delete(&store, "alice", now).await.unwrap();
+        assert_eq!(deleted.id, created.user.id);
+        assert_eq!(grants, 0);
+        assert_eq!(store.user_get(&created.user.id).await.unwrap(), None);
+        assert_eq!(
+            store.browser_session_get(&session.id_hash()).await.unwrap(),
+            None
+        );
+        assert!(matches!(
+            delete(&store, "alice", now).await,
             Err(AdminError::NotFound(_))
         ));
     }

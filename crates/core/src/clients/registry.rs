@@ -218,6 +218,27 @@ impl ClientRegistry {
             .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient, "unknown client"))
     }
 
+    /// What to call a client on the account page, without fetching anything: a configured or
+    /// stored client's name, the host of a client ID metadata document's URL (its name is the
+    /// client's own claim, and the document may be gone), else the client ID itself.
+    pub async fn display_name(&self, client_id: &str) -> Result<String, OAuthError> {
+        if super::is_url_client_id(client_id) {
+            let host = url::Url::parse(client_id)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned));
+            return Ok(host.unwrap_or_else(|| client_id.to_owned()));
+        }
+        if let Some(client) = self.configured.get(client_id) {
+            return Ok(client.name.clone());
+        }
+        let stored = self
+            .store
+            .client_get(client_id)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(stored.map_or_else(|| client_id.to_owned(), |client| client.name))
+    }
+
     /// Like [`resolve`](Self::resolve), with an unknown client as `None`.
     async fn find(
         &self,

@@ -37,6 +37,25 @@ pub struct AccessToken<'a> {
     pub subject: Subject<'a>,
 }
 
+/// `acr` of a sign-in that used a second factor (`amr` holds `mfa`).
+pub const ACR_MFA: &str = "mfa";
+/// `acr` of a sign-in with a password alone.
+pub const ACR_PASSWORD: &str = "pwd";
+
+/// The authentication context class of a sign-in proven by `amr` (space-separated RFC 8176
+/// values): [`ACR_MFA`] when a second factor was used, [`ACR_PASSWORD`] for a password alone,
+/// none otherwise (no way of signing in that Portcullis knows a class for).
+pub fn acr_of(amr: &str) -> Option<&'static str> {
+    let mut methods = amr.split_ascii_whitespace();
+    if methods.clone().any(|m| m == "mfa") {
+        Some(ACR_MFA)
+    } else if methods.any(|m| m == "pwd") {
+        Some(ACR_PASSWORD)
+    } else {
+        None
+    }
+}
+
 /// Whom a token is for.
 #[derive(Debug, Clone)]
 pub enum Subject<'a> {
@@ -71,6 +90,9 @@ impl AccessToken<'_> {
             } => {
                 claims.insert("sub".to_owned(), json!(profile.id));
                 claims.insert("auth_time".to_owned(), json!(auth_time.unix_timestamp()));
+                if let Some(acr) = acr_of(amr) {
+                    claims.insert("acr".to_owned(), json!(acr));
+                }
                 let amr: Vec<&str> = amr.split_ascii_whitespace().collect();
                 if !amr.is_empty() {
                     claims.insert("amr".to_owned(), json!(amr));

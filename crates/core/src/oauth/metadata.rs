@@ -77,7 +77,8 @@ impl AuthorizationServer {
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": signing_algs,
             "prompt_values_supported": ["none", "login", "consent"],
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "amr", "nonce", "email", "email_verified", "name", "preferred_username"],
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "amr", "acr", "nonce", "email", "email_verified", "name", "preferred_username"],
+            "acr_values_supported": [super::access_token::ACR_MFA, super::access_token::ACR_PASSWORD],
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,
         });

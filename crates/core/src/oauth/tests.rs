@@ -823,3 +823,15 @@ async fn metadata_advertises_what_mcp_clients_require() {
     });
     assert!(without.get("registration_endpoint").is_none());
 }
+
+#[test]
+fn the_acr_says_whether_a_second_factor_was_used() {
+    use super::access_token::{ACR_MFA, ACR_PASSWORD, acr_of};
+    assert_eq!(acr_of("pwd"), Some(ACR_PASSWORD));
+    assert_eq!(acr_of("pwd otp mfa"), Some(ACR_MFA));
+    assert_eq!(acr_of("hwk user mfa pwd"), Some(ACR_MFA));
+    assert_eq!(acr_of(""), None);
+    assert_eq!(acr_of("fed"), None);
+    // Whole values only.
+    assert_eq!(acr_of("pwdx mfax"), None);
+}

@@ -436,6 +436,9 @@ impl AuthorizationServer {
             if !amr.is_empty() {
                 object.insert("amr".to_owned(), json!(amr));
             }
+            if let Some(acr) = super::access_token::acr_of(&grant.amr) {
+                object.insert("acr".to_owned(), json!(acr));
+            }
             if scopes.contains(scope::EMAIL)
                 && let Some(email) = &profile.email
             {

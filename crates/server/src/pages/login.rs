@@ -11,15 +11,16 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use http::header::SET_COOKIE;
 use http::{HeaderMap, StatusCode};
-use portcullis_core::accounts::{
-    AMR_PASSWORD, AccountsError, Password, authenticate, end_session, pending_step,
-};
+use portcullis_core::accounts::throttle::Attempt;
+use portcullis_core::accounts::{AMR_PASSWORD, AccountsError, Password, authenticate, end_session};
 use serde::Deserialize;
 
 use super::return_to::return_to_from_query;
 use super::session::{
-    clear_session_cookie, page_failure, redirect_with_session, session_secret, sign_in, step_url,
+    Browser, browser, clear_session_cookie, next_page, page_failure, page_redirect,
+    redirect_with_session, session_secret, sign_in, step_url,
 };
+use super::throttling::{ClientAddress, Guarded, guarded, too_many, wait_message};
 use super::{CsrfToken, Form, PageError, Pages, pages_of, render, safe_return_to};
 use crate::{ApiError, AppState};
 
@@ -73,10 +74,15 @@ fn login_page(
 pub(crate) async fn login_get(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
     csrf: CsrfToken,
 ) -> Result<Response, ApiError> {
     let pages = local_sign_in(&state)?;
     let return_to = return_to_from_query(query.as_deref());
+    // Half-way through signing in: on to the step that is left.
+    if let Browser::Pending(_, step) = browser(&state, pages, &headers).await? {
+        return Ok(page_redirect(&step_url(pages, step, return_to.as_deref())));
+    }
     let page = login_page(pages, &csrf, return_to.as_deref(), None);
     Ok((csrf, page).into_response())
 }
@@ -84,25 +90,37 @@ pub(crate) async fn login_get(
 pub(crate) async fn login_post(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ClientAddress(address): ClientAddress,
     csrf: CsrfToken,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, ApiError> {
     let pages = local_sign_in(&state)?;
     let return_to = form.return_to.as_deref().and_then(safe_return_to);
-    let user = match authenticate(
-        state.store.as_ref(),
-        pages.hashing.as_ref(),
-        &form.username,
-        &form.password,
+    let attempt = Attempt::new(&form.username, address);
+    let checked = guarded(
+        &state,
+        pages,
+        &attempt,
+        |e| matches!(e, AccountsError::InvalidCredentials),
+        authenticate(
+            state.store.as_ref(),
+            pages.hashing.as_ref(),
+            &form.username,
+            &form.password,
+        ),
     )
-    .await
-    {
-        Ok(user) => user,
-        Err(AccountsError::InvalidCredentials) => {
+    .await?;
+    let user = match checked {
+        Guarded::Passed(user) => user,
+        Guarded::Failed => {
             let page = login_page(pages, &csrf, return_to, Some(REFUSED));
             return Ok((StatusCode::UNAUTHORIZED, csrf, page).into_response());
         }
-        Err(e) => return Err(page_failure(e)),
+        Guarded::Throttled(wait) => {
+            let message = wait_message(wait);
+            let page = login_page(pages, &csrf, return_to, Some(&message));
+            return Ok((csrf, too_many(page, wait)).into_response());
+        }
     };
     let started = sign_in(
         &state,
@@ -112,18 +130,7 @@ pub(crate) async fn login_post(
         vec![AMR_PASSWORD.to_owned()],
     )
     .await?;
-    let step = pending_step(
-        state.store.as_ref(),
-        &pages.accounts,
-        &user,
-        &started.session.amr,
-    )
-    .await
-    .map_err(page_failure)?;
-    let next = match step {
-        Some(step) => step_url(pages, step, return_to),
-        None => pages.url(return_to.unwrap_or("/account")),
-    };
+    let next = next_page(&state, pages, &user, &started.session, return_to).await?;
     Ok(redirect_with_session(pages, &started, &next))
 }
 

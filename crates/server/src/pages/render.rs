@@ -60,6 +60,19 @@ pub fn render<T: Template>(view: &T) -> Response {
     response
 }
 
+/// An instant as the pages show it: `2026-12-03 17:05 UTC`.
+pub(crate) fn when(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute()
+    )
+}
+
 /// An error shown to a browser as an HTML page: a status and one sentence for a person. The
 /// sentence is shown as written (escaped), so it must never hold a secret.
 #[derive(Debug, Clone)]

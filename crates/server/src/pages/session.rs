@@ -138,7 +138,7 @@ pub fn login_redirect(pages: &Pages, return_to: Option<&str>) -> Response {
 }
 
 /// A 303 to `location` with the pages' security headers (whatever router it is answered from).
-fn page_redirect(location: &str) -> Response {
+pub(crate) fn page_redirect(location: &str) -> Response {
     let mut response = Redirect::to(location).into_response();
     set_page_headers(response.headers_mut());
     response
@@ -151,6 +151,24 @@ pub(crate) fn step_url(pages: &Pages, step: PendingStep, return_to: Option<&str>
         PendingStep::ChangePassword => with_return_to(pages, "/account/password", return_to),
         PendingStep::EnrollSecondFactor => with_return_to(pages, "/account/mfa", return_to),
     }
+}
+
+/// Where a browser goes once a step of signing in is done: the page of the next pending step,
+/// else `return_to` (a safe path), else the account page.
+pub(crate) async fn next_page(
+    state: &AppState,
+    pages: &Pages,
+    user: &User,
+    session: &BrowserSession,
+    return_to: Option<&str>,
+) -> Result<String, ApiError> {
+    let step = pending_step(state.store.as_ref(), &pages.accounts, user, &session.amr)
+        .await
+        .map_err(page_failure)?;
+    Ok(match step {
+        Some(step) => step_url(pages, step, return_to),
+        None => pages.url(return_to.unwrap_or("/account")),
+    })
 }
 
 /// A 303 to `location` that also sets the cookie of a session just started.
