@@ -28,9 +28,9 @@ mod mfa;
 mod render;
 mod return_to;
 mod session;
-mod throttling;
 #[cfg(test)]
 mod tests;
+mod throttling;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -155,10 +155,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/account/sessions/end", post(account::end_session_post))
         .route("/account/apps/revoke", post(account::revoke_app_post))
         .route("/account/mfa", get(mfa::factors_get))
-        .route(
-            "/account/mfa/totp",
-            get(mfa::totp_get).post(mfa::totp_post),
-        )
+        .route("/account/mfa/totp", get(mfa::totp_get).post(mfa::totp_post))
         .route(
             "/account/mfa/recovery-codes",
             post(mfa::recovery_codes_post),

@@ -37,6 +37,24 @@ pub(crate) enum UserCommand {
         #[arg(long)]
         username: String,
     },
+    /// Delete an account: its grants are revoked (every token issued under them stops working),
+    /// then the account, its sessions, second factors and recovery codes are removed.
+    Delete {
+        #[arg(long)]
+        username: String,
+    },
+    /// Give an account a new one-time password (printed once; the person chooses a new one at
+    /// the next sign-in) and end its browser sessions.
+    ResetPassword {
+        #[arg(long)]
+        username: String,
+    },
+    /// Remove every second factor and recovery code of an account (a lost authenticator) and end
+    /// its browser sessions.
+    ResetMfa {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -112,6 +130,41 @@ pub(crate) async fn run(
         UserCommand::Enable { username } => {
             status_output(users::set_status(store, &username, UserStatus::Active, now).await?)
         }
+        UserCommand::Delete { username } => {
+            let (user, grants) = users::delete(store, &username, now).await?;
+            let mut json = user_json(&user);
+            if let Some(object) = json.as_object_mut() {
+                object.insert("deleted".to_owned(), json!(true));
+                object.insert("grants_revoked".to_owned(), json!(grants));
+            }
+            Output {
+                text: format!(
+                    "deleted account {} ({}); {grants} grant(s) revoked\n",
+                    user.username, user.id
+                ),
+                json,
+            }
+        }
+        UserCommand::ResetPassword { username } => {
+            let reset =
+                users::reset_password(store, &InlineHashing, &username, now, &mut rand::rng())
+                    .await?;
+            reset_output(&reset, &config.server.public_url)
+        }
+        UserCommand::ResetMfa { username } => {
+            let (user, factors) = users::reset_mfa(store, &username).await?;
+            let mut json = user_json(&user);
+            if let Some(object) = json.as_object_mut() {
+                object.insert("factors_removed".to_owned(), json!(factors));
+            }
+            Output {
+                text: format!(
+                    "removed {factors} second factor(s) and the recovery codes of {}; their sessions have ended\n",
+                    user.username
+                ),
+                json,
+            }
+        }
     })
 }
 
@@ -163,9 +216,25 @@ fn user_json(user: &User) -> Value {
 }
 
 fn created_output(created: &users::Created, public_url: &str) -> Output {
+    let heading = format!(
+        "created account {} ({})\n",
+        created.user.username, created.user.id
+    );
+    with_one_time_password(created, heading, public_url)
+}
+
+fn reset_output(reset: &users::Created, public_url: &str) -> Output {
+    let heading = format!(
+        "reset the password of {} ({})\n",
+        reset.user.username, reset.user.id
+    );
+    with_one_time_password(reset, heading, public_url)
+}
+
+/// The account, and its one-time password (if any) printed once.
+fn with_one_time_password(created: &users::Created, mut text: String, public_url: &str) -> Output {
     let user = &created.user;
     let mut json = user_json(user);
-    let mut text = format!("created account {} ({})\n", user.username, user.id);
     if let Some(password) = &created.one_time_password {
         if let Some(object) = json.as_object_mut() {
             object.insert("password".to_owned(), json!(password.as_str()));

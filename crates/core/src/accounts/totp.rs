@@ -39,6 +39,28 @@ impl TotpSecret {
         TotpSecret(Zeroizing::new(bytes))
     }
 
+    /// A secret as an app shows it: base32, any case, spaces ignored. `None` if it is not
+    /// base32.
+    pub fn from_base32(text: &str) -> Option<Self> {
+        let mut bytes = Zeroizing::new(Vec::with_capacity(text.len() * 5 / 8));
+        let mut buffer: u64 = 0;
+        let mut bits = 0u32;
+        for c in text.chars().filter(|c| !c.is_whitespace() && *c != '=') {
+            let value = match c.to_ascii_uppercase() {
+                c @ 'A'..='Z' => u64::from(c) - u64::from('A'),
+                c @ '2'..='7' => u64::from(c) - u64::from('2') + 26,
+                _ => return None,
+            };
+            buffer = (buffer << 5) | value;
+            bits += 5;
+            if bits >= 8 {
+                bits -= 8;
+                bytes.push(u8::try_from((buffer >> bits) & 0xff).unwrap_or(0));
+            }
+        }
+        Some(TotpSecret(bytes))
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -189,6 +211,22 @@ mod tests {
         for junk in ["", "12345", "1234567", "abcdef", "１２３４５６"] {
             assert_eq!(verify(&secret, junk, now), None, "{junk:?}");
         }
+    }
+
+    #[test]
+    fn secrets_read_back_from_their_base32_text() {
+        let secret = TotpSecret::from_bytes(b"12345678901234567890".to_vec());
+        let text = secret.to_base32();
+        assert_eq!(TotpSecret::from_base32(&text), Some(secret.clone()));
+        let spaced: String = text
+            .to_lowercase()
+            .as_bytes()
+            .chunks(4)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(TotpSecret::from_base32(&spaced), Some(secret));
+        assert_eq!(TotpSecret::from_base32("ABC1"), None);
     }
 
     #[test]

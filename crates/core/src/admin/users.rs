@@ -537,8 +537,17 @@ mod tests {
         let session = session_of(&store, &created.user, now, &mut rng).await;
         let (_, factors) = reset_mfa(&store, "alice").await.unwrap();
         assert_eq!(factors, 1);
-        assert!(store.factors_of_user(&created.user.id).await.unwrap().is_empty());
-        assert_eq!(store.recovery_codes_left(&created.user.id).await.unwrap(), 0);
+        assert!(
+            store
+                .factors_of_user(&created.user.id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store.recovery_codes_left(&created.user.id).await.unwrap(),
+            0
+        );
         assert_eq!(
             store.browser_session_get(&session.id_hash()).await.unwrap(),
             None

@@ -9,9 +9,9 @@
 use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::{HeaderMap, StatusCode};
 use portcullis_core::accounts::mfa::{AMR_HWK, AMR_OTP};
 use portcullis_core::accounts::{
     AMR_PASSWORD, AccountsError, Password, PendingStep, change_password, new_salt,
@@ -194,11 +194,9 @@ pub(crate) async fn end_session_post(
         .map_err(|e| page_failure(e.into()))?;
     // Only a session of this account: an id of anyone else's is not found.
     let Some(session) = sessions.iter().find(|s| session_id(s) == form.session) else {
-        return Err(PageError::new(
-            StatusCode::NOT_FOUND,
-            "That session has ended already.",
-        )
-        .into());
+        return Err(
+            PageError::new(StatusCode::NOT_FOUND, "That session has ended already.").into(),
+        );
     };
     store
         .browser_session_delete(&session.id_hash)
@@ -325,8 +323,7 @@ pub(crate) async fn account_password_post(
 ) -> Result<Response, ApiError> {
     let pages = pages_of(&state)?;
     let return_to = form.return_to.as_deref().and_then(safe_return_to);
-    let (signed_in, required) = match changing(&state, pages, &headers, "/account/password")
-        .await?
+    let (signed_in, required) = match changing(&state, pages, &headers, "/account/password").await?
     {
         Ok(found) => found,
         Err(elsewhere) => return Ok(elsewhere),

@@ -90,9 +90,7 @@ async fn at_step(
     Ok(match browser(state, pages, headers).await? {
         Browser::Pending(signed_in, PendingStep::SecondFactor) => Ok(signed_in),
         Browser::Pending(_, step) => Err(page_redirect(&step_url(pages, step, return_to))),
-        Browser::SignedIn(_) => Err(page_redirect(
-            &pages.url(return_to.unwrap_or("/account")),
-        )),
+        Browser::SignedIn(_) => Err(page_redirect(&pages.url(return_to.unwrap_or("/account")))),
         Browser::Anonymous => Err(login_redirect(pages, return_to)),
     })
 }

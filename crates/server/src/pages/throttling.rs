@@ -82,8 +82,7 @@ where
                 .map_err(page_failure)?;
             Ok(Guarded::Passed(value))
         }
-        Err(e) if is_guess(&e) => {
-            drop(e);
+        Err(ref e) if is_guess(e) => {
             throttle::failed(store, attempt, pages.now())
                 .await
                 .map_err(page_failure)?;
@@ -96,7 +95,9 @@ where
 /// The message of a throttled attempt.
 pub(crate) fn wait_message(retry_after: Duration) -> String {
     let secs = retry_after.as_secs().max(1);
-    let wait = if secs < 120 {
+    let wait = if secs == 1 {
+        "1 second".to_owned()
+    } else if secs < 120 {
         format!("{secs} seconds")
     } else {
         format!("{} minutes", secs.div_ceil(60))
@@ -107,9 +108,8 @@ pub(crate) fn wait_message(retry_after: Duration) -> String {
 /// A page answered 429 with `Retry-After`.
 pub(crate) fn too_many(page: Response, retry_after: Duration) -> Response {
     let mut response = (StatusCode::TOO_MANY_REQUESTS, page).into_response();
-    response.headers_mut().insert(
-        RETRY_AFTER,
-        HeaderValue::from(retry_after.as_secs().max(1)),
-    );
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
     response
 }
