@@ -636,3 +636,106 @@ async fn a_rejected_redemption_leaves_the_code_as_it_was() {
             .is_some()
     );
 }
+
+/// The claims of a JWT, unverified (the gateway verifies; the test reads).
+fn claims_of(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn tokens_say_how_the_person_signed_in() {
+    let w = world().await;
+    let mut browser = Browser::new(&w.app);
+    let code = w.code(&mut browser).await;
+    let (_, tokens) = w.exchange(&code).await;
+    let claims = claims_of(tokens["access_token"].as_str().unwrap());
+    assert_eq!(claims["amr"], json!(["pwd"]));
+    assert_eq!(claims["acr"], "pwd");
+
+    // With an authenticator app: the second-factor step comes between sign-in and consent, and
+    // the token says both factors were used.
+    let user = w.app.store.user_get(&w.user_id).await.unwrap().unwrap();
+    let sealer = portcullis_core::crypto::Sealer::generate(&mut rand::rng()).unwrap();
+    let secret = portcullis_core::accounts::totp::TotpSecret::generate(&mut rand::rng());
+    let enrolled_at = time::OffsetDateTime::now_utc() - time::Duration::minutes(5);
+    // Enrolled through the store with a sealer of its own: the pages cannot open this secret,
+    // so only a recovery code passes the step.
+    let enrolled = portcullis_core::accounts::mfa::enroll_totp(
+        w.app.store.as_ref(),
+        &sealer,
+        &user,
+        &secret,
+        &secret.code_at(enrolled_at),
+        "phone",
+        enrolled_at,
+        &mut rand::rng(),
+    )
+    .await
+    .unwrap();
+    let recovery = enrolled.recovery_codes.unwrap()[0].as_str().to_owned();
+    let mut second = Browser::new(&w.app);
+    let query = w.authorize_query(&[]);
+    let return_to = format!("/authorize?{query}");
+    let signed_in = second.sign_in("alice", PASSWORD, Some(&return_to)).await;
+    assert!(signed_in.location().contains("/login/mfa?return_to="));
+    let step = second.get_url(signed_in.location()).await;
+    let passed = second
+        .post(
+            "/login/mfa",
+            &[
+                ("csrf_token", &step.csrf()),
+                ("code", &recovery),
+                ("return_to", &return_to),
+            ],
+        )
+        .await;
+    assert_eq!(passed.status, 303, "{}", passed.body);
+    let consent = second.get_url(passed.location()).await;
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    let back = w.decide(&mut second, &consent, "allow").await;
+    let (_, tokens) = w.exchange(&query_of(&back)("code").unwrap()).await;
+    let claims = claims_of(tokens["access_token"].as_str().unwrap());
+    assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
+    assert_eq!(claims["acr"], "mfa");
+}
+
+#[tokio::test]
+async fn taking_access_back_on_the_account_page_locks_the_gateway_at_once() {
+    let w = world().await;
+    let mut browser = Browser::new(&w.app);
+    let code = w.code(&mut browser).await;
+    let (_, tokens) = w.exchange(&code).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(w.mcp_status("files", &access).await, 200);
+
+    let account = browser.get("/account").await;
+    assert!(account.body.contains("Test Client"), "{}", account.body);
+    assert!(account.body.contains(&w.resource("files")));
+    let revoked = browser
+        .post(
+            "/account/apps/revoke",
+            &[("csrf_token", &account.csrf()), ("client_id", &w.client_id)],
+        )
+        .await;
+    assert_eq!(revoked.status, 303, "{}", revoked.body);
+    assert_eq!(w.mcp_status("files", &access).await, 401);
+    let (status, body) = w.refresh(&refresh, None).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid_grant");
+    let account = browser.get("/account").await;
+    assert!(account.body.contains("No application can act for you."));
+    // Nothing left to take back.
+    let again = browser
+        .post(
+            "/account/apps/revoke",
+            &[("csrf_token", &account.csrf()), ("client_id", &w.client_id)],
+        )
+        .await;
+    assert_eq!(again.status, 404);
+}

@@ -311,3 +311,121 @@ async fn accounts_made_by_the_cli_sign_in_to_the_server() {
     assert_eq!(sign_in(port, "alice", PASSWORD).await.0, 401);
     stop(server).await;
 }
+
+#[tokio::test]
+async fn operators_reset_passwords_and_second_factors_and_delete_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port);
+    let create = |username: &'static str| {
+        json_of(&admin_with_stdin(
+            &[
+                "user",
+                "create",
+                "--username",
+                username,
+                "--email",
+                &format!("{username}@example.com"),
+                "--password-stdin",
+                "--config",
+                &config,
+                "--json",
+            ],
+            PASSWORD,
+        ))
+    };
+    create("alice");
+    create("bob");
+    let server = serve_ready(Path::new(&config), port).await;
+    let (status, _, session) = sign_in(port, "alice", PASSWORD).await;
+    assert_eq!(status, 303);
+    let session = session.unwrap();
+    let account = |cookie: String| async move {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(format!("http://127.0.0.1:{port}/account"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(account(session.clone()).await, 200);
+
+    // A reset password is printed once, must be changed, and ends the sessions.
+    let reset = admin_json(&[
+        "user",
+        "reset-password",
+        "--username",
+        "ALICE",
+        "--config",
+        &config,
+        "--json",
+    ]);
+    let one_time = reset["password"].as_str().unwrap().to_owned();
+    assert_eq!(reset["must_change_password"], true);
+    assert_eq!(account(session).await, 303);
+    assert_eq!(sign_in(port, "alice", PASSWORD).await.0, 401);
+    let (status, location, _) = sign_in(port, "alice", &one_time).await;
+    assert_eq!(status, 303);
+    assert!(location.ends_with("/account/password"), "{location}");
+
+    // Resetting second factors of an account without any is fine and says so.
+    let mfa = admin_json(&[
+        "user",
+        "reset-mfa",
+        "--username",
+        "bob",
+        "--config",
+        &config,
+        "--json",
+    ]);
+    assert_eq!(mfa["factors_removed"], 0);
+    let text = String::from_utf8(
+        admin_with_stdin(
+            &[
+                "user",
+                "reset-mfa",
+                "--username",
+                "bob",
+                "--config",
+                &config,
+            ],
+            "",
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert!(text.contains("removed 0 second factor(s)"), "{text}");
+
+    // Deleting: the account is gone, and so are its sign-ins.
+    let (_, _, bob_session) = sign_in(port, "bob", PASSWORD).await;
+    let deleted = admin_json(&[
+        "user",
+        "delete",
+        "--username",
+        "bob",
+        "--config",
+        &config,
+        "--json",
+    ]);
+    assert_eq!(deleted["deleted"], true);
+    assert_eq!(deleted["grants_revoked"], 0);
+    assert_eq!(account(bob_session.unwrap()).await, 303);
+    assert_eq!(sign_in(port, "bob", PASSWORD).await.0, 401);
+    for command in ["delete", "reset-password", "reset-mfa"] {
+        let out = admin_with_stdin(
+            &["user", command, "--username", "bob", "--config", &config],
+            "",
+        );
+        assert!(!out.status.success(), "{command}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("no account has the username"),
+            "{command}"
+        );
+    }
+    stop(server).await;
+}

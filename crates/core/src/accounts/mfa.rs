@@ -215,10 +215,15 @@ pub async fn verify_code(
     let factors = store.factors_of_user(&user.id).await?;
     let mut replayed = false;
     for factor in factors.iter().filter(|f| f.kind == FactorKind::Totp) {
-        let secret = sealer
-            .open(&factor.data, &totp_aad(&factor.id))
-            .map_err(|e| AccountsError::Sealing(e.to_string()))?;
-        let secret = TotpSecret::from_bytes(secret.to_vec());
+        // A factor sealed under a key this server no longer has never matches; the person can
+        // still use a recovery code (and an operator can reset their factors).
+        let secret = match sealer.open(&factor.data, &totp_aad(&factor.id)) {
+            Ok(secret) => TotpSecret::from_bytes(secret.to_vec()),
+            Err(e) => {
+                tracing::error!(user = %user.id, factor = %factor.id, error = %e, "a second factor cannot be opened with the encryption keys");
+                continue;
+            }
+        };
         let Some(step) = totp::verify(&secret, code, now) else {
             continue;
         };

@@ -610,6 +610,22 @@ mod second_factors {
     }
 
     #[tokio::test]
+    async fn a_factor_sealed_under_a_lost_key_never_matches_but_recovery_codes_still_work() {
+        let (store, alice) = store_with_alice().await;
+        let (secret, codes) = enrolled(&store, &sealer(), &alice).await;
+        let other_keys = Sealer::generate(&mut StdRng::seed_from_u64(99)).unwrap();
+        let code = secret.code_at(at(60));
+        assert!(matches!(
+            verify_code(&store, &other_keys, &alice, &code, at(60)).await,
+            Err(AccountsError::InvalidCode)
+        ));
+        let amr = verify_code(&store, &other_keys, &alice, codes[0].as_str(), at(60))
+            .await
+            .unwrap();
+        assert_eq!(amr, [AMR_OTP, AMR_MFA]);
+    }
+
+    #[tokio::test]
     async fn each_code_signs_in_once_and_recovery_codes_work_once() {
         let (store, alice) = store_with_alice().await;
         let sealer = sealer();
@@ -674,7 +690,7 @@ mod second_factors {
         store.factor_insert(&copy).await.unwrap();
         assert!(matches!(
             verify_code(&store, &sealer, &alice, &secret.code_at(at(60)), at(60)).await,
-            Err(AccountsError::Sealing(_))
+            Err(AccountsError::InvalidCode)
         ));
         // Nor under other encryption keys.
         let other_keys = Sealer::generate(&mut StdRng::seed_from_u64(99)).unwrap();
@@ -682,7 +698,7 @@ mod second_factors {
         store.factor_insert(&original).await.unwrap();
         assert!(matches!(
             verify_code(&store, &other_keys, &alice, &secret.code_at(at(60)), at(60)).await,
-            Err(AccountsError::Sealing(_))
+            Err(AccountsError::InvalidCode)
         ));
         assert_eq!(
             store

@@ -355,8 +355,12 @@ pub(crate) async fn account_password_post(
     if !amr.iter().any(|m| m == AMR_PASSWORD) {
         amr.push(AMR_PASSWORD.to_owned());
     }
-    let started = sign_in(&state, pages, &headers, &signed_in.user, amr).await?;
-    let next = next_page(&state, pages, &signed_in.user, &started.session, return_to).await?;
+    let user = portcullis_store::User {
+        must_change_password: false,
+        ..signed_in.user
+    };
+    let started = sign_in(&state, pages, &headers, &user, amr).await?;
+    let next = next_page(&state, pages, &user, &started.session, return_to).await?;
     Ok(redirect_with_session(pages, &started, &next))
 }
 
