@@ -89,7 +89,8 @@ impl TotpSecret {
         let offset = usize::from(digest.last().copied().unwrap_or(0) & 0x0f);
         let word = digest
             .get(offset..offset + 4)
-            .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map_or(0, u32::from_be_bytes);
         (word & 0x7fff_ffff) % 10u32.pow(DIGITS)
     }
 
@@ -140,6 +141,10 @@ pub fn verify(secret: &TotpSecret, code: &str, now: OffsetDateTime) -> Option<i6
 /// RFC 4648 base32 without padding.
 fn base32(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let letter = |index: u64| {
+        let index = usize::try_from(index & 31).unwrap_or(0);
+        ALPHABET.get(index).map_or('A', |&b| char::from(b))
+    };
     let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
     let mut buffer: u64 = 0;
     let mut bits = 0u32;
@@ -148,11 +153,11 @@ fn base32(bytes: &[u8]) -> String {
         bits += 8;
         while bits >= 5 {
             bits -= 5;
-            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
+            out.push(letter(buffer >> bits));
         }
     }
     if bits > 0 {
-        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
+        out.push(letter(buffer << (5 - bits)));
     }
     out
 }
