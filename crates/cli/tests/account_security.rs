@@ -477,7 +477,11 @@ async fn sessions_are_listed_and_ended_from_the_account_page() {
     let mut phone = Browser::new(&app);
     phone.sign_in("alice", PASSWORD, None).await;
     let account = laptop.get("/account").await;
-    assert_eq!(account.body.matches("name=\"session\"").count(), 2);
+    assert_eq!(
+        account.body.matches("name=\"session\"").count(),
+        3,
+        "two and the others"
+    );
     assert_eq!(account.body.matches("(this browser)").count(), 1);
     // The session that is not this browser's.
     let this = {
@@ -493,7 +497,9 @@ async fn sessions_are_listed_and_ended_from_the_account_page() {
         .split("name=\"session\" value=\"")
         .skip(1)
         .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
+        .filter(|id| id != "others")
         .collect();
+    assert_eq!(ids.len(), 2);
     let other = ids.iter().find(|id| **id != this).unwrap();
     let ended = laptop
         .post(
@@ -525,4 +531,106 @@ impl NoSession for Page {
             .iter()
             .any(|c| c.contains("portcullis-session"))
     }
+}
+
+#[tokio::test]
+async fn changing_factors_needs_a_recent_sign_in() {
+    let app = spawn(vec![]).await;
+    let alice_id = alice(&app).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in("alice", PASSWORD, None).await;
+    let (secret, _) = enroll(&app, &mut browser).await;
+    let factors = browser.get("/account/mfa").await;
+    let csrf = factors.csrf();
+    let factor = app.store.factors_of_user(&alice_id).await.unwrap()[0]
+        .id
+        .clone();
+
+    // Eleven minutes later the session still works, but changing a factor asks to sign in again.
+    app.clock.advance(Duration::from_secs(11 * 60));
+    assert_eq!(browser.get("/account").await.status, 200);
+    for (path, fields) in [
+        ("/account/mfa/remove", vec![("factor", factor.as_str())]),
+        ("/account/mfa/recovery-codes", vec![]),
+    ] {
+        let mut all = vec![("csrf_token", csrf.as_str())];
+        all.extend(fields);
+        let refused = browser.post(path, &all).await;
+        assert_eq!(refused.status, 303, "{path}");
+        assert_eq!(
+            refused.location(),
+            app.url("/login?return_to=%2Faccount%2Fmfa"),
+            "{path}"
+        );
+    }
+    let totp = browser.get("/account/mfa/totp").await;
+    assert_eq!(totp.status, 303);
+    assert!(totp.location().contains("/login?return_to="));
+    assert_eq!(app.store.factors_of_user(&alice_id).await.unwrap().len(), 1);
+    assert_eq!(app.store.recovery_codes_left(&alice_id).await.unwrap(), 10);
+
+    // Signing in again (both factors) makes the change possible.
+    let again = browser
+        .sign_in("alice", PASSWORD, Some("/account/mfa"))
+        .await;
+    assert!(again.location().contains("/login/mfa"));
+    let step = browser.get_url(again.location()).await;
+    let passed = browser
+        .post(
+            "/login/mfa",
+            &[
+                ("csrf_token", &step.csrf()),
+                ("code", &code_now(&app, &secret)),
+                ("return_to", "/account/mfa"),
+            ],
+        )
+        .await;
+    assert_eq!(passed.location(), app.url("/account/mfa"));
+    let factors = browser.get("/account/mfa").await;
+    assert_eq!(factors.status, 200);
+    let removed = browser
+        .post(
+            "/account/mfa/remove",
+            &[("csrf_token", &factors.csrf()), ("factor", &factor)],
+        )
+        .await;
+    assert_eq!(removed.status, 303);
+    assert!(
+        app.store
+            .factors_of_user(&alice_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn signing_out_everywhere_else_keeps_only_this_browser() {
+    let app = spawn(vec![]).await;
+    alice(&app).await;
+    let mut browsers = Vec::new();
+    for _ in 0..3 {
+        let mut browser = Browser::new(&app);
+        browser.sign_in("alice", PASSWORD, None).await;
+        browsers.push(browser);
+    }
+    let account = browsers[0].get("/account").await;
+    assert!(account.body.contains("Sign out everywhere else"));
+    let ended = browsers[0]
+        .post(
+            "/account/sessions/end",
+            &[("csrf_token", &account.csrf()), ("session", "others")],
+        )
+        .await;
+    assert_eq!(ended.status, 303);
+    assert_eq!(browsers[0].get("/account").await.status, 200);
+    assert_eq!(browsers[1].get("/account").await.status, 303);
+    assert_eq!(browsers[2].get("/account").await.status, 303);
+    assert!(
+        !browsers[0]
+            .get("/account")
+            .await
+            .body
+            .contains("Sign out everywhere else")
+    );
 }

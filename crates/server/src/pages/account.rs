@@ -174,13 +174,17 @@ async fn apps_of(
     Ok(apps)
 }
 
+/// The `session` value that ends every session of the account but this browser's (ASVS 7.4.3:
+/// after a factor changes, or whenever the person wants).
+const EVERY_OTHER_SESSION: &str = "others";
+
 #[derive(Deserialize)]
 pub(crate) struct EndSessionForm {
     session: String,
 }
 
 /// `POST /account/sessions/end`: ends one of the account's sessions (another browser's, or this
-/// one's, which signs this browser out).
+/// one's, which signs this browser out), or with `session=others` every one but this browser's.
 pub(crate) async fn end_session_post(
     State(state): State<AppState>,
     signed_in: SignedIn,
@@ -192,6 +196,19 @@ pub(crate) async fn end_session_post(
         .browser_sessions_of_user(&signed_in.user.id)
         .await
         .map_err(|e| page_failure(e.into()))?;
+    if form.session == EVERY_OTHER_SESSION {
+        for session in sessions
+            .iter()
+            .filter(|s| s.id_hash != signed_in.session.id_hash)
+        {
+            store
+                .browser_session_delete(&session.id_hash)
+                .await
+                .map_err(|e| page_failure(e.into()))?;
+        }
+        tracing::info!(user = %signed_in.user.id, "every other session was ended from the account page");
+        return Ok(page_redirect(&pages.url("/account")));
+    }
     // Only a session of this account: an id of anyone else's is not found.
     let Some(session) = sessions.iter().find(|s| session_id(s) == form.session) else {
         return Err(

@@ -11,9 +11,10 @@
 //!   browser session, so nothing is stored before the person proves their app works, and a form
 //!   copied to another session does not open. Proving it records the factor, shows the first
 //!   factor's recovery codes once, and upgrades the session like the step does.
-//! - Managing factors needs a full sign-in; enrolling is also the pending step of an account
-//!   that must have a factor (`accounts.mfa = "required"`), where the last factor cannot be
-//!   removed either.
+//! - Managing factors needs a full sign-in within the last ten minutes ([`RECENT_SIGN_IN`]; an
+//!   older session signs in again, second factor included); enrolling is also the pending step
+//!   of an account that must have a factor (`accounts.mfa = "required"`), where the last factor
+//!   cannot be removed either.
 
 use askama::Template;
 use axum::extract::{RawQuery, State};
@@ -174,8 +175,18 @@ fn with_methods(amr: &[String], added: &[String]) -> Vec<String> {
     all
 }
 
-/// Who may manage second factors here: the signed-in person, or one whose pending step is to
-/// enrol one (`true`). `Err` with where to send anyone else.
+/// How recently a person must have signed in to change their factors (ASVS 7.5.1: changing an
+/// authentication factor needs re-authentication). Older sessions sign in again first.
+pub(crate) const RECENT_SIGN_IN: time::Duration = time::Duration::minutes(10);
+
+/// Whether `session` proved who it is recently enough to change factors.
+fn recent(pages: &Pages, session: &BrowserSession) -> bool {
+    pages.now() - session.auth_time <= RECENT_SIGN_IN
+}
+
+/// Who may manage second factors here: the signed-in person who signed in within
+/// [`RECENT_SIGN_IN`], or one whose pending step is to enrol one (`true`). `Err` with where to
+/// send anyone else: to sign in (again), or to the step that comes first.
 async fn managing(
     state: &AppState,
     pages: &Pages,
@@ -183,6 +194,9 @@ async fn managing(
     here: &str,
 ) -> Result<Result<(SignedIn, bool), Response>, ApiError> {
     Ok(match browser(state, pages, headers).await? {
+        Browser::SignedIn(signed_in) if !recent(pages, &signed_in.session) => {
+            Err(login_redirect(pages, Some(here)))
+        }
         Browser::SignedIn(signed_in) => Ok((signed_in, false)),
         Browser::Pending(signed_in, PendingStep::EnrollSecondFactor) => Ok((signed_in, true)),
         Browser::Pending(_, step) => Err(page_redirect(&step_url(pages, step, None))),
@@ -528,10 +542,16 @@ pub(crate) struct EmptyForm {}
 /// once.
 pub(crate) async fn recovery_codes_post(
     State(state): State<AppState>,
-    signed_in: SignedIn,
+    headers: HeaderMap,
     Form(EmptyForm {}): Form<EmptyForm>,
 ) -> Result<Response, ApiError> {
     let pages = pages_of(&state)?;
+    let signed_in = match managing(&state, pages, &headers, "/account/mfa").await? {
+        Ok((signed_in, false)) => signed_in,
+        // An account still enrolling has no codes to remake.
+        Ok((_, true)) => return Ok(page_redirect(&pages.url("/account/mfa"))),
+        Err(elsewhere) => return Ok(elsewhere),
+    };
     let store = state.store.as_ref();
     let user = &signed_in.user;
     let has_factor = !store
@@ -563,10 +583,15 @@ pub(crate) struct RemoveForm {
 /// the recovery codes with it).
 pub(crate) async fn remove_post(
     State(state): State<AppState>,
-    signed_in: SignedIn,
+    headers: HeaderMap,
     Form(form): Form<RemoveForm>,
 ) -> Result<Response, ApiError> {
     let pages = pages_of(&state)?;
+    let signed_in = match managing(&state, pages, &headers, "/account/mfa").await? {
+        Ok((signed_in, false)) => signed_in,
+        Ok((_, true)) => return Ok(page_redirect(&pages.url("/account/mfa"))),
+        Err(elsewhere) => return Ok(elsewhere),
+    };
     let store = state.store.as_ref();
     let user = &signed_in.user;
     let factors = store
