@@ -45,6 +45,16 @@ async fn tool_world(headers: &str) -> (DocumentServer, World, String) {
     (server, w, client_id)
 }
 
+/// The authorization request of the metadata-document client `client_id` with the loopback
+/// redirect its document registers.
+async fn authorize_document(browser: &mut Browser<'_>, w: &World, client_id: &str) -> Page {
+    authorize(
+        browser,
+        &document_query(w, client_id, "http://127.0.0.1/callback"),
+    )
+    .await
+}
+
 async fn authorize(browser: &mut Browser<'_>, query: &str) -> Page {
     browser.get(&format!("/authorize?{query}")).await
 }
@@ -337,11 +347,7 @@ async fn g5_document_urls_are_checked_before_any_fetch() {
         format!("http://127.0.0.1:{port}/tool json"),
     ];
     for client_id in &cases {
-        let page = authorize(
-            &mut browser,
-            &document_query(&w, client_id, "http://127.0.0.1/callback"),
-        )
-        .await;
+        let page = authorize_document(&mut browser, &w, client_id).await;
         assert_error_page(&page, 400, "cannot be completed", client_id);
     }
     assert_eq!(server.connections(), 0, "a refused URL was fetched");
@@ -384,11 +390,7 @@ async fn g6_s2_only_a_200_is_a_document_redirects_are_not_followed_and_failures_
             &format!("location: {}\r\n", server.url("/target.json")),
             &good,
         );
-        let page = authorize(
-            &mut browser,
-            &document_query(&w, &server.url("/moved.json"), "http://127.0.0.1/callback"),
-        )
-        .await;
+        let page = authorize_document(&mut browser, &w, &server.url("/moved.json")).await;
         assert_error_page(&page, 400, says, status);
     }
     assert_eq!(server.hits("/target.json"), 0, "a redirect was followed");
@@ -405,11 +407,7 @@ async fn g6_s2_only_a_200_is_a_document_redirects_are_not_followed_and_failures_
             "cache-control: max-age=3600\r\n",
             &server.document("/flaky.json", |_| {}),
         );
-        let page = authorize(
-            &mut browser,
-            &document_query(&w, &flaky, "http://127.0.0.1/callback"),
-        )
-        .await;
+        let page = authorize_document(&mut browser, &w, &flaky).await;
         assert_error_page(&page, 400, "cannot be completed", status);
     }
     assert_eq!(server.hits("/flaky.json"), 4, "a failure was cached");
@@ -420,11 +418,7 @@ async fn g6_s2_only_a_200_is_a_document_redirects_are_not_followed_and_failures_
         "",
         &server.document("/flaky.json", |_| {}),
     );
-    let page = authorize(
-        &mut browser,
-        &document_query(&w, &flaky, "http://127.0.0.1/callback"),
-    )
-    .await;
+    let page = authorize_document(&mut browser, &w, &flaky).await;
     assert_eq!(page.status, 200, "{}", page.body);
 }
 
@@ -489,11 +483,7 @@ async fn g7_a_document_must_name_itself_and_hold_no_secret() {
             body = body.replacen('{', "{\"client_name\":\"Twice\",", 1);
         }
         server.serve(path, "200 OK", "", &body);
-        let page = authorize(
-            &mut browser,
-            &document_query(&w, &server.url(path), "http://127.0.0.1/callback"),
-        )
-        .await;
+        let page = authorize_document(&mut browser, &w, &server.url(path)).await;
         assert_error_page(&page, 400, says, path);
     }
     assert_unchanged(&w.app, &before, "invalid documents");
@@ -543,11 +533,7 @@ async fn g8_s1_s2_nothing_is_fetched_from_loopback_or_private_addresses() {
         format!("https://0x7f.0.0.1:{port}/tool.json"),
         format!("https://0177.0.0.1:{port}/tool.json"),
     ] {
-        let page = authorize(
-            &mut browser,
-            &document_query(&w, &client_id, "http://127.0.0.1/callback"),
-        )
-        .await;
+        let page = authorize_document(&mut browser, &w, &client_id).await;
         assert_error_page(&page, 400, "cannot be completed", &client_id);
     }
     assert_unchanged(&w.app, &before, "private document URLs");
@@ -614,11 +600,7 @@ async fn g9_documents_over_5_kb_are_refused() {
     let big = server.document("/big.json", |d| d["padding"] = json!("x".repeat(5200)));
     assert!(big.len() > 5 * 1024);
     server.serve("/big.json", "200 OK", "", &big);
-    let page = authorize(
-        &mut browser,
-        &document_query(&w, &server.url("/big.json"), "http://127.0.0.1/callback"),
-    )
-    .await;
+    let page = authorize_document(&mut browser, &w, &server.url("/big.json")).await;
     assert_error_page(&page, 400, "larger than 5120 bytes", "a 5 KB document");
     // A lying Content-Length does not help: the body is cut at the cap.
     let answer = format!(

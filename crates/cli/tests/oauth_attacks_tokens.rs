@@ -75,6 +75,18 @@ async fn confidential_code(w: &World) -> (String, String, String) {
     (client, secret, code)
 }
 
+/// Disables alice's account, as `portcullis admin user disable` does (from another process).
+async fn disable_alice(w: &World) {
+    portcullis_core::admin::users::set_status(
+        w.app.store.as_ref(),
+        "alice",
+        UserStatus::Disabled,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+}
+
 // §2.2 C1: a code gives tokens once; a second valid redemption is refused and revokes what the
 // first one gave.
 #[tokio::test]
@@ -535,14 +547,7 @@ async fn t6_refresh_tokens_expire_when_idle_at_the_absolute_limit_and_with_their
 
     let w = world().await;
     let tokens = w.tokens().await;
-    portcullis_core::admin::users::set_status(
-        w.app.store.as_ref(),
-        "alice",
-        UserStatus::Disabled,
-        time::OffsetDateTime::now_utc(),
-    )
-    .await
-    .unwrap();
+    disable_alice(&w).await;
     let disabled = w.refresh_with(s(&tokens["refresh_token"]), &[]).await;
     disabled.assert_error(400, "invalid_grant", "a disabled user");
     assert!(w.snapshot().grants.iter().all(|g| g.revoked_at.is_some()));
@@ -835,15 +840,7 @@ async fn a8_a_disabled_accounts_tokens_stop_at_once() {
     let tokens = w.tokens().await;
     let access = s(&tokens["access_token"]).to_owned();
     assert_eq!(w.mcp_status("files", &access).await, 200);
-    // As `portcullis admin user disable` does, from another process.
-    portcullis_core::admin::users::set_status(
-        w.app.store.as_ref(),
-        "alice",
-        UserStatus::Disabled,
-        time::OffsetDateTime::now_utc(),
-    )
-    .await
-    .unwrap();
+    disable_alice(&w).await;
     let mut status = 200;
     for _ in 0..30 {
         status = w.mcp_status("files", &access).await;
