@@ -113,7 +113,7 @@ pub(crate) async fn run(
         }
         ClientCommand::Delete { client_id } => {
             refuse_configured(&client_id)?;
-            let client = clients::delete(store, &client_id).await?;
+            let client = clients::delete(store, &client_id, now).await?;
             Output {
                 json: client_json(&client),
                 text: format!("deleted client {} ({})\n", client.client_id, client.name),

@@ -12,270 +12,12 @@
 
 mod common;
 
-use common::browser::{Browser, Page, create_user};
+use common::browser::Browser;
+use common::oauth::*;
 use common::*;
-use portcullis_core::accounts::Password;
-use portcullis_core::admin::users::InitialPassword;
 use portcullis_core::auth::api_key::secret_hash;
-use portcullis_core::config::UpstreamConfig;
 use portcullis_store::Store;
-use portcullis_testkit::{MockConfig, MockUpstream};
 use serde_json::{Value, json};
-
-const PASSWORD: &str = "correct horse battery";
-/// RFC 7636 appendix B: a verifier and its S256 challenge, computed independently of the code
-/// under test.
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-const REDIRECT: &str = "http://127.0.0.1:9/callback";
-
-/// An upstream behind Portcullis's own OAuth, with two scopes.
-fn protected(name: &str, url: &str) -> UpstreamConfig {
-    let mut up = UpstreamConfig::http(name, url);
-    up.scopes = vec!["files:read".to_owned(), "files:write".to_owned()];
-    up
-}
-
-struct World {
-    app: App,
-    upstream: MockUpstream,
-    client_id: String,
-    user_id: String,
-}
-
-async fn world() -> World {
-    let upstream = MockUpstream::start(MockConfig::default()).await.unwrap();
-    let app = spawn(vec![
-        protected("files", &upstream.url()),
-        protected("notes", &upstream.url()),
-    ])
-    .await;
-    create_user(
-        &app,
-        "alice",
-        InitialPassword::Given(Password::new(PASSWORD.to_owned())),
-    )
-    .await;
-    let user_id = app
-        .store
-        .user_get_by_username("alice")
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
-    let client_id = register(&app, &[REDIRECT]).await;
-    World {
-        app,
-        upstream,
-        client_id,
-        user_id,
-    }
-}
-
-/// Registers a public client by RFC 7591; returns its `client_id`.
-async fn register(app: &App, redirect_uris: &[&str]) -> String {
-    let response = app
-        .client
-        .post(app.url("/register"))
-        .json(&json!({
-            "client_name": "Test Client",
-            "redirect_uris": redirect_uris,
-            "token_endpoint_auth_method": "none",
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let body: Value = response.json().await.unwrap();
-    body["client_id"].as_str().unwrap().to_owned()
-}
-
-impl World {
-    fn resource(&self, name: &str) -> String {
-        self.app.mcp(name)
-    }
-
-    /// The query of an authorization request; `change` sets or (with `None`) drops parameters.
-    fn authorize_query(&self, change: &[(&str, Option<&str>)]) -> String {
-        let resource = self.resource("files");
-        let mut params: Vec<(&str, String)> = vec![
-            ("response_type", "code".to_owned()),
-            ("client_id", self.client_id.clone()),
-            ("redirect_uri", REDIRECT.to_owned()),
-            ("code_challenge", CHALLENGE.to_owned()),
-            ("code_challenge_method", "S256".to_owned()),
-            ("state", "st4te".to_owned()),
-            ("scope", "files:read".to_owned()),
-            ("resource", resource),
-        ];
-        for (name, value) in change {
-            params.retain(|(n, _)| n != name);
-            if let Some(value) = value {
-                params.push((name, (*value).to_owned()));
-            }
-        }
-        url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(params)
-            .finish()
-    }
-
-    /// Drives a browser through sign-in (unless it is signed in) to the consent page of an
-    /// authorization request.
-    async fn consent_page(&self, browser: &mut Browser<'_>, query: &str) -> Page {
-        let first = browser.get(&format!("/authorize?{query}")).await;
-        if first.status == 200 {
-            return first;
-        }
-        assert_eq!(first.status, 303, "{}", first.body);
-        assert!(
-            first.location().contains("/login"),
-            "not sent to sign in: {}",
-            first.location()
-        );
-        let return_to = format!("/authorize?{query}");
-        let signed_in = browser.sign_in("alice", PASSWORD, Some(&return_to)).await;
-        assert_eq!(signed_in.status, 303, "{}", signed_in.body);
-        let back = signed_in.location().to_owned();
-        assert!(back.contains("/authorize?"), "{back}");
-        let path = back.strip_prefix(&self.app.url("")).unwrap_or(&back);
-        let consent = browser.get(path).await;
-        assert_eq!(consent.status, 200, "{}", consent.body);
-        consent
-    }
-
-    /// Allows or denies on the consent page; returns the redirect back to the client, parsed.
-    async fn decide(&self, browser: &mut Browser<'_>, consent: &Page, decision: &str) -> url::Url {
-        let answer = browser
-            .post(
-                "/authorize",
-                &[
-                    ("csrf_token", &consent.csrf()),
-                    ("request", &html_unescape(&consent.field("request"))),
-                    ("decision", decision),
-                ],
-            )
-            .await;
-        assert_eq!(answer.status, 303, "{}", answer.body);
-        url::Url::parse(answer.location()).unwrap()
-    }
-
-    /// The whole authorization-code flow; returns the code.
-    async fn code(&self, browser: &mut Browser<'_>) -> String {
-        let consent = self.consent_page(browser, &self.authorize_query(&[])).await;
-        let back = self.decide(browser, &consent, "allow").await;
-        assert!(back.as_str().starts_with(REDIRECT), "{back}");
-        let q = query_of(&back);
-        assert_eq!(q("state").as_deref(), Some("st4te"));
-        assert_eq!(q("iss").as_deref(), Some(self.app.url("").as_str()));
-        q("code").expect("a code")
-    }
-
-    async fn token(&self, form: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, Value) {
-        let response = self
-            .app
-            .client
-            .post(self.app.url("/token"))
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        (status, headers, response.json().await.unwrap())
-    }
-
-    async fn exchange(&self, code: &str) -> (u16, Value) {
-        let resource = self.resource("files");
-        let (status, headers, body) = self
-            .token(&[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", REDIRECT),
-                ("client_id", &self.client_id),
-                ("code_verifier", VERIFIER),
-                ("resource", &resource),
-            ])
-            .await;
-        assert_eq!(headers["cache-control"], "no-store");
-        (status, body)
-    }
-
-    async fn refresh(&self, refresh_token: &str, scope: Option<&str>) -> (u16, Value) {
-        let mut form = vec![
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-            ("client_id", self.client_id.as_str()),
-        ];
-        form.extend(scope.map(|scope| ("scope", scope)));
-        let (status, _, body) = self.token(&form).await;
-        (status, body)
-    }
-
-    /// RFC 7009 revocation by the public client; returns the HTTP status.
-    async fn revoke(&self, token: &str) -> u16 {
-        self.app
-            .client
-            .post(self.app.url("/revoke"))
-            .form(&[("token", token), ("client_id", &self.client_id)])
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    }
-
-    /// Initializes an MCP session on `name` with `token`; returns the HTTP status.
-    async fn mcp_status(&self, name: &str, token: &str) -> u16 {
-        self.app
-            .post(name, &initialize_body())
-            .header("authorization", format!("Bearer {token}"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    }
-}
-
-fn query_of(url: &url::Url) -> impl Fn(&str) -> Option<String> + '_ {
-    move |name| {
-        url.query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    }
-}
-
-/// The hidden field carries the request HTML-escaped (named and numeric character references).
-fn html_unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        let end = rest[at..].find(';').map(|e| at + e).unwrap();
-        let entity = &rest[at + 1..end];
-        let c = match entity {
-            "amp" => '&',
-            "lt" => '<',
-            "gt" => '>',
-            "quot" => '"',
-            "apos" => '\'',
-            _ => {
-                let number = entity.strip_prefix('#').unwrap();
-                let code = match number.strip_prefix(['x', 'X']) {
-                    Some(hex) => u32::from_str_radix(hex, 16).unwrap(),
-                    None => number.parse().unwrap(),
-                };
-                char::from_u32(code).unwrap()
-            }
-        };
-        out.push(c);
-        rest = &rest[end + 1..];
-    }
-    out.push_str(rest);
-    out
-}
 
 #[tokio::test]
 async fn a_person_authorizes_a_client_and_its_token_reaches_the_mcp_server() {
@@ -360,13 +102,13 @@ async fn the_token_endpoint_checks_the_verifier_redirect_uri_and_resource() {
                 pair.1 = value;
             }
         }
-        let (status, _, body) = w.token(&form).await;
+        let Answer { status, body, .. } = w.token(&form).await;
         assert_eq!(body["error"], error, "{what}: {body}");
         assert!(status == 400 || status == 401, "{what}: {status}");
     }
     // A token request without PKCE's verifier is refused too.
     let code = w.code(&mut browser).await;
-    let (status, _, body) = w
+    let Answer { status, body, .. } = w
         .token(&[
             ("grant_type", "authorization_code"),
             ("code", &code),
@@ -409,7 +151,10 @@ async fn an_untrusted_redirect_uri_or_client_gets_a_page_and_no_redirect() {
         assert!(page.body.contains("cannot be completed"), "{}", page.body);
         assert_eq!(page.headers["x-frame-options"], "DENY");
     }
-    // Other errors, with a trusted client and redirect URI, go back to the client.
+    // Other errors, with a registered client and redirect URI, go back to the client (once the
+    // person has signed in, for a client that registered itself).
+    let signed_in = browser.sign_in("alice", PASSWORD, None).await;
+    assert_eq!(signed_in.status, 303);
     let page = browser
         .get(&format!(
             "/authorize?{}",
@@ -426,11 +171,14 @@ async fn an_untrusted_redirect_uri_or_client_gets_a_page_and_no_redirect() {
 #[tokio::test]
 async fn prompt_none_answers_login_required_without_a_session() {
     let w = world().await;
+    // A client the operator registered: trusted with the redirect (a self-registered one gets a
+    // page, `oauth_attacks_authorize::r5_…`).
+    let (client, _) = first_party_client(&w.app, &[REDIRECT], false, &[]).await;
     let mut browser = Browser::new(&w.app);
     let page = browser
         .get(&format!(
             "/authorize?{}",
-            w.authorize_query(&[("prompt", Some("none"))])
+            w.authorize_query(&[("prompt", Some("none")), ("client_id", Some(&client))])
         ))
         .await;
     assert_eq!(page.status, 303);
@@ -589,7 +337,7 @@ async fn a_rejected_redemption_leaves_the_code_as_it_was() {
     let hash = secret_hash(&code);
     let before = w.app.store.code_get(&hash).await.unwrap().unwrap();
     let files = w.resource("files");
-    let (status, _, body) = w
+    let Answer { status, body, .. } = w
         .token(&[
             ("grant_type", "authorization_code"),
             ("code", &code),

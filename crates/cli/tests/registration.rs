@@ -12,17 +12,14 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
+use common::documents::DocumentServer;
 use common::{App, Setup, free_port, portcullis, serve_ready, spawn_setup, spawn_with};
 use portcullis_core::config::Config;
 use portcullis_store::{ClientSource, Store};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 fn register(app: &App, body: &Value) -> reqwest::RequestBuilder {
     app.client
@@ -410,87 +407,6 @@ async fn an_initial_access_token_closes_registration() {
         .await
         .unwrap();
     assert_eq!(allowed.status(), 201);
-}
-
-/// A loopback server for client ID metadata documents: canned answers by path, and a count of
-/// the requests each path received.
-struct DocumentServer {
-    base: String,
-    answers: Arc<Mutex<HashMap<String, String>>>,
-    hits: Arc<Mutex<HashMap<String, usize>>>,
-}
-
-impl DocumentServer {
-    async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let answers: Arc<Mutex<HashMap<String, String>>> = Arc::default();
-        let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-        let (a, h) = (answers.clone(), hits.clone());
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let (answers, hits) = (a.clone(), h.clone());
-                tokio::spawn(async move {
-                    let mut request = Vec::new();
-                    let mut buf = [0u8; 4096];
-                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match socket.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => request.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let text = String::from_utf8_lossy(&request);
-                    let path = text.split(' ').nth(1).unwrap_or("/").to_owned();
-                    *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
-                    let answer = answers
-                        .lock()
-                        .unwrap()
-                        .get(&path)
-                        .cloned()
-                        .unwrap_or_else(|| {
-                            "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_owned()
-                        });
-                    let _ = socket.write_all(answer.as_bytes()).await;
-                    let _ = socket.shutdown().await;
-                });
-            }
-        });
-        DocumentServer {
-            base,
-            answers,
-            hits,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// Serves `body` at `path` with `status` and extra header lines.
-    fn serve(&self, path: &str, status: &str, headers: &str, body: &str) {
-        let answer = format!(
-            "HTTP/1.1 {status}\r\n{headers}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        self.answers.lock().unwrap().insert(path.to_owned(), answer);
-    }
-
-    fn document(&self, path: &str, change: impl Fn(&mut Value)) -> String {
-        let mut document = json!({
-            "client_id": self.url(path),
-            "client_name": "Loopback tools",
-            "redirect_uris": ["http://127.0.0.1/callback"],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-            "token_endpoint_auth_method": "none",
-        });
-        change(&mut document);
-        document.to_string()
-    }
-
-    fn hits(&self, path: &str) -> usize {
-        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
-    }
 }
 
 async fn resolve(app: &App, client_id: &str) -> Result<portcullis_store::Client, String> {

@@ -175,6 +175,25 @@ pub fn allows_scopes(client: &Client, requested: &str) -> bool {
 }
 
 /// Mints a new confidential-client secret; the caller keeps only its hash.
+/// Revokes every live grant of the client `client_id` (its refresh tokens and, through the grant
+/// claim, its access tokens): what deleting a client does, so its tokens die with its
+/// credentials (RFC 7592 §2.3: the server "SHOULD immediately invalidate all existing
+/// authorization grants and currently-active tokens"; reference G4). Returns the grant ids, for
+/// the local gateway to refuse at once; other replicas learn them from the store.
+pub async fn revoke_grants_of(
+    store: &dyn portcullis_store::Store,
+    client_id: &str,
+    now: time::OffsetDateTime,
+) -> Result<Vec<String>, portcullis_store::StoreError> {
+    let mut revoked = Vec::new();
+    for grant in store.grants_of_client(client_id).await? {
+        if store.grant_revoke(&grant.id, now).await? {
+            revoked.push(grant.id);
+        }
+    }
+    Ok(revoked)
+}
+
 pub(crate) fn new_client_secret(rng: &mut impl rand::RngCore) -> crate::auth::api_key::NewSecret {
     crate::auth::api_key::new_secret(CLIENT_SECRET_PREFIX, rng)
 }

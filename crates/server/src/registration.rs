@@ -260,13 +260,17 @@ async fn registration_delete(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     enabled(&state.clients)?;
-    registration::delete(
+    let revoked = registration::delete(
         &state.clients,
         &client_id,
         authorization(&headers),
         OffsetDateTime::now_utc(),
     )
     .await?;
+    // This replica's gateway refuses the client's tokens at once; others poll the store.
+    for grant_id in &revoked {
+        state.gateway.revoke_tokens(None, Some(grant_id));
+    }
     Ok((
         StatusCode::NO_CONTENT,
         [(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")],

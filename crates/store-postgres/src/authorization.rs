@@ -344,11 +344,27 @@ impl PostgresStore {
         &self,
         subject: &str,
     ) -> Result<Vec<Grant>, StoreError> {
+        self.live_grants_where("subject", subject).await
+    }
+
+    pub(crate) async fn authorization_grants_of_client(
+        &self,
+        client_id: &str,
+    ) -> Result<Vec<Grant>, StoreError> {
+        self.live_grants_where("client_id", client_id).await
+    }
+
+    /// The grants whose `column` is `value` and that are not revoked, newest first.
+    async fn live_grants_where(
+        &self,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Vec<Grant>, StoreError> {
         let rows: Vec<GrantRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {GRANT_COLUMNS} FROM oauth_grants WHERE subject = $1 AND revoked_at IS NULL \
+            "SELECT {GRANT_COLUMNS} FROM oauth_grants WHERE {column} = $1 AND revoked_at IS NULL \
              ORDER BY created_at DESC, id DESC"
         )))
-        .bind(subject)
+        .bind(value)
         .fetch_all(&self.pool)
         .await
         .map_err(from_sqlx)?;

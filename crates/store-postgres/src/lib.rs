@@ -951,6 +951,10 @@ impl Store for PostgresStore {
         self.authorization_grants_of_subject(subject).await
     }
 
+    async fn grants_of_client(&self, client_id: &str) -> Result<Vec<Grant>, StoreError> {
+        self.authorization_grants_of_client(client_id).await
+    }
+
     async fn factor_insert(&self, factor: &Factor) -> Result<(), StoreError> {
         self.insert_factor(factor).await
     }

@@ -31,7 +31,7 @@ pub use grant::{
     AuthorizationCode, CodeRedemption, Consent, Grant, RefreshRotation, RefreshToken,
     RevokedAccessToken,
 };
-pub use memory::MemoryStore;
+pub use memory::{AuthorizationSnapshot, MemoryStore};
 pub use relay_session::{RelaySession, SessionKey};
 pub use signing_key::SigningKey;
 pub use user::{User, UserStatus, username_key};
@@ -353,6 +353,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The grants of `subject` that are not revoked, expired ones included, newest first (by
     /// `created_at`, then `id`).
     async fn grants_of_subject(&self, subject: &str) -> Result<Vec<Grant>, StoreError>;
+
+    /// The grants of the client `client_id` that are not revoked, expired ones included, newest
+    /// first (by `created_at`, then `id`): what deleting the client revokes.
+    async fn grants_of_client(&self, client_id: &str) -> Result<Vec<Grant>, StoreError>;
 
     /// Records a second factor.
     ///

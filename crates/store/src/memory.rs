@@ -100,6 +100,30 @@ fn client_as_stored(client: &Client) -> Client {
     }
 }
 
+/// Every row of the authorization server's tables and every client, in a stable order: what a
+/// test compares before and after a request to show that a refused request stored nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuthorizationSnapshot {
+    pub codes: Vec<AuthorizationCode>,
+    pub grants: Vec<Grant>,
+    pub refresh_tokens: Vec<RefreshToken>,
+    pub revoked_access_tokens: Vec<RevokedAccessToken>,
+    pub consents: Vec<Consent>,
+    pub clients: Vec<Client>,
+}
+
+impl MemoryStore {
+    /// A copy of the authorization server's rows (codes, grants, refresh tokens, revoked access
+    /// tokens, consents) and the clients, sorted.
+    pub fn authorization_snapshot(&self) -> AuthorizationSnapshot {
+        let mut snapshot = self.authorization().snapshot();
+        let mut clients: Vec<Client> = self.clients().values().cloned().collect();
+        clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        snapshot.clients = clients;
+        snapshot
+    }
+}
+
 impl MemoryStore {
     fn accounts(&self) -> MutexGuard<'_, Accounts> {
         // As for relay sessions: rows are inserted, removed or have fields set without any step
@@ -682,6 +706,10 @@ impl Store for MemoryStore {
 
     async fn grants_of_subject(&self, subject: &str) -> Result<Vec<Grant>, StoreError> {
         Ok(self.authorization().grants_of_subject(subject))
+    }
+
+    async fn grants_of_client(&self, client_id: &str) -> Result<Vec<Grant>, StoreError> {
+        Ok(self.authorization().grants_of_client(client_id))
     }
 
     async fn factor_insert(&self, factor: &Factor) -> Result<(), StoreError> {

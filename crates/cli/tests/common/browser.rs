@@ -13,10 +13,13 @@ use super::App;
 
 /// One browser: its cookies, and the `Origin` it sends with form posts.
 pub struct Browser<'a> {
-    app: &'a App,
+    client: reqwest::Client,
+    /// Where requests go: `http://127.0.0.1:port` of the app or process under test.
+    server: String,
     /// The public URL (`http://127.0.0.1:port` unless the test set another).
     base: String,
     pub cookies: BTreeMap<String, String>,
+    _app: std::marker::PhantomData<&'a App>,
 }
 
 /// A response, read.
@@ -57,10 +60,31 @@ impl<'a> Browser<'a> {
 
     pub fn with_base(app: &'a App, base: &str) -> Self {
         Browser {
-            app,
+            client: app.client.clone(),
+            server: app.url(""),
             base: base.to_owned(),
             cookies: BTreeMap::new(),
+            _app: std::marker::PhantomData,
         }
+    }
+
+    /// A browser for a Portcullis running elsewhere (a `portcullis serve` process) at `server`,
+    /// which is also its public URL.
+    pub fn remote(server: &str) -> Browser<'static> {
+        Browser {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            server: server.trim_end_matches('/').to_owned(),
+            base: server.trim_end_matches('/').to_owned(),
+            cookies: BTreeMap::new(),
+            _app: std::marker::PhantomData,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server)
     }
 
     fn cookie_header(&self) -> String {
@@ -91,9 +115,8 @@ impl<'a> Browser<'a> {
 
     pub async fn get(&mut self, path: &str) -> Page {
         let response = self
-            .app
             .client
-            .get(self.app.url(path))
+            .get(self.url(path))
             .header("cookie", self.cookie_header())
             .send()
             .await
@@ -117,9 +140,8 @@ impl<'a> Browser<'a> {
             .extend_pairs(fields)
             .finish();
         let mut request = self
-            .app
             .client
-            .post(self.app.url(path))
+            .post(self.url(path))
             .header("content-type", "application/x-www-form-urlencoded")
             .header("cookie", self.cookie_header())
             .body(body);
@@ -218,7 +240,6 @@ impl Browser<'_> {
     /// A GET of an absolute URL (a redirect's `Location`).
     pub async fn get_url(&mut self, url: &str) -> Page {
         let response = self
-            .app
             .client
             .get(url)
             .header("cookie", self.cookie_header())

@@ -10,6 +10,8 @@
 )]
 
 pub mod browser;
+pub mod documents;
+pub mod oauth;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +41,8 @@ pub struct App {
     /// The pages' clock: real time plus whatever a test adds.
     pub clock: TestClock,
     pub clients: Arc<ClientRegistry>,
+    /// The signing keys the authorization server and the gateway use.
+    pub keys: Arc<LiveKeys>,
 }
 
 /// Real time moved forward on demand, for expiry tests.
@@ -170,6 +174,7 @@ pub async fn spawn_setup(
         store,
         clock,
         clients,
+        keys: signing_keys,
     }
 }
 

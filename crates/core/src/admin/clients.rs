@@ -121,12 +121,18 @@ fn not_found(client_id: &str) -> AdminError {
     AdminError::NotFound(format!("no stored client has the id {client_id:?}"))
 }
 
-/// Deletes a stored client; returns it as it was.
-pub async fn delete(store: &dyn Store, client_id: &str) -> Result<Client, AdminError> {
+/// Deletes a stored client and revokes its grants (its tokens stop on every replica within a
+/// second); returns it as it was.
+pub async fn delete(
+    store: &dyn Store,
+    client_id: &str,
+    now: OffsetDateTime,
+) -> Result<Client, AdminError> {
     let client = show(store, client_id).await?;
     if !store.client_delete(client_id).await? {
         return Err(not_found(client_id));
     }
+    crate::clients::revoke_grants_of(store, client_id, now).await?;
     Ok(client)
 }
 

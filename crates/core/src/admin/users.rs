@@ -184,7 +184,9 @@ pub async fn show(store: &dyn Store, username: &str) -> Result<User, AdminError>
 }
 
 /// Disables or re-enables an account; returns it as it now is. Disabling also ends every
-/// browser session of the account at once (ASVS 7.4.2).
+/// browser session of the account at once (ASVS 7.4.2) and revokes every grant it gave, so its
+/// access tokens stop at the next request on every replica (which learn revoked grants from the
+/// store within a second), not when they expire (ASVS 8.3.2, reference A8).
 pub async fn set_status(
     store: &dyn Store,
     username: &str,
@@ -195,6 +197,9 @@ pub async fn set_status(
     store.user_set_status(&user.id, status, now).await?;
     if status == UserStatus::Disabled {
         store.browser_sessions_delete_user(&user.id).await?;
+        for grant in store.grants_of_subject(&user.id).await? {
+            store.grant_revoke(&grant.id, now).await?;
+        }
     }
     tracing::info!(user = %user.id, status = status.as_str(), "account status set");
     show(store, username).await

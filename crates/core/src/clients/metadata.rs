@@ -121,6 +121,15 @@ pub fn parse(
     let grant_types = optional_strings(object, "grant_types")?
         .unwrap_or_else(|| vec!["authorization_code".to_owned()]);
     check_grant_types(&grant_types, token_endpoint_auth_method).map_err(bad)?;
+    // Client credentials give a client access that no person approved. Anyone can register, and
+    // anyone can publish a metadata document, so such clients never have them: only a client the
+    // operator registers does (RFC 6749 §4.4; RFC 9700 §2.4 "allow only the grants each client
+    // needs"; reference H5, G2).
+    if grant_types.iter().any(|g| g == "client_credentials") {
+        return Err(bad(
+            "client_credentials is only for clients the operator registers (portcullis admin client create --grant-type client_credentials)",
+        ));
+    }
     let wants_code = grant_types.iter().any(|g| g == "authorization_code");
 
     let response_types = optional_strings(object, "response_types")?.unwrap_or_else(|| {

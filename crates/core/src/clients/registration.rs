@@ -231,24 +231,29 @@ pub async fn update(
     })
 }
 
-/// Deletes a dynamic client (RFC 7592 §2.3); its registration access token dies with it.
+/// Deletes a dynamic client (RFC 7592 §2.3); its registration access token dies with it, and so
+/// do its grants and tokens. Returns the ids of the grants revoked.
 pub async fn delete(
     registry: &ClientRegistry,
     client_id: &str,
     authorization: Option<&str>,
     now: OffsetDateTime,
-) -> Result<(), OAuthError> {
+) -> Result<Vec<String>, OAuthError> {
     authorize(registry, client_id, authorization, now).await?;
     registry
         .store()
         .client_delete(client_id)
         .await
         .map_err(|e| unavailable(&e))?;
+    let revoked = super::revoke_grants_of(registry.store().as_ref(), client_id, now)
+        .await
+        .map_err(|e| unavailable(&e))?;
     tracing::info!(
         client_id,
+        grants = revoked.len(),
         "dynamic client deleted by its registration access token"
     );
-    Ok(())
+    Ok(revoked)
 }
 
 /// The client information response for `client` (RFC 7591 §3.2.1, RFC 7592 §3), with the

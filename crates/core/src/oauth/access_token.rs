@@ -129,7 +129,9 @@ impl AccessToken<'_> {
     }
 }
 
-/// Verifies one of Portcullis's access tokens meant for one of `audiences`.
+/// Verifies one of Portcullis's access tokens meant for one of `audiences`: its signature, type,
+/// issuer, audience and lifetime, and that it has every claim RFC 9068 §2.2 requires (`iss`,
+/// `exp`, `aud`, `sub`, `client_id`, `iat`, `jti`) with the right type (reference A4).
 pub fn verify(
     keys: &KeyRing,
     token: &str,
@@ -137,5 +139,18 @@ pub fn verify(
     audiences: &[&str],
     now: OffsetDateTime,
 ) -> Result<Claims, JwtError> {
-    keys.verify_for(token, ACCESS_TOKEN_TYP, issuer, audiences, now)
+    let claims = keys.verify_for(token, ACCESS_TOKEN_TYP, issuer, audiences, now)?;
+    let required = |claim: &str| JwtError::Claim {
+        claim: claim.to_owned(),
+        problem: "is required",
+    };
+    for name in ["sub", "client_id", "jti"] {
+        if claims.string(name)?.is_none() {
+            return Err(required(name));
+        }
+    }
+    if claims.number("iat")?.is_none() {
+        return Err(required("iat"));
+    }
+    Ok(claims)
 }

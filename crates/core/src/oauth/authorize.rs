@@ -4,7 +4,9 @@
 //! Errors come in two kinds. Until the client and its redirect URI are known to be registered,
 //! an error is shown to the user on a page and the browser is never sent anywhere (RFC 6749
 //! §4.1.2.1, reference R4). After that, errors go back to the client's redirect URI with `state`
-//! and `iss` (RFC 9207: every authorization response carries the issuer, errors included).
+//! and `iss` (RFC 9207: every authorization response carries the issuer, errors included) —
+//! for a client that registered itself only once the person has signed in (RFC 9700 §4.11.2,
+//! reference R5).
 
 use portcullis_proto::oauth::{ErrorCode, OAuthError};
 use portcullis_store::{AuthorizationCode, Consent};
@@ -41,6 +43,11 @@ pub enum AuthorizeError {
     Page(OAuthError),
     /// Sent back to the client at this URL (which carries `error`, `state` and `iss`).
     Redirect(String),
+    /// Sent back to the client at this URL, but only once the person has signed in: the client
+    /// registered itself (anyone can), so a redirect to its URI before anyone signed in would
+    /// make Portcullis an open redirector (RFC 9700 §4.11.2, OAuth 2.1 §7.12.2; reference R5).
+    /// Without a sign-in (and `prompt=none` forbids one) the error is shown on a page.
+    RedirectOnceSignedIn(String),
 }
 
 /// The user on whose behalf a code is issued.
@@ -94,9 +101,17 @@ impl AuthorizationServer {
         if state.as_ref().is_some_and(|s| s.len() > MAX_ECHOED) {
             return Err(page(ErrorCode::InvalidRequest, "state is too long"));
         }
-        // From here on the client and redirect URI are trusted: errors go back to the client.
+        // From here on the client and redirect URI are registered: errors go back to the client
+        // — at once for a client the operator registered, after the person signs in for one that
+        // registered itself.
+        let trusted = client.first_party;
         let redirect = |error: OAuthError| {
-            AuthorizeError::Redirect(self.error_redirect(&redirect_uri, state.as_deref(), &error))
+            let location = self.error_redirect(&redirect_uri, state.as_deref(), &error);
+            if trusted {
+                AuthorizeError::Redirect(location)
+            } else {
+                AuthorizeError::RedirectOnceSignedIn(location)
+            }
         };
         match params.get("response_type") {
             Some("code") => {}

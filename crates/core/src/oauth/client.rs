@@ -36,6 +36,12 @@ impl ClientInfo {
         self.grant_types.iter().any(|g| g == grant_type)
     }
 
+    /// Whether this client may introspect a token issued to `owner`: its own tokens, or any
+    /// token when the operator registered it (RFC 7662 §4: a caller "specifically authorized").
+    pub fn may_introspect(&self, owner: &str) -> bool {
+        self.first_party || self.client_id == owner
+    }
+
     /// Whether every registered redirect URI is a loopback one: the consent page warns that such
     /// a client could be any program on the user's machine.
     pub fn loopback_only(&self) -> bool {

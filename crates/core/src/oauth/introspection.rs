@@ -3,6 +3,11 @@
 //! signature, lifetime and audience check out and neither it nor its grant was revoked; a refresh
 //! token while it is the current one of a live grant. Everything else — unknown, expired,
 //! revoked, malformed — is `{"active": false}` and nothing more (§2.2).
+//!
+//! Which tokens a caller may introspect (§4: protected resources "SHOULD" be "specifically
+//! authorized"): a client the operator registered (a resource server) any token; a client that
+//! registered itself only its own, since anyone can register one. A token the caller may not
+//! introspect is `{"active": false}` like an unknown one (§2.2, reference H3).
 
 use portcullis_proto::oauth::{ErrorCode, OAuthError};
 use serde_json::{Value, json};
@@ -51,7 +56,7 @@ impl AuthorizationServer {
                 && grant.expires_at > now
                 && refresh.expires_at > now
                 && refresh.used_at.is_none();
-            if !active {
+            if !active || !client.may_introspect(&grant.client_id) {
                 return Ok(inactive);
             }
             return Ok(json!({
@@ -71,6 +76,14 @@ impl AuthorizationServer {
         else {
             return Ok(inactive);
         };
+        let owner = claims
+            .string("client_id")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        if !client.may_introspect(owner) {
+            return Ok(inactive);
+        }
         let jti = claims.string("jti").ok().flatten().unwrap_or_default();
         if self.access_token_revoked(jti, now).await? {
             return Ok(inactive);

@@ -109,7 +109,11 @@ async fn setup() -> Setup {
             client("app", true, &["authorization_code", "refresh_token"]),
             client("other", true, &["authorization_code", "refresh_token"]),
             client("no-refresh", true, &["authorization_code"]),
-            client("service", false, &["client_credentials"]),
+            // Client credentials are for clients the operator registered.
+            ClientInfo {
+                first_party: true,
+                ..client("service", false, &["client_credentials"])
+            },
             client(
                 "confidential",
                 false,
@@ -339,7 +343,8 @@ async fn other_bad_requests_go_back_to_the_client_with_state_and_iss() {
     for (extra, without, code) in cases {
         let params = authorize_params(&extra, &without);
         match s.server.authorization_request(&params, now()).await {
-            Err(AuthorizeError::Redirect(url)) => {
+            // The test client registered itself: its redirect waits for the person's sign-in.
+            Err(AuthorizeError::RedirectOnceSignedIn(url)) => {
                 assert!(url.starts_with(REDIRECT), "{url}");
                 let q = query(&url);
                 assert_eq!(q["error"], code, "{extra:?} {without:?}");

@@ -302,6 +302,14 @@ impl AuthorizationServer {
                 "client_credentials is for confidential clients",
             ));
         }
+        // Registration and metadata documents refuse the grant; a client stored with it before
+        // that rule still gets nothing no person approved (reference H5).
+        if !client.first_party {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "client_credentials is for clients the operator registered",
+            ));
+        }
         let target = resource::resolve(&self.resources, form.required("resource")?)?;
         let requested = match form.get("scope") {
             Some(text) => Scopes::parse(text)

@@ -1,7 +1,9 @@
 //! `GET /authorize` (the authorization request) and `POST /authorize` (the consent form).
 //!
 //! The request is checked before anything else (an untrusted client or redirect URI gets an
-//! error page and no redirect), then the person must be signed in (`/login` comes back here),
+//! error page and no redirect; the errors of a client that registered itself go back to it only
+//! once the person has signed in, and never with `prompt=none` and nobody signed in), then the
+//! person must be signed in (`/login` comes back here),
 //! then asked — the consent page shows the client's name, where it will receive the answer, the
 //! host of its metadata document, what it asks for, and warnings for self-registered and
 //! loopback-only clients. The form carries the original request, which is checked again on
@@ -78,21 +80,42 @@ fn error_page(e: &OAuthError) -> ApiError {
     PageError::new(status, message).into()
 }
 
-/// Parses and checks an authorization request; `Err` is the response that ends it.
-async fn checked(
-    state: &AppState,
-    query: &str,
-) -> Result<AuthorizationRequest, Result<Response, ApiError>> {
-    let server = server(state).map_err(Err)?;
-    let params = Params::parse(query.as_bytes()).map_err(|e| Err(error_page(&e)))?;
+/// Why an authorization request ends before the consent page.
+enum Refusal {
+    /// The response that ends it: an error page, or a redirect to a trusted client.
+    End(Result<Response, ApiError>),
+    /// A redirect to a client that registered itself, to send only once the person has signed
+    /// in (RFC 9700 §4.11.2: no open redirector for a redirect URI anyone could register).
+    OnceSignedIn(String),
+}
+
+/// Parses and checks an authorization request.
+async fn checked(state: &AppState, query: &str) -> Result<AuthorizationRequest, Refusal> {
+    let server = server(state).map_err(|e| Refusal::End(Err(e)))?;
+    let params = Params::parse(query.as_bytes()).map_err(|e| Refusal::End(Err(error_page(&e))))?;
     match server
         .authorization_request(&params, time::OffsetDateTime::now_utc())
         .await
     {
         Ok(request) => Ok(request),
-        Err(AuthorizeError::Page(e)) => Err(Err(error_page(&e))),
-        Err(AuthorizeError::Redirect(url)) => Err(Ok(redirect(&url))),
+        Err(AuthorizeError::Page(e)) => Err(Refusal::End(Err(error_page(&e)))),
+        Err(AuthorizeError::Redirect(url)) => Err(Refusal::End(Ok(redirect(&url)))),
+        Err(AuthorizeError::RedirectOnceSignedIn(url)) => Err(Refusal::OnceSignedIn(url)),
     }
+}
+
+/// Whether the request's `prompt` asks for no page at all.
+fn prompt_none(prompt: Option<&str>) -> bool {
+    prompt.is_some_and(|p| p.split(' ').any(|p| p == "none"))
+}
+
+/// The error page for `prompt=none` from a client that registered itself when nobody is signed
+/// in: it may not show the sign-in page, and may not redirect to an untrusted client either.
+fn login_required_page() -> ApiError {
+    error_page(&OAuthError::new(
+        ErrorCode::LoginRequired,
+        "nobody is signed in, and this application registered itself, so its answer waits for a sign-in; sign in to Portcullis first",
+    ))
 }
 
 fn signed_in_user(signed_in: &SignedIn) -> SignedInUser {
@@ -111,13 +134,35 @@ async fn authorize_get(
     let query = parts.uri.query().unwrap_or_default().to_owned();
     let authorization = match checked(&state, &query).await {
         Ok(request) => request,
-        Err(end) => return end,
+        Err(Refusal::End(end)) => return end,
+        Err(Refusal::OnceSignedIn(url)) => {
+            if crate::pages::current_user(&state, &parts.headers)
+                .await?
+                .is_some()
+            {
+                return Ok(redirect(&url));
+            }
+            let prompt = Params::parse(query.as_bytes())
+                .ok()
+                .and_then(|p| p.get("prompt").map(str::to_owned));
+            if prompt_none(prompt.as_deref()) {
+                return Err(login_required_page());
+            }
+            // Sends the browser to sign in and back here, where the error is sent.
+            return match SignedIn::from_request_parts(&mut parts, &state).await {
+                Ok(_) => Ok(redirect(&url)),
+                Err(response) => Ok(response),
+            };
+        }
     };
     let server = server(&state)?;
     let prompt = authorization.prompt.clone().unwrap_or_default();
     let signed_in = match crate::pages::current_user(&state, &parts.headers).await? {
         Some(signed_in) => signed_in,
-        None if prompt.split(' ').any(|p| p == "none") => {
+        None if prompt_none(Some(&prompt)) && !authorization.client.first_party => {
+            return Err(login_required_page());
+        }
+        None if prompt_none(Some(&prompt)) => {
             return Ok(redirect(&server.error_redirect(
                 &authorization.redirect_uri,
                 authorization.state.as_deref(),
@@ -151,7 +196,7 @@ async fn authorize_get(
         };
         return approve(&state, &authorization, &signed_in, &consented).await;
     }
-    if prompt.split(' ').any(|p| p == "none") {
+    if prompt_none(Some(&prompt)) {
         return Ok(redirect(&server.error_redirect(
             &authorization.redirect_uri,
             authorization.state.as_deref(),
@@ -192,7 +237,9 @@ async fn authorize_post(
 ) -> Result<Response, ApiError> {
     let authorization = match checked(&state, &form.request).await {
         Ok(request) => request,
-        Err(end) => return end,
+        Err(Refusal::End(end)) => return end,
+        // The person is signed in (`SignedIn` above).
+        Err(Refusal::OnceSignedIn(url)) => return Ok(redirect(&url)),
     };
     match form.decision.as_str() {
         "allow" => {

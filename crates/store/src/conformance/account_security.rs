@@ -462,15 +462,21 @@ pub async fn sessions_and_grants_of_a_user_are_listed_newest_first(
     );
 
     let subject = scope.name("list-subject");
-    let first = grant(scope, &subject, "g-first", base_plus(10));
-    let second = grant(scope, &subject, "g-second", base_plus(20));
-    let revoked = grant(scope, &subject, "g-revoked", base_plus(30));
-    let other = grant(
+    // All four for one client of their own, whose live grants are listed too.
+    let client = scope.name("list-client");
+    let of_client = |mut g: Grant| {
+        g.client_id = client.clone();
+        g
+    };
+    let first = of_client(grant(scope, &subject, "g-first", base_plus(10)));
+    let second = of_client(grant(scope, &subject, "g-second", base_plus(20)));
+    let revoked = of_client(grant(scope, &subject, "g-revoked", base_plus(30)));
+    let other = of_client(grant(
         scope,
         &scope.name("other-subject"),
         "g-other",
         base_plus(40),
-    );
+    ));
     for (seed, g) in [
         (230, &first),
         (231, &second),
@@ -492,9 +498,29 @@ pub async fn sessions_and_grants_of_a_user_are_listed_newest_first(
         .collect();
     assert_eq!(
         ids,
-        vec![second.id, first.id],
+        vec![second.id.clone(), first.id.clone()],
         "{}: live grants newest first",
         store.backend()
+    );
+    let ids: Vec<String> = store
+        .grants_of_client(&client)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    assert_eq!(
+        ids,
+        vec![other.id, second.id, first.id],
+        "{}: a client's live grants newest first",
+        store.backend()
+    );
+    assert!(
+        store
+            .grants_of_client(&scope.name("no-such-client"))
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 

@@ -52,6 +52,36 @@ fn stored_refresh(token: &RefreshToken) -> RefreshToken {
 }
 
 impl AuthorizationTables {
+    /// Every row, sorted (clients are added by the caller).
+    pub(super) fn snapshot(&self) -> super::AuthorizationSnapshot {
+        let mut codes: Vec<AuthorizationCode> = self.codes.values().cloned().collect();
+        codes.sort_by_key(|c| c.code_hash);
+        let mut grants: Vec<Grant> = self.grants.values().cloned().collect();
+        grants.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut refresh_tokens: Vec<RefreshToken> = self.refresh.values().cloned().collect();
+        refresh_tokens.sort_by_key(|t| t.token_hash);
+        let mut revoked_access_tokens: Vec<RevokedAccessToken> =
+            self.revoked_access.values().cloned().collect();
+        revoked_access_tokens.sort_by(|a, b| a.jti.cmp(&b.jti));
+        let mut consents: Vec<Consent> = self.consents.values().cloned().collect();
+        consents.sort_by(|a, b| {
+            (&a.subject, &a.client_id, &a.redirect_uri, &a.resource).cmp(&(
+                &b.subject,
+                &b.client_id,
+                &b.redirect_uri,
+                &b.resource,
+            ))
+        });
+        super::AuthorizationSnapshot {
+            codes,
+            grants,
+            refresh_tokens,
+            revoked_access_tokens,
+            consents,
+            clients: Vec::new(),
+        }
+    }
+
     pub(super) fn code_insert(&mut self, code: &AuthorizationCode) -> Result<(), StoreError> {
         if self.codes.contains_key(&code.code_hash) {
             return Err(StoreError::Conflict(
@@ -111,10 +141,19 @@ impl AuthorizationTables {
     }
 
     pub(super) fn grants_of_subject(&self, subject: &str) -> Vec<Grant> {
+        self.live_grants(|g| g.subject == subject)
+    }
+
+    pub(super) fn grants_of_client(&self, client_id: &str) -> Vec<Grant> {
+        self.live_grants(|g| g.client_id == client_id)
+    }
+
+    /// The grants `belongs` picks that are not revoked, newest first.
+    fn live_grants(&self, belongs: impl Fn(&Grant) -> bool) -> Vec<Grant> {
         let mut grants: Vec<Grant> = self
             .grants
             .values()
-            .filter(|g| g.subject == subject && g.revoked_at.is_none())
+            .filter(|g| belongs(g) && g.revoked_at.is_none())
             .cloned()
             .collect();
         grants.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));

@@ -144,14 +144,14 @@ async fn secrets_rotate_and_clients_are_deleted() {
         Err(AdminError::NotFound(_))
     ));
 
-    let deleted = delete(&store, id).await.unwrap();
+    let deleted = delete(&store, id, now()).await.unwrap();
     assert_eq!(&deleted.client_id, id);
     assert!(matches!(
         show(&store, id).await,
         Err(AdminError::NotFound(_))
     ));
     assert!(matches!(
-        delete(&store, id).await,
+        delete(&store, id, now()).await,
         Err(AdminError::NotFound(_))
     ));
     assert_eq!(list(&store).await.unwrap().len(), 1);

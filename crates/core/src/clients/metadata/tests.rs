@@ -119,11 +119,6 @@ fn redirect_uris_are_checked_with_the_application_type() {
             json!({"redirect_uris": (0..21).map(|i| format!("https://app.example/{i}")).collect::<Vec<_>>()}),
             Expect::RedirectUri("at most 20"),
         ),
-        // Without the code grant, redirect URIs are not needed.
-        (
-            json!({"grant_types": ["client_credentials"], "response_types": []}),
-            Expect::Ok(|m| m.redirect_uris.is_empty()),
-        ),
     ];
     for (document, expect) in cases {
         check(Registration, document, expect);
@@ -162,8 +157,17 @@ fn grants_responses_and_methods() {
             ),
             Expect::Metadata("client_credentials is only"),
         ),
+        // Self-registered clients never get client credentials (reference H5).
         (
             uris(json!({"grant_types": ["authorization_code", "client_credentials"]})),
+            Expect::Metadata("only for clients the operator registers"),
+        ),
+        (
+            json!({"grant_types": ["client_credentials"], "response_types": []}),
+            Expect::Metadata("only for clients the operator registers"),
+        ),
+        (
+            uris(json!({"grant_types": ["authorization_code", "refresh_token"]})),
             Expect::Ok(|m| m.grant_types.len() == 2),
         ),
         (
