@@ -2,9 +2,9 @@
 # Real MCP clients sign in through Portcullis's own OAuth and then use the MCP server with their
 # token: server-everything is published as `everything` with auth = "oauth", a person made with
 # `portcullis admin user create` signs in and clicks Allow headlessly (oauth_user.mjs), and each
-# client lists and calls tools. Clients: the TypeScript SDK v2 with a client ID metadata document
-# and with dynamic registration, the TypeScript SDK v1, the Python SDK (both ways), the MCP
-# Inspector CLI, and the strict OAuth library oauth4webapi. See tests/peers/README.md.
+# client lists and calls tools. Clients: the TypeScript SDK v2 and v1, the Python SDK and the MCP
+# Inspector CLI, each with a client ID metadata document and with dynamic registration, and the
+# strict OAuth library oauth4webapi. See tests/peers/README.md.
 #
 #   tests/peers/oauth_clients.sh     # last line "N passed, M failed"
 #
@@ -28,6 +28,7 @@ peers_start_oauth_portcullis "$bin" "$out"
 clients=(
   "ts-v2-cimd|$NODE22 $PEERS_DIR/ts-oauth-client.mjs --sdk v2 --cimd $PEERS_CIMD/clients/ts-v2.json"
   "ts-v2-dcr|$NODE22 $PEERS_DIR/ts-oauth-client.mjs --sdk v2"
+  "ts-v1-cimd|$NODE22 $PEERS_DIR/ts-oauth-client.mjs --sdk v1 --cimd $PEERS_CIMD/clients/ts-v1.json"
   "ts-v1-dcr|$NODE22 $PEERS_DIR/ts-oauth-client.mjs --sdk v1"
   "py-cimd|$VENV/bin/python $PEERS_DIR/py_oauth_client.py --node $NODE22 --cimd $PEERS_CIMD/clients/py.json"
   "py-dcr|$VENV/bin/python $PEERS_DIR/py_oauth_client.py --node $NODE22"
@@ -45,7 +46,7 @@ done
 
 # A client that says it used its metadata document must have made Portcullis fetch it; the SDKs
 # fall back to registration silently when the metadata does not offer CIMD.
-for name in ts-v2 py inspector; do
+for name in ts-v2 ts-v1 py inspector; do
   fetched=1
   grep -q "\"path\":\"/clients/$name.json\"" "$PEERS_CIMD_LOG" && fetched=0
   peers_case "cimd" "$fetched" "Portcullis fetched /clients/$name.json from the client's https server"
