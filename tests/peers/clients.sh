@@ -35,34 +35,15 @@ clients=(
   "py-legacy|$VENV/bin/python $PEERS_DIR/py_client.py --mode legacy"
 )
 
-passed=0
-failed=0
-failures=()
-
-# run_clients TARGET URL: every client variant against URL; tallies its `ok`/`FAIL` lines.
+# run_clients TARGET URL: every client variant against URL.
 run_clients() {
-  local target=$1 url=$2 entry name cmd log status ok bad
+  local target=$1 url=$2 entry name cmd
   for entry in "${clients[@]}"; do
     name=${entry%%|*}
     cmd=${entry#*|}
-    log=$out/$target-$name.log
-    status=0
     # Word splitting of $cmd is intended: the paths it holds have no spaces in this layout.
     # shellcheck disable=SC2086
-    timeout 120 $cmd "$url" >"$log" 2>&1 || status=$?
-    ok=$(grep -c '^ok ' "$log" || true)
-    bad=$(grep -c '^FAIL ' "$log" || true)
-    if ((status != 0 && bad == 0)); then
-      # Crashed or timed out before reporting a failed case: that is one failure too.
-      echo "FAIL $name: exited with status $status without reporting a failed case" >>"$log"
-      bad=1
-    fi
-    passed=$((passed + ok))
-    failed=$((failed + bad))
-    peers_log "$target / $name: $ok ok, $bad failed"
-    while IFS= read -r line; do
-      failures+=("[$target] $line")
-    done < <(grep '^FAIL ' "$log" || true)
+    peers_run_cases "$target" "$name" "$out/$target-$name.log" $cmd "$url"
   done
 }
 
@@ -75,11 +56,11 @@ else
   # The clients must work against the bare upstream first; otherwise a failure says nothing about
   # Portcullis.
   run_clients direct "http://127.0.0.1:$upstream_port/mcp"
-  if ((failed > 0)); then
-    printf '%s\n' "${failures[@]}" >&2
+  if ((PEERS_FAILED > 0)); then
+    printf '%s\n' "${PEERS_FAILURES[@]}" >&2
     peers_die "the clients fail against server-everything directly (logs in $out); not a Portcullis result"
   fi
-  passed=0
+  PEERS_PASSED=0
   bin=$(peers_portcullis_bin)
   gateway_port=$(peers_free_port)
   peers_write_config "$out/portcullis.toml" "$gateway_port" "$upstream_port" "$out/portcullis-state"
@@ -90,10 +71,4 @@ fi
 
 peers_stop_all
 peers_log "logs in $out (one per target and client, portcullis.log)"
-{
-  if ((${#failures[@]} > 0)); then
-    printf '%s\n' "${failures[@]}"
-  fi
-  echo "$passed passed, $failed failed"
-} | tee "$out/summary.txt"
-((failed == 0 && passed > 0))
+peers_summary "$out/summary.txt"

@@ -186,3 +186,147 @@ peers_start_portcullis() {
   peers_wait_http "http://127.0.0.1:$port/readyz" "$PEERS_LAST_PID" "$log" 60 200 ||
     peers_die "portcullis did not become ready (GET /readyz)"
 }
+
+# --- counting cases -----------------------------------------------------------------------------
+
+# The client scripts print one line per case, `ok LABEL: CASE` or `FAIL LABEL: CASE: why`.
+PEERS_PASSED=0
+PEERS_FAILED=0
+PEERS_FAILURES=()
+
+# peers_run_cases TARGET NAME LOG COMMAND...: run COMMAND (at most 120 s) with its output in LOG,
+# and add its `ok`/`FAIL` lines to the tally. A command that fails without reporting a failed
+# case (a crash, a timeout) counts as one failure.
+peers_run_cases() {
+  local target=$1 name=$2 log=$3 status=0 ok bad line
+  shift 3
+  timeout 120 "$@" >"$log" 2>&1 || status=$?
+  ok=$(grep -c '^ok ' "$log" || true)
+  bad=$(grep -c '^FAIL ' "$log" || true)
+  if ((status != 0 && bad == 0)); then
+    echo "FAIL $name: exited with status $status without reporting a failed case" >>"$log"
+    bad=1
+  fi
+  PEERS_PASSED=$((PEERS_PASSED + ok))
+  PEERS_FAILED=$((PEERS_FAILED + bad))
+  peers_log "$target / $name: $ok ok, $bad failed"
+  while IFS= read -r line; do
+    PEERS_FAILURES+=("[$target] $line")
+  done < <(grep '^FAIL ' "$log" || true)
+}
+
+# peers_case NAME CONDITION_STATUS MESSAGE: count one case the suite checks itself (0 = ok).
+peers_case() {
+  local name=$1 status=$2 message=$3
+  if ((status == 0)); then
+    PEERS_PASSED=$((PEERS_PASSED + 1))
+    peers_log "ok $name: $message"
+  else
+    PEERS_FAILED=$((PEERS_FAILED + 1))
+    PEERS_FAILURES+=("FAIL $name: $message")
+    peers_log "FAIL $name: $message"
+  fi
+}
+
+# peers_summary FILE: print the failures and the closing "N passed, M failed" line (also to
+# FILE); the status is 0 when something passed and nothing failed.
+peers_summary() {
+  {
+    if ((${#PEERS_FAILURES[@]} > 0)); then
+      printf '%s\n' "${PEERS_FAILURES[@]}"
+    fi
+    echo "$PEERS_PASSED passed, $PEERS_FAILED failed"
+  } | tee "$1"
+  ((PEERS_FAILED == 0 && PEERS_PASSED > 0))
+}
+
+# --- Portcullis's own OAuth ---------------------------------------------------------------------
+
+# peers_make_tls DIR: a throwaway test CA and a certificate for IP 127.0.0.1 that it signed
+# (ca.pem; server.pem and server.key), valid for two days.
+peers_make_tls() {
+  local dir=$1
+  mkdir -p "$dir"
+  (
+    cd "$dir"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+      -subj "/CN=Portcullis peers test CA" -keyout ca.key -out ca.pem \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+      -subj "/CN=127.0.0.1" -keyout server.key -out server.csr
+    printf '%s\n' "subjectAltName=IP:127.0.0.1" "basicConstraints=critical,CA:FALSE" \
+      "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+      -extfile server.ext -out server.pem
+  ) >"$dir/openssl.log" 2>&1 || { cat "$dir/openssl.log" >&2; peers_die "openssl could not make the test certificates"; }
+}
+
+# peers_start_oauth_portcullis BIN OUT: everything the OAuth suites sign in to.
+#   - server-everything over Streamable HTTP;
+#   - client ID metadata documents served over https on 127.0.0.1 (cimd_server.mjs) with a
+#     certificate of a throwaway CA, which Portcullis alone trusts (SSL_CERT_FILE);
+#   - Portcullis publishing server-everything as `everything` with auth = "oauth", and registration.allow_loopback_client_id_documents on so that it may fetch
+#     those documents from 127.0.0.1 (a test-only key; other private addresses stay refused);
+#   - a person to sign in, made with `portcullis admin user create --password-stdin`.
+# Sets PEERS_GATEWAY (the issuer), PEERS_MCP_URL (the MCP server behind OAuth), PEERS_CIMD (the
+# documents' origin), PEERS_CIMD_LOG (one JSON line per request the document server got) and
+# exports PEERS_OAUTH_USERNAME and PEERS_OAUTH_PASSWORD for oauth_user.mjs.
+peers_start_oauth_portcullis() {
+  local bin=$1 out=$2 upstream_port port cimd_port config
+  upstream_port=$(peers_free_port)
+  peers_start_everything_http "$upstream_port" "$out/server-everything.log"
+  port=$(peers_free_port)
+  cimd_port=$(peers_free_port)
+  PEERS_GATEWAY=http://127.0.0.1:$port
+  # shellcheck disable=SC2034 # read by the suites that source this file
+  PEERS_MCP_URL=$PEERS_GATEWAY/servers/everything/mcp
+  PEERS_CIMD=https://127.0.0.1:$cimd_port
+  PEERS_CIMD_LOG=$out/cimd-requests.jsonl
+  : >"$PEERS_CIMD_LOG"
+
+  peers_make_tls "$out/tls"
+  peers_start "client ID metadata documents (https :$cimd_port)" "$out/cimd-server.log" \
+    "$NODE22" "$PEERS_DIR/cimd_server.mjs" --port "$cimd_port" --cert "$out/tls/server.pem" \
+    --key "$out/tls/server.key" --log "$PEERS_CIMD_LOG"
+  local i
+  for ((i = 0; i < 100; i++)); do
+    curl -s -o /dev/null --max-time 2 --cacert "$out/tls/ca.pem" "$PEERS_CIMD/clients/probe.json" && break
+    sleep 0.1
+  done
+  curl -sf -o /dev/null --max-time 2 --cacert "$out/tls/ca.pem" "$PEERS_CIMD/clients/probe.json" ||
+    peers_die "the client ID metadata document server did not answer over https"
+  : >"$PEERS_CIMD_LOG"
+
+  config=$out/portcullis.toml
+  mkdir -p "$out/portcullis-state"
+  cat >"$config" <<EOF
+version = 1
+
+[server]
+listen = "127.0.0.1:$port"
+public_url = "$PEERS_GATEWAY"
+
+[store]
+url = "sqlite://$out/portcullis-state/portcullis.db"
+
+[registration]
+# Tests only: the client ID metadata documents are served from 127.0.0.1.
+allow_loopback_client_id_documents = true
+
+[[upstreams]]
+name = "everything"
+url = "http://127.0.0.1:$upstream_port/mcp"
+auth = "oauth"
+EOF
+
+  export PEERS_OAUTH_USERNAME=peer
+  PEERS_OAUTH_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
+  export PEERS_OAUTH_PASSWORD
+  printf '%s\n' "$PEERS_OAUTH_PASSWORD" |
+    "$bin" admin --config "$config" user create --username "$PEERS_OAUTH_USERNAME" \
+      --email peer@example.com --password-stdin >"$out/admin.log" 2>&1 ||
+    { cat "$out/admin.log" >&2; peers_die "portcullis admin user create failed"; }
+
+  # The test CA is the only root Portcullis trusts in this run (rustls reads SSL_CERT_FILE).
+  SSL_CERT_FILE=$out/tls/ca.pem peers_start_portcullis "$bin" "$config" "$port" "$out/portcullis.log"
+}

@@ -14,14 +14,10 @@ import argparse
 import asyncio
 import sys
 
-import anyio
+from cases import Cases, text_of
 from mcp import Client, MCPError
 
 TIMEOUT_S = 15
-
-
-def text_of(result) -> str:
-    return "".join(block.text for block in result.content if getattr(block, "type", None) == "text")
 
 
 CASES = [
@@ -33,27 +29,12 @@ CASES = [
 ]
 
 
-def describe(err: BaseException) -> str:
-    if isinstance(err, BaseExceptionGroup):
-        return "; ".join(describe(inner) for inner in err.exceptions)
-    return " ".join(f"{type(err).__name__}: {err}".split())[:400]
-
-
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=["auto", "legacy"], default="auto")
     parser.add_argument("url")
     args = parser.parse_args()
     label = f"py-{args.mode}"
-    failed = 0
-
-    def report(name: str, err: BaseException | str | None) -> None:
-        nonlocal failed
-        if err is None:
-            print(f"ok {label}: {name}", flush=True)
-        else:
-            failed += 1
-            print(f"FAIL {label}: {name}: {err if isinstance(err, str) else describe(err)}", flush=True)
 
     async def list_tools(client: Client) -> None:
         tools = (await client.list_tools()).tools
@@ -93,28 +74,11 @@ async def main() -> int:
             return
         assert result.is_error, f"expected an error, got {result}"
 
-    bodies = dict(zip(CASES, [list_tools, call_echo, call_sum, call_progress, call_unknown], strict=True))
-    connected = False
-    try:
-        async with Client(args.url, mode=args.mode, read_timeout_seconds=TIMEOUT_S, cache=None) as client:
-            connected = True
-            report("connect", None)
-            for name in CASES:
-                try:
-                    with anyio.fail_after(TIMEOUT_S):
-                        await bodies[name](client)
-                    report(name, None)
-                except Exception as err:  # noqa: BLE001 - every failure is a failed case
-                    report(name, err)
-        report("close", None)
-    except Exception as err:  # noqa: BLE001
-        if connected:
-            report("close", err)
-        else:
-            report("connect", err)
-            for name in [*CASES, "close"]:
-                report(name, "not run, no connection")
-    return 1 if failed else 0
+    cases = Cases(label)
+    bodies = [list_tools, call_echo, call_sum, call_progress, call_unknown]
+    connection = Client(args.url, mode=args.mode, read_timeout_seconds=TIMEOUT_S, cache=None)
+    await cases.run(connection, "connect", list(zip(CASES, bodies, strict=True)), TIMEOUT_S)
+    return cases.status()
 
 
 if __name__ == "__main__":

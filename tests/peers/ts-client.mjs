@@ -9,6 +9,8 @@
 // ('legacy'); 'auto' probes `server/discover` first and falls back to the handshake.
 import { parseArgs } from 'node:util';
 
+import { Cases, assert, everythingTools, textOf } from './cases.mjs';
+
 const { values, positionals } = parseArgs({
   options: { sdk: { type: 'string', default: 'v2' }, mode: { type: 'string' } },
   allowPositionals: true,
@@ -21,37 +23,12 @@ if (!url || !['v1', 'v2'].includes(values.sdk)) {
 const label = `ts-${values.sdk}${values.mode ? `-${values.mode}` : ''}`;
 const timeout = 15_000;
 
-let failed = 0;
+const cases = new Cases(label);
 let client;
-async function check(name, fn) {
-  if (name !== 'connect' && !client) {
-    failed += 1;
-    console.log(`FAIL ${label}: ${name}: not run, no connection`);
-    return;
-  }
-  try {
-    await fn();
-    console.log(`ok ${label}: ${name}`);
-  } catch (err) {
-    failed += 1;
-    console.log(`FAIL ${label}: ${name}: ${describe(err)}`);
-  }
-}
-function describe(err) {
-  const cause = err?.cause ? ` (cause: ${err.cause?.message ?? err.cause})` : '';
-  const text = err instanceof Error ? `${err.name}: ${err.message}${cause}` : String(err);
-  return text.replace(/\s+/g, ' ').slice(0, 400);
-}
 // v1: callTool(params, resultSchema?, options); v2: callTool(params, options).
 function callTool(params, options = {}) {
   const opts = { timeout, ...options };
   return values.sdk === 'v1' ? client.callTool(params, undefined, opts) : client.callTool(params, opts);
-}
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
-function textOf(result) {
-  return (result.content ?? []).filter((c) => c.type === 'text').map((c) => c.text).join('');
 }
 
 async function connect() {
@@ -69,27 +46,11 @@ async function connect() {
   return c;
 }
 
-await check('connect', async () => {
+await cases.step('connect', async () => {
   client = await connect();
 });
-await check('tools/list has echo and get-sum', async () => {
-  const { tools } = await client.listTools(undefined, { timeout });
-  const names = tools.map((t) => t.name);
-  assert(names.includes('echo') && names.includes('get-sum'), `tools were ${JSON.stringify(names)}`);
-  const echo = tools.find((t) => t.name === 'echo');
-  assert(echo.inputSchema?.properties?.message, `echo has no message parameter: ${JSON.stringify(echo.inputSchema)}`);
-});
-await check('tools/call echo', async () => {
-  const message = `hello from ${label} ✓`;
-  const result = await callTool({ name: 'echo', arguments: { message } });
-  assert(!result.isError, `isError: ${JSON.stringify(result)}`);
-  assert(textOf(result) === `Echo: ${message}`, `got ${JSON.stringify(result.content)}`);
-});
-await check('tools/call get-sum', async () => {
-  const result = await callTool({ name: 'get-sum', arguments: { a: 2, b: 40 } });
-  assert(!result.isError && /\b42\b/.test(textOf(result)), `got ${JSON.stringify(result)}`);
-});
-await check('tools/call with progress notifications', async () => {
+await everythingTools(cases, { listTools: () => client.listTools(undefined, { timeout }), callTool });
+await cases.check('tools/call with progress notifications', async () => {
   // server-everything sends notifications/progress (related to the call) when a progressToken is
   // given; through a relay they must arrive before the result, on the call's own stream.
   const seen = [];
@@ -100,7 +61,7 @@ await check('tools/call with progress notifications', async () => {
   assert(!result.isError && /completed/.test(textOf(result)), `got ${JSON.stringify(result)}`);
   assert(seen.join(' ') === '1/3 2/3 3/3', `progress notifications were [${seen.join(' ')}]`);
 });
-await check('tools/call of an unknown tool is an error', async () => {
+await cases.check('tools/call of an unknown tool is an error', async () => {
   let result;
   try {
     result = await callTool({ name: 'no-such-tool', arguments: {} });
@@ -110,8 +71,8 @@ await check('tools/call of an unknown tool is an error', async () => {
   }
   assert(result.isError === true, `expected an error, got ${JSON.stringify(result)}`);
 });
-await check('close', async () => {
+await cases.check('close', async () => {
   await client.close();
 });
 
-process.exit(failed ? 1 : 0);
+cases.exit();

@@ -146,6 +146,29 @@ async fn a_client_registers_reads_updates_and_deletes_itself() {
     assert_eq!(oauth_error(after, 401).await, "invalid_token");
 }
 
+/// What the MCP Inspector (2.12) registers with, member for member: `scope` is `""`, its way of
+/// naming no scope, which must not cost it its registration.
+#[tokio::test]
+async fn the_mcp_inspectors_registration_is_accepted() {
+    let app = spawn_with(vec![], |_| {}).await;
+    let inspector = json!({
+        "redirect_uris": ["http://127.0.0.1:6276/oauth/callback"],
+        "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "client_name": "MCP Inspector",
+        "client_uri": "https://github.com/modelcontextprotocol/inspector",
+        "scope": "",
+        "application_type": "native",
+    });
+    let response = register(&app, &inspector).send().await.unwrap();
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(created["client_name"], "MCP Inspector");
+    assert!(created.get("scope").is_none(), "{created}");
+    assert_eq!(stored_clients(&app).await, 1);
+}
+
 #[tokio::test]
 async fn a_confidential_registration_gets_a_secret_once() {
     let app = spawn_with(vec![], |_| {}).await;

@@ -199,8 +199,11 @@ pub fn parse(
     };
 
     let scope = match optional_string(object, "scope")? {
+        // An empty list of scopes is no list: clients that have none to name send `""` (the MCP
+        // Inspector does), and RFC 7591 §2 leaves an omitted scope to the server's default.
+        Some("") => None,
         Some(scope) => {
-            if scope.is_empty() || !scope.split(' ').all(is_scope_token) {
+            if !scope.split(' ').all(is_scope_token) {
                 return Err(bad(
                     "scope must be scope tokens separated by single spaces (RFC 6749 §3.3)",
                 ));

@@ -246,7 +246,8 @@ fn names_scopes_and_informational_uris() {
             with("client_name", Value::Null),
             Expect::Ok(|m| m.client_name.is_none()),
         ),
-        (with("scope", json!("")), Expect::Metadata("scope")),
+        (with("scope", json!("")), Expect::Ok(|m| m.scope.is_none())),
+        (with("scope", json!(" ")), Expect::Metadata("scope")),
         (with("scope", json!("a  b")), Expect::Metadata("scope")),
         (with("scope", json!("a \"b\"")), Expect::Metadata("scope")),
         (

@@ -1,0 +1,202 @@
+// The person in a browser, headless: follows an authorization URL to Portcullis, signs in on
+// /login with a username and password, and answers the consent page (Allow, or Deny), reading
+// each form's hidden fields (`csrf_token`, `return_to`, `request`) as a browser would submit
+// them. Cookies are kept, redirects are looked at one by one, and form posts carry the page's
+// `Origin`. What comes back is the redirect to the client: `redirect_uri?code&state&iss`.
+//
+// As a module (the TypeScript clients):
+//   import { authorizeInBrowser } from './oauth_user.mjs';
+//   const { location, consent } = await authorizeInBrowser(url, { username, password });
+//
+// As a command (the Python client, the Inspector's "browser", the conformance runner):
+//   PEERS_OAUTH_USERNAME=u PEERS_OAUTH_PASSWORD=p node oauth_user.mjs [--follow] [--deny] URL
+// prints the redirect to the client on stdout and what the consent page showed on stderr. With
+// --follow it also delivers that redirect (GET) to the client's loopback callback. Exit status 1
+// with a reason on stderr when any step is not what a person would see.
+import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
+
+const STEP_TIMEOUT_MS = 10_000;
+const MAX_STEPS = 8;
+
+class Browser {
+  constructor() {
+    this.cookies = new Map();
+  }
+
+  async request(url, { method = 'GET', form, origin } = {}) {
+    const headers = {};
+    if (this.cookies.size) {
+      headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    }
+    let body;
+    if (form) {
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+      headers.origin = origin;
+      body = new URLSearchParams(form).toString();
+    }
+    const response = await fetch(url, {
+      method,
+      headers,
+      body,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(STEP_TIMEOUT_MS),
+    });
+    for (const set of response.headers.getSetCookie()) {
+      const [pair, ...attributes] = set.split(';');
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq).trim();
+      if (attributes.some((a) => /^\s*max-age=0\s*$/i.test(a))) this.cookies.delete(name);
+      else this.cookies.set(name, pair.slice(eq + 1).trim());
+    }
+    const text = await response.text();
+    return { status: response.status, location: response.headers.get('location'), text, url };
+  }
+}
+
+/// The few HTML escapes askama writes, and numeric references.
+function unescapeHtml(s) {
+  const named = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+  return s.replace(/&(#x[0-9a-f]+|#[0-9]+|[a-z]+);/gi, (whole, ref) => {
+    if (ref[0] === '#') {
+      const code = ref[1] === 'x' || ref[1] === 'X' ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
+      return String.fromCodePoint(code);
+    }
+    return named[ref.toLowerCase()] ?? whole;
+  });
+}
+
+/// What a person reads on a page: the body's text, without styles and markup.
+function textOf(html) {
+  const body = html.replace(/<head\b[\s\S]*?<\/head>|<style\b[\s\S]*?<\/style>|<script\b[\s\S]*?<\/script>/gi, ' ');
+  return unescapeHtml(body.replace(/<[^>]*>/g, ' ')).replace(/\s+/g, ' ').trim();
+}
+
+/// The page's single POST form: its absolute action and its hidden fields.
+function formOf(page) {
+  const forms = [...page.text.matchAll(/<form\b[^>]*\bmethod="post"[^>]*>([\s\S]*?)<\/form>/gi)];
+  if (forms.length !== 1) throw new Error(`expected one form on ${page.url}, found ${forms.length}: ${textOf(page.text).slice(0, 300)}`);
+  const action = /\baction="([^"]*)"/i.exec(forms[0][0])?.[1];
+  if (!action) throw new Error(`the form on ${page.url} has no action`);
+  const fields = {};
+  for (const input of forms[0][1].matchAll(/<input\b[^>]*>/gi)) {
+    const tag = input[0];
+    if (!/\btype="hidden"/i.test(tag)) continue;
+    const name = /\bname="([^"]*)"/i.exec(tag)?.[1];
+    const value = /\bvalue="([^"]*)"/i.exec(tag)?.[1] ?? '';
+    if (name) fields[unescapeHtml(name)] = unescapeHtml(value);
+  }
+  if (!fields.csrf_token) throw new Error(`the form on ${page.url} has no csrf_token field`);
+  return { action: new URL(unescapeHtml(action), page.url).href, fields, body: forms[0][1] };
+}
+
+/// What the consent page tells the person: the client's name, the MCP server, where the answer
+/// goes, the metadata document's host.
+function consentFacts(page) {
+  const h1 = /<h1>([\s\S]*?)<\/h1>/i.exec(page.text)?.[1] ?? '';
+  const m = /^Allow (.*) to use (.*)\?$/.exec(textOf(h1));
+  const receiver = /It will receive your authorization at<\/dt>\s*<dd>([\s\S]*?)<\/dd>/i.exec(page.text)?.[1];
+  const document = /\(described at ([^)]*)\)/.exec(page.text)?.[1];
+  return {
+    client: m ? m[1] : undefined,
+    resource: m ? m[2] : undefined,
+    redirectHost: receiver ? textOf(receiver) : undefined,
+    documentHost: document ? unescapeHtml(document) : undefined,
+  };
+}
+
+function isPage(location, issuer, path) {
+  const url = new URL(location, issuer);
+  return url.origin === issuer.origin && url.pathname === path;
+}
+
+/// Takes the authorization request at `authorizationUrl` through sign-in and consent; returns
+/// the redirect to the client (`location`) and what the consent page showed (`consent`, absent
+/// when no page was shown).
+export async function authorizeInBrowser(authorizationUrl, { username, password, decision = 'allow' }) {
+  if (!username || !password) throw new Error('a username and password are needed to sign in');
+  const issuer = new URL(new URL(authorizationUrl).origin);
+  const browser = new Browser();
+  let page = await browser.request(authorizationUrl);
+  let consent;
+  for (let step = 0; step < MAX_STEPS; step += 1) {
+    if (page.status === 200 && isPage(page.url, issuer, '/login')) {
+      const form = formOf(page);
+      page = await browser.request(form.action, {
+        method: 'POST',
+        origin: issuer.origin,
+        form: { ...form.fields, username, password },
+      });
+      if (page.status !== 303) throw new Error(`signing in answered ${page.status}: ${textOf(page.text).slice(0, 300)}`);
+      continue;
+    }
+    if (page.status === 200 && isPage(page.url, issuer, '/authorize')) {
+      consent = consentFacts(page);
+      const form = formOf(page);
+      if (!/<button[^>]*value="allow"[^>]*>\s*Allow\s*<\/button>/.test(form.body)) throw new Error('the consent page has no Allow button');
+      if (!/<button[^>]*value="deny"[^>]*>\s*Deny\s*<\/button>/.test(form.body)) throw new Error('the consent page has no Deny button');
+      page = await browser.request(form.action, {
+        method: 'POST',
+        origin: issuer.origin,
+        form: { ...form.fields, decision },
+      });
+      if (page.status !== 303) throw new Error(`the consent answer was ${page.status}: ${textOf(page.text).slice(0, 300)}`);
+      if (isPage(page.location, issuer, '/authorize') || isPage(page.location, issuer, '/login')) {
+        throw new Error(`the consent answer sent the browser back to ${page.location}`);
+      }
+      return { location: new URL(page.location, issuer).href, consent };
+    }
+    if ([302, 303, 307].includes(page.status) && page.location) {
+      const next = new URL(page.location, page.url);
+      if (next.origin !== issuer.origin) {
+        // Portcullis sent the browser to the client without asking: an error, or a remembered
+        // consent. Either way it is the client's to read.
+        return { location: next.href, consent };
+      }
+      if (isPage(next, issuer, '/login') || isPage(next, issuer, '/authorize')) {
+        page = await browser.request(next.href);
+        continue;
+      }
+      throw new Error(`Portcullis sent the browser to ${next.pathname}, a step this driver does not know (a second factor?)`);
+    }
+    throw new Error(`unexpected answer ${page.status} from ${page.url}: ${textOf(page.text).slice(0, 300)}`);
+  }
+  throw new Error(`no answer for the client after ${MAX_STEPS} steps`);
+}
+
+/// Delivers the redirect to the client's loopback callback, as the browser would.
+export async function deliver(location) {
+  const response = await fetch(location, { redirect: 'manual', signal: AbortSignal.timeout(STEP_TIMEOUT_MS) });
+  await response.arrayBuffer();
+  return response.status;
+}
+
+async function main() {
+  const { values, positionals } = parseArgs({
+    options: { follow: { type: 'boolean', default: false }, deny: { type: 'boolean', default: false } },
+    allowPositionals: true,
+  });
+  if (positionals.length !== 1) {
+    console.error('usage: PEERS_OAUTH_USERNAME=u PEERS_OAUTH_PASSWORD=p node oauth_user.mjs [--follow] [--deny] URL');
+    process.exit(2);
+  }
+  try {
+    const { location, consent } = await authorizeInBrowser(positionals[0], {
+      username: process.env.PEERS_OAUTH_USERNAME,
+      password: process.env.PEERS_OAUTH_PASSWORD,
+      decision: values.deny ? 'deny' : 'allow',
+    });
+    if (consent) console.error(`oauth_user: consent page: ${JSON.stringify(consent)}`);
+    console.log(location);
+    if (values.follow) {
+      const status = await deliver(location);
+      console.error(`oauth_user: the client's callback answered ${status}`);
+      if (status >= 400) process.exit(1);
+    }
+  } catch (err) {
+    console.error(`oauth_user: ${err instanceof Error ? err.message : err}`);
+    process.exit(1);
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();
