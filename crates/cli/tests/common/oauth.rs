@@ -451,7 +451,7 @@ impl World {
             "{what}"
         );
         assert!(!params.contains_key("code"), "{what}: {location}");
-        assert_eq!(page.headers["referrer-policy"], "no-referrer", "{what}");
+        assert_eq!(page.headers["referrer-policy"], "same-origin", "{what}");
         params
     }
 }

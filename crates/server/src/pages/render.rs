@@ -18,6 +18,13 @@ use crate::ApiError;
 /// consent page's redirect to a client's loopback callback.
 const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
 
+/// Page URLs can carry authorization requests: they must not leak to another site (RFC 9700
+/// §4.2.4), so a browser sends no `Referer` off this origin. Not `no-referrer`: under it browsers
+/// send `Origin: null` with every form POST (Fetch, "serializing a request origin"), which the
+/// same-origin check of [`super::Form`] rightly refuses, so no form would work. `base.html`
+/// says the same in its `<meta name="referrer">`, which would otherwise override this.
+pub(crate) const REFERRER_POLICY_VALUE: &str = "same-origin";
+
 /// Sets the pages' security headers on `headers`.
 pub(crate) fn set_page_headers(headers: &mut HeaderMap) {
     headers.insert(
@@ -26,8 +33,10 @@ pub(crate) fn set_page_headers(headers: &mut HeaderMap) {
     );
     // For browsers without CSP level 2.
     headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    // Page URLs can carry authorization requests: they must not leak to anyone (RFC 9700 §4.2.4).
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        REFERRER_POLICY,
+        HeaderValue::from_static(REFERRER_POLICY_VALUE),
+    );
     // Pages hold CSRF tokens and personal details: never stored by browsers or proxies.
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

@@ -290,7 +290,7 @@ fn assert_page_headers(headers: &HeaderMap) {
         "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
     );
     assert_eq!(headers["x-frame-options"], "DENY");
-    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["referrer-policy"], "same-origin");
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(headers["x-content-type-options"], "nosniff");
 }
@@ -315,6 +315,18 @@ async fn error_pages_are_escaped_html_with_the_page_headers() {
         "{body}"
     );
     assert!(!body.contains("<script"), "{body}");
+    // The layout states the header's referrer policy: a `<meta name="referrer">` would override
+    // it, and under `no-referrer` browsers post every form with `Origin: null`.
+    let meta = format!(
+        "<meta name=\"referrer\" content=\"{}\">",
+        render::REFERRER_POLICY_VALUE
+    );
+    assert!(body.contains(&meta), "{body}");
+    // An icon of its own, so browsers do not ask for `/favicon.ico` (a 404) on every first page.
+    assert!(
+        body.contains("<link rel=\"icon\" href=\"data:image/svg+xml,"),
+        "{body}"
+    );
 
     let busy = crate::ApiError::from(PageError::unavailable("Try again.")).into_response();
     assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
