@@ -283,6 +283,22 @@ export async function callbackServer() {
   };
 }
 
+/**
+ * Another web site on a loopback port of its own (same site as 127.0.0.1, another origin): it
+ * answers every path with `html`.
+ */
+export async function foreignSite(html) {
+  const server = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(html);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}/`,
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
 /** Registers a public client by RFC 7591 (as MCP clients do); returns its client_id. */
 export async function registerClient(base, redirectUri, name = 'Browser Test Client') {
   const response = await fetch(`${base}/register`, {

@@ -16,6 +16,7 @@ import {
   clickAndWait,
   createUser,
   createUserWithOneTimePassword,
+  foreignSite,
   launchChromium,
   newBrowser,
   pkce,
@@ -442,5 +443,41 @@ test('the account page: sessions listed, another one ended, an application revok
     await laptop.close();
     await phone.close();
     await callback.close();
+  }
+});
+
+test('another site can neither frame the pages nor post their forms', TEST, async () => {
+  await createUser('frank', PASSWORD);
+  const browser = await newBrowser(chromium, BASE);
+  const { page } = browser;
+  const framing = await foreignSite(
+    `<!doctype html><html lang="en"><title>Framing</title><h1>Framing</h1><iframe title="Portcullis" src="${BASE}/account"></iframe></html>`,
+  );
+  // Same site as 127.0.0.1 (so the SameSite=Lax cookie rides along), another origin, no token.
+  const posting = await foreignSite(
+    `<!doctype html><html lang="en"><title>Posting</title><h1>Posting</h1><form method="post" action="${BASE}/logout"><input type="hidden" name="csrf_token" value="guessed"></form><script>document.forms[0].submit()</script></html>`,
+  );
+  try {
+    await signIn(browser, shots, { base: BASE, username: 'frank', password: PASSWORD, name: 'login-frank' });
+    assert.equal(path(page), '/account');
+
+    // Framed: the browser refuses to show the page (CSP frame-ancestors, X-Frame-Options).
+    await page.goto(framing.url); // waits for the load event, which waits for the frame
+    await shots.take(page, 'framed-account');
+    const frame = page.frames().find((f) => f !== page.mainFrame());
+    assert.ok(frame, 'an iframe');
+    const framed = await frame.evaluate(() => document.querySelector('h1')?.textContent ?? null).catch(() => null);
+    assert.notEqual(framed, 'Your account', `the account page showed in a frame (${frame.url()})`);
+
+    // Posted from the other site: refused before anything happens, and still signed in.
+    await Promise.all([page.waitForURL(`${BASE}/logout`), page.goto(posting.url)]);
+    assert.equal(await checkPage(browser, shots, 'cross-site-post-refused'), '403 Forbidden');
+    assert.match(await page.locator('main').innerText(), /not sent from a Portcullis page/);
+    await page.goto(`${BASE}/account`);
+    assert.equal(path(page), '/account', 'the forged sign-out did not sign out');
+  } finally {
+    await browser.close();
+    await framing.close();
+    await posting.close();
   }
 });
