@@ -11,7 +11,7 @@ BROWSER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$BROWSER_DIR/../peers/lib.sh"
 export CHROMIUM_PATH=${CHROMIUM_PATH:-/usr/bin/chromium}
 
-# Node 22 from tests/peers (the Inspector needs it), then playwright-core and the Inspector from
+# Node 22 and the MCP Inspector from tests/peers, then playwright-core (and the QR reader) from
 # tests/browser/package-lock.json into tests/browser/node_modules, reinstalled only when the lock
 # file changes. No browser is downloaded: Playwright drives Debian's chromium package.
 browser_install() {
@@ -25,6 +25,8 @@ browser_install() {
   fi
   [[ -f $BROWSER_DIR/node_modules/playwright-core/package.json ]] ||
     peers_die "npm ci did not install playwright-core under $BROWSER_DIR/node_modules"
+  [[ -f $PEERS_DIR/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js ]] ||
+    peers_die "no MCP Inspector under $PEERS_DIR/node_modules (tests/peers/package.json)"
   [[ -x $CHROMIUM_PATH ]] ||
     peers_die "no Chromium at $CHROMIUM_PATH: apt-get install chromium chromium-driver (Debian's packages)"
   peers_log "$("$CHROMIUM_PATH" --version 2>/dev/null), playwright-core $(

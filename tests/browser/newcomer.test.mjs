@@ -6,7 +6,7 @@
 //
 // How the Inspector's browser step is driven: with no TTY, the Inspector CLI runs its interactive
 // OAuth only when MCP_AUTO_OPEN_ENABLED=true (`assertInteractiveOAuthAllowed` in
-// clients/cli/build/index.js). It then starts its loopback callback listener (--callback-url),
+// @modelcontextprotocol/inspector/clients/cli/build/index.js). It then starts its loopback callback listener (--callback-url),
 // registers itself (RFC 7591), prints "Please navigate to: URL" on stderr and opens the URL with
 // the `open` package, whose xdg-open runs $BROWSER when there is no desktop. $BROWSER is
 // open-url.sh, which writes the URL to a file; this test opens it in Chromium.
@@ -22,7 +22,8 @@ import { fileURLToPath } from 'node:url';
 import { Screenshots, checkPage, clickAndWait, launchChromium, newBrowser, requireEnv } from './lib.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const INSPECTOR = join(HERE, 'node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js');
+// The Inspector pinned in tests/peers (with the Node 22 it needs), which its OAuth suite uses too.
+const INSPECTOR = join(HERE, '../peers/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js');
 const DEMO_URL = requireEnv('DEMO_URL');
 const DEMO_PASSWORD = requireEnv('DEMO_PASSWORD');
 const OUT = requireEnv('BROWSER_OUT');
