@@ -128,7 +128,7 @@ pub async fn enroll_totp(
     code: &str,
     name: &str,
     now: OffsetDateTime,
-    rng: &mut (impl CryptoRng + RngCore),
+    rng: &mut impl CryptoRng,
 ) -> Result<Enrolled, AccountsError> {
     let name = check_factor_name(name)?;
     let step = totp::verify(secret, code, now).ok_or(AccountsError::InvalidCode)?;
@@ -172,7 +172,7 @@ pub async fn enroll_passkey(
     name: &str,
     data: Vec<u8>,
     now: OffsetDateTime,
-    rng: &mut (impl CryptoRng + RngCore),
+    rng: &mut impl CryptoRng,
 ) -> Result<Enrolled, AccountsError> {
     let name = check_factor_name(name)?;
     let existing = store.factors_of_user(&user.id).await?;

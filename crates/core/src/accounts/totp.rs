@@ -67,7 +67,8 @@ impl TotpSecret {
         let offset = usize::from(digest.last().copied().unwrap_or(0) & 0x0f);
         let word = digest
             .get(offset..offset + 4)
-            .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map_or(0, u32::from_be_bytes);
         (word & 0x7fff_ffff) % 10u32.pow(DIGITS)
     }
 
@@ -126,13 +127,19 @@ fn base32(bytes: &[u8]) -> String {
         bits += 8;
         while bits >= 5 {
             bits -= 5;
-            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
+            out.push(base32_digit(ALPHABET, buffer >> bits));
         }
     }
     if bits > 0 {
-        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
+        out.push(base32_digit(ALPHABET, buffer << (5 - bits)));
     }
     out
+}
+
+/// The base32 digit of the low five bits of `value`.
+fn base32_digit(alphabet: &[u8; 32], value: u64) -> char {
+    // Five bits index 32 digits: the lookup cannot miss.
+    char::from(alphabet.get((value & 31) as usize).copied().unwrap_or(b'A'))
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
