@@ -25,6 +25,14 @@ die() {
 
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 
+# Where cargo puts its builds: $CARGO_TARGET_DIR (relative to the repository root, where the
+# scripts run cargo, when it is relative) or target/.
+target_dir() {
+    local dir=${CARGO_TARGET_DIR:-target}
+    [[ $dir == /* ]] || dir=$ROOT/$dir
+    echo "$dir"
+}
+
 # --- processes and clean-up --------------------------------------------------------------------
 
 STARTED_PIDS=()

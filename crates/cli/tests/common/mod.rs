@@ -72,6 +72,18 @@ pub struct Setup {
     pub validators: Vec<Arc<dyn Validator>>,
     /// The environment variables `*_env` keys may name.
     pub env: Vec<(String, String)>,
+    /// Serve `/metrics` from the process-wide Prometheus recorder (installed once per test
+    /// binary, so every app of the binary that asks shares its series).
+    pub metrics: bool,
+}
+
+/// The process-wide Prometheus recorder of this test binary.
+pub fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| portcullis_server::install_metrics().expect("the first recorder"))
+        .clone()
 }
 
 /// An upstream with `auth = "none"` and short timeouts, for tests.
@@ -104,6 +116,7 @@ pub async fn spawn_setup(
     tweak(&mut config);
     let store = Arc::new(MemoryStore::new());
     let env = setup.env;
+    let metrics = setup.metrics.then(metrics_handle);
     let signing_keys = test_signing_keys(store.as_ref()).await;
     let gateway = Arc::new(
         Gateway::new(
@@ -142,7 +155,7 @@ pub async fn spawn_setup(
     let state = AppState::new(
         gateway.clone(),
         store.clone(),
-        None,
+        metrics,
         TrustedProxies::new(&config.server.trusted_proxies),
         Some(authorization),
         clients.clone(),
