@@ -8,6 +8,7 @@
 mod duration;
 mod env;
 mod error;
+mod identity_providers;
 pub mod reference;
 mod registration;
 mod types;
@@ -16,6 +17,7 @@ mod validators;
 
 pub use duration::parse_duration;
 pub use error::{ConfigError, ConfigProblem};
+pub use identity_providers::*;
 pub use registration::{ClientAuthMethod, ClientConfig, RegistrationConfig};
 pub use types::*;
 pub(crate) use validators::defaults as validator_defaults;

@@ -75,6 +75,8 @@ const TRANSPORTS: &[&str] = &["streamable_http", "sse"];
 const ISOLATIONS: &[&str] = &["shared", "tenant", "user"];
 const AUTH_MODES: &[&str] = &["oauth", "none"];
 const BUILTINS: &[&str] = &["demo"];
+const PROVIDER_KINDS: &[&str] = &["github", "google", "entra", "oidc"];
+const LINKING_POLICIES: &[&str] = &["by_verified_email", "explicit", "never"];
 const SIGNING_ALGS: &[&str] = &["ES256", "EdDSA"];
 const CLIENT_AUTH_METHODS: &[&str] = &[
     "none",
@@ -393,6 +395,174 @@ pub const KEYS: &[Key] = &[
         default: None,
         example: "\"files:read files:write\"",
         description: "The space-separated scopes the client may ask for; any, when absent.",
+    },
+    Key {
+        path: "identity_providers[].id",
+        kind: Kind::String,
+        default: None,
+        example: "\"github\"",
+        description: "Required. Names the provider in URLs (the redirect URI to register at the provider is `{public_url}/auth/callback/{id}`) and in `upstreams[].pass_provider_token`: lowercase letters, digits, `-` and `_`, unique.",
+    },
+    Key {
+        path: "identity_providers[].kind",
+        kind: Kind::Enum(PROVIDER_KINDS),
+        default: None,
+        example: "\"oidc\"",
+        description: "Required. `github`: a GitHub OAuth app (github.com or GitHub Enterprise Server). `google`: Google. `entra`: Microsoft Entra ID (the Microsoft identity platform v2). `oidc`: any OpenID Connect provider, found by discovery (Auth0, Okta, Keycloak, Authentik, Zitadel…). Keys that do not apply to the kind are errors.",
+    },
+    Key {
+        path: "identity_providers[].display_name",
+        kind: Kind::String,
+        default: None,
+        example: "\"Acme SSO\"",
+        description: "The name on the sign-in button. `github`: default `\"GitHub\"`; `google`: default `\"Google\"`; `entra`: default `\"Microsoft\"`; `oidc`: the id.",
+    },
+    Key {
+        path: "identity_providers[].client_id",
+        kind: Kind::String,
+        default: None,
+        example: "\"Iv1.0123456789abcdef\"",
+        description: "Required. The client id Portcullis is registered under at the provider.",
+    },
+    Key {
+        path: "identity_providers[].client_secret_env",
+        kind: Kind::String,
+        default: None,
+        example: "\"GITHUB_CLIENT_SECRET\"",
+        description: "Required. The environment variable holding the client secret (never written in the file).",
+    },
+    Key {
+        path: "identity_providers[].issuer",
+        kind: Kind::String,
+        default: None,
+        example: "\"https://login.example.com\"",
+        description: "`oidc`: required; the issuer, base of discovery (`{issuer}/.well-known/openid-configuration`, whose `issuer` must be this value byte for byte) and the `iss` every ID token must carry. `google`: default `\"https://accounts.google.com\"`. `entra`: `https://login.microsoftonline.com/{tenant}/v2.0` unless set (set it only to point at another cloud or a test server). `https`, or `http` with `allow_private_network = true`.",
+    },
+    Key {
+        path: "identity_providers[].tenant",
+        kind: Kind::String,
+        default: None,
+        example: "\"contoso.onmicrosoft.com\"",
+        description: "`entra`: required; the directory's tenant id or domain, or `organizations`, `common` or `consumers` for several directories (the ID token's `iss` is then checked against the discovery document's template with the token's own `tid`).",
+    },
+    Key {
+        path: "identity_providers[].base_url",
+        kind: Kind::String,
+        default: None,
+        example: "\"https://github.example.com\"",
+        description: "`github`: a GitHub Enterprise Server (or test server) root: OAuth under `{base_url}/login/oauth/…`, the API under `{base_url}/api/v3`. Unset: github.com and api.github.com.",
+    },
+    Key {
+        path: "identity_providers[].scopes",
+        kind: Kind::StringList,
+        default: None,
+        example: "[\"openid\", \"email\", \"profile\"]",
+        description: "The scopes asked of the provider. `github`: default `[\"read:user\", \"user:email\", \"read:org\"]`; `google`, `entra`, `oidc`: default `[\"openid\", \"email\", \"profile\"]` (`openid` is required). Add `offline_access` (or the provider's equivalent) to receive a refresh token for `pass_provider_token`.",
+    },
+    Key {
+        path: "identity_providers[].allowed_email_domains",
+        kind: Kind::StringList,
+        default: Some("[]"),
+        example: "[\"example.com\"]",
+        description: "Only people whose verified email address is in one of these domains may sign in; any, when empty. Checked at every sign-in, not only the first.",
+    },
+    Key {
+        path: "identity_providers[].allowed_users",
+        kind: Kind::StringList,
+        default: None,
+        example: "[\"octocat\"]",
+        description: "`github`: GitHub logins allowed to sign in. A `github` provider needs one of the allowlists or `allow_any_user = true`; all are checked at every sign-in.",
+    },
+    Key {
+        path: "identity_providers[].allowed_orgs",
+        kind: Kind::StringList,
+        default: None,
+        example: "[\"acme\"]",
+        description: "`github`: organisations whose members may sign in (needs the `read:org` scope).",
+    },
+    Key {
+        path: "identity_providers[].allowed_teams",
+        kind: Kind::StringList,
+        default: None,
+        example: "[\"acme/platform\"]",
+        description: "`github`: teams (`org/team-slug`) whose members may sign in.",
+    },
+    Key {
+        path: "identity_providers[].allow_any_user",
+        kind: Kind::Bool,
+        default: None,
+        example: "true",
+        description: "`github`: let every GitHub user sign in (no allowlist); must be said explicitly.",
+    },
+    Key {
+        path: "identity_providers[].hosted_domains",
+        kind: Kind::StringList,
+        default: None,
+        example: "[\"example.com\"]",
+        description: "`google`: the Google Workspace domains (the ID token's `hd`) allowed; any account, when empty.",
+    },
+    Key {
+        path: "identity_providers[].linking",
+        kind: Kind::Enum(LINKING_POLICIES),
+        default: Some("\"by_verified_email\""),
+        example: "\"explicit\"",
+        description: "How an identity new to Portcullis finds its account. `by_verified_email`: the account with the same address, when the provider says it verified the address and the account's address is verified too; else a new account. `explicit`: a new account, unless the address is taken (then refused: the person signs in to that account and links the provider on the account page). `never`: always a new account (refused when the address is taken).",
+    },
+    Key {
+        path: "identity_providers[].email_claim",
+        kind: Kind::String,
+        default: None,
+        example: "\"email\"",
+        description: "`oidc`: the claim holding the email address; default `\"email\"` (whether it is verified comes from `email_verified`, which must be the boolean `true`).",
+    },
+    Key {
+        path: "identity_providers[].name_claim",
+        kind: Kind::String,
+        default: None,
+        example: "\"name\"",
+        description: "`oidc`: the claim holding the display name; default `\"name\"`.",
+    },
+    Key {
+        path: "identity_providers[].groups_claim",
+        kind: Kind::String,
+        default: None,
+        example: "\"groups\"",
+        description: "`oidc`: the claim holding the person's groups (kept for authorization), when the provider sends them.",
+    },
+    Key {
+        path: "identity_providers[].tenant_claim",
+        kind: Kind::String,
+        default: None,
+        example: "\"org_id\"",
+        description: "`oidc`: the claim naming the person's tenant; else the tenant comes from `[tenants] by_email_domain`.",
+    },
+    Key {
+        path: "identity_providers[].userinfo",
+        kind: Kind::Bool,
+        default: None,
+        example: "true",
+        description: "`oidc`, `google`, `entra`: also ask the provider's userinfo endpoint for claims (its `sub` must be the ID token's); default `false`.",
+    },
+    Key {
+        path: "identity_providers[].trust_mfa",
+        kind: Kind::Bool,
+        default: Some("false"),
+        example: "true",
+        description: "Let the provider's `amr` (`mfa`, or `otp`/`hwk`/… beside another method) satisfy `accounts.mfa = \"required\"`. Only for a provider you trust to enforce second factors; otherwise people who must use one enrol a Portcullis factor.",
+    },
+    Key {
+        path: "identity_providers[].allow_private_network",
+        kind: Kind::Bool,
+        default: Some("false"),
+        example: "true",
+        description: "Whether the provider's URLs may point at loopback or private addresses (a provider inside the network, a test server).",
+    },
+    Key {
+        path: "identity_providers[].timeout",
+        kind: Kind::Duration,
+        default: Some("\"10s\""),
+        example: "\"5s\"",
+        description: "Time allowed to each request to the provider (discovery, keys, token, userinfo, user API); past it the person gets an error page.",
     },
     Key {
         path: "validators[].id",
@@ -726,6 +896,20 @@ pub const KEYS: &[Key] = &[
         description: "The request header that carries `credential_env`'s value to the upstream.",
     },
     Key {
+        path: "upstreams[].pass_provider_token",
+        kind: Kind::String,
+        default: None,
+        example: "\"github\"",
+        description: "The id of an `[[identity_providers]]` entry: requests of a person who signed in with that provider reach the upstream with their provider access token (refreshed when it has expired and the provider gave a refresh token) in `provider_token_header`. The client's own token is never forwarded. A caller without a token from that provider is answered 401 (sign in with the provider). Needs `auth = \"oauth\"`.",
+    },
+    Key {
+        path: "upstreams[].provider_token_header",
+        kind: Kind::String,
+        default: Some("\"authorization\""),
+        example: "\"x-github-token\"",
+        description: "The request header that carries the provider token: in `Authorization` as `Bearer <token>`, in any other header as the bare token. Must differ from `identity_token_header` and `credential_header` when those are used.",
+    },
+    Key {
         path: "upstreams[].connect_timeout",
         kind: Kind::Duration,
         default: Some("\"5s\""),
@@ -778,7 +962,7 @@ pub fn render_markdown() -> String {
          Portcullis reads one TOML file (`portcullis serve --config FILE`, or `PORTCULLIS_CONFIG=FILE`). \
          Unknown keys are errors; `portcullis config check --config FILE` names the key and the problem.\n\n\
          Every key can be overridden by an environment variable `PORTCULLIS_<SECTION>__<KEY>` (two underscores). \
-         Keys of an `[[upstreams]]` entry are addressed by the entry's name (of a `[[validators]]` entry, by its id; of a `[[clients]]` entry, by its client id), upper-cased with `-` written as `_`, \
+         Keys of an `[[upstreams]]` entry are addressed by the entry's name (of a `[[validators]]` or `[[identity_providers]]` entry, by its id; of a `[[clients]]` entry, by its client id), upper-cased with `-` written as `_`, \
          or by its position: `PORTCULLIS_UPSTREAMS__FILES__URL` or `PORTCULLIS_UPSTREAMS__0__URL`, `PORTCULLIS_VALIDATORS__CORP_SSO__ISSUER`. \
          Arrays and tables are written as TOML values (`[\"a\", \"b\"]`, `{ A = \"b\" }`); durations as `500ms`, `30s`, `10m`, `2h` or `14d`.\n\n\
          With no configuration at all, `portcullis serve` runs the demo: the defaults below plus one upstream, \

@@ -360,6 +360,9 @@ fn config_reference_defaults_are_the_real_defaults() {
             Some("validators") => continue,
             // The text has no client; their defaults are checked in `client_defaults`.
             Some("clients") => continue,
+            // Providers' defaults depend on the kind: checked in
+            // `config_reference_provider_defaults_are_the_real_defaults`.
+            Some("identity_providers") => continue,
             Some(array) => value
                 .get(array)
                 .and_then(|a| a.get(0))
@@ -463,7 +466,7 @@ fn every_validator_key_applies_to_some_kind_and_is_tracked() {
 
 #[test]
 fn config_reference_environment_variables_work_for_every_key() {
-    let base = "version = 1\n[[validators]]\nid = \"files\"\nkind = \"jwt\"\n[[upstreams]]\nname = \"files\"\nurl = \"http://127.0.0.1:1/mcp\"\n[[clients]]\nclient_id = \"files\"\nname = \"Files\"\n";
+    let base = "version = 1\n[[identity_providers]]\nid = \"files\"\nkind = \"oidc\"\nclient_id = \"c\"\nclient_secret_env = \"S\"\n[[validators]]\nid = \"files\"\nkind = \"jwt\"\n[[upstreams]]\nname = \"files\"\nurl = \"http://127.0.0.1:1/mcp\"\n[[clients]]\nclient_id = \"files\"\nname = \"Files\"\n";
     for key in KEYS {
         let Some(var) = key.env_var() else { continue };
         let var = var.replace("<NAME>", "FILES");
@@ -1231,4 +1234,256 @@ fn registration_and_client_problems_name_the_key() {
     for (text, key, needle) in cases {
         assert_problem(&text, &[], key, needle);
     }
+}
+
+#[test]
+fn config_reference_provider_defaults_are_the_real_defaults() {
+    // For every kind a key applies to, the default filled in is the documented one, or the
+    // reference describes the kind's default in its text.
+    for key in KEYS {
+        let Some(name) = key.path.strip_prefix("identity_providers[].") else {
+            continue;
+        };
+        if ["id", "kind", "client_id", "client_secret_env"].contains(&name) {
+            continue;
+        }
+        for kind in ProviderKind::ALL {
+            if !kind.has_key(name) {
+                continue;
+            }
+            let filled = toml::Value::try_from(
+                IdentityProviderConfig::new("x", kind).with_defaults(),
+            )
+            .unwrap();
+            match (key.default, filled.get(name)) {
+                (Some(default), Some(actual)) if key.kind == super::reference::Kind::Duration => {
+                    assert_eq!(
+                        actual.as_str().map(parse_duration),
+                        toml_literal(default).as_str().map(parse_duration),
+                        "default of {} for {kind:?}",
+                        key.path
+                    );
+                }
+                (Some(default), Some(actual)) => assert_eq!(
+                    actual,
+                    &toml_literal(default),
+                    "default of {} for {kind:?}",
+                    key.path
+                ),
+                (None, Some(actual)) => {
+                    let described = key.description.contains(&format!(
+                        "{}`: default `{actual}`",
+                        kind.as_str()
+                    )) || key.description.contains(&format!("`{}`: default `{actual}`", kind.as_str()))
+                        || (name == "display_name" && kind == ProviderKind::Oidc)
+                        || key.description.contains(&format!("default `{actual}`"));
+                    assert!(
+                        described,
+                        "{}: {kind:?} has the default {actual}, which the reference does not describe",
+                        key.path
+                    );
+                }
+                (Some(_), None) => panic!("{}: {kind:?} has no default", key.path),
+                (None, None) => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn every_provider_key_applies_to_some_kind_and_is_tracked() {
+    let config: Config = toml::from_str(&every_key_config()).unwrap();
+    let set: BTreeSet<&str> = config.identity_providers[0]
+        .set_keys()
+        .into_iter()
+        .collect();
+    let always = [
+        "id",
+        "kind",
+        "client_id",
+        "client_secret_env",
+        "allowed_email_domains",
+        "linking",
+        "trust_mfa",
+        "allow_private_network",
+        "timeout",
+    ];
+    for key in KEYS {
+        let Some(name) = key.path.strip_prefix("identity_providers[].") else {
+            continue;
+        };
+        assert!(
+            ProviderKind::ALL.iter().any(|k| k.has_key(name)),
+            "{name} applies to no kind"
+        );
+        assert!(
+            always.contains(&name) || set.contains(name),
+            "set_keys does not report {name}"
+        );
+    }
+}
+
+fn provider_problems(entry: &str, upstream: &str) -> Vec<(String, String)> {
+    let text = format!(
+        "version = 1\n[[identity_providers]]\n{entry}\n[[upstreams]]\nname = \"files\"\nurl = \"http://127.0.0.1:1/mcp\"\n{upstream}\n"
+    );
+    match Config::load(&text, std::iter::empty::<(&str, &str)>()) {
+        Ok(_) => Vec::new(),
+        Err(e) => e
+            .problems
+            .into_iter()
+            .map(|p| (p.key, p.problem))
+            .collect(),
+    }
+}
+
+#[test]
+fn identity_providers_of_each_kind_load_with_their_defaults() {
+    let text = r#"
+version = 1
+[[identity_providers]]
+id = "github"
+kind = "github"
+client_id = "Iv1.abc"
+client_secret_env = "GITHUB_SECRET"
+allowed_orgs = ["acme"]
+[[identity_providers]]
+id = "google"
+kind = "google"
+client_id = "123.apps.googleusercontent.com"
+client_secret_env = "GOOGLE_SECRET"
+hosted_domains = ["acme.com"]
+[[identity_providers]]
+id = "entra"
+kind = "entra"
+tenant = "organizations"
+client_id = "00000000-0000-0000-0000-000000000000"
+client_secret_env = "ENTRA_SECRET"
+[[identity_providers]]
+id = "corp"
+kind = "oidc"
+issuer = "https://login.example.com"
+client_id = "portcullis"
+client_secret_env = "CORP_SECRET"
+linking = "explicit"
+[[upstreams]]
+name = "files"
+url = "http://127.0.0.1:1/mcp"
+pass_provider_token = "github"
+provider_token_header = "x-github-token"
+"#;
+    let config = Config::load(text, std::iter::empty::<(&str, &str)>()).unwrap();
+    let [github, google, entra, corp] = &config.identity_providers[..] else {
+        panic!("four providers");
+    };
+    let github = github.with_defaults();
+    assert_eq!(github.display_name.as_deref(), Some("GitHub"));
+    assert_eq!(
+        github.github_roots(),
+        (GITHUB_WEB.to_owned(), GITHUB_API_ROOT.to_owned())
+    );
+    assert_eq!(
+        google.with_defaults().issuer.as_deref(),
+        Some(GOOGLE_PROVIDER_ISSUER)
+    );
+    let entra = entra.with_defaults();
+    assert_eq!(
+        entra.issuer.as_deref(),
+        Some("https://login.microsoftonline.com/organizations/v2.0")
+    );
+    assert!(entra.entra_multi_tenant());
+    assert_eq!(corp.linking, Linking::Explicit);
+    assert_eq!(
+        corp.with_defaults().scopes.unwrap(),
+        ["openid", "email", "profile"]
+    );
+    assert_eq!(
+        config.upstreams[0].pass_provider_token.as_deref(),
+        Some("github")
+    );
+    // Overridden by id, like validators.
+    let config = Config::load(
+        text,
+        [("PORTCULLIS_IDENTITY_PROVIDERS__CORP__CLIENT_ID", "other")],
+    )
+    .unwrap();
+    assert_eq!(config.identity_providers[3].client_id, "other");
+}
+
+#[test]
+fn identity_provider_problems_name_the_key() {
+    let oidc = "id = \"corp\"\nkind = \"oidc\"\nclient_id = \"c\"\nclient_secret_env = \"S\"";
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (oidc, "", "identity_providers[corp].issuer", "is required"),
+        (
+            "id = \"gh\"\nkind = \"github\"\nclient_id = \"c\"\nclient_secret_env = \"S\"",
+            "",
+            "identity_providers[gh].allowed_users",
+            "allow_any_user",
+        ),
+        (
+            "id = \"gh\"\nkind = \"github\"\nclient_id = \"c\"\nclient_secret_env = \"S\"\nallowed_teams = [\"acme\"]",
+            "",
+            "identity_providers[gh].allowed_teams[0]",
+            "org/team-slug",
+        ),
+        (
+            "id = \"ms\"\nkind = \"entra\"\nclient_id = \"c\"\nclient_secret_env = \"S\"",
+            "",
+            "identity_providers[ms].tenant",
+            "is required",
+        ),
+        (
+            "id = \"corp\"\nkind = \"oidc\"\nclient_id = \"c\"\nclient_secret_env = \"S\"\nissuer = \"https://idp.example\"\nhosted_domains = [\"a.com\"]",
+            "",
+            "identity_providers[corp].hosted_domains",
+            "does not apply",
+        ),
+        (
+            "id = \"corp\"\nkind = \"oidc\"\nclient_id = \"c\"\nclient_secret_env = \"S\"\nissuer = \"http://idp.example\"",
+            "",
+            "identity_providers[corp].issuer",
+            "must be https",
+        ),
+        (
+            "id = \"corp\"\nkind = \"oidc\"\nclient_id = \"c\"\nclient_secret_env = \"S\"\nissuer = \"https://idp.example\"\nscopes = [\"email\"]",
+            "",
+            "identity_providers[corp].scopes",
+            "openid",
+        ),
+        (
+            "id = \"corp\"\nkind = \"oidc\"\nclient_id = \"c\"\nclient_secret_env = \"not a name\"\nissuer = \"https://idp.example\"",
+            "",
+            "identity_providers[corp].client_secret_env",
+            "environment variable",
+        ),
+        (
+            "id = \"corp\"\nkind = \"oidc\"\nclient_id = \"c\"\nclient_secret_env = \"S\"\nissuer = \"https://idp.example\"",
+            "pass_provider_token = \"github\"",
+            "upstreams[files].pass_provider_token",
+            "no identity provider",
+        ),
+        (
+            "id = \"corp\"\nkind = \"oidc\"\nclient_id = \"c\"\nclient_secret_env = \"S\"\nissuer = \"https://idp.example\"",
+            "pass_provider_token = \"corp\"\ncredential_env = \"TOKEN\"",
+            "upstreams[files].provider_token_header",
+            "header of its own",
+        ),
+    ];
+    for (entry, upstream, key, problem) in cases {
+        let problems = provider_problems(entry, upstream);
+        assert!(
+            problems
+                .iter()
+                .any(|(k, p)| k == key && p.contains(problem)),
+            "{entry} / {upstream}: expected {key}: …{problem}…, got {problems:?}"
+        );
+    }
+    assert!(
+        provider_problems(
+            "id = \"corp\"\nkind = \"oidc\"\nclient_id = \"c\"\nclient_secret_env = \"S\"\nissuer = \"https://idp.example\"",
+            "pass_provider_token = \"corp\"",
+        )
+        .is_empty()
+    );
 }

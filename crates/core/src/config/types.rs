@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::duration::serde_duration;
 use super::registration::{ClientConfig, RegistrationConfig};
+use super::identity_providers::IdentityProviderConfig;
 use super::validators::ValidatorConfig;
 
 /// The whole configuration file.
@@ -30,6 +31,8 @@ pub struct Config {
     #[serde(default)]
     pub accounts: AccountsConfig,
     #[serde(default)]
+    pub identity_providers: Vec<IdentityProviderConfig>,
+    #[serde(default)]
     pub validators: Vec<ValidatorConfig>,
     #[serde(default)]
     pub upstreams: Vec<UpstreamConfig>,
@@ -50,6 +53,7 @@ impl Default for Config {
             log: LogConfig::default(),
             tenants: TenantsConfig::default(),
             accounts: AccountsConfig::default(),
+            identity_providers: Vec::new(),
             validators: Vec::new(),
             upstreams: Vec::new(),
             registration: RegistrationConfig::default(),
@@ -285,6 +289,13 @@ pub struct UpstreamConfig {
     /// The request header that carries `credential_env`'s value.
     #[serde(default = "defaults::credential_header")]
     pub credential_header: String,
+    /// The identity provider whose token (the signed-in user's, from their sign-in there) is
+    /// sent to the upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_provider_token: Option<String>,
+    /// The request header that carries the provider token.
+    #[serde(default = "defaults::credential_header")]
+    pub provider_token_header: String,
     /// Time allowed to open a connection to the upstream.
     #[serde(default = "defaults::connect_timeout", with = "serde_duration")]
     pub connect_timeout: Duration,
@@ -352,6 +363,8 @@ impl UpstreamConfig {
             identity_token_header: defaults::credential_header(),
             credential_env: None,
             credential_header: defaults::credential_header(),
+            pass_provider_token: None,
+            provider_token_header: defaults::credential_header(),
             connect_timeout: defaults::connect_timeout(),
             first_byte_timeout: defaults::first_byte_timeout(),
             idle_timeout: defaults::idle_timeout(),

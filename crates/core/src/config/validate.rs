@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::error::{ConfigError, ConfigProblem};
+use super::identity_providers::{IdentityProviderConfig, ProviderKind};
 use super::types::{AccountsConfig, AuthMode, Config, Isolation, TenantsConfig, TokensConfig};
 use super::validators::{
     JWT_ALGORITHMS, RESERVED_VALIDATOR_IDS, ValidatorConfig, ValidatorKind, defaults,
@@ -145,6 +146,20 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         check_validator(&mut p, v, &key);
     }
 
+    let mut provider_ids = HashSet::new();
+    for (i, provider) in config.identity_providers.iter().enumerate() {
+        let key = |field: &str| entry_key("identity_providers", i, &provider.id, field);
+        if !is_valid_name(&provider.id) {
+            p.add(key("id"), format!("{:?} must be 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit", provider.id));
+        } else if !provider_ids.insert(provider.id.as_str()) {
+            p.add(
+                key("id"),
+                format!("{:?} is used by more than one identity provider", provider.id),
+            );
+        }
+        check_identity_provider(&mut p, provider, &key);
+    }
+
     let loopback_listener = listen.is_ok_and(|a| a.ip().is_loopback());
     let mut names = HashSet::new();
     for (i, up) in config.upstreams.iter().enumerate() {
@@ -248,6 +263,40 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
                 p.add(
                     key("identity_token_header"),
                     "the identity token and the static credential (credential_header) need different headers",
+                );
+            }
+        }
+        if let Some(provider) = &up.pass_provider_token {
+            if !provider_ids.contains(provider.as_str()) {
+                p.add(
+                    key("pass_provider_token"),
+                    format!("no identity provider {provider:?} is configured (the ids of [[identity_providers]])"),
+                );
+            }
+            if up.auth == AuthMode::None {
+                p.add(
+                    key("pass_provider_token"),
+                    "auth = \"none\" has no signed-in user whose provider token could be sent",
+                );
+            }
+            if http::is_forbidden_upstream_header(&up.provider_token_header) {
+                p.add(
+                    key("provider_token_header"),
+                    "must be a header name other than those Portcullis controls (Host, Content-Length, MCP and X-Portcullis-* headers, hop-by-hop headers)",
+                );
+            }
+            let clash = (up.identity_token
+                && up
+                    .identity_token_header
+                    .eq_ignore_ascii_case(&up.provider_token_header))
+                || (up.credential_env.is_some()
+                    && up
+                        .credential_header
+                        .eq_ignore_ascii_case(&up.provider_token_header));
+            if clash {
+                p.add(
+                    key("provider_token_header"),
+                    "the provider token needs a header of its own (not identity_token_header or credential_header)",
                 );
             }
         }
@@ -571,6 +620,112 @@ fn check_validator(p: &mut Problems, v: &ValidatorConfig, key: &dyn Fn(&str) -> 
             key("jwks_max_stale"),
             "must be at least jwks_cache_ttl: keys are refreshed before they go stale",
         );
+    }
+}
+
+/// The checks of one `[[identity_providers]]` entry; `key` names a field of this entry.
+fn check_identity_provider(
+    p: &mut Problems,
+    provider: &IdentityProviderConfig,
+    key: &dyn Fn(&str) -> String,
+) {
+    let kind = provider.kind;
+    for set in provider.set_keys() {
+        if !kind.has_key(set) {
+            p.add(
+                key(set),
+                format!("does not apply to kind = \"{}\"", kind.as_str()),
+            );
+        }
+    }
+    if provider.client_id.trim().is_empty() {
+        p.add(key("client_id"), "must not be empty");
+    }
+    if !is_env_var_name(&provider.client_secret_env) {
+        p.add(
+            key("client_secret_env"),
+            "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
+        );
+    }
+    if let Some(name) = &provider.display_name
+        && (name.trim().is_empty() || name.chars().count() > 64)
+    {
+        p.add(key("display_name"), "must be 1-64 characters");
+    }
+    let filled = provider.with_defaults();
+    match kind {
+        ProviderKind::Oidc if provider.issuer.is_none() => {
+            p.add(key("issuer"), "is required for kind = \"oidc\"");
+        }
+        ProviderKind::Entra if provider.tenant.is_none() => {
+            p.add(
+                key("tenant"),
+                "is required for kind = \"entra\" (a tenant id or domain, or common, organizations, consumers)",
+            );
+        }
+        ProviderKind::Github => {
+            let any = filled.allow_any_user == Some(true);
+            let lists = [
+                &filled.allowed_users,
+                &filled.allowed_orgs,
+                &filled.allowed_teams,
+            ];
+            if !any && lists.iter().all(|l| l.as_ref().is_none_or(Vec::is_empty)) {
+                p.add(
+                    key("allowed_users"),
+                    "a github provider needs allowed_users, allowed_orgs or allowed_teams, or allow_any_user = true",
+                );
+            }
+            for (i, team) in filled.allowed_teams.iter().flatten().enumerate() {
+                if team.split('/').filter(|s| !s.is_empty()).count() != 2 {
+                    p.add(
+                        format!("{}[{i}]", key("allowed_teams")),
+                        "a team is written org/team-slug",
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+    if let Some(tenant) = &provider.tenant
+        && (tenant.is_empty()
+            || !tenant
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))
+    {
+        p.add(key("tenant"), "must be a tenant id or domain name");
+    }
+    if let Some(issuer) = &provider.issuer {
+        check_validator_url(p, &key("issuer"), issuer, provider.allow_private_network);
+    }
+    if let Some(base) = &provider.base_url {
+        check_validator_url(p, &key("base_url"), base, provider.allow_private_network);
+    }
+    let scopes = filled.scopes.unwrap_or_default();
+    for (i, scope) in scopes.iter().enumerate() {
+        if !is_scope_token(scope) {
+            p.add(
+                format!("{}[{i}]", key("scopes")),
+                "a scope is printable ASCII without spaces, quotes or backslashes (RFC 6749 §3.3)",
+            );
+        }
+    }
+    if kind.is_oidc() && !scopes.iter().any(|s| s == "openid") {
+        p.add(
+            key("scopes"),
+            "an OpenID Connect provider needs the openid scope",
+        );
+    }
+    for (i, domain) in provider.allowed_email_domains.iter().enumerate() {
+        if domain.is_empty() || domain.contains('@') || domain.bytes().any(|b| b.is_ascii_uppercase()) {
+            p.add(
+                format!("{}[{i}]", key("allowed_email_domains")),
+                "a domain is written in lower case without '@' (example.com)",
+            );
+        }
+    }
+    if provider.timeout.is_zero() {
+        p.add(key("timeout"), "must be greater than zero");
     }
 }
 
