@@ -15,6 +15,7 @@
 mod account_security;
 mod authorization;
 mod error;
+mod federation;
 mod migrations;
 #[cfg(test)]
 mod tests;
@@ -30,9 +31,10 @@ use portcullis_store::columns::{
 };
 use portcullis_store::{
     ApiKey, ApiKeyKind, ApplicationType, AuthorizationCode, BrowserSession, Client, ClientSource,
-    CodeRedemption, Consent, Factor, FactorUse, Grant, RefreshRotation, RefreshToken, RelaySession,
-    RevokedAccessToken, SessionKey, SigningKey, Store, StoreError, Throttle,
-    TokenEndpointAuthMethod, User, UserStatus, username_key,
+    CodeRedemption, Consent, ExternalIdentity, Factor, FactorUse, FederationState, Grant,
+    ProviderToken, RefreshRotation, RefreshToken, RelaySession, RevokedAccessToken, SessionKey,
+    SigningKey, Store, StoreError, Throttle, TokenEndpointAuthMethod, User, UserStatus,
+    username_key,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -1126,5 +1128,91 @@ impl Store for SqliteStore {
 
     async fn throttle_purge(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
         self.purge_throttles(before).await
+    }
+
+    async fn users_by_email(&self, email: &str) -> Result<Vec<User>, StoreError> {
+        self.users_with_email(email).await
+    }
+
+    async fn external_identity_get(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<ExternalIdentity>, StoreError> {
+        self.identity(provider, subject).await
+    }
+
+    async fn external_identities_of_user(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<ExternalIdentity>, StoreError> {
+        self.identities_of(user_id).await
+    }
+
+    async fn external_identity_insert(
+        &self,
+        identity: &ExternalIdentity,
+    ) -> Result<(), StoreError> {
+        self.link_identity(identity).await
+    }
+
+    async fn user_insert_with_identity(
+        &self,
+        user: &User,
+        identity: &ExternalIdentity,
+    ) -> Result<(), StoreError> {
+        self.insert_user_with_identity(user, identity).await
+    }
+
+    async fn external_identity_signed_in(
+        &self,
+        provider: &str,
+        subject: &str,
+        email: Option<&str>,
+        email_verified: bool,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.identity_signed_in(provider, subject, email, email_verified, now)
+            .await
+    }
+
+    async fn external_identities_delete(
+        &self,
+        user_id: &str,
+        provider: &str,
+    ) -> Result<u64, StoreError> {
+        self.unlink_identities(user_id, provider).await
+    }
+
+    async fn federation_state_insert(&self, state: &FederationState) -> Result<(), StoreError> {
+        self.insert_federation_state(state).await
+    }
+
+    async fn federation_state_take(
+        &self,
+        state_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<Option<FederationState>, StoreError> {
+        self.take_federation_state(state_hash, now).await
+    }
+
+    async fn federation_states_purge(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.purge_federation_states(now).await
+    }
+
+    async fn provider_token_put(&self, token: &ProviderToken) -> Result<(), StoreError> {
+        self.put_provider_token(token).await
+    }
+
+    async fn provider_token_get(
+        &self,
+        user_id: &str,
+        provider: &str,
+    ) -> Result<Option<ProviderToken>, StoreError> {
+        self.provider_token(user_id, provider).await
+    }
+
+    async fn provider_tokens_delete_user(&self, user_id: &str) -> Result<u64, StoreError> {
+        self.delete_provider_tokens(user_id).await
     }
 }

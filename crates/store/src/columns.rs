@@ -6,7 +6,10 @@
 
 use time::OffsetDateTime;
 
-use crate::{BrowserSession, Factor, FactorKind, StoreError, User, UserStatus};
+use crate::{
+    BrowserSession, ExternalIdentity, Factor, FactorKind, FederationState, ProviderToken,
+    StoreError, User, UserStatus,
+};
 
 /// The columns of `users`, in the order of [`UserColumns`].
 pub const USER_COLUMNS: &str = "id, username, email, email_verified, display_name, tenant, \
@@ -138,5 +141,103 @@ pub fn factor_from_columns<T>(
         last_used_at: last_used_at
             .map(|at| time(at, "last_used_at"))
             .transpose()?,
+    })
+}
+
+/// The columns of `external_identities`, in the order [`IdentityColumns`] reads them.
+pub const IDENTITY_COLUMNS: &str =
+    "provider, subject, user_id, email, email_verified, created_at, last_sign_in_at";
+
+/// One `external_identities` row, with timestamps of type `T`.
+pub type IdentityColumns<T> = (String, String, String, Option<String>, bool, T, T);
+
+/// The identity a row holds; `time` as for [`user_from_columns`].
+pub fn identity_from_columns<T>(
+    row: IdentityColumns<T>,
+    time: impl Fn(T, &'static str) -> Result<OffsetDateTime, StoreError>,
+) -> Result<ExternalIdentity, StoreError> {
+    let (provider, subject, user_id, email, email_verified, created_at, last_sign_in_at) = row;
+    Ok(ExternalIdentity {
+        provider,
+        subject,
+        user_id,
+        email,
+        email_verified,
+        created_at: time(created_at, "created_at")?,
+        last_sign_in_at: time(last_sign_in_at, "last_sign_in_at")?,
+    })
+}
+
+/// The columns of `federation_states`, in the order [`FederationStateColumns`] reads them.
+pub const FEDERATION_STATE_COLUMNS: &str = "state_hash, provider, browser_hash, nonce, \
+                                            code_verifier, return_to, link_user_id, created_at, \
+                                            expires_at";
+
+/// One `federation_states` row, with timestamps of type `T`.
+pub type FederationStateColumns<T> = (
+    Vec<u8>,
+    String,
+    Vec<u8>,
+    String,
+    Vec<u8>,
+    Option<String>,
+    Option<String>,
+    T,
+    T,
+);
+
+fn hash32(bytes: Vec<u8>, column: &str) -> Result<[u8; 32], StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Backend(format!("{column}: not 32 bytes")))
+}
+
+/// The pending sign-in a row holds; `time` as for [`user_from_columns`].
+pub fn federation_state_from_columns<T>(
+    row: FederationStateColumns<T>,
+    time: impl Fn(T, &'static str) -> Result<OffsetDateTime, StoreError>,
+) -> Result<FederationState, StoreError> {
+    let (
+        state_hash,
+        provider,
+        browser_hash,
+        nonce,
+        code_verifier,
+        return_to,
+        link_user_id,
+        created_at,
+        expires_at,
+    ) = row;
+    Ok(FederationState {
+        state_hash: hash32(state_hash, "federation_states.state_hash")?,
+        provider,
+        browser_hash: hash32(browser_hash, "federation_states.browser_hash")?,
+        nonce,
+        code_verifier,
+        return_to,
+        link_user_id,
+        created_at: time(created_at, "created_at")?,
+        expires_at: time(expires_at, "expires_at")?,
+    })
+}
+
+/// The columns of `provider_tokens`, in the order [`ProviderTokenColumns`] reads them.
+pub const PROVIDER_TOKEN_COLUMNS: &str = "user_id, provider, sealed, expires_at, updated_at";
+
+/// One `provider_tokens` row, with timestamps of type `T`.
+pub type ProviderTokenColumns<T> = (String, String, Vec<u8>, Option<T>, T);
+
+/// The provider token a row holds; `time` as for [`user_from_columns`].
+pub fn provider_token_from_columns<T>(
+    row: ProviderTokenColumns<T>,
+    time: impl Fn(T, &'static str) -> Result<OffsetDateTime, StoreError>,
+) -> Result<ProviderToken, StoreError> {
+    let (user_id, provider, sealed, expires_at, updated_at) = row;
+    Ok(ProviderToken {
+        user_id,
+        provider,
+        sealed,
+        expires_at: expires_at.map(|at| time(at, "expires_at")).transpose()?,
+        updated_at: time(updated_at, "updated_at")?,
     })
 }

@@ -11,6 +11,7 @@ mod browser_session;
 mod client;
 pub mod columns;
 mod error;
+mod federation;
 mod grant;
 mod memory;
 mod relay_session;
@@ -27,6 +28,7 @@ pub use api_key::{ApiKey, ApiKeyKind};
 pub use browser_session::BrowserSession;
 pub use client::{ApplicationType, Client, ClientSource, TokenEndpointAuthMethod};
 pub use error::StoreError;
+pub use federation::{ExternalIdentity, FederationState, ProviderToken};
 pub use grant::{
     AuthorizationCode, CodeRedemption, Consent, Grant, RefreshRotation, RefreshToken,
     RevokedAccessToken,
@@ -423,4 +425,85 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Deletes the counters whose last failure is strictly before `before`; returns how many.
     async fn throttle_purge(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+
+    /// The active and disabled accounts whose email address is `email` (compared in lower case).
+    async fn users_by_email(&self, email: &str) -> Result<Vec<User>, StoreError>;
+
+    /// The account an identity at a provider is linked to.
+    async fn external_identity_get(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<ExternalIdentity>, StoreError>;
+
+    /// The identities linked to `user_id`, oldest first.
+    async fn external_identities_of_user(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<ExternalIdentity>, StoreError>;
+
+    /// Links an identity to an existing account.
+    ///
+    /// Fails with [`StoreError::Conflict`] if the identity is linked already (to any account);
+    /// nothing is written then.
+    async fn external_identity_insert(&self, identity: &ExternalIdentity)
+    -> Result<(), StoreError>;
+
+    /// Creates an account and links an identity to it, in one transaction: either both exist
+    /// afterwards or neither. Fails with [`StoreError::Conflict`] if the username is taken or
+    /// the identity is linked already.
+    async fn user_insert_with_identity(
+        &self,
+        user: &User,
+        identity: &ExternalIdentity,
+    ) -> Result<(), StoreError>;
+
+    /// Records a sign-in with the identity: the address the provider gave now and when.
+    /// Returns `false` if the identity is not linked.
+    async fn external_identity_signed_in(
+        &self,
+        provider: &str,
+        subject: &str,
+        email: Option<&str>,
+        email_verified: bool,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Unlinks a provider's identities from `user_id` (and forgets the user's tokens from it).
+    /// Returns how many identities were unlinked.
+    async fn external_identities_delete(
+        &self,
+        user_id: &str,
+        provider: &str,
+    ) -> Result<u64, StoreError>;
+
+    /// Records a sign-in sent to a provider.
+    ///
+    /// Fails with [`StoreError::Conflict`] if a state with the same hash exists.
+    async fn federation_state_insert(&self, state: &FederationState) -> Result<(), StoreError>;
+
+    /// Takes the pending sign-in with this state hash: returns it and deletes it in one step, so
+    /// a second callback with the same state finds nothing. An expired one is deleted and `None`
+    /// returned.
+    async fn federation_state_take(
+        &self,
+        state_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<Option<FederationState>, StoreError>;
+
+    /// Deletes pending sign-ins that expired before `now`; returns how many.
+    async fn federation_states_purge(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+
+    /// Stores (or replaces) a user's tokens from a provider.
+    async fn provider_token_put(&self, token: &ProviderToken) -> Result<(), StoreError>;
+
+    /// A user's tokens from a provider.
+    async fn provider_token_get(
+        &self,
+        user_id: &str,
+        provider: &str,
+    ) -> Result<Option<ProviderToken>, StoreError>;
+
+    /// Forgets a user's tokens from every provider; returns how many were deleted.
+    async fn provider_tokens_delete_user(&self, user_id: &str) -> Result<u64, StoreError>;
 }

@@ -19,6 +19,7 @@ use crate::{
     Grant, RecoveryCode, RefreshRotation, RefreshToken, RelaySession, RevokedAccessToken,
     SessionKey, SigningKey, Store, StoreError, Throttle, User, UserStatus, username_key,
 };
+use crate::{ExternalIdentity, FederationState, ProviderToken};
 
 /// An in-memory [`Store`]; cheap to create, forgotten on drop.
 #[derive(Default)]
@@ -46,6 +47,12 @@ struct Accounts {
     recovery_codes: Vec<RecoveryCode>,
     /// Failure counters by key.
     throttles: HashMap<String, Throttle>,
+    /// Identities at providers by (provider, subject).
+    identities: HashMap<(String, String), ExternalIdentity>,
+    /// Pending sign-ins at providers by state hash.
+    federation_states: HashMap<[u8; 32], FederationState>,
+    /// Provider tokens by (user id, provider).
+    provider_tokens: HashMap<(String, String), ProviderToken>,
 }
 
 impl MemoryStore {
@@ -686,6 +693,10 @@ impl Store for MemoryStore {
         accounts.sessions.retain(|_, session| session.user_id != id);
         accounts.factors.retain(|_, factor| factor.user_id != id);
         accounts.recovery_codes.retain(|code| code.user_id != id);
+        accounts
+            .identities
+            .retain(|_, identity| identity.user_id != id);
+        accounts.provider_tokens.retain(|(user, _), _| user != id);
         Ok(true)
     }
 
@@ -895,6 +906,223 @@ impl Store for MemoryStore {
             .retain(|_, throttle| throttle.last_failure_at >= before);
         Ok(u64::try_from(count - accounts.throttles.len()).unwrap_or(u64::MAX))
     }
+
+    async fn users_by_email(&self, email: &str) -> Result<Vec<User>, StoreError> {
+        let wanted = email.to_lowercase();
+        let mut users: Vec<User> = self
+            .accounts()
+            .users
+            .values()
+            .filter(|user| user.email.to_lowercase() == wanted)
+            .cloned()
+            .collect();
+        users.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(users)
+    }
+
+    async fn external_identity_get(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<ExternalIdentity>, StoreError> {
+        Ok(self
+            .accounts()
+            .identities
+            .get(&(provider.to_owned(), subject.to_owned()))
+            .cloned())
+    }
+
+    async fn external_identities_of_user(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<ExternalIdentity>, StoreError> {
+        let mut identities: Vec<ExternalIdentity> = self
+            .accounts()
+            .identities
+            .values()
+            .filter(|identity| identity.user_id == user_id)
+            .cloned()
+            .collect();
+        identities.sort_by(|a, b| {
+            (a.created_at, &a.provider, &a.subject).cmp(&(b.created_at, &b.provider, &b.subject))
+        });
+        Ok(identities)
+    }
+
+    async fn external_identity_insert(
+        &self,
+        identity: &ExternalIdentity,
+    ) -> Result<(), StoreError> {
+        let mut accounts = self.accounts();
+        if !accounts.users.contains_key(&identity.user_id) {
+            return Err(StoreError::Backend(format!(
+                "no user {:?} for the identity",
+                identity.user_id
+            )));
+        }
+        link(&mut accounts, identity)
+    }
+
+    async fn user_insert_with_identity(
+        &self,
+        user: &User,
+        identity: &ExternalIdentity,
+    ) -> Result<(), StoreError> {
+        let mut accounts = self.accounts();
+        let key = (identity.provider.clone(), identity.subject.clone());
+        if accounts.identities.contains_key(&key) {
+            return Err(StoreError::Conflict(format!(
+                "the identity {}:{} is linked already",
+                identity.provider, identity.subject
+            )));
+        }
+        let username = username_key(&user.username);
+        if accounts.users.contains_key(&user.id)
+            || accounts
+                .users
+                .values()
+                .any(|other| username_key(&other.username) == username)
+        {
+            return Err(StoreError::Conflict(format!(
+                "the username {:?} is taken",
+                user.username
+            )));
+        }
+        let stored = User {
+            created_at: as_stored(user.created_at),
+            updated_at: as_stored(user.updated_at),
+            ..user.clone()
+        };
+        accounts.users.insert(user.id.clone(), stored);
+        link(&mut accounts, identity)
+    }
+
+    async fn external_identity_signed_in(
+        &self,
+        provider: &str,
+        subject: &str,
+        email: Option<&str>,
+        email_verified: bool,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut accounts = self.accounts();
+        let Some(identity) = accounts
+            .identities
+            .get_mut(&(provider.to_owned(), subject.to_owned()))
+        else {
+            return Ok(false);
+        };
+        identity.email = email.map(str::to_owned);
+        identity.email_verified = email_verified;
+        identity.last_sign_in_at = as_stored(now);
+        Ok(true)
+    }
+
+    async fn external_identities_delete(
+        &self,
+        user_id: &str,
+        provider: &str,
+    ) -> Result<u64, StoreError> {
+        let mut accounts = self.accounts();
+        let before = accounts.identities.len();
+        accounts
+            .identities
+            .retain(|_, i| !(i.user_id == user_id && i.provider == provider));
+        accounts
+            .provider_tokens
+            .remove(&(user_id.to_owned(), provider.to_owned()));
+        Ok(u64::try_from(before - accounts.identities.len()).unwrap_or(u64::MAX))
+    }
+
+    async fn federation_state_insert(&self, state: &FederationState) -> Result<(), StoreError> {
+        let mut accounts = self.accounts();
+        if accounts.federation_states.contains_key(&state.state_hash) {
+            return Err(StoreError::Conflict("the state exists already".to_owned()));
+        }
+        let stored = FederationState {
+            created_at: as_stored(state.created_at),
+            expires_at: as_stored(state.expires_at),
+            ..state.clone()
+        };
+        accounts.federation_states.insert(state.state_hash, stored);
+        Ok(())
+    }
+
+    async fn federation_state_take(
+        &self,
+        state_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<Option<FederationState>, StoreError> {
+        let taken = self.accounts().federation_states.remove(state_hash);
+        Ok(taken.filter(|state| now < state.expires_at))
+    }
+
+    async fn federation_states_purge(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut accounts = self.accounts();
+        let before = accounts.federation_states.len();
+        accounts
+            .federation_states
+            .retain(|_, state| state.expires_at > now);
+        Ok(u64::try_from(before - accounts.federation_states.len()).unwrap_or(u64::MAX))
+    }
+
+    async fn provider_token_put(&self, token: &ProviderToken) -> Result<(), StoreError> {
+        let mut accounts = self.accounts();
+        if !accounts.users.contains_key(&token.user_id) {
+            return Err(StoreError::Backend(format!(
+                "no user {:?} for the provider token",
+                token.user_id
+            )));
+        }
+        let stored = ProviderToken {
+            expires_at: token.expires_at.map(as_stored),
+            updated_at: as_stored(token.updated_at),
+            ..token.clone()
+        };
+        accounts
+            .provider_tokens
+            .insert((token.user_id.clone(), token.provider.clone()), stored);
+        Ok(())
+    }
+
+    async fn provider_token_get(
+        &self,
+        user_id: &str,
+        provider: &str,
+    ) -> Result<Option<ProviderToken>, StoreError> {
+        Ok(self
+            .accounts()
+            .provider_tokens
+            .get(&(user_id.to_owned(), provider.to_owned()))
+            .cloned())
+    }
+
+    async fn provider_tokens_delete_user(&self, user_id: &str) -> Result<u64, StoreError> {
+        let mut accounts = self.accounts();
+        let before = accounts.provider_tokens.len();
+        accounts
+            .provider_tokens
+            .retain(|(user, _), _| user != user_id);
+        Ok(u64::try_from(before - accounts.provider_tokens.len()).unwrap_or(u64::MAX))
+    }
+}
+
+/// Links `identity` (whose user exists), refusing one that is linked already.
+fn link(accounts: &mut Accounts, identity: &ExternalIdentity) -> Result<(), StoreError> {
+    let key = (identity.provider.clone(), identity.subject.clone());
+    if accounts.identities.contains_key(&key) {
+        return Err(StoreError::Conflict(format!(
+            "the identity {}:{} is linked already",
+            identity.provider, identity.subject
+        )));
+    }
+    let stored = ExternalIdentity {
+        created_at: as_stored(identity.created_at),
+        last_sign_in_at: as_stored(identity.last_sign_in_at),
+        ..identity.clone()
+    };
+    accounts.identities.insert(key, stored);
+    Ok(())
 }
 
 #[cfg(test)]

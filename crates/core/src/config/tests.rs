@@ -1251,10 +1251,9 @@ fn config_reference_provider_defaults_are_the_real_defaults() {
             if !kind.has_key(name) {
                 continue;
             }
-            let filled = toml::Value::try_from(
-                IdentityProviderConfig::new("x", kind).with_defaults(),
-            )
-            .unwrap();
+            let filled =
+                toml::Value::try_from(IdentityProviderConfig::new("x", kind).with_defaults())
+                    .unwrap();
             match (key.default, filled.get(name)) {
                 (Some(default), Some(actual)) if key.kind == super::reference::Kind::Duration => {
                     assert_eq!(
@@ -1271,10 +1270,12 @@ fn config_reference_provider_defaults_are_the_real_defaults() {
                     key.path
                 ),
                 (None, Some(actual)) => {
-                    let described = key.description.contains(&format!(
-                        "{}`: default `{actual}`",
-                        kind.as_str()
-                    )) || key.description.contains(&format!("`{}`: default `{actual}`", kind.as_str()))
+                    let described = key
+                        .description
+                        .contains(&format!("{}`: default `{actual}`", kind.as_str()))
+                        || key
+                            .description
+                            .contains(&format!("`{}`: default `{actual}`", kind.as_str()))
                         || (name == "display_name" && kind == ProviderKind::Oidc)
                         || key.description.contains(&format!("default `{actual}`"));
                     assert!(
@@ -1329,11 +1330,7 @@ fn provider_problems(entry: &str, upstream: &str) -> Vec<(String, String)> {
     );
     match Config::load(&text, std::iter::empty::<(&str, &str)>()) {
         Ok(_) => Vec::new(),
-        Err(e) => e
-            .problems
-            .into_iter()
-            .map(|p| (p.key, p.problem))
-            .collect(),
+        Err(e) => e.problems.into_iter().map(|p| (p.key, p.problem)).collect(),
     }
 }
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::duration::serde_duration;
-use super::registration::{ClientConfig, RegistrationConfig};
 use super::identity_providers::IdentityProviderConfig;
+use super::registration::{ClientConfig, RegistrationConfig};
 use super::validators::ValidatorConfig;
 
 /// The whole configuration file.

@@ -154,7 +154,10 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         } else if !provider_ids.insert(provider.id.as_str()) {
             p.add(
                 key("id"),
-                format!("{:?} is used by more than one identity provider", provider.id),
+                format!(
+                    "{:?} is used by more than one identity provider",
+                    provider.id
+                ),
             );
         }
         check_identity_provider(&mut p, provider, &key);
@@ -717,7 +720,10 @@ fn check_identity_provider(
         );
     }
     for (i, domain) in provider.allowed_email_domains.iter().enumerate() {
-        if domain.is_empty() || domain.contains('@') || domain.bytes().any(|b| b.is_ascii_uppercase()) {
+        if domain.is_empty()
+            || domain.contains('@')
+            || domain.bytes().any(|b| b.is_ascii_uppercase())
+        {
             p.add(
                 format!("{}[{i}]", key("allowed_email_domains")),
                 "a domain is written in lower case without '@' (example.com)",
