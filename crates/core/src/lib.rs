@@ -8,7 +8,8 @@
 //! Portcullis's own signing keys, their rotation and their JWKS; `accounts`: local accounts,
 //! password hashing, the sign-in step and browser sessions; `clients`: the OAuth clients of the
 //! authorization server (registry, redirect URIs, metadata documents, registration, client
-//! authentication); and `oauth`: the authorization server itself. It never depends on an HTTP
+//! authentication); `oauth`: the authorization server itself; and `federation`: signing in
+//! through identity providers. It never depends on an HTTP
 //! framework, a database driver or a template engine.
 
 pub mod accounts;
@@ -17,5 +18,6 @@ pub mod auth;
 pub mod clients;
 pub mod config;
 pub mod crypto;
+pub mod federation;
 pub mod oauth;
 pub mod signing;

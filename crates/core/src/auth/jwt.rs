@@ -284,6 +284,12 @@ impl<'a> Jws<'a> {
         self.claims.get("iss").and_then(Value::as_str)
     }
 
+    /// A claim before verification: only for choosing what to verify against (the directory of
+    /// a multi-tenant issuer), never for a decision on its own.
+    pub fn unverified_claim(&self, name: &str) -> Option<&Value> {
+        self.claims.get(name)
+    }
+
     /// The header's `kid` when it is a string: which key to fetch or look up.
     pub fn kid(&self) -> Option<&str> {
         self.header.get("kid").and_then(Value::as_str)
