@@ -95,6 +95,18 @@ fn validators(
     )?)
 }
 
+/// The configured `[[identity_providers]]` with the real guarded outbound client. Building makes
+/// no request; a missing client secret is reported by key.
+fn providers(config: &Config) -> anyhow::Result<portcullis_core::federation::Providers> {
+    let fetch = portcullis_gateway::fetch::HttpFetch::new(Default::default())
+        .map_err(anyhow::Error::msg)?;
+    Ok(portcullis_core::federation::Providers::build(
+        config,
+        std::sync::Arc::new(fetch),
+        &env_bytes,
+    )?)
+}
+
 /// The OAuth client registry of `config` over `store`, with the real guarded outbound client for
 /// client ID metadata documents and client keys. `[[clients]]` secrets and the initial access
 /// token are read now, so a missing or short one stops start-up naming its key.
@@ -117,6 +129,9 @@ fn clients(
 fn check_environment(config: &Config) -> Result<(), String> {
     let mut problems = Vec::new();
     if let Err(e) = validators(config) {
+        problems.push(e.to_string());
+    }
+    if let Err(e) = providers(config) {
         problems.push(e.to_string());
     }
     if let Err(e) = keys::check(config) {

@@ -92,7 +92,17 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         Some(authorization),
         clients.clone(),
     );
-    state.set_pages(Pages::new(&config, sealer.clone(), pages::system_clock()));
+    let providers = crate::providers(&config)?;
+    if !providers.is_empty() {
+        gateway.set_provider_tokens(portcullis_gateway::ProviderTokenSource::new(
+            store.clone(),
+            sealer.clone(),
+            providers.clone(),
+        ));
+    }
+    state.set_pages(
+        Pages::new(&config, sealer.clone(), pages::system_clock()).with_providers(providers),
+    );
     pages::spawn_session_janitor(store.clone());
     portcullis_server::spawn_revocation_watch(gateway.clone(), store.clone());
     portcullis_server::spawn_key_reload(signing_keys.clone(), store, sealer);

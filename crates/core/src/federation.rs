@@ -29,7 +29,7 @@ pub mod tokens;
 mod tests;
 
 pub use account::{AccountOutcome, account_for};
-pub use flow::{CallbackParams, Started, begin, complete};
+pub use flow::{CallbackParams, STATE_TTL, Started, begin, complete, state_hash};
 pub use provider::{Provider, ProviderMetadata, Providers};
 
 use portcullis_store::StoreError;

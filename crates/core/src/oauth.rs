@@ -153,6 +153,17 @@ impl AuthorizationServer {
             grant_id: Some(grant_id.to_owned()),
             jti: None,
         });
+        // Provider tokens are kept for the user's grants; with the last grant gone, they go.
+        if let Some(grant) = self.store.grant_get(grant_id).await.map_err(unavailable)?
+            && let Err(e) = crate::federation::tokens::forget_if_unused(
+                self.store.as_ref(),
+                &grant.subject,
+                now,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "could not forget provider tokens after a revocation");
+        }
         Ok(())
     }
 

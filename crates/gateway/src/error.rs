@@ -97,6 +97,16 @@ pub enum RelayError {
         challenge: Arc<ResourceChallenge>,
         id: Option<Box<RawValue>>,
     },
+    /// The upstream acts as the user at an identity provider (`pass_provider_token`) and the
+    /// caller has no usable token from it (never signed in with it, or it expired and could
+    /// not be refreshed): HTTP 403; or the provider could not be asked: HTTP 503.
+    #[error("{}", if *unavailable { format!("the identity provider {provider:?} could not be reached to refresh the caller's token") } else { format!("this MCP server acts as you at {provider:?}: sign in with {provider:?} (your token from it is missing or expired)") })]
+    ProviderToken {
+        upstream: String,
+        provider: String,
+        unavailable: bool,
+        id: Option<Box<RawValue>>,
+    },
     /// Portcullis could not sign the identity token the upstream asks for: HTTP 503.
     #[error("Portcullis cannot vouch for the caller to {upstream:?} right now")]
     Signing { upstream: String },
@@ -117,7 +127,8 @@ impl RelayError {
             | RelayError::Busy { id, .. }
             | RelayError::Unavailable { id, .. }
             | RelayError::Timeout { id, .. }
-            | RelayError::InsufficientScope { id, .. } => id.as_deref(),
+            | RelayError::InsufficientScope { id, .. }
+            | RelayError::ProviderToken { id, .. } => id.as_deref(),
             _ => None,
         }
     }
@@ -134,7 +145,8 @@ impl RelayError {
             | RelayError::Busy { id, .. }
             | RelayError::Unavailable { id, .. }
             | RelayError::Timeout { id, .. }
-            | RelayError::InsufficientScope { id, .. } => *id = owned,
+            | RelayError::InsufficientScope { id, .. }
+            | RelayError::ProviderToken { id, .. } => *id = owned,
             _ => {}
         }
         self

@@ -16,6 +16,9 @@ mod headers;
 mod http;
 pub mod identity;
 mod identity_token;
+mod provider_token;
+
+pub use provider_token::ProviderTokenSource;
 mod origin;
 mod sessions;
 
@@ -85,6 +88,9 @@ struct Upstream {
     identity_token: Option<HeaderName>,
     /// The static credential Portcullis sends to this upstream (`credential_env`).
     credential: Option<(HeaderName, HeaderValue)>,
+    /// The identity provider whose token for the caller goes to this upstream, and where
+    /// (`pass_provider_token`, `provider_token_header`).
+    provider_token: Option<(String, HeaderName)>,
     scopes: Vec<String>,
     transport: Transport,
     in_flight: Arc<Semaphore>,
@@ -109,6 +115,8 @@ pub struct Gateway {
     sessions: Arc<Sessions>,
     /// Cancelled when a graceful shutdown starts: standalone streams end.
     shutdown_started: CancellationToken,
+    /// Provider tokens for upstreams with `pass_provider_token` (set at start-up).
+    provider_tokens: std::sync::OnceLock<provider_token::ProviderTokenSource>,
     /// Cancelled when the shutdown deadline passes: every relayed body ends.
     shutdown_deadline: CancellationToken,
 }
@@ -216,6 +224,15 @@ impl Gateway {
                     Some((name, value))
                 }
             };
+            let provider_token = match &up.pass_provider_token {
+                None => None,
+                Some(provider) => Some((
+                    provider.clone(),
+                    HeaderName::from_bytes(up.provider_token_header.as_bytes()).map_err(|_| {
+                        error("provider_token_header: not a header name".to_owned())
+                    })?,
+                )),
+            };
             let identity_token = if up.identity_token {
                 if !identity_tokens.can_sign() {
                     return Err(error(
@@ -250,6 +267,7 @@ impl Gateway {
                     identity_headers: up.identity_headers,
                     identity_token,
                     credential,
+                    provider_token,
                     scopes: up.scopes.clone(),
                     transport,
                     in_flight: Arc::new(Semaphore::new(up.max_in_flight)),
@@ -272,6 +290,7 @@ impl Gateway {
             max_body_bytes: config.server.max_body_bytes,
             sessions,
             shutdown_started: CancellationToken::new(),
+            provider_tokens: std::sync::OnceLock::new(),
             shutdown_deadline,
         })
     }
@@ -444,6 +463,19 @@ impl Gateway {
         Ok(new)
     }
 
+    /// Turns on provider tokens for upstreams with `pass_provider_token` (once; a second call
+    /// changes nothing). Until then such upstreams answer 403 to everyone.
+    pub fn set_provider_tokens(&self, source: ProviderTokenSource) {
+        let _ = self.provider_tokens.set(source);
+    }
+
+    /// Forgets the provider tokens of `user_id` held in memory (after their grants ended).
+    pub fn forget_provider_tokens(&self, user_id: &str) {
+        if let Some(source) = self.provider_tokens.get() {
+            source.forget_user(user_id);
+        }
+    }
+
     /// Whether a Portcullis access token (its `jti`) or its grant is known to be revoked.
     pub fn is_revoked(&self, jti: Option<&str>, grant_id: Option<&str>) -> bool {
         self.revocations.revokes(&Principal {
@@ -499,12 +531,23 @@ impl Gateway {
     /// What Portcullis adds to a request it relays to `upstream` for `caller`: the identity
     /// headers, the identity token and the upstream's own static credential. Empty (no
     /// allocation) when there is none of them.
-    fn added_headers(
+    async fn added_headers(
         &self,
         upstream: &Upstream,
         caller: Option<&Arc<Principal>>,
     ) -> Result<HeaderMap, RelayError> {
         let mut headers = HeaderMap::new();
+        if let Some((provider, header)) = &upstream.provider_token {
+            let value = provider_token::header_value(
+                self.provider_tokens.get(),
+                &upstream.name,
+                provider,
+                header,
+                caller.map(Arc::as_ref),
+            )
+            .await?;
+            headers.insert(header.clone(), value);
+        }
         if let Some(caller) = caller {
             if upstream.identity_headers {
                 identity::insert(caller, &mut headers);
@@ -629,7 +672,7 @@ impl Gateway {
                     .send(
                         Method::POST,
                         &parts.headers,
-                        &self.added_headers(upstream, caller)?,
+                        &self.added_headers(upstream, caller).await?,
                         bytes,
                         request_id,
                         Some(permit),
@@ -663,7 +706,7 @@ impl Gateway {
                     });
                 };
                 let accepts_sse = accepts(&parts.headers, "text/event-stream");
-                let added = self.added_headers(upstream, caller)?;
+                let added = self.added_headers(upstream, caller).await?;
                 let post = bridge::Post {
                     bytes,
                     message,
@@ -713,7 +756,7 @@ impl Gateway {
                 http.send(
                     Method::GET,
                     &parts.headers,
-                    &self.added_headers(upstream, caller)?,
+                    &self.added_headers(upstream, caller).await?,
                     Bytes::new(),
                     None,
                     Some(permit),
@@ -762,7 +805,7 @@ impl Gateway {
                     http.send(
                         Method::DELETE,
                         &parts.headers,
-                        &self.added_headers(upstream, caller)?,
+                        &self.added_headers(upstream, caller).await?,
                         Bytes::new(),
                         None,
                         None,
@@ -785,7 +828,7 @@ impl Gateway {
                 http.send(
                     Method::DELETE,
                     &parts.headers,
-                    &self.added_headers(upstream, caller)?,
+                    &self.added_headers(upstream, caller).await?,
                     Bytes::new(),
                     None,
                     None,

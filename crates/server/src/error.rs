@@ -179,6 +179,27 @@ fn relay_error(e: RelayError) -> Response {
             code::INVALID_REQUEST,
             Some(json!({ "required_scopes": scopes })),
         ),
+        RelayError::ProviderToken {
+            upstream,
+            provider,
+            unavailable: true,
+            ..
+        } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::INTERNAL_ERROR,
+            Some(
+                json!({ "upstream": upstream, "provider": provider, "reason": "provider unavailable" }),
+            ),
+        ),
+        RelayError::ProviderToken {
+            upstream, provider, ..
+        } => (
+            StatusCode::FORBIDDEN,
+            code::INVALID_REQUEST,
+            Some(
+                json!({ "upstream": upstream, "provider": provider, "reason": "provider token missing" }),
+            ),
+        ),
         RelayError::Signing { upstream } => (
             StatusCode::SERVICE_UNAVAILABLE,
             code::INTERNAL_ERROR,
@@ -202,6 +223,9 @@ fn relay_error(e: RelayError) -> Response {
         RelayError::Busy { .. }
         | RelayError::Store(_)
         | RelayError::Signing { .. }
+        | RelayError::ProviderToken {
+            unavailable: true, ..
+        }
         | RelayError::Unauthenticated {
             failure: AuthFailure::Unavailable,
             ..

@@ -22,6 +22,7 @@
 mod account;
 mod cookie;
 mod csrf;
+mod federation;
 mod hashing;
 mod login;
 mod mfa;
@@ -41,6 +42,7 @@ use portcullis_core::accounts::{PasswordHashing, PasswordPolicy, SessionTimeouts
 use portcullis_core::config::validate::is_loopback_host;
 use portcullis_core::config::{AccountsConfig, Config};
 use portcullis_core::crypto::Sealer;
+use portcullis_core::federation::Providers;
 use portcullis_store::Store;
 use time::OffsetDateTime;
 
@@ -78,6 +80,8 @@ pub struct Pages {
     sealer: Arc<Sealer>,
     hashing: Arc<dyn PasswordHashing>,
     clock: Clock,
+    /// `[[identity_providers]]`: the providers people can sign in with.
+    providers: Providers,
 }
 
 impl std::fmt::Debug for Pages {
@@ -119,7 +123,14 @@ impl Pages {
             sealer,
             hashing: Arc::new(BoundedHashing::for_this_machine()),
             clock,
+            providers: Providers::default(),
         }
+    }
+
+    /// The same pages offering sign-in with `providers`.
+    pub fn with_providers(mut self, providers: Providers) -> Self {
+        self.providers = providers;
+        self
     }
 
     /// The same pages with another password-hashing pool (tests: one that is always busy).
@@ -150,6 +161,9 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/login", get(login::login_get).post(login::login_post))
         .route("/logout", post(login::logout_post))
+        .route("/auth/start/{id}", post(federation::start_post))
+        .route("/auth/callback/{id}", get(federation::callback_get))
+        .route("/account/identities/unlink", post(federation::unlink_post))
         .route("/login/mfa", get(mfa::step_get).post(mfa::step_post))
         .route("/account", get(account::account_get))
         .route("/account/sessions/end", post(account::end_session_post))
@@ -171,7 +185,8 @@ pub(crate) fn router() -> Router<AppState> {
 /// How often expired browser sessions are deleted.
 const SESSION_PURGE_EVERY: Duration = Duration::from_secs(600);
 
-/// Deletes expired browser sessions every ten minutes, until the process ends. Expired sessions
+/// Deletes expired browser sessions (and sign-ins at identity providers never finished) every
+/// ten minutes, until the process ends. Expired sessions
 /// are refused whether or not they have been deleted; this only keeps the table small.
 pub fn spawn_session_janitor(store: Arc<dyn Store>) {
     tokio::spawn(async move {
@@ -179,13 +194,21 @@ pub fn spawn_session_janitor(store: Arc<dyn Store>) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match store
-                .browser_sessions_purge(OffsetDateTime::now_utc())
-                .await
-            {
+            let now = OffsetDateTime::now_utc();
+            match store.browser_sessions_purge(now).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(sessions = n, "deleted expired browser sessions"),
                 Err(e) => tracing::warn!(error = %e, "could not delete expired browser sessions"),
+            }
+            match store.federation_states_purge(now).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    sign_ins = n,
+                    "deleted expired sign-ins at identity providers"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not delete expired sign-ins at identity providers");
+                }
             }
         }
     });

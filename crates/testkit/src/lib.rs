@@ -7,13 +7,17 @@
 //!   crates' tests find it with [`mock_stdio_mcp_path`].
 //! - [`sse`]: an incremental SSE parser for reading event streams in tests.
 //! - [`jsonrpc`]: the small JSON-RPC helpers both mocks share.
+//! - [`MockIdp`] ([`mock_idp`]): an OpenID Connect provider and a GitHub-shaped OAuth app on
+//!   loopback, signing in whoever the test says and misbehaving on request.
 
 pub mod jsonrpc;
+pub mod mock_idp;
 pub mod mock_upstream;
 mod serve;
 pub mod sse;
 mod stdio;
 
+pub use mock_idp::{IdpUser, Mischief, MockIdp};
 pub use mock_upstream::{
     Behavior, MockConfig, MockUpstream, RecordedRequest, ResponseMode, SessionMode,
 };

@@ -26,6 +26,11 @@ impl Server {
     /// Binds 127.0.0.1 on a free port and serves `router` there.
     pub(crate) async fn start(router: Router) -> io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on(listener, router)
+    }
+
+    /// Serves `router` on a listener already bound (when the router must know the address).
+    pub(crate) fn start_on(listener: TcpListener, router: Router) -> io::Result<Self> {
         let addr = listener.local_addr()?;
         let task = tokio::spawn(accept_loop(listener, router));
         Ok(Self { addr, task })

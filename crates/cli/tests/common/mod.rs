@@ -162,7 +162,22 @@ pub async fn spawn_setup(
     );
     let clock = TestClock::default();
     let sealer = Arc::new(Sealer::generate(&mut rand::rng()).unwrap());
-    state.set_pages(Pages::new(&config, sealer, clock.clock()));
+    let providers = portcullis_core::federation::Providers::build(
+        &config,
+        Arc::new(portcullis_gateway::fetch::HttpFetch::new(Default::default()).unwrap()),
+        &|var| {
+            env.iter()
+                .find(|(k, _)| k == var)
+                .map(|(_, v)| v.clone().into_bytes())
+        },
+    )
+    .unwrap();
+    gateway.set_provider_tokens(portcullis_gateway::ProviderTokenSource::new(
+        store.clone(),
+        sealer.clone(),
+        providers.clone(),
+    ));
+    state.set_pages(Pages::new(&config, sealer, clock.clock()).with_providers(providers));
     state.set_ready(true);
     let (tx, rx) = oneshot::channel::<()>();
     let grace = config.server.shutdown_grace;

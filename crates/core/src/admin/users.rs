@@ -200,6 +200,7 @@ pub async fn set_status(
         for grant in store.grants_of_subject(&user.id).await? {
             store.grant_revoke(&grant.id, now).await?;
         }
+        store.provider_tokens_delete_user(&user.id).await?;
     }
     tracing::info!(user = %user.id, status = status.as_str(), "account status set");
     show(store, username).await

@@ -44,6 +44,19 @@ pub(crate) struct AccountView<'a> {
     factors: usize,
     sessions: Vec<SessionRow>,
     apps: Vec<AppRow>,
+    /// The identity providers linked to the account.
+    identities: Vec<IdentityRow>,
+    /// Providers not linked yet: where "Link" posts, and the provider's name.
+    linkable: Vec<(String, String)>,
+    unlink_action: String,
+}
+
+/// One identity provider linked to the account.
+pub(crate) struct IdentityRow {
+    provider: String,
+    name: String,
+    email: String,
+    since: String,
 }
 
 /// One browser session on the account page.
@@ -72,6 +85,9 @@ fn sign_in_methods(amr: &[String]) -> String {
     let mut parts = Vec::new();
     if has(AMR_PASSWORD) {
         parts.push("password");
+    }
+    if has(portcullis_core::federation::AMR_FEDERATED) {
+        parts.push("identity provider");
     }
     if has(AMR_HWK) {
         parts.push("passkey");
@@ -119,6 +135,36 @@ pub(crate) async fn account_get(
         })
         .collect();
     let apps = apps_of(&state, &user.id, now).await?;
+    let linked = store
+        .external_identities_of_user(&user.id)
+        .await
+        .map_err(|e| page_failure(e.into()))?;
+    let provider_name = |id: &str| {
+        pages
+            .providers
+            .get(id)
+            .map_or_else(|| id.to_owned(), |p| p.display_name().to_owned())
+    };
+    let identities = linked
+        .iter()
+        .map(|i| IdentityRow {
+            provider: i.provider.clone(),
+            name: provider_name(&i.provider),
+            email: i.email.clone().unwrap_or_default(),
+            since: when(i.created_at),
+        })
+        .collect();
+    let linkable = pages
+        .providers
+        .iter()
+        .filter(|p| !linked.iter().any(|i| i.provider == p.id()))
+        .map(|p| {
+            (
+                pages.url(&format!("/auth/start/{}", p.id())),
+                p.display_name().to_owned(),
+            )
+        })
+        .collect();
     let page = render(&AccountView {
         name: user.display_name.as_deref().unwrap_or(&user.username),
         username: &user.username,
@@ -132,6 +178,9 @@ pub(crate) async fn account_get(
         factors,
         sessions,
         apps,
+        identities,
+        linkable,
+        unlink_action: pages.url("/account/identities/unlink"),
     });
     Ok((csrf, page).into_response())
 }

@@ -1,6 +1,7 @@
-//! The pages' two cookies: the browser session and the pre-sign-in CSRF secret.
+//! The pages' cookies: the browser session, the pre-sign-in CSRF secret, and the secret that
+//! binds a sign-in at an identity provider to the browser that started it.
 //!
-//! Both are `HttpOnly; SameSite=Lax; Path=/`. Served over https (every deployment but plain-http
+//! All are `HttpOnly; SameSite=Lax; Path=/`. Served over https (every deployment but plain-http
 //! loopback development) they are also `Secure` and carry the `__Host-` prefix, which makes
 //! browsers refuse them unless they are `Secure`, host-only and for `/`, so a sibling subdomain
 //! or a network attacker on plain http cannot plant or overwrite them. Browsers refuse `__Host-`
@@ -22,6 +23,8 @@ pub(crate) enum Cookie {
     Session,
     /// A random secret the CSRF token of a browser that is not signed in is bound to.
     Csrf,
+    /// A random secret that binds a sign-in at an identity provider to this browser.
+    Federation,
 }
 
 impl Pages {
@@ -32,6 +35,8 @@ impl Pages {
             (Cookie::Session, false) => "portcullis-session",
             (Cookie::Csrf, true) => "__Host-portcullis-csrf",
             (Cookie::Csrf, false) => "portcullis-csrf",
+            (Cookie::Federation, true) => "__Host-portcullis-federation",
+            (Cookie::Federation, false) => "portcullis-federation",
         }
     }
 

@@ -34,6 +34,10 @@ pub(crate) struct LoginView<'a> {
     csrf: &'a str,
     return_to: Option<&'a str>,
     error: Option<&'a str>,
+    /// Whether the username and password form is shown.
+    local: bool,
+    /// The identity providers offered: where each one's button posts, and its name.
+    providers: Vec<(String, &'a str)>,
 }
 
 #[derive(Deserialize)]
@@ -41,6 +45,16 @@ pub(crate) struct LoginForm {
     username: String,
     password: Password,
     return_to: Option<String>,
+}
+
+/// The pages, when there is a way to sign in: local accounts or an identity provider.
+fn any_sign_in(state: &AppState) -> Result<&Pages, ApiError> {
+    let pages = pages_of(state)?;
+    if pages.local_sign_in || !pages.providers.is_empty() {
+        Ok(pages)
+    } else {
+        Err(PageError::new(StatusCode::NOT_FOUND, "Signing in is turned off here.").into())
+    }
 }
 
 /// The pages, when signing in with a local account is turned on.
@@ -68,6 +82,17 @@ fn login_page(
         csrf: csrf.value(),
         return_to,
         error,
+        local: pages.local_sign_in,
+        providers: pages
+            .providers
+            .iter()
+            .map(|p| {
+                (
+                    pages.url(&format!("/auth/start/{}", p.id())),
+                    p.display_name(),
+                )
+            })
+            .collect(),
     })
 }
 
@@ -77,7 +102,7 @@ pub(crate) async fn login_get(
     headers: HeaderMap,
     csrf: CsrfToken,
 ) -> Result<Response, ApiError> {
-    let pages = local_sign_in(&state)?;
+    let pages = any_sign_in(&state)?;
     let return_to = return_to_from_query(query.as_deref());
     // Half-way through signing in: on to the step that is left.
     if let Browser::Pending(_, step) = browser(&state, pages, &headers).await? {
