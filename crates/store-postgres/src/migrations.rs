@@ -53,6 +53,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "account security",
         include_str!("../migrations/0008_account_security.sql"),
     ),
+    (
+        9,
+        "webauthn ceremonies",
+        include_str!("../migrations/0009_webauthn_ceremonies.sql"),
+    ),
 ];
 
 /// A migrator over [`MIGRATIONS`] that refuses a database holding migrations it does not know.

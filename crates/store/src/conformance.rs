@@ -31,6 +31,7 @@ use time::{Duration, OffsetDateTime, UtcOffset};
 mod account_security;
 mod authorization;
 pub mod clients;
+mod webauthn;
 
 use crate::{ApiKey, ApiKeyKind, RelaySession, SessionKey, SigningKey, Store, StoreError};
 
@@ -261,6 +262,7 @@ pub async fn run_all_in(store: &dyn Store, scope: &Scope) {
     signing_keys_purge_deletes_exactly_the_retired_before(store, scope).await;
     accounts::run_all_in(store, scope).await;
     account_security::run_all_in(store, scope).await;
+    webauthn::run_all_in(store, scope).await;
     clients::run_all_in(store, scope).await;
 }
 
