@@ -315,19 +315,22 @@ pub async fn start_sign_in(
     }))
 }
 
-/// Checks the browser's answer (`credential.toJSON()`) to the sign-in ceremony `ceremony_id`
-/// of `session_hash`, records the credential's new counter, and returns the `amr` values it
-/// adds. A wrong answer is [`AccountsError::PasskeyRejected`] (a failed factor, for the
-/// throttle); a ceremony that is not there is [`AccountsError::CeremonyOutOfDate`].
-pub async fn finish_sign_in(
-    passkeys: &Passkeys,
+/// A sign-in ceremony taken out of the store: it can be checked once.
+#[derive(Debug)]
+pub struct SignInCeremony {
+    state: PasskeyAuthentication,
+}
+
+/// Takes the sign-in ceremony `ceremony_id` of `session_hash` out of the store, once:
+/// [`AccountsError::CeremonyOutOfDate`] when this session has no such ceremony (another
+/// session's, used, never made) or it expired. Not a guess at a factor, so callers take it
+/// before counting the attempt.
+pub async fn take_sign_in(
     store: &dyn Store,
-    user: &User,
     session_hash: &[u8; 32],
     ceremony_id: &str,
-    credential_json: &str,
     now: OffsetDateTime,
-) -> Result<Vec<String>, AccountsError> {
+) -> Result<SignInCeremony, AccountsError> {
     let ceremony = take_ceremony(
         store,
         session_hash,
@@ -336,10 +339,25 @@ pub async fn finish_sign_in(
         now,
     )
     .await?;
-    let state: PasskeyAuthentication = serde_json::from_slice(&ceremony.state).map_err(|e| {
+    let state = serde_json::from_slice(&ceremony.state).map_err(|e| {
         tracing::error!(error = %e, "a stored sign-in ceremony does not parse");
         AccountsError::CeremonyOutOfDate
     })?;
+    Ok(SignInCeremony { state })
+}
+
+/// Checks the browser's answer (`credential.toJSON()`) to `ceremony`, records the credential's
+/// new counter, and returns the `amr` values it adds. A wrong answer is
+/// [`AccountsError::PasskeyRejected`]: a failed factor, for the throttle.
+pub async fn finish_sign_in(
+    passkeys: &Passkeys,
+    store: &dyn Store,
+    user: &User,
+    ceremony: SignInCeremony,
+    credential_json: &str,
+    now: OffsetDateTime,
+) -> Result<Vec<String>, AccountsError> {
+    let state = ceremony.state;
     if credential_json.len() > MAX_CREDENTIAL_BYTES {
         return Err(AccountsError::PasskeyRejected(
             "answer too large".to_owned(),

@@ -37,7 +37,7 @@ use rand::rngs::StdRng;
 use serde::Deserialize;
 
 use super::cookie::Cookie;
-use super::render::when;
+use super::render::{allow_script, when};
 use super::return_to::return_to_from_query;
 use super::session::{
     Browser, SignedIn, browser, login_redirect, next_page, page_failure, page_redirect,
@@ -59,6 +59,19 @@ pub(crate) struct StepView<'a> {
     csrf: &'a str,
     return_to: Option<&'a str>,
     error: Option<&'a str>,
+    /// "Use a passkey", when the account has one and passkeys work here.
+    passkey: Option<PasskeyForm>,
+    /// The passkey script's URL (with its content hash), when `passkey` is set.
+    script: Option<String>,
+}
+
+/// A form that runs a passkey ceremony: the script reads `options` (the WebAuthn options as
+/// JSON, in an attribute, so HTML escaping is all it needs), asks the browser's authenticator,
+/// and posts its answer with `ceremony` and the CSRF token.
+pub(crate) struct PasskeyForm {
+    pub(crate) action: String,
+    pub(crate) ceremony: String,
+    pub(crate) options: String,
 }
 
 #[derive(Deserialize)]
@@ -67,22 +80,58 @@ pub(crate) struct StepForm {
     return_to: Option<String>,
 }
 
-fn step_page(
+pub(crate) fn step_page(
     pages: &Pages,
     csrf: &CsrfToken,
     return_to: Option<&str>,
     error: Option<&str>,
+    passkey: Option<PasskeyForm>,
 ) -> Response {
-    render(&StepView {
+    let scripted = passkey.is_some();
+    let page = render(&StepView {
         action: pages.url("/login/mfa"),
         csrf: csrf.value(),
         return_to,
         error,
-    })
+        script: scripted.then(|| script_url(pages)),
+        passkey,
+    });
+    if scripted { allow_script(page) } else { page }
+}
+
+/// The URL of the passkey script.
+#[cfg(feature = "passkeys")]
+fn script_url(pages: &Pages) -> String {
+    super::passkey::script_url(pages)
+}
+
+#[cfg(not(feature = "passkeys"))]
+fn script_url(_pages: &Pages) -> String {
+    String::new()
+}
+
+/// The "Use a passkey" form of the second-factor step for `signed_in`, with a new sign-in
+/// ceremony, when the account has a passkey and passkeys work here.
+#[cfg(feature = "passkeys")]
+pub(crate) async fn passkey_step_form(
+    state: &AppState,
+    pages: &Pages,
+    signed_in: &SignedIn,
+) -> Result<Option<PasskeyForm>, ApiError> {
+    super::passkey::step_form(state, pages, signed_in).await
+}
+
+#[cfg(not(feature = "passkeys"))]
+pub(crate) async fn passkey_step_form(
+    _state: &AppState,
+    _pages: &Pages,
+    _signed_in: &SignedIn,
+) -> Result<Option<PasskeyForm>, ApiError> {
+    Ok(None)
 }
 
 /// The browser whose pending step is the second factor, or where to send it instead.
-async fn at_step(
+pub(crate) async fn at_step(
     state: &AppState,
     pages: &Pages,
     headers: &HeaderMap,
@@ -104,10 +153,12 @@ pub(crate) async fn step_get(
 ) -> Result<Response, ApiError> {
     let pages = pages_of(&state)?;
     let return_to = return_to_from_query(query.as_deref());
-    if let Err(elsewhere) = at_step(&state, pages, &headers, return_to.as_deref()).await? {
-        return Ok(elsewhere);
-    }
-    let page = step_page(pages, &csrf, return_to.as_deref(), None);
+    let signed_in = match at_step(&state, pages, &headers, return_to.as_deref()).await? {
+        Ok(signed_in) => signed_in,
+        Err(elsewhere) => return Ok(elsewhere),
+    };
+    let passkey = passkey_step_form(&state, pages, &signed_in).await?;
+    let page = step_page(pages, &csrf, return_to.as_deref(), None, passkey);
     Ok((csrf, page).into_response())
 }
 
@@ -144,17 +195,20 @@ pub(crate) async fn step_post(
     let added = match checked {
         Guarded::Passed(added) => added,
         Guarded::Failed => {
+            let passkey = passkey_step_form(&state, pages, &signed_in).await?;
             let page = step_page(
                 pages,
                 &csrf,
                 return_to,
                 Some("That code is not valid, or it was used already."),
+                passkey,
             );
             return Ok((StatusCode::UNAUTHORIZED, csrf, page).into_response());
         }
         Guarded::Throttled(wait) => {
             let message = wait_message(wait);
-            let page = step_page(pages, &csrf, return_to, Some(&message));
+            let passkey = passkey_step_form(&state, pages, &signed_in).await?;
+            let page = step_page(pages, &csrf, return_to, Some(&message), passkey);
             return Ok((csrf, too_many(page, wait)).into_response());
         }
     };
@@ -165,7 +219,7 @@ pub(crate) async fn step_post(
 }
 
 /// `amr` with the methods of `added` that it lacks.
-fn with_methods(amr: &[String], added: &[String]) -> Vec<String> {
+pub(crate) fn with_methods(amr: &[String], added: &[String]) -> Vec<String> {
     let mut all = amr.to_vec();
     for method in added {
         if !all.contains(method) {
@@ -187,7 +241,7 @@ fn recent(pages: &Pages, session: &BrowserSession) -> bool {
 /// Who may manage second factors here: the signed-in person who signed in within
 /// [`RECENT_SIGN_IN`], or one whose pending step is to enrol one (`true`). `Err` with where to
 /// send anyone else: to sign in (again), or to the step that comes first.
-async fn managing(
+pub(crate) async fn managing(
     state: &AppState,
     pages: &Pages,
     headers: &HeaderMap,
@@ -213,6 +267,8 @@ pub(crate) struct FactorsView<'a> {
     factors: Vec<FactorRow>,
     recovery_codes_left: u32,
     totp_url: String,
+    /// "Add a passkey", when passkeys work here.
+    passkey_url: Option<String>,
     recovery_action: String,
     remove_action: String,
     account_url: String,
@@ -268,21 +324,26 @@ pub(crate) async fn factors_get(
         .map_err(|e| page_failure(e.into()))?;
     let keep_last =
         factors.len() == 1 && mfa::policy_for(&pages.accounts, user) == MfaPolicy::Required;
-    let totp_url = match return_to.as_deref() {
+    let with_return = |path: &str| match return_to.as_deref() {
         Some(return_to) => {
             let query: String = url::form_urlencoded::Serializer::new(String::new())
                 .append_pair("return_to", return_to)
                 .finish();
-            pages.url(&format!("/account/mfa/totp?{query}"))
+            pages.url(&format!("{path}?{query}"))
         }
-        None => pages.url("/account/mfa/totp"),
+        None => pages.url(path),
     };
+    let totp_url = with_return("/account/mfa/totp");
+    let passkey_url = pages
+        .passkeys_available()
+        .then(|| with_return("/account/mfa/passkey"));
     let page = render(&FactorsView {
         csrf: csrf.value(),
         required,
         factors,
         recovery_codes_left,
         totp_url,
+        passkey_url,
         recovery_action: pages.url("/account/mfa/recovery-codes"),
         remove_action: pages.url("/account/mfa/remove"),
         account_url: pages.url("/account"),
@@ -527,7 +588,7 @@ pub(crate) struct RecoveryCodesView<'a> {
     continue_url: String,
 }
 
-fn recovery_codes_page(codes: &[RecoveryCode], continue_url: String) -> Response {
+pub(crate) fn recovery_codes_page(codes: &[RecoveryCode], continue_url: String) -> Response {
     render(&RecoveryCodesView {
         codes: codes.iter().map(RecoveryCode::as_str).collect(),
         continue_url,
