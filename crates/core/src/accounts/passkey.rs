@@ -405,3 +405,8 @@ pub async fn finish_sign_in(
     amr.push(AMR_MFA.to_owned());
     Ok(amr)
 }
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+#[cfg(test)]
+mod tests;
