@@ -268,9 +268,27 @@ impl Page {
     }
 }
 
+impl Page {
+    /// The value of the first attribute `name` in the page (`data-options`, say), unescaped.
+    pub fn attribute(&self, name: &str) -> String {
+        let marker = format!(" {name}=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name} attribute in {}", self.body))
+            + marker.len();
+        let end = start + self.body[start..].find('"').unwrap();
+        html_unescape(&self.body[start..end])
+    }
+}
+
 /// Undoes the HTML escaping of an attribute value.
 fn html_unescape(text: &str) -> String {
-    text.replace("&amp;", "&")
+    text.replace("&#34;", "\"")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&amp;", "&")
+        .replace("&#38;", "&")
         .replace("&quot;", "\"")
         .replace("&#x27;", "'")
         .replace("&#39;", "'")
