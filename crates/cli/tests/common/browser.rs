@@ -269,7 +269,8 @@ impl Page {
 }
 
 impl Page {
-    /// The value of the first attribute `name` in the page (`data-options`, say), unescaped.
+    /// The value of the first attribute `name` in the page (`data-options`, say), unescaped
+    /// (named and numeric character references).
     pub fn attribute(&self, name: &str) -> String {
         let marker = format!(" {name}=\"");
         let start = self
@@ -278,17 +279,13 @@ impl Page {
             .unwrap_or_else(|| panic!("no {name} attribute in {}", self.body))
             + marker.len();
         let end = start + self.body[start..].find('"').unwrap();
-        html_unescape(&self.body[start..end])
+        super::oauth::html_unescape(&self.body[start..end])
     }
 }
 
 /// Undoes the HTML escaping of an attribute value.
 fn html_unescape(text: &str) -> String {
-    text.replace("&#34;", "\"")
-        .replace("&#60;", "<")
-        .replace("&#62;", ">")
-        .replace("&amp;", "&")
-        .replace("&#38;", "&")
+    text.replace("&amp;", "&")
         .replace("&quot;", "\"")
         .replace("&#x27;", "'")
         .replace("&#39;", "'")
