@@ -135,6 +135,18 @@ pub fn has_passkey(factors: &[Factor]) -> bool {
     !passkeys_of(factors).is_empty()
 }
 
+/// A ceremony's state as the store keeps it, and its options as the page carries them.
+fn serialised(
+    state: &impl serde::Serialize,
+    options: &impl serde::Serialize,
+) -> Result<(Vec<u8>, String), AccountsError> {
+    let state = serde_json::to_vec(state)
+        .map_err(|e| AccountsError::PasskeyRejected(format!("keeping a ceremony: {e}")))?;
+    let options = serde_json::to_string(options)
+        .map_err(|e| AccountsError::PasskeyRejected(format!("writing the options: {e}")))?;
+    Ok((state, options))
+}
+
 async fn put_ceremony(
     store: &dyn Store,
     session_hash: &[u8; 32],
@@ -198,10 +210,7 @@ pub async fn start_registration(
             Some(exclude),
         )
         .map_err(|e| AccountsError::PasskeyRejected(format!("starting a registration: {e}")))?;
-    let state = serde_json::to_vec(&state)
-        .map_err(|e| AccountsError::PasskeyRejected(format!("keeping a registration: {e}")))?;
-    let options_json = serde_json::to_string(&options)
-        .map_err(|e| AccountsError::PasskeyRejected(format!("writing the options: {e}")))?;
+    let (state, options_json) = serialised(&state, &options)?;
     let ceremony_id = put_ceremony(
         store,
         session_hash,
@@ -296,10 +305,7 @@ pub async fn start_sign_in(
         .webauthn
         .start_passkey_authentication(&credentials)
         .map_err(|e| AccountsError::PasskeyRejected(format!("starting a sign-in: {e}")))?;
-    let state = serde_json::to_vec(&state)
-        .map_err(|e| AccountsError::PasskeyRejected(format!("keeping a sign-in: {e}")))?;
-    let options_json = serde_json::to_string(&options)
-        .map_err(|e| AccountsError::PasskeyRejected(format!("writing the options: {e}")))?;
+    let (state, options_json) = serialised(&state, &options)?;
     let ceremony_id = put_ceremony(
         store,
         session_hash,

@@ -24,14 +24,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::header::SET_COOKIE;
 use http::{HeaderMap, StatusCode};
 use portcullis_core::accounts::mfa::{
-    self, AMR_MFA, AMR_OTP, RecoveryCode, enroll_totp, new_recovery_codes, remove_factor,
+    self, AMR_MFA, AMR_OTP, Enrolled, RecoveryCode, enroll_totp, new_recovery_codes, remove_factor,
     verify_code,
 };
 use portcullis_core::accounts::throttle::Attempt;
 use portcullis_core::accounts::totp::TotpSecret;
 use portcullis_core::accounts::{AccountsError, PendingStep};
 use portcullis_core::config::MfaPolicy;
-use portcullis_store::{BrowserSession, FactorKind};
+use portcullis_store::{BrowserSession, FactorKind, User};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Deserialize;
@@ -563,8 +563,23 @@ pub(crate) async fn totp_post(
         &signed_in.session.amr,
         &[AMR_OTP.to_owned(), AMR_MFA.to_owned()],
     );
-    let started = sign_in(&state, pages, &headers, user, amr).await?;
-    let next = next_page(&state, pages, user, &started.session, return_to).await?;
+    enrolled_page(&state, pages, &headers, user, amr, enrolled, return_to).await
+}
+
+/// What a browser sees once it has enrolled a factor: the session goes on under a new id with
+/// `amr` (the enrolment proved the factor), then the recovery codes (a first factor) or `303`
+/// to the next page.
+pub(crate) async fn enrolled_page(
+    state: &AppState,
+    pages: &Pages,
+    headers: &HeaderMap,
+    user: &User,
+    amr: Vec<String>,
+    enrolled: Enrolled,
+    return_to: Option<&str>,
+) -> Result<Response, ApiError> {
+    let started = sign_in(state, pages, headers, user, amr).await?;
+    let next = next_page(state, pages, user, &started.session, return_to).await?;
     match enrolled.recovery_codes {
         Some(codes) => {
             let mut response = recovery_codes_page(&codes, next);
@@ -588,7 +603,7 @@ pub(crate) struct RecoveryCodesView<'a> {
     continue_url: String,
 }
 
-pub(crate) fn recovery_codes_page(codes: &[RecoveryCode], continue_url: String) -> Response {
+fn recovery_codes_page(codes: &[RecoveryCode], continue_url: String) -> Response {
     render(&RecoveryCodesView {
         codes: codes.iter().map(RecoveryCode::as_str).collect(),
         continue_url,

@@ -21,7 +21,7 @@ use std::sync::LazyLock;
 use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE, X_CONTENT_TYPE_OPTIONS};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use portcullis_core::accounts::AccountsError;
 use portcullis_core::accounts::mfa::{AMR_HWK, AMR_MFA, AMR_USER};
@@ -33,9 +33,8 @@ use rand::rngs::StdRng;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::cookie::Cookie;
 use super::mfa::{
-    PasskeyForm, at_step, managing, passkey_step_form, recovery_codes_page, step_page, with_methods,
+    PasskeyForm, at_step, enrolled_page, managing, passkey_step_form, step_page, with_methods,
 };
 use super::render::allow_script;
 use super::return_to::return_to_from_query;
@@ -441,20 +440,5 @@ pub(crate) async fn enroll_post(
         &signed_in.session.amr,
         &[AMR_HWK.to_owned(), AMR_USER.to_owned(), AMR_MFA.to_owned()],
     );
-    let started = sign_in(&state, pages, &headers, user, amr).await?;
-    let next = next_page(&state, pages, user, &started.session, return_to).await?;
-    match enrolled.recovery_codes {
-        Some(codes) => {
-            let mut response = recovery_codes_page(&codes, next);
-            if let Some(cookie) = pages.set_cookie(
-                Cookie::Session,
-                started.secret.as_str(),
-                Some(pages.timeouts.absolute),
-            ) {
-                response.headers_mut().append(SET_COOKIE, cookie);
-            }
-            Ok(response)
-        }
-        None => Ok(redirect_with_session(pages, &started, &next)),
-    }
+    enrolled_page(&state, pages, &headers, user, amr, enrolled, return_to).await
 }
