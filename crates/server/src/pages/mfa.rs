@@ -192,30 +192,75 @@ pub(crate) async fn step_post(
         ),
     )
     .await?;
+    step_outcome(
+        &state,
+        pages,
+        &headers,
+        &signed_in,
+        csrf,
+        return_to,
+        checked,
+        "That code is not valid, or it was used already.",
+    )
+    .await
+}
+
+/// What a guarded second factor at the step comes to: passed, a new session (its `amr` adds
+/// what the factor proved) and the next page; failed, the step again, `401`, with `failed`;
+/// throttled, the step again, `429`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn step_outcome(
+    state: &AppState,
+    pages: &Pages,
+    headers: &HeaderMap,
+    signed_in: &SignedIn,
+    csrf: CsrfToken,
+    return_to: Option<&str>,
+    checked: Guarded<Vec<String>>,
+    failed: &str,
+) -> Result<Response, ApiError> {
     let added = match checked {
         Guarded::Passed(added) => added,
         Guarded::Failed => {
-            let passkey = passkey_step_form(&state, pages, &signed_in).await?;
-            let page = step_page(
+            return step_again(
+                state,
                 pages,
-                &csrf,
+                signed_in,
+                csrf,
                 return_to,
-                Some("That code is not valid, or it was used already."),
-                passkey,
-            );
-            return Ok((StatusCode::UNAUTHORIZED, csrf, page).into_response());
+                StatusCode::UNAUTHORIZED,
+                failed,
+            )
+            .await;
         }
         Guarded::Throttled(wait) => {
             let message = wait_message(wait);
-            let passkey = passkey_step_form(&state, pages, &signed_in).await?;
+            let passkey = passkey_step_form(state, pages, signed_in).await?;
             let page = step_page(pages, &csrf, return_to, Some(&message), passkey);
             return Ok((csrf, too_many(page, wait)).into_response());
         }
     };
+    let user = &signed_in.user;
     let amr = with_methods(&signed_in.session.amr, &added);
-    let started = sign_in(&state, pages, &headers, user, amr).await?;
-    let next = next_page(&state, pages, user, &started.session, return_to).await?;
+    let started = sign_in(state, pages, headers, user, amr).await?;
+    let next = next_page(state, pages, user, &started.session, return_to).await?;
     Ok(redirect_with_session(pages, &started, &next))
+}
+
+/// The second-factor step again, with a new passkey ceremony (when the account has a passkey),
+/// `status` and `message`.
+pub(crate) async fn step_again(
+    state: &AppState,
+    pages: &Pages,
+    signed_in: &SignedIn,
+    csrf: CsrfToken,
+    return_to: Option<&str>,
+    status: StatusCode,
+    message: &str,
+) -> Result<Response, ApiError> {
+    let passkey = passkey_step_form(state, pages, signed_in).await?;
+    let page = step_page(pages, &csrf, return_to, Some(message), passkey);
+    Ok((status, csrf, page).into_response())
 }
 
 /// `amr` with the methods of `added` that it lacks.

@@ -34,12 +34,12 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::mfa::{
-    PasskeyForm, at_step, enrolled_page, managing, passkey_step_form, step_page, with_methods,
+    PasskeyForm, at_step, enrolled_page, managing, step_again, step_outcome, with_methods,
 };
 use super::render::allow_script;
 use super::return_to::return_to_from_query;
-use super::session::{SignedIn, next_page, page_failure, redirect_with_session, sign_in};
-use super::throttling::{ClientAddress, Guarded, guarded, too_many, wait_message};
+use super::session::{SignedIn, page_failure};
+use super::throttling::{ClientAddress, Guarded, guarded};
 use super::{CsrfToken, Form, PageError, Pages, pages_of, render, safe_return_to};
 use crate::{ApiError, AppState};
 
@@ -230,47 +230,20 @@ pub(crate) async fn step_post(
         },
     )
     .await?;
-    let added = match checked {
-        Guarded::Passed(added) => added,
-        Guarded::Failed => {
-            return step_again(
-                &state,
-                pages,
-                &signed_in,
-                csrf,
-                return_to,
-                StatusCode::UNAUTHORIZED,
-                "That passkey was not accepted. Try again, or type a code.",
-            )
-            .await;
-        }
-        Guarded::Throttled(wait) => {
-            let message = wait_message(wait);
-            let passkey = passkey_step_form(&state, pages, &signed_in).await?;
-            let page = step_page(pages, &csrf, return_to, Some(&message), passkey);
-            return Ok((csrf, too_many(page, wait)).into_response());
-        }
-    };
-    let amr = with_methods(&signed_in.session.amr, &added);
-    let started = sign_in(&state, pages, &headers, user, amr).await?;
-    tracing::info!(user = %user.id, "second factor given with a passkey");
-    let next = next_page(&state, pages, user, &started.session, return_to).await?;
-    Ok(redirect_with_session(pages, &started, &next))
-}
-
-/// The second-factor step again, with a new passkey ceremony, `status` and `message`.
-async fn step_again(
-    state: &AppState,
-    pages: &Pages,
-    signed_in: &SignedIn,
-    csrf: CsrfToken,
-    return_to: Option<&str>,
-    status: StatusCode,
-    message: &str,
-) -> Result<Response, ApiError> {
-    let passkey = passkey_step_form(state, pages, signed_in).await?;
-    let page = step_page(pages, &csrf, return_to, Some(message), passkey);
-    Ok((status, csrf, page).into_response())
+    if matches!(checked, Guarded::Passed(_)) {
+        tracing::info!(user = %user.id, "second factor given with a passkey");
+    }
+    step_outcome(
+        &state,
+        pages,
+        &headers,
+        &signed_in,
+        csrf,
+        return_to,
+        checked,
+        "That passkey was not accepted. Try again, or type a code.",
+    )
+    .await
 }
 
 #[derive(Template)]
