@@ -27,6 +27,7 @@ use portcullis_core::accounts::AccountsError;
 use portcullis_core::accounts::mfa::{AMR_HWK, AMR_MFA, AMR_USER};
 use portcullis_core::accounts::passkey::{self, Passkeys};
 use portcullis_core::accounts::throttle::Attempt;
+use portcullis_core::config::validate::is_loopback_host;
 use portcullis_core::config::{AccountsConfig, Config, MfaPolicy};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -90,8 +91,17 @@ pub(crate) fn relying_party(config: &Config, public_url: &str) -> Option<Passkey
     match Passkeys::for_public_url(public_url) {
         Ok(passkeys) => Some(passkeys),
         Err(reason) => {
+            // Loud for a deployment; a note for the loopback demo (`http://127.0.0.1:8080`).
+            let loopback = url::Url::parse(public_url)
+                .ok()
+                .and_then(|u| u.host_str().map(is_loopback_host))
+                .unwrap_or(false);
             if mfa_in_use(&config.accounts) {
-                tracing::warn!("passkeys are off: {reason}");
+                if loopback {
+                    tracing::info!("passkeys are off: {reason}");
+                } else {
+                    tracing::warn!("passkeys are off: {reason}");
+                }
             }
             None
         }
