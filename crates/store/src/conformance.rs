@@ -32,6 +32,7 @@ mod account_security;
 mod authorization;
 pub mod clients;
 mod federation;
+mod webauthn;
 
 use crate::{ApiKey, ApiKeyKind, RelaySession, SessionKey, SigningKey, Store, StoreError};
 
@@ -263,6 +264,7 @@ pub async fn run_all_in(store: &dyn Store, scope: &Scope) {
     accounts::run_all_in(store, scope).await;
     account_security::run_all_in(store, scope).await;
     federation::run_all_in(store, scope).await;
+    webauthn::run_all_in(store, scope).await;
     clients::run_all_in(store, scope).await;
 }
 

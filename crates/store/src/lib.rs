@@ -23,7 +23,9 @@ mod user;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
-pub use account_security::{Factor, FactorKind, FactorUse, RecoveryCode, Throttle};
+pub use account_security::{
+    CeremonyKind, Factor, FactorKind, FactorUse, RecoveryCode, Throttle, WebauthnCeremony,
+};
 pub use api_key::{ApiKey, ApiKeyKind};
 pub use browser_session::BrowserSession;
 pub use client::{ApplicationType, Client, ClientSource, TokenEndpointAuthMethod};
@@ -506,4 +508,29 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Forgets a user's tokens from every provider; returns how many were deleted.
     async fn provider_tokens_delete_user(&self, user_id: &str) -> Result<u64, StoreError>;
+
+    /// Records a WebAuthn ceremony, replacing any other of the same browser session and kind
+    /// (a session has at most one of each in progress: the page shown last).
+    ///
+    /// Fails with [`StoreError::Conflict`] if a ceremony with the same `id` exists; nothing is
+    /// written then.
+    async fn webauthn_ceremony_put(&self, ceremony: &WebauthnCeremony) -> Result<(), StoreError>;
+
+    /// Takes a ceremony, atomically: when one has this `id`, `session_hash` and `kind` it is
+    /// deleted and returned (expired or not: expiry is the caller's to judge), so two requests
+    /// presenting it never both get it. Otherwise nothing changes, and a ceremony presented by
+    /// another session stays for the one that started it.
+    async fn webauthn_ceremony_take(
+        &self,
+        id: &str,
+        session_hash: &[u8; 32],
+        kind: CeremonyKind,
+    ) -> Result<Option<WebauthnCeremony>, StoreError>;
+
+    /// Deletes every ceremony whose `expires_at` is strictly before `expired_before`; returns how
+    /// many were deleted.
+    async fn webauthn_ceremonies_purge(
+        &self,
+        expired_before: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
 }

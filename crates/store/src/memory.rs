@@ -15,9 +15,10 @@ use async_trait::async_trait;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 use crate::{
-    ApiKey, AuthorizationCode, BrowserSession, Client, CodeRedemption, Consent, Factor, FactorUse,
-    Grant, RecoveryCode, RefreshRotation, RefreshToken, RelaySession, RevokedAccessToken,
-    SessionKey, SigningKey, Store, StoreError, Throttle, User, UserStatus, username_key,
+    ApiKey, AuthorizationCode, BrowserSession, CeremonyKind, Client, CodeRedemption, Consent,
+    Factor, FactorUse, Grant, RecoveryCode, RefreshRotation, RefreshToken, RelaySession,
+    RevokedAccessToken, SessionKey, SigningKey, Store, StoreError, Throttle, User, UserStatus,
+    WebauthnCeremony, username_key,
 };
 use crate::{ExternalIdentity, FederationState, ProviderToken};
 
@@ -53,6 +54,8 @@ struct Accounts {
     federation_states: HashMap<[u8; 32], FederationState>,
     /// Provider tokens by (user id, provider).
     provider_tokens: HashMap<(String, String), ProviderToken>,
+    /// WebAuthn ceremonies in progress, by id.
+    ceremonies: HashMap<String, WebauthnCeremony>,
 }
 
 impl MemoryStore {
@@ -1104,6 +1107,55 @@ impl Store for MemoryStore {
             .provider_tokens
             .retain(|(user, _), _| user != user_id);
         Ok(u64::try_from(before - accounts.provider_tokens.len()).unwrap_or(u64::MAX))
+    }
+
+    async fn webauthn_ceremony_put(&self, ceremony: &WebauthnCeremony) -> Result<(), StoreError> {
+        let mut accounts = self.accounts();
+        if accounts.ceremonies.contains_key(&ceremony.id) {
+            return Err(StoreError::Conflict(format!(
+                "ceremony {:?} already exists",
+                ceremony.id
+            )));
+        }
+        accounts.ceremonies.retain(|_, other| {
+            other.session_hash != ceremony.session_hash || other.kind != ceremony.kind
+        });
+        let stored = WebauthnCeremony {
+            expires_at: as_stored(ceremony.expires_at),
+            ..ceremony.clone()
+        };
+        accounts.ceremonies.insert(ceremony.id.clone(), stored);
+        Ok(())
+    }
+
+    async fn webauthn_ceremony_take(
+        &self,
+        id: &str,
+        session_hash: &[u8; 32],
+        kind: CeremonyKind,
+    ) -> Result<Option<WebauthnCeremony>, StoreError> {
+        let mut accounts = self.accounts();
+        let matches = accounts
+            .ceremonies
+            .get(id)
+            .is_some_and(|c| &c.session_hash == session_hash && c.kind == kind);
+        Ok(if matches {
+            accounts.ceremonies.remove(id)
+        } else {
+            None
+        })
+    }
+
+    async fn webauthn_ceremonies_purge(
+        &self,
+        expired_before: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let mut accounts = self.accounts();
+        let count = accounts.ceremonies.len();
+        accounts
+            .ceremonies
+            .retain(|_, ceremony| ceremony.expires_at >= expired_before);
+        Ok(u64::try_from(count - accounts.ceremonies.len()).unwrap_or(u64::MAX))
     }
 }
 

@@ -114,7 +114,7 @@ pub const KEYS: &[Key] = &[
         kind: Kind::String,
         default: Some("\"http://127.0.0.1:8080\""),
         example: "\"https://mcp.example.com\"",
-        description: "The public base URL: the issuer and the base of every resource URL (`{public_url}/servers/{name}/mcp`). An `http` or `https` URL without a trailing slash, query or fragment; plain `http` only for loopback hosts.",
+        description: "The public base URL: the issuer and the base of every resource URL (`{public_url}/servers/{name}/mcp`). An `http` or `https` URL without a trailing slash, query or fragment; plain `http` only for loopback hosts. Its host is the WebAuthn relying party id of passkeys, which must be a domain name: an IP address here means no passkeys (use `http://localhost:PORT`, not `http://127.0.0.1:PORT`, in development).",
     },
     Key {
         path: "server.allowed_origins",
