@@ -14,6 +14,7 @@
 
 mod account_security;
 mod authorization;
+mod authorization_model;
 mod error;
 mod federation;
 mod migrations;
@@ -34,8 +35,8 @@ use portcullis_store::{
     ApiKey, ApiKeyKind, ApplicationType, AuthorizationCode, BrowserSession, CeremonyKind, Client,
     ClientSource, CodeRedemption, Consent, ExternalIdentity, Factor, FactorUse, FederationState,
     Grant, ProviderToken, RefreshRotation, RefreshToken, RelaySession, RevokedAccessToken,
-    SessionKey, SigningKey, Store, StoreError, Throttle, TokenEndpointAuthMethod, User, UserStatus,
-    WebauthnCeremony, username_key,
+    SessionKey, SigningKey, Store, StoreError, StoredRole, StoredRoleGrant, Throttle,
+    TokenEndpointAuthMethod, User, UserStatus, WebauthnCeremony, username_key,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -1235,5 +1236,29 @@ impl Store for SqliteStore {
         expired_before: OffsetDateTime,
     ) -> Result<u64, StoreError> {
         self.purge_ceremonies(expired_before).await
+    }
+
+    async fn role_put(&self, role: &StoredRole) -> Result<(), StoreError> {
+        self.put_role(role).await
+    }
+
+    async fn role_delete(&self, name: &str) -> Result<bool, StoreError> {
+        self.delete_role(name).await
+    }
+
+    async fn role_list(&self) -> Result<Vec<StoredRole>, StoreError> {
+        self.roles().await
+    }
+
+    async fn role_grant_insert(&self, grant: &StoredRoleGrant) -> Result<(), StoreError> {
+        self.insert_role_grant(grant).await
+    }
+
+    async fn role_grant_delete(&self, id: &str) -> Result<bool, StoreError> {
+        self.delete_role_grant(id).await
+    }
+
+    async fn role_grant_list(&self) -> Result<Vec<StoredRoleGrant>, StoreError> {
+        self.role_grants().await
     }
 }

@@ -15,6 +15,7 @@ mod federation;
 mod grant;
 mod memory;
 mod relay_session;
+mod role;
 mod signing_key;
 mod user;
 
@@ -37,6 +38,7 @@ pub use grant::{
 };
 pub use memory::{AuthorizationSnapshot, MemoryStore};
 pub use relay_session::{RelaySession, SessionKey};
+pub use role::{GrantScopeKind, GranteeKind, StoredRole, StoredRoleGrant};
 pub use signing_key::SigningKey;
 pub use user::{User, UserStatus, username_key};
 
@@ -533,4 +535,24 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         &self,
         expired_before: OffsetDateTime,
     ) -> Result<u64, StoreError>;
+
+    /// Creates or replaces the custom role `role.name` (its `created_at` is kept on replace).
+    async fn role_put(&self, role: &StoredRole) -> Result<(), StoreError>;
+
+    /// Deletes a custom role; returns `false` if there is none of that name. Fails with
+    /// [`StoreError::Conflict`] while a grant names it (nothing is deleted then).
+    async fn role_delete(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Every custom role in the store, by name.
+    async fn role_list(&self) -> Result<Vec<StoredRole>, StoreError>;
+
+    /// Records a grant. Fails with [`StoreError::Conflict`] if the same role is granted to the
+    /// same grantee in the same scope already, or the id is taken.
+    async fn role_grant_insert(&self, grant: &StoredRoleGrant) -> Result<(), StoreError>;
+
+    /// Deletes a grant by id; returns whether there was one.
+    async fn role_grant_delete(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Every grant, oldest first (by `created_at`, then `id`).
+    async fn role_grant_list(&self) -> Result<Vec<StoredRoleGrant>, StoreError>;
 }

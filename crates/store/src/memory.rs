@@ -20,7 +20,7 @@ use crate::{
     RevokedAccessToken, SessionKey, SigningKey, Store, StoreError, Throttle, User, UserStatus,
     WebauthnCeremony, username_key,
 };
-use crate::{ExternalIdentity, FederationState, ProviderToken};
+use crate::{ExternalIdentity, FederationState, ProviderToken, StoredRole, StoredRoleGrant};
 
 /// An in-memory [`Store`]; cheap to create, forgotten on drop.
 #[derive(Default)]
@@ -37,6 +37,8 @@ pub struct MemoryStore {
     accounts: Mutex<Accounts>,
     /// OAuth clients by client id.
     clients: Mutex<HashMap<String, Client>>,
+    /// Custom roles by name and role grants, under one lock (a role in use cannot be deleted).
+    authorization_model: Mutex<(HashMap<String, StoredRole>, Vec<StoredRoleGrant>)>,
 }
 
 #[derive(Default)]
@@ -135,6 +137,13 @@ impl MemoryStore {
 }
 
 impl MemoryStore {
+    fn model(&self) -> MutexGuard<'_, (HashMap<String, StoredRole>, Vec<StoredRoleGrant>)> {
+        // Rows are inserted or removed whole.
+        self.authorization_model
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn accounts(&self) -> MutexGuard<'_, Accounts> {
         // As for relay sessions: rows are inserted, removed or have fields set without any step
         // that can panic half-way.
@@ -1156,6 +1165,74 @@ impl Store for MemoryStore {
             .ceremonies
             .retain(|_, ceremony| ceremony.expires_at >= expired_before);
         Ok(u64::try_from(count - accounts.ceremonies.len()).unwrap_or(u64::MAX))
+    }
+
+    async fn role_put(&self, role: &StoredRole) -> Result<(), StoreError> {
+        let mut model = self.model();
+        let created_at = model
+            .0
+            .get(&role.name)
+            .map_or(as_stored(role.created_at), |old| old.created_at);
+        model.0.insert(
+            role.name.clone(),
+            StoredRole {
+                created_at,
+                updated_at: as_stored(role.updated_at),
+                ..role.clone()
+            },
+        );
+        Ok(())
+    }
+
+    async fn role_delete(&self, name: &str) -> Result<bool, StoreError> {
+        let mut model = self.model();
+        if model.1.iter().any(|g| g.role == name) {
+            return Err(StoreError::Conflict(format!(
+                "the role {name:?} is granted; revoke its grants first"
+            )));
+        }
+        Ok(model.0.remove(name).is_some())
+    }
+
+    async fn role_list(&self) -> Result<Vec<StoredRole>, StoreError> {
+        let mut roles: Vec<StoredRole> = self.model().0.values().cloned().collect();
+        roles.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(roles)
+    }
+
+    async fn role_grant_insert(&self, grant: &StoredRoleGrant) -> Result<(), StoreError> {
+        let mut model = self.model();
+        let same = |g: &StoredRoleGrant| {
+            g.id == grant.id
+                || (g.grantee_kind == grant.grantee_kind
+                    && g.grantee == grant.grantee
+                    && g.role == grant.role
+                    && g.scope_kind == grant.scope_kind
+                    && g.scope == grant.scope)
+        };
+        if model.1.iter().any(same) {
+            return Err(StoreError::Conflict(
+                "the role is granted so already".to_owned(),
+            ));
+        }
+        model.1.push(StoredRoleGrant {
+            created_at: as_stored(grant.created_at),
+            ..grant.clone()
+        });
+        Ok(())
+    }
+
+    async fn role_grant_delete(&self, id: &str) -> Result<bool, StoreError> {
+        let mut model = self.model();
+        let before = model.1.len();
+        model.1.retain(|g| g.id != id);
+        Ok(model.1.len() != before)
+    }
+
+    async fn role_grant_list(&self) -> Result<Vec<StoredRoleGrant>, StoreError> {
+        let mut grants = self.model().1.clone();
+        grants.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(grants)
     }
 }
 

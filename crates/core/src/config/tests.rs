@@ -1496,9 +1496,21 @@ fn roles_load_and_mistakes_name_the_key() {
     assert_eq!(config.roles[0].inherits, ["viewer"]);
     let cases = [
         ("name = \"viewer\"", "roles[viewer].name", "built in"),
-        ("name = \"a\"\ninherits = [\"b\"]", "roles[a].inherits", "not a role"),
-        ("name = \"a\"\npermissions = [\"users.fly\"]", "roles[a].permissions", "not a permission"),
-        ("name = \"a\"\ninherits = [\"a\"]", "roles[a].inherits", "cycle"),
+        (
+            "name = \"a\"\ninherits = [\"b\"]",
+            "roles[a].inherits",
+            "not a role",
+        ),
+        (
+            "name = \"a\"\npermissions = [\"users.fly\"]",
+            "roles[a].permissions",
+            "not a permission",
+        ),
+        (
+            "name = \"a\"\ninherits = [\"a\"]",
+            "roles[a].inherits",
+            "cycle",
+        ),
     ];
     for (entry, key, problem) in cases {
         let found = problems(&format!("version = 1\n[[roles]]\n{entry}\n"), &[]);
