@@ -245,6 +245,13 @@ async fn grantee_of(
     }
 }
 
+/// A random grant id: `rgr_` and 22 base62 digits (128 bits).
+pub fn new_grant_id(rng: &mut impl RngCore) -> String {
+    let mut bytes = [0u8; 16];
+    rng.fill_bytes(&mut bytes);
+    format!("rgr_{}", base62(&bytes, 22))
+}
+
 /// Grants `role` to `grantee` in `at`. The role must exist; the same grant twice is a conflict.
 pub async fn grant(
     store: &dyn Store,
@@ -260,10 +267,8 @@ pub async fn grant(
     }
     let (scope_kind, scope) = scope_of(config, at)?;
     let (grantee_kind, grantee) = grantee_of(store, grantee).await?;
-    let mut bytes = [0u8; 16];
-    rng.fill_bytes(&mut bytes);
     let row = StoredRoleGrant {
-        id: format!("rgr_{}", base62(&bytes, 22)),
+        id: new_grant_id(rng),
         grantee_kind,
         grantee,
         role: role.to_owned(),
@@ -281,6 +286,32 @@ pub async fn grant(
         ))),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Grants each of `roles` everywhere to the account `user_id` (its default roles).
+pub async fn grant_everywhere(
+    store: &dyn Store,
+    user_id: &str,
+    roles: &[String],
+    now: OffsetDateTime,
+    rng: &mut impl RngCore,
+) -> Result<(), AdminError> {
+    for role in roles {
+        let row = StoredRoleGrant {
+            id: new_grant_id(rng),
+            grantee_kind: GranteeKind::User,
+            grantee: user_id.to_owned(),
+            role: role.clone(),
+            scope_kind: GrantScopeKind::All,
+            scope: String::new(),
+            created_at: now,
+        };
+        match store.role_grant_insert(&row).await {
+            Ok(()) | Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// Takes back the grant of `role` to `grantee` in `at`; returns it.
