@@ -135,7 +135,9 @@ async fn run(args: Args) -> Result<(), String> {
         .as_deref()
         .map(|secret| basic(&args.client_id, secret));
     if args.grant == Grant::ClientCredentials && basic.is_none() {
-        return Err("client-credentials needs the client's secret (BENCH_GRANTS_CLIENT_SECRET)".to_owned());
+        return Err(
+            "client-credentials needs the client's secret (BENCH_GRANTS_CLIENT_SECRET)".to_owned(),
+        );
     }
     let target = Arc::new(Target {
         grant: args.grant,
@@ -199,11 +201,15 @@ async fn run(args: Args) -> Result<(), String> {
     println!("BENCH mean_us={mean:.1}");
     println!("BENCH errors={}", tally.errors);
     if let (Some(before), Some(after)) = (ticks_before, ticks_after) {
-        let ticks = after.saturating_sub(before);
-        println!("BENCH portcullis_cpu_ticks={ticks}");
+        let user = after.user.saturating_sub(before.user);
+        let system = after.system.saturating_sub(before.system);
+        println!("BENCH portcullis_cpu_ticks={}", user + system);
+        println!("BENCH portcullis_user_ticks={user}");
+        println!("BENCH portcullis_system_ticks={system}");
         if requests > 0 {
-            let micros = ticks as f64 / args.clk_tck as f64 * 1e6 / requests as f64;
-            println!("BENCH portcullis_cpu_us={micros:.2}");
+            let per_grant = |ticks: u64| ticks as f64 / args.clk_tck as f64 * 1e6 / requests as f64;
+            println!("BENCH portcullis_cpu_us={:.2}", per_grant(user + system));
+            println!("BENCH portcullis_system_cpu_us={:.2}", per_grant(system));
         }
     }
     if let Some(first) = tally.first_error {
@@ -221,7 +227,9 @@ fn check_loopback(base: &str) -> Result<(), String> {
     match url.host() {
         Some(url::Host::Ipv4(ip)) if ip.is_loopback() => Ok(()),
         Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(()),
-        _ => Err(format!("--base {base}: only loopback addresses are benchmarked")),
+        _ => Err(format!(
+            "--base {base}: only loopback addresses are benchmarked"
+        )),
     }
 }
 
@@ -371,7 +379,9 @@ async fn phase(
             }
             Err(e) => {
                 total.errors += 1;
-                total.first_error.get_or_insert(format!("a worker failed: {e}"));
+                total
+                    .first_error
+                    .get_or_insert(format!("a worker failed: {e}"));
             }
         }
     }
@@ -390,9 +400,16 @@ fn percentile(sorted: &[u32], q: f64) -> u32 {
         .unwrap_or(0)
 }
 
-/// `utime + stime` of a process, in clock ticks, all threads (fields 14 and 15 of
-/// `/proc/PID/stat`, counted after the parenthesised command name, which may hold spaces).
-fn cpu_ticks(pid: u32) -> Result<u64, String> {
+/// CPU time of a process in clock ticks, all threads: user and system.
+#[derive(Debug, Clone, Copy)]
+struct Ticks {
+    user: u64,
+    system: u64,
+}
+
+/// `utime` and `stime` of a process (fields 14 and 15 of `/proc/PID/stat`, counted after the
+/// parenthesised command name, which may hold spaces).
+fn cpu_ticks(pid: u32) -> Result<Ticks, String> {
     let path = format!("/proc/{pid}/stat");
     let stat = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
     let after_name = stat
@@ -407,7 +424,10 @@ fn cpu_ticks(pid: u32) -> Result<u64, String> {
             .and_then(|f| f.parse().ok())
             .ok_or_else(|| format!("{path}: unreadable CPU times"))
     };
-    Ok(next()? + next()?)
+    Ok(Ticks {
+        user: next()?,
+        system: next()?,
+    })
 }
 
 // --- the first refresh tokens: a person signs in and consents -----------------------------------
@@ -512,7 +532,8 @@ async fn first_refresh_tokens(
     if login.status != StatusCode::OK {
         return Err(format!("GET /login answered {}", login.status));
     }
-    let csrf = hidden_field(&login.body, "csrf_token").ok_or("the sign-in page has no CSRF token")?;
+    let csrf =
+        hidden_field(&login.body, "csrf_token").ok_or("the sign-in page has no CSRF token")?;
     let signed_in = browser
         .post(
             "/login",
@@ -524,7 +545,10 @@ async fn first_refresh_tokens(
         )
         .await?;
     if signed_in.status != StatusCode::SEE_OTHER
-        || signed_in.location.as_deref().is_some_and(|l| l.contains("/login"))
+        || signed_in
+            .location
+            .as_deref()
+            .is_some_and(|l| l.contains("/login"))
     {
         return Err(format!(
             "signing in as {username} answered {} (to {})",
@@ -596,8 +620,10 @@ async fn authorization_code(
         .get(&format!("/authorize?{}", query.finish()))
         .await?;
     if page.status == StatusCode::OK {
-        let csrf = hidden_field(&page.body, "csrf_token").ok_or("the consent page has no CSRF token")?;
-        let request = hidden_field(&page.body, "request").ok_or("the consent page has no request field")?;
+        let csrf =
+            hidden_field(&page.body, "csrf_token").ok_or("the consent page has no CSRF token")?;
+        let request =
+            hidden_field(&page.body, "request").ok_or("the consent page has no request field")?;
         page = browser
             .post(
                 "/authorize",
@@ -613,7 +639,10 @@ async fn authorization_code(
         (StatusCode::SEE_OTHER | StatusCode::FOUND, Some(location)) => location.clone(),
         _ => {
             let start: String = page.body.chars().take(300).collect();
-            return Err(format!("the authorization request answered {}: {start}", page.status));
+            return Err(format!(
+                "the authorization request answered {}: {start}",
+                page.status
+            ));
         }
     };
     if !location.starts_with(&args.redirect_uri) {
