@@ -295,32 +295,7 @@ impl Worker {
         if let Some(scope) = &target.scope {
             form.push(("scope", scope));
         }
-        let mut request = self.http.post(&target.token_url);
-        match &target.basic {
-            Some(basic) => request = request.header(AUTHORIZATION, basic),
-            None => form.push(("client_id", &target.client_id)),
-        }
-        let response = request
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| format!("POST /token: {e}"))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| format!("POST /token: reading the answer: {e}"))?;
-        if status != StatusCode::OK {
-            return Err(format!(
-                "POST /token answered {status}: {}",
-                String::from_utf8_lossy(&body)
-            ));
-        }
-        let answer: TokenAnswer = serde_json::from_slice(&body)
-            .map_err(|e| format!("POST /token: the answer is not a token response: {e}"))?;
-        if answer.access_token.is_none_or(|t| t.is_empty()) {
-            return Err("POST /token answered 200 without an access_token".to_owned());
-        }
+        let answer = token_request(&self.http, target, form).await?;
         if target.grant == Grant::Refresh {
             // Without its successor the chain ends: the presented token is spent.
             self.refresh_token = None;
@@ -331,6 +306,42 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+/// `POST /token` with `form` and the client's authentication; the answer must be `200` with an
+/// `access_token`.
+async fn token_request(
+    http: &reqwest::Client,
+    target: &Target,
+    mut form: Vec<(&str, &str)>,
+) -> Result<TokenAnswer, String> {
+    let mut request = http.post(&target.token_url);
+    match &target.basic {
+        Some(basic) => request = request.header(AUTHORIZATION, basic),
+        None => form.push(("client_id", &target.client_id)),
+    }
+    let response = request
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| format!("POST /token: {e}"))?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| format!("POST /token: reading the answer: {e}"))?;
+    if status != StatusCode::OK {
+        return Err(format!(
+            "POST /token answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        ));
+    }
+    let answer: TokenAnswer = serde_json::from_slice(&body)
+        .map_err(|e| format!("POST /token: the answer is not a token response: {e}"))?;
+    if answer.access_token.as_deref().is_none_or(str::is_empty) {
+        return Err("POST /token answered 200 without an access_token".to_owned());
+    }
+    Ok(answer)
 }
 
 /// Runs every worker for `seconds` (each finishes the request it has started); returns the
@@ -561,30 +572,16 @@ async fn first_refresh_tokens(
     for n in 0..args.connections {
         let code_verifier = random_secret();
         let code = authorization_code(&mut browser, args, target, &code_verifier, n).await?;
-        let mut form = vec![
+        let form = vec![
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
             ("redirect_uri", args.redirect_uri.as_str()),
             ("code_verifier", code_verifier.as_str()),
             ("resource", target.resource.as_str()),
         ];
-        let mut request = browser.http.post(&target.token_url);
-        match &target.basic {
-            Some(basic) => request = request.header(AUTHORIZATION, basic),
-            None => form.push(("client_id", &target.client_id)),
-        }
-        let response = request
-            .form(&form)
-            .send()
+        let answer = token_request(&browser.http, target, form)
             .await
-            .map_err(|e| format!("POST /token (code): {e}"))?;
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        if status != StatusCode::OK {
-            return Err(format!("exchanging a code answered {status}: {text}"));
-        }
-        let answer: TokenAnswer = serde_json::from_str(&text)
-            .map_err(|e| format!("exchanging a code: not a token response: {e}"))?;
+            .map_err(|e| format!("exchanging a code: {e}"))?;
         let refresh = answer.refresh_token.ok_or(
             "exchanging a code gave no refresh_token: is the client registered for the refresh_token grant?",
         )?;
