@@ -23,7 +23,10 @@
 //! generates RSA keys from its own random source.
 
 use aws_lc_rs::agreement::{ECDH_P256, PrivateKey};
+use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use portcullis_store::{SigningKey, Store, StoreError};
@@ -78,8 +81,30 @@ pub struct RingKey {
     created_at: OffsetDateTime,
     not_before: OffsetDateTime,
     retire_after: Option<OffsetDateTime>,
-    encoding: EncodingKey,
+    signer: Signer,
     verifying: VerifyingKey,
+}
+
+/// A private key, parsed and checked once when the ring is loaded. (jsonwebtoken's `encode`
+/// parses and checks the PKCS#8 document again for every signature: an ES256 key's check
+/// recomputes its public key, which cost about as much as the signature itself.)
+enum Signer {
+    Es256(EcdsaKeyPair),
+    EdDsa(Ed25519KeyPair),
+}
+
+impl Signer {
+    /// The JWS signature of `message` (RFC 7518 §3.4: ECDSA as the fixed-width `R || S`).
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
+        match self {
+            // aws-lc draws ECDSA nonces from its own generator; the argument is only a token.
+            Signer::Es256(pair) => pair
+                .sign(&SystemRandom::new(), message)
+                .map(|signature| signature.as_ref().to_vec())
+                .map_err(|_| SigningError::Sign("ECDSA signing failed".to_owned())),
+            Signer::EdDsa(pair) => Ok(pair.sign(message).as_ref().to_vec()),
+        }
+    }
 }
 
 impl std::fmt::Debug for RingKey {
@@ -132,6 +157,19 @@ impl RingKey {
     /// Allowed to sign at `now` (the newest such key is the one that does).
     fn may_sign_at(&self, now: OffsetDateTime) -> bool {
         self.not_before <= now && self.published_at(now)
+    }
+
+    /// `claims` as a compact JWS under `header`, signed with this key: what jsonwebtoken's
+    /// `encode` writes, with the key parsed once (see [`Signer`]).
+    fn sign_jws(&self, header: &Header, claims: &Value) -> Result<String, SigningError> {
+        let unwritable = |err: serde_json::Error| SigningError::Sign(err.to_string());
+        let mut token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(header).map_err(unwritable)?);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(claims).map_err(unwritable)?, &mut token);
+        let signature = self.signer.sign(token.as_bytes())?;
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+        Ok(token)
     }
 }
 
@@ -272,8 +310,7 @@ impl KeyRing {
         let mut header = Header::new(algorithm(key.alg));
         header.kid = Some(key.kid.clone());
         header.typ = Some(typ.to_owned());
-        jsonwebtoken::encode(&header, claims, &key.encoding)
-            .map_err(|err| SigningError::Sign(err.to_string()))
+        key.sign_jws(&header, claims)
     }
 
     /// Verifies a token signed by a key of this ring that is published at `now`: the algorithm is
@@ -448,23 +485,28 @@ fn generate(alg: SigningAlg, rng: &mut impl CryptoRng) -> Result<Zeroizing<Vec<u
 struct KeyMaterial {
     kid: String,
     jwk: Jwk,
-    encoding: EncodingKey,
+    signer: Signer,
 }
 
 impl KeyMaterial {
     fn from_pkcs8(alg: SigningAlg, pkcs8: &[u8]) -> Result<Self, &'static str> {
         // aws-lc-rs checks the whole document (curve, key consistency) before jsonwebtoken, which
         // only extracts what it needs, sees it.
-        let encoding = match alg {
-            SigningAlg::Es256 => {
-                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
-                    .map_err(|_| "the private key is not a P-256 key")?;
-                EncodingKey::from_ec_der(pkcs8)
-            }
-            SigningAlg::EdDsa => {
-                Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| "the private key is not Ed25519")?;
-                EncodingKey::from_ed_der(pkcs8)
-            }
+        let (signer, encoding) = match alg {
+            SigningAlg::Es256 => (
+                Signer::Es256(
+                    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
+                        .map_err(|_| "the private key is not a P-256 key")?,
+                ),
+                EncodingKey::from_ec_der(pkcs8),
+            ),
+            SigningAlg::EdDsa => (
+                Signer::EdDsa(
+                    Ed25519KeyPair::from_pkcs8(pkcs8)
+                        .map_err(|_| "the private key is not Ed25519")?,
+                ),
+                EncodingKey::from_ed_der(pkcs8),
+            ),
         };
         let mut jwk = Jwk::from_encoding_key(&encoding, algorithm(alg))
             .map_err(|_| "the public key cannot be derived")?;
@@ -473,7 +515,7 @@ impl KeyMaterial {
             .map_err(|_| "the thumbprint cannot be computed")?;
         jwk.common.key_id = Some(kid.clone());
         jwk.common.public_key_use = Some(PublicKeyUse::Signature);
-        Ok(KeyMaterial { kid, jwk, encoding })
+        Ok(KeyMaterial { kid, jwk, signer })
     }
 }
 
@@ -511,7 +553,7 @@ fn open_row(row: &SigningKey, sealer: &Sealer) -> Result<RingKey, SigningError> 
         created_at: row.created_at,
         not_before: row.not_before,
         retire_after: row.retire_after,
-        encoding: material.encoding,
+        signer: material.signer,
     })
 }
 

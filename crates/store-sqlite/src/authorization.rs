@@ -7,7 +7,7 @@ use portcullis_store::{
     AuthorizationCode, CodeRedemption, Consent, Grant, RefreshRotation, RefreshToken,
     RevokedAccessToken, StoreError,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::sqlite::SqliteConnection;
 use time::OffsetDateTime;
 
 use crate::error::from_sqlx;
@@ -142,10 +142,7 @@ fn refresh_from_row(row: RefreshRow) -> Result<RefreshToken, StoreError> {
     })
 }
 
-async fn insert_grant(
-    tx: &mut Transaction<'static, Sqlite>,
-    grant: &Grant,
-) -> Result<(), StoreError> {
+async fn insert_grant(tx: &mut SqliteConnection, grant: &Grant) -> Result<(), StoreError> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO oauth_grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     )))
@@ -159,16 +156,13 @@ async fn insert_grant(
     .bind(to_micros(grant.created_at)?)
     .bind(to_micros(grant.expires_at)?)
     .bind(grant.revoked_at.map(to_micros).transpose()?)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await
     .map_err(from_sqlx)?;
     Ok(())
 }
 
-async fn insert_refresh(
-    tx: &mut Transaction<'static, Sqlite>,
-    token: &RefreshToken,
-) -> Result<(), StoreError> {
+async fn insert_refresh(tx: &mut SqliteConnection, token: &RefreshToken) -> Result<(), StoreError> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO oauth_refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
     )))
@@ -179,14 +173,14 @@ async fn insert_refresh(
     .bind(token.used_at.map(to_micros).transpose()?)
     .bind(token.successor_hash.as_ref().map(|h| &h[..]))
     .bind(token.retried_at.map(to_micros).transpose()?)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await
     .map_err(from_sqlx)?;
     Ok(())
 }
 
 async fn revoke_grant(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut SqliteConnection,
     id: &str,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
@@ -194,21 +188,21 @@ async fn revoke_grant(
         sqlx::query("UPDATE oauth_grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
             .bind(id)
             .bind(to_micros(now)?)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(from_sqlx)?;
     Ok(result.rows_affected() > 0)
 }
 
 async fn refresh_with_grant(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut SqliteConnection,
     token_hash: &[u8; 32],
 ) -> Result<Option<(RefreshToken, Grant)>, StoreError> {
     let token: Option<RefreshRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {REFRESH_COLUMNS} FROM oauth_refresh_tokens WHERE token_hash = $1"
     )))
     .bind(&token_hash[..])
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(from_sqlx)?;
     let Some(token) = token.map(refresh_from_row).transpose()? else {
@@ -218,7 +212,7 @@ async fn refresh_with_grant(
         "SELECT {GRANT_COLUMNS} FROM oauth_grants WHERE id = $1"
     )))
     .bind(&token.grant_id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(from_sqlx)?;
     Ok(grant

@@ -205,6 +205,43 @@ async fn a_writer_waits_for_the_lock_instead_of_failing() {
 }
 
 #[tokio::test]
+async fn writers_of_one_process_take_turns_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = migrated_file_store(dir.path()).await;
+    let first = store.begin_write().await.unwrap();
+    // The second writer waits for its turn (not in SQLite's busy handler) ...
+    let second = store.begin_write();
+    tokio::pin!(second);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), &mut second)
+            .await
+            .is_err(),
+        "a second write transaction began while the first was open"
+    );
+    // ... gets it as soon as the first commits (a dropped one passes it on too) ...
+    first.commit().await.unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(1), second)
+        .await
+        .expect("the turn passes on at commit")
+        .unwrap();
+    drop(second);
+    // ... and many concurrent writes all go through, one at a time.
+    let writes: Vec<_> = (0..64u8)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut row = session(&format!("up-{n}"));
+                row.key.id_hash = [n; 32];
+                store.relay_session_insert(&row).await
+            })
+        })
+        .collect();
+    for write in writes {
+        write.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test]
 async fn bad_urls_are_config_errors() {
     for url in ["postgres://localhost/db", "sqlite://", "sqlite:", "file.db"] {
         let err = SqliteStore::connect(url).await.unwrap_err();

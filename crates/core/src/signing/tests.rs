@@ -241,6 +241,11 @@ async fn a_signed_token_verifies_and_carries_exactly_alg_kid_and_typ() {
         );
         let verified = ring.verify(&token, &expect(), t0()).unwrap();
         assert_eq!(verified.string("sub").unwrap(), Some("user:alice"));
+        // RFC 7518 §3.4: an ES256 signature is R || S, 64 bytes; Ed25519's is 64 bytes too.
+        let signature = URL_SAFE_NO_PAD
+            .decode(token.rsplit('.').next().unwrap())
+            .unwrap();
+        assert_eq!(signature.len(), 64, "{alg:?}");
 
         let decoded = decode_with_jwks(&ring.jwks(t0()), &token, alg, ISSUER, AUDIENCE).unwrap();
         assert_eq!(decoded, claims(t0(), 60));
@@ -264,7 +269,7 @@ async fn verification_refuses_what_it_must() {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(key.kid().to_owned());
         header.typ = None;
-        jsonwebtoken::encode(&header, &claims(now, 60), &key.encoding).unwrap()
+        key.sign_jws(&header, &claims(now, 60)).unwrap()
     };
     let tampered = {
         let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
@@ -417,7 +422,7 @@ async fn rotation_publishes_first_signs_later_and_retires_after_the_token_lifeti
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(key.kid().to_owned());
         header.typ = Some(TYP.to_owned());
-        jsonwebtoken::encode(&header, &claims(retired, 60), &key.encoding).unwrap()
+        key.sign_jws(&header, &claims(retired, 60)).unwrap()
     };
     assert_eq!(
         ring.verify(&resigned_old, &expect(), retired).unwrap_err(),
