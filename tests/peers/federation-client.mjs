@@ -16,8 +16,8 @@
 // --whoami: a URL of the provider that answers who an access token belongs to (userinfo,
 // GitHub's /user); the token the upstream got must work there as the person. --callback-iss:
 // the provider's RFC 9207 `iss` expected on its redirect back (without it, none is expected).
-// --refresh-wait: wait that long (past the provider token's expiry, less Portcullis's margin
-// and cache) and call again: the upstream must get a refreshed provider token. --refused: the
+// --refresh-wait: wait that long (until the provider token is inside Portcullis's refresh margin
+// and out of its cache) and call again: the upstream must get a refreshed provider token. --refused: the
 // sign-in must end on a Portcullis page with that status saying TEXT, and the client get no token.
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -247,7 +247,7 @@ await cases.check('a second callback with the same state is refused (400), as fr
   assert(!response.headers.getSetCookie().some((c) => /session/i.test(c.split('=')[0])), 'the replay set a session cookie');
 });
 if (values['refresh-wait']) {
-  await cases.check('once the provider token expires, the upstream gets a refreshed one', async () => {
+  await cases.check('once the provider token is about to expire, the upstream gets a refreshed one', async () => {
     await sleep(Number(values['refresh-wait']) * 1000);
     const again = await upstreamSaw();
     assert(again.token !== first.token, 'the upstream got the same provider token again');

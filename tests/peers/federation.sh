@@ -26,6 +26,10 @@ out=$PEERS_OUT/federation
 rm -rf "$out"
 mkdir -p "$out"
 
+# Node and npm install the peers; CI has them, and a missing one fails the suite rather than
+# skipping it.
+command -v node >/dev/null && command -v npm >/dev/null ||
+  peers_die "node and npm are needed (the peers are installed with npm ci --prefix tests/peers)"
 peers_install_node
 [[ -f $PEERS_DIR/node_modules/oidc-provider/package.json ]] ||
   peers_die "npm ci did not install oidc-provider under $PEERS_DIR/node_modules"
