@@ -174,6 +174,25 @@ client github-other-org --provider GitHub --id github --login octo-frank \
   --refused 403 --refused-text "not allowed to sign in here" \
   "$gateway/servers/github-files/mcp"
 
+# What Portcullis made of each identity: one account per person who got in (none for the
+# refused), no password, the address verified (Entra's by `xms_edov`, GitHub's by /user/emails),
+# and the GitHub user named by the login.
+"$bin" admin --config "$config" --json user list >"$out/users.json" 2>"$out/admin.log" ||
+  { cat "$out/admin.log" >&2; peers_die "portcullis admin user list failed"; }
+peers_run_cases federation accounts "$out/accounts.log" python3 - "$out/users.json" <<'PY'
+import json, sys
+users = {u["email"]: u for u in json.load(open(sys.argv[1], encoding="utf-8"))}
+def case(name, ok, why):
+    print(f"ok accounts: {name}" if ok else f"FAIL accounts: {name}: {why}")
+expected = ["alice@corp.example", "carol@workspace.example", "dana@contoso.example", "erin@erin.example"]
+case("one account per person who signed in, none for the refused", sorted(users) == sorted(expected), sorted(users))
+for email in expected:
+    u = users.get(email, {})
+    case(f"{email}: verified address, no password", u.get("email_verified") is True and u.get("has_password") is False, u)
+case("the GitHub user's username is the GitHub login", users.get("erin@erin.example", {}).get("username") == "octo-erin",
+     users.get("erin@erin.example", {}).get("username"))
+PY
+
 # What the providers saw: Portcullis authenticated at each token endpoint the way its
 # discovery document (or GitHub) asks, and the Entra-shaped provider's discovery was read
 # from the overridden issuer.
