@@ -19,14 +19,13 @@
 // --refresh-wait: wait that long (until the provider token is inside Portcullis's refresh margin
 // and out of its cache) and call again: the upstream must get a refreshed provider token. --refused: the
 // sign-in must end on a Portcullis page with that status saying TEXT, and the client get no token.
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 
 import { Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
 
 import { Cases, assert, textOf } from './cases.mjs';
-import { RefusedError, authorizeInBrowser } from './oauth_user.mjs';
+import { HeadlessClientProvider, RefusedError } from './oauth_user.mjs';
 
 const { values, positionals } = parseArgs({
   options: {
@@ -59,76 +58,7 @@ const tokenHeader = values['token-header'].toLowerCase();
 
 const cases = new Cases(label);
 
-/// The SDK's OAuthClientProvider, in memory, whose "browser" is oauth_user.mjs going through
-/// the identity provider.
-class HeadlessProvider {
-  constructor() {
-    this.redirect = `http://127.0.0.1:${20000 + (process.pid % 20000)}/callback`;
-    this.store = {};
-    this.sentStates = [];
-    this.authorizations = [];
-    this.callback = undefined;
-  }
-  get redirectUrl() {
-    return this.redirect;
-  }
-  get clientMetadata() {
-    return {
-      client_name: `Portcullis peers ${label}`,
-      redirect_uris: [this.redirect],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-  state() {
-    const state = randomBytes(16).toString('base64url');
-    this.sentStates.push(state);
-    return state;
-  }
-  clientInformation() {
-    return this.store.client;
-  }
-  saveClientInformation(client) {
-    this.store.client = client;
-  }
-  tokens() {
-    return this.store.tokens;
-  }
-  saveTokens(tokens) {
-    this.store.tokens = tokens;
-  }
-  saveCodeVerifier(verifier) {
-    this.store.verifier = verifier;
-  }
-  codeVerifier() {
-    return this.store.verifier;
-  }
-  saveDiscoveryState(state) {
-    this.store.discovery = state;
-  }
-  discoveryState() {
-    return this.store.discovery;
-  }
-  invalidateCredentials(scope) {
-    if (scope === 'all' || scope === 'tokens') delete this.store.tokens;
-    if (scope === 'all' || scope === 'client') delete this.store.client;
-    if (scope === 'all' || scope === 'verifier') delete this.store.verifier;
-    if (scope === 'all' || scope === 'discovery') delete this.store.discovery;
-  }
-  async redirectToAuthorization(authorizationUrl) {
-    const answer = await authorizeInBrowser(authorizationUrl.href, { provider: person });
-    this.authorizations.push({ request: new URL(authorizationUrl.href), ...answer });
-    this.callback = new URL(answer.location);
-  }
-  takeCallback() {
-    const callback = this.callback;
-    this.callback = undefined;
-    return callback;
-  }
-}
-
-const provider = new HeadlessProvider();
+const provider = new HeadlessClientProvider({ label, signIn: { provider: person } });
 let client;
 
 async function connect() {

@@ -7,6 +7,7 @@
 // As a module (the TypeScript clients):
 //   import { authorizeInBrowser } from './oauth_user.mjs';
 //   const { location, consent } = await authorizeInBrowser(url, { username, password });
+// or, for an SDK client, `new HeadlessClientProvider({ label, cimd, signIn: { username, password } })`.
 //
 // Through an identity provider (federation.sh): instead of the password form, the person clicks
 // "Sign in with NAME" on /login, signs in at the provider (its one form's text and password
@@ -20,6 +21,7 @@
 // prints the redirect to the client on stdout and what the consent page showed on stderr. With
 // --follow it also delivers that redirect (GET) to the client's loopback callback. Exit status 1
 // with a reason on stderr when any step is not what a person would see.
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 
@@ -254,6 +256,80 @@ export async function authorizeInBrowser(authorizationUrl, { username, password,
     throw new Error(`unexpected answer ${page.status} from ${page.url}: ${textOf(page.text).slice(0, 300)}`);
   }
   throw new Error(`no answer for the client after ${MAX_STEPS} steps`);
+}
+
+/// The SDK's OAuthClientProvider (TS SDK v1 and v2), in memory, whose "browser" is this headless
+/// person: `signIn` is what authorizeInBrowser is given (a username and password, or a
+/// provider). The redirect the browser would deliver to the loopback callback is kept for the
+/// client to finish with (`takeCallback`); each authorization is kept with what the person saw.
+export class HeadlessClientProvider {
+  constructor({ label, cimd, signIn }) {
+    this.label = label;
+    this.signIn = signIn;
+    this.redirect = `http://127.0.0.1:${20000 + (process.pid % 20000)}/callback`;
+    if (cimd) this.clientMetadataUrl = cimd;
+    this.store = {};
+    this.sentStates = [];
+    this.authorizations = [];
+    this.callback = undefined;
+  }
+  get redirectUrl() {
+    return this.redirect;
+  }
+  get clientMetadata() {
+    return {
+      client_name: `Portcullis peers ${this.label}`,
+      redirect_uris: [this.redirect],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    };
+  }
+  state() {
+    const state = randomBytes(16).toString('base64url');
+    this.sentStates.push(state);
+    return state;
+  }
+  clientInformation() {
+    return this.store.client;
+  }
+  saveClientInformation(client) {
+    this.store.client = client;
+  }
+  tokens() {
+    return this.store.tokens;
+  }
+  saveTokens(tokens) {
+    this.store.tokens = tokens;
+  }
+  saveCodeVerifier(verifier) {
+    this.store.verifier = verifier;
+  }
+  codeVerifier() {
+    return this.store.verifier;
+  }
+  saveDiscoveryState(state) {
+    this.store.discovery = state;
+  }
+  discoveryState() {
+    return this.store.discovery;
+  }
+  invalidateCredentials(scope) {
+    if (scope === 'all' || scope === 'tokens') delete this.store.tokens;
+    if (scope === 'all' || scope === 'client') delete this.store.client;
+    if (scope === 'all' || scope === 'verifier') delete this.store.verifier;
+    if (scope === 'all' || scope === 'discovery') delete this.store.discovery;
+  }
+  async redirectToAuthorization(authorizationUrl) {
+    const answer = await authorizeInBrowser(authorizationUrl.href, this.signIn);
+    this.authorizations.push({ request: new URL(authorizationUrl.href), ...answer });
+    this.callback = new URL(answer.location);
+  }
+  takeCallback() {
+    const callback = this.callback;
+    this.callback = undefined;
+    return callback;
+  }
 }
 
 /// Delivers the redirect to the client's loopback callback, as the browser would.
