@@ -284,17 +284,18 @@ export async function callbackServer() {
 }
 
 /**
- * Another web site on a loopback port of its own (same site as 127.0.0.1, another origin): it
- * answers every path with `html`.
+ * Another web site on a loopback port of its own, reached as `host` (the same site as
+ * Portcullis when that is Portcullis's host, but another origin): it answers every path with
+ * `html`.
  */
-export async function foreignSite(html) {
+export async function foreignSite(html, host = '127.0.0.1') {
   const server = createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     res.end(html);
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    url: `http://127.0.0.1:${server.address().port}/`,
+    url: `http://${host}:${server.address().port}/`,
     close: () => new Promise((resolve) => server.close(resolve)),
   };
 }

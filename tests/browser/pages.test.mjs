@@ -1,7 +1,9 @@
 // Portcullis's pages in headless Chromium, as a person uses them: signing in (and a wrong
 // password), the first-sign-in password change, enrolling an authenticator app and signing in
-// with it or with a recovery code, the consent page (Allow and Deny), and the account page
-// (sessions, ending another one, revoking an application). Every page visited is checked for
+// with it or with a recovery code, enrolling a passkey (a CDP virtual authenticator) and signing
+// in with it, an account that must enrol a second factor before its authorization request goes
+// on, the consent page (Allow and Deny), and the account page (sessions, ending another one,
+// revoking an application). Every page visited is checked for
 // accessibility basics and for anything the browser refused (CSP) or failed to run, and saved as
 // a screenshot. Run by tests/browser/run.sh, which starts Portcullis and sets the environment.
 
@@ -10,6 +12,7 @@ import { after, before, test } from 'node:test';
 
 import {
   Authenticator,
+  admin,
   Screenshots,
   callbackServer,
   checkPage,
@@ -192,7 +195,7 @@ test('an authenticator app is enrolled, then asked for at sign-in; a recovery co
     assert.equal(uri.host, 'totp');
     assert.equal(uri.searchParams.get('secret'), key.replace(/\s+/g, ''));
     assert.equal(uri.searchParams.get('issuer'), 'Portcullis');
-    assert.equal(decodeURIComponent(uri.pathname), `/Portcullis:carol@127.0.0.1`);
+    assert.equal(decodeURIComponent(uri.pathname), `/Portcullis:carol@${new URL(BASE).hostname}`);
     assert.equal(uri.searchParams.get('digits'), '6');
     assert.equal(uri.searchParams.get('period'), '30');
     const app = new Authenticator(key);
@@ -341,6 +344,171 @@ async function decide(browser, callback, button, name) {
   return callback.hits.at(-1).searchParams;
 }
 
+/**
+ * A CDP virtual authenticator for `browser`'s page: a platform authenticator (like a laptop's)
+ * that keeps discoverable credentials and verifies its user (a PIN or fingerprint, always
+ * given), touched automatically.
+ */
+async function virtualAuthenticator(browser) {
+  const cdp = await browser.context.newCDPSession(browser.page);
+  await cdp.send('WebAuthn.enable', { enableUI: false });
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  return {
+    credentials: async () => (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials,
+  };
+}
+
+/** The claims of a JWT, unverified (the test only reads what Portcullis wrote). */
+function claims(jwt) {
+  return JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));
+}
+
+test('a passkey is enrolled on the account page, then used as the second factor', TEST, async () => {
+  await createUser('grace', PASSWORD);
+  const browser = await newBrowser(chromium, BASE);
+  const { page } = browser;
+  const authenticator = await virtualAuthenticator(browser);
+  const callback = await callbackServer();
+  const clientId = await registerClient(BASE, callback.url);
+  try {
+    await signIn(browser, shots, { base: BASE, username: 'grace', password: PASSWORD, name: 'login-grace' });
+    assert.equal(path(page), '/account');
+    // Pages without a passkey form keep a policy with no script at all.
+    const account = await page.goto(`${BASE}/account`);
+    assert.doesNotMatch(account.headers()['content-security-policy'], /script-src/);
+
+    await page.goto(`${BASE}/account/mfa`);
+    const enrol = await Promise.all([
+      page.waitForNavigation(),
+      page.getByRole('link', { name: 'Add a passkey' }).click(),
+    ]);
+    assert.equal(path(page), '/account/mfa/passkey');
+    // This page runs this origin's script, and nothing else.
+    assert.match(enrol[0].headers()['content-security-policy'], /script-src 'self';/);
+    assert.doesNotMatch(enrol[0].headers()['content-security-policy'], /unsafe-inline'[^;]*script|script-src[^;]*unsafe/);
+    assert.equal(await checkPage(browser, shots, 'passkey-enrol'), 'Add a passkey');
+
+    // The script: a long-cached JavaScript file of this origin.
+    const script = await page.locator('script[src]').getAttribute('src');
+    assert.match(script, /\/static\/passkey\.js\?v=[0-9a-f]{16}$/);
+    const served = await fetch(new URL(script, BASE));
+    assert.equal(served.status, 200);
+    assert.equal(served.headers.get('content-type'), 'text/javascript; charset=utf-8');
+    assert.match(served.headers.get('cache-control'), /max-age=31536000/);
+    assert.equal(served.headers.get('x-content-type-options'), 'nosniff');
+
+    await page.getByLabel('Name it').fill('laptop');
+    await clickAndWait(page, 'Add passkey');
+    assert.equal(await checkPage(browser, shots, 'passkey-recovery-codes'), 'Your recovery codes');
+    const made = await authenticator.credentials();
+    assert.equal(made.length, 1, 'the authenticator holds one passkey');
+    assert.equal(made[0].rpId, new URL(BASE).hostname);
+    await Promise.all([
+      page.waitForNavigation(),
+      page.getByRole('link', { name: 'I have saved them: continue' }).click(),
+    ]);
+    assert.equal(path(page), '/account');
+    await page.goto(`${BASE}/account/mfa`);
+    assert.equal(await checkPage(browser, shots, 'mfa-passkey'), 'Second factors');
+    const factors = await page.locator('table tbody tr').allInnerTexts();
+    assert.equal(factors.length, 1, JSON.stringify(factors));
+    assert.match(factors[0], /laptop\s+Passkey/);
+
+    // Signing in now offers the passkey at the second-factor step.
+    await signOut(browser);
+    await signIn(browser, shots, { base: BASE, username: 'grace', password: PASSWORD, name: 'login-grace-2' });
+    assert.equal(path(page), '/login/mfa');
+    assert.equal(await checkPage(browser, shots, 'mfa-step-passkey'), 'Confirm it is you');
+    // The code form is still there for a recovery code.
+    assert.ok(await page.getByLabel('Authentication code').isVisible());
+    await clickAndWait(page, 'Use a passkey');
+    assert.equal(path(page), '/account');
+    assert.equal(await checkPage(browser, shots, 'account-grace-passkey'), 'Your account');
+    const sessions = await tableRows(page, 'Where you are signed in');
+    assert.equal(sessions.length, 1, JSON.stringify(sessions));
+    assert.equal(sessions[0][2], 'password and passkey');
+    const used = await authenticator.credentials();
+    assert.ok(used[0].signCount > made[0].signCount, `the signature counter moved: ${made[0].signCount} → ${used[0].signCount}`);
+
+    // The tokens say how: a hardware-bound key, the user verified, two factors.
+    const request = authorizationRequest(clientId, callback.url, 'state-passkey');
+    await consentPage(browser, request.url, 'grace', 'consent-grace');
+    const back = await decide(browser, callback, 'Allow', 'consent-grace-allowed');
+    const tokens = await exchange(back.get('code'), clientId, callback.url, request.verifier);
+    const token = claims(tokens.access_token);
+    assert.deepEqual([...token.amr].sort(), ['hwk', 'mfa', 'pwd', 'user'], JSON.stringify(token));
+    assert.equal(token.acr, 'mfa');
+  } finally {
+    await browser.close();
+    await callback.close();
+  }
+});
+
+test('an account that must have a second factor enrols one, then its authorization request goes on', TEST, async () => {
+  await admin(
+    ['user', 'create', '--username', 'heidi', '--email', 'heidi@example.com', '--tenant', 'strict', '--password-stdin'],
+    { stdin: `${PASSWORD}\n` },
+  );
+  const callback = await callbackServer();
+  const clientId = await registerClient(BASE, callback.url);
+  const browser = await newBrowser(chromium, BASE);
+  const { page } = browser;
+  try {
+    const request = authorizationRequest(clientId, callback.url, 'state-required');
+    await page.goto(request.url);
+    assert.equal(path(page), '/login');
+    await signIn(browser, shots, { base: BASE, username: 'heidi', password: PASSWORD, name: 'login-heidi' });
+    // Straight to enrolling, the authorization request kept for afterwards.
+    assert.equal(path(page), '/account/mfa');
+    assert.match(new URL(page.url()).searchParams.get('return_to') ?? '', /^\/authorize\?/);
+    assert.equal(await checkPage(browser, shots, 'mfa-required'), 'Second factors');
+    assert.match(await page.locator('main').innerText(), /Your account must have a second factor/);
+    const enrolUrl = page.url();
+
+    // Nothing else opens until then: neither the account page nor the authorization request.
+    await page.goto(`${BASE}/account`);
+    assert.equal(path(page), '/account/mfa');
+    await page.goto(request.url);
+    assert.equal(path(page), '/account/mfa');
+
+    await page.goto(enrolUrl);
+    await Promise.all([
+      page.waitForNavigation(),
+      page.getByRole('link', { name: 'Add an authenticator app' }).click(),
+    ]);
+    assert.equal(await checkPage(browser, shots, 'mfa-required-totp'), 'Set up an authenticator app');
+    const app = new Authenticator(await page.locator('code#secret').innerText());
+    await page.getByLabel('Code from the app').fill(await app.code());
+    await clickAndWait(page, 'Turn on');
+    assert.equal(await checkPage(browser, shots, 'mfa-required-recovery-codes'), 'Your recovery codes');
+    await Promise.all([
+      page.waitForNavigation(),
+      page.getByRole('link', { name: 'I have saved them: continue' }).click(),
+    ]);
+    // Back to the authorization request, which goes on to consent.
+    assert.equal(path(page), '/authorize');
+    assert.match(await checkPage(browser, shots, 'mfa-required-consent'), /^Allow Browser Test Client to use demo\?$/);
+    const back = await decide(browser, callback, 'Allow', 'mfa-required-allowed');
+    assert.equal(back.get('state'), 'state-required');
+    const tokens = await exchange(back.get('code'), clientId, callback.url, request.verifier);
+    const token = claims(tokens.access_token);
+    assert.deepEqual([...token.amr].sort(), ['mfa', 'otp', 'pwd'], JSON.stringify(token));
+    assert.equal(token.acr, 'mfa');
+  } finally {
+    await browser.close();
+    await callback.close();
+  }
+});
+
 test('consent: Allow sends code, state and iss back; Deny sends access_denied', TEST, async () => {
   await createUser('dave', PASSWORD);
   const callback = await callbackServer();
@@ -450,12 +618,16 @@ test('another site can neither frame the pages nor post their forms', TEST, asyn
   await createUser('frank', PASSWORD);
   const browser = await newBrowser(chromium, BASE);
   const { page } = browser;
+  const host = new URL(BASE).hostname;
   const framing = await foreignSite(
     `<!doctype html><html lang="en"><title>Framing</title><h1>Framing</h1><iframe title="Portcullis" src="${BASE}/account"></iframe></html>`,
+    host,
   );
-  // Same site as 127.0.0.1 (so the SameSite=Lax cookie rides along), another origin, no token.
+  // The same site as Portcullis (so the SameSite=Lax cookie rides along), another origin, no
+  // token.
   const posting = await foreignSite(
     `<!doctype html><html lang="en"><title>Posting</title><h1>Posting</h1><form method="post" action="${BASE}/logout"><input type="hidden" name="csrf_token" value="guessed"></form><script>document.forms[0].submit()</script></html>`,
+    host,
   );
   try {
     await signIn(browser, shots, { base: BASE, username: 'frank', password: PASSWORD, name: 'login-frank' });

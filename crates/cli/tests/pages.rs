@@ -247,7 +247,7 @@ async fn every_post_refuses_a_missing_wrong_or_cross_site_csrf_token() {
     let origin = app.url("");
     let wrong = "A".repeat(43);
 
-    let forms: [(&str, Vec<(&str, &str)>); 9] = [
+    let forms: [(&str, Vec<(&str, &str)>); 13] = [
         (
             "/login",
             vec![("username", "alice"), ("password", PASSWORD)],
@@ -273,6 +273,20 @@ async fn every_post_refuses_a_missing_wrong_or_cross_site_csrf_token() {
         ("/account/mfa/remove", vec![("factor", "fac_0")]),
         ("/account/sessions/end", vec![("session", "AAAA")]),
         ("/account/apps/revoke", vec![("client_id", "some-client")]),
+        (
+            "/account/mfa/passkey",
+            vec![
+                ("ceremony", "wac_0"),
+                ("credential", "{}"),
+                ("name", "laptop"),
+            ],
+        ),
+        (
+            "/login/mfa/passkey",
+            vec![("ceremony", "wac_0"), ("credential", "{}")],
+        ),
+        ("/auth/start/corp", vec![("purpose", "link")]),
+        ("/account/identities/unlink", vec![("provider", "corp")]),
     ];
     let same = [("origin", origin.as_str())];
     let forgeries: [Forgery<'_>; 8] = [

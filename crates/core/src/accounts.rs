@@ -13,6 +13,8 @@
 //! ([`InlineHashing`]). Nothing here spawns, sleeps or reads the clock or a global random source.
 
 pub mod mfa;
+#[cfg(feature = "passkeys")]
+pub mod passkey;
 mod password;
 mod policy;
 mod session;
@@ -63,6 +65,15 @@ pub enum AccountsError {
     /// after `retry_after`.
     #[error("too many failed attempts; try again in {} s", retry_after.as_secs())]
     Throttled { retry_after: std::time::Duration },
+    /// The passkey form names a ceremony this browser session did not start, one that was used
+    /// already, or one that expired: the page must be loaded again for a new challenge.
+    #[error("the passkey request is out of date")]
+    CeremonyOutOfDate,
+    /// The passkey's answer did not verify (signature, challenge, origin, user verification,
+    /// signature counter, an unknown or removed credential, a malformed answer); the reason is
+    /// for the log, never for the page.
+    #[error("the passkey was not accepted: {0}")]
+    PasskeyRejected(String),
     /// A secret could not be sealed or opened with the encryption keys.
     #[error("sealing failed: {0}")]
     Sealing(String),

@@ -26,6 +26,8 @@ mod federation;
 mod hashing;
 mod login;
 mod mfa;
+#[cfg(feature = "passkeys")]
+mod passkey;
 mod render;
 mod return_to;
 mod session;
@@ -82,6 +84,9 @@ pub struct Pages {
     clock: Clock,
     /// `[[identity_providers]]`: the providers people can sign in with.
     providers: Providers,
+    /// The WebAuthn relying party of the public URL, when it can be one (a domain name).
+    #[cfg(feature = "passkeys")]
+    passkeys: Option<portcullis_core::accounts::passkey::Passkeys>,
 }
 
 impl std::fmt::Debug for Pages {
@@ -112,6 +117,8 @@ impl Pages {
         let plain_loopback = parsed
             .as_ref()
             .is_some_and(|u| u.scheme() == "http" && u.host_str().is_some_and(is_loopback_host));
+        #[cfg(feature = "passkeys")]
+        let passkeys = passkey::relying_party(config, &public_url);
         Pages {
             public_url,
             origin,
@@ -124,6 +131,8 @@ impl Pages {
             hashing: Arc::new(BoundedHashing::for_this_machine()),
             clock,
             providers: Providers::default(),
+            #[cfg(feature = "passkeys")]
+            passkeys,
         }
     }
 
@@ -142,6 +151,19 @@ impl Pages {
     /// The absolute URL of `path` (which starts with `/`) under the public URL.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.public_url)
+    }
+
+    /// Whether passkeys can be enrolled and used here: the feature is built in and the public
+    /// URL's host is a domain name.
+    pub fn passkeys_available(&self) -> bool {
+        #[cfg(feature = "passkeys")]
+        {
+            self.passkeys.is_some()
+        }
+        #[cfg(not(feature = "passkeys"))]
+        {
+            false
+        }
     }
 
     /// Now, by the pages' clock (which tests move): the time sessions are judged by.
@@ -170,6 +192,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/account/apps/revoke", post(account::revoke_app_post))
         .route("/account/mfa", get(mfa::factors_get))
         .route("/account/mfa/totp", get(mfa::totp_get).post(mfa::totp_post))
+        .merge(passkey_routes())
         .route(
             "/account/mfa/recovery-codes",
             post(mfa::recovery_codes_post),
@@ -180,14 +203,43 @@ pub(crate) fn router() -> Router<AppState> {
             get(account::account_password_get).post(account::account_password_post),
         )
         .layer(axum::middleware::map_response(with_page_headers))
+        .merge(static_routes())
+}
+
+/// The passkey pages (with the pages' headers, like the rest).
+#[cfg(feature = "passkeys")]
+fn passkey_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/account/mfa/passkey",
+            get(passkey::enroll_get).post(passkey::enroll_post),
+        )
+        .route("/login/mfa/passkey", post(passkey::step_post))
+}
+
+#[cfg(not(feature = "passkeys"))]
+fn passkey_routes() -> Router<AppState> {
+    Router::new()
+}
+
+/// The one script the pages have, outside the pages' headers: it is cached for a long time
+/// (its URL carries a hash of its content) where pages are never cached.
+#[cfg(feature = "passkeys")]
+fn static_routes() -> Router<AppState> {
+    Router::new().route(passkey::SCRIPT_PATH, get(passkey::script_get))
+}
+
+#[cfg(not(feature = "passkeys"))]
+fn static_routes() -> Router<AppState> {
+    Router::new()
 }
 
 /// How often expired browser sessions are deleted.
 const SESSION_PURGE_EVERY: Duration = Duration::from_secs(600);
 
-/// Deletes expired browser sessions (and sign-ins at identity providers never finished) every
-/// ten minutes, until the process ends. Expired sessions
-/// are refused whether or not they have been deleted; this only keeps the table small.
+/// Deletes expired browser sessions, passkey ceremonies and sign-ins at identity providers never
+/// finished every ten minutes, until the process ends. Expired ones are refused whether or not
+/// they have been deleted; this only keeps the tables small.
 pub fn spawn_session_janitor(store: Arc<dyn Store>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SESSION_PURGE_EVERY);
@@ -209,6 +261,11 @@ pub fn spawn_session_janitor(store: Arc<dyn Store>) {
                 Err(e) => {
                     tracing::warn!(error = %e, "could not delete expired sign-ins at identity providers");
                 }
+            }
+            match store.webauthn_ceremonies_purge(now).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(ceremonies = n, "deleted expired passkey ceremonies"),
+                Err(e) => tracing::warn!(error = %e, "could not delete expired passkey ceremonies"),
             }
         }
     });

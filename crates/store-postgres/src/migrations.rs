@@ -54,9 +54,19 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0008_account_security.sql"),
     ),
     (
+        9,
+        "webauthn ceremonies",
+        include_str!("../migrations/0009_webauthn_ceremonies.sql"),
+    ),
+    (
         10,
         "federation",
         include_str!("../migrations/0010_federation.sql"),
+    ),
+    (
+        11,
+        "authorization model",
+        include_str!("../migrations/0011_authorization_model.sql"),
     ),
 ];
 

@@ -14,11 +14,13 @@
 
 mod account_security;
 mod authorization;
+mod authorization_model;
 mod error;
 mod federation;
 mod migrations;
 #[cfg(test)]
 mod tests;
+mod webauthn;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -30,11 +32,11 @@ use portcullis_store::columns::{
     browser_session_from_columns, user_from_columns,
 };
 use portcullis_store::{
-    ApiKey, ApiKeyKind, ApplicationType, AuthorizationCode, BrowserSession, Client, ClientSource,
-    CodeRedemption, Consent, ExternalIdentity, Factor, FactorUse, FederationState, Grant,
-    ProviderToken, RefreshRotation, RefreshToken, RelaySession, RevokedAccessToken, SessionKey,
-    SigningKey, Store, StoreError, Throttle, TokenEndpointAuthMethod, User, UserStatus,
-    username_key,
+    ApiKey, ApiKeyKind, ApplicationType, AuthorizationCode, BrowserSession, CeremonyKind, Client,
+    ClientSource, CodeRedemption, Consent, ExternalIdentity, Factor, FactorUse, FederationState,
+    Grant, ProviderToken, RefreshRotation, RefreshToken, RelaySession, RevokedAccessToken,
+    SessionKey, SigningKey, Store, StoreError, StoredRole, StoredRoleGrant, Throttle,
+    TokenEndpointAuthMethod, User, UserStatus, WebauthnCeremony, username_key,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -1214,5 +1216,49 @@ impl Store for SqliteStore {
 
     async fn provider_tokens_delete_user(&self, user_id: &str) -> Result<u64, StoreError> {
         self.delete_provider_tokens(user_id).await
+    }
+
+    async fn webauthn_ceremony_put(&self, ceremony: &WebauthnCeremony) -> Result<(), StoreError> {
+        self.put_ceremony(ceremony).await
+    }
+
+    async fn webauthn_ceremony_take(
+        &self,
+        id: &str,
+        session_hash: &[u8; 32],
+        kind: CeremonyKind,
+    ) -> Result<Option<WebauthnCeremony>, StoreError> {
+        self.take_ceremony(id, session_hash, kind).await
+    }
+
+    async fn webauthn_ceremonies_purge(
+        &self,
+        expired_before: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        self.purge_ceremonies(expired_before).await
+    }
+
+    async fn role_put(&self, role: &StoredRole) -> Result<(), StoreError> {
+        self.put_role(role).await
+    }
+
+    async fn role_delete(&self, name: &str) -> Result<bool, StoreError> {
+        self.delete_role(name).await
+    }
+
+    async fn role_list(&self) -> Result<Vec<StoredRole>, StoreError> {
+        self.roles().await
+    }
+
+    async fn role_grant_insert(&self, grant: &StoredRoleGrant) -> Result<(), StoreError> {
+        self.insert_role_grant(grant).await
+    }
+
+    async fn role_grant_delete(&self, id: &str) -> Result<bool, StoreError> {
+        self.delete_role_grant(id).await
+    }
+
+    async fn role_grant_list(&self) -> Result<Vec<StoredRoleGrant>, StoreError> {
+        self.role_grants().await
     }
 }

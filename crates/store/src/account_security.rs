@@ -106,3 +106,60 @@ pub struct Throttle {
     pub failures: u32,
     pub last_failure_at: OffsetDateTime,
 }
+
+/// What a WebAuthn ceremony is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CeremonyKind {
+    /// Registering a new passkey (`navigator.credentials.create`).
+    Registration,
+    /// Signing in with a passkey (`navigator.credentials.get`).
+    Authentication,
+}
+
+impl CeremonyKind {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CeremonyKind::Registration => "registration",
+            CeremonyKind::Authentication => "authentication",
+        }
+    }
+
+    /// From the stored spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "registration" => Some(CeremonyKind::Registration),
+            "authentication" => Some(CeremonyKind::Authentication),
+            _ => None,
+        }
+    }
+}
+
+/// The server's half of a WebAuthn ceremony in progress: the challenge the browser was given and
+/// what the answer must match. It stays in the store (a client holding it could replay an old
+/// challenge), bound to the browser session that started it, and is taken once.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebauthnCeremony {
+    /// Random (`wac_…`); the page's form carries it back.
+    pub id: String,
+    /// The SHA-256 of the id of the browser session that started it; only that session can take
+    /// it.
+    pub session_hash: [u8; 32],
+    pub kind: CeremonyKind,
+    /// The WebAuthn library's state, serialised (challenge, allowed credentials, policy).
+    pub state: Vec<u8>,
+    /// Taken at or after this instant, it is refused.
+    pub expires_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for WebauthnCeremony {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebauthnCeremony")
+            .field("id", &self.id)
+            .field("session_hash", &ShortHash(&self.session_hash))
+            .field("kind", &self.kind)
+            .field("state", &format_args!("<{} bytes>", self.state.len()))
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}

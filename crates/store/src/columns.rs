@@ -7,8 +7,8 @@
 use time::OffsetDateTime;
 
 use crate::{
-    BrowserSession, ExternalIdentity, Factor, FactorKind, FederationState, ProviderToken,
-    StoreError, User, UserStatus,
+    BrowserSession, CeremonyKind, ExternalIdentity, Factor, FactorKind, FederationState,
+    ProviderToken, StoreError, User, UserStatus, WebauthnCeremony,
 };
 
 /// The columns of `users`, in the order of [`UserColumns`].
@@ -239,5 +239,30 @@ pub fn provider_token_from_columns<T>(
         sealed,
         expires_at: expires_at.map(|at| time(at, "expires_at")).transpose()?,
         updated_at: time(updated_at, "updated_at")?,
+    })
+}
+/// The columns of `webauthn_ceremonies`, in the order of [`CeremonyColumns`].
+pub const CEREMONY_COLUMNS: &str = "id, session_hash, kind, state, expires_at";
+
+/// One `webauthn_ceremonies` row, with its timestamp of type `T`.
+pub type CeremonyColumns<T> = (String, Vec<u8>, String, Vec<u8>, T);
+
+/// The ceremony a row holds; `time` as for [`user_from_columns`].
+pub fn ceremony_from_columns<T>(
+    row: CeremonyColumns<T>,
+    time: impl Fn(T, &'static str) -> Result<OffsetDateTime, StoreError>,
+) -> Result<WebauthnCeremony, StoreError> {
+    let (id, session_hash, kind, state, expires_at) = row;
+    // The table's CHECK constraints rule these out; a failure means a damaged database.
+    let session_hash = <[u8; 32]>::try_from(session_hash)
+        .map_err(|_| StoreError::Backend(format!("ceremony {id}: session hash is not 32 bytes")))?;
+    let kind = CeremonyKind::parse(&kind)
+        .ok_or_else(|| StoreError::Backend(format!("ceremony {id}: unknown kind {kind:?}")))?;
+    Ok(WebauthnCeremony {
+        id,
+        session_hash,
+        kind,
+        state,
+        expires_at: time(expires_at, "expires_at")?,
     })
 }

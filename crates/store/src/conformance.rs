@@ -30,8 +30,10 @@ use time::{Duration, OffsetDateTime, UtcOffset};
 
 mod account_security;
 mod authorization;
+mod authorization_model;
 pub mod clients;
 mod federation;
+mod webauthn;
 
 use crate::{ApiKey, ApiKeyKind, RelaySession, SessionKey, SigningKey, Store, StoreError};
 
@@ -263,6 +265,8 @@ pub async fn run_all_in(store: &dyn Store, scope: &Scope) {
     accounts::run_all_in(store, scope).await;
     account_security::run_all_in(store, scope).await;
     federation::run_all_in(store, scope).await;
+    authorization_model::run_all_in(store, scope).await;
+    webauthn::run_all_in(store, scope).await;
     clients::run_all_in(store, scope).await;
 }
 

@@ -15,6 +15,7 @@ mod federation;
 mod grant;
 mod memory;
 mod relay_session;
+mod role;
 mod signing_key;
 mod user;
 
@@ -23,7 +24,9 @@ mod user;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
-pub use account_security::{Factor, FactorKind, FactorUse, RecoveryCode, Throttle};
+pub use account_security::{
+    CeremonyKind, Factor, FactorKind, FactorUse, RecoveryCode, Throttle, WebauthnCeremony,
+};
 pub use api_key::{ApiKey, ApiKeyKind};
 pub use browser_session::BrowserSession;
 pub use client::{ApplicationType, Client, ClientSource, TokenEndpointAuthMethod};
@@ -35,6 +38,7 @@ pub use grant::{
 };
 pub use memory::{AuthorizationSnapshot, MemoryStore};
 pub use relay_session::{RelaySession, SessionKey};
+pub use role::{GrantScopeKind, GranteeKind, StoredRole, StoredRoleGrant};
 pub use signing_key::SigningKey;
 pub use user::{User, UserStatus, username_key};
 
@@ -506,4 +510,49 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Forgets a user's tokens from every provider; returns how many were deleted.
     async fn provider_tokens_delete_user(&self, user_id: &str) -> Result<u64, StoreError>;
+
+    /// Records a WebAuthn ceremony, replacing any other of the same browser session and kind
+    /// (a session has at most one of each in progress: the page shown last).
+    ///
+    /// Fails with [`StoreError::Conflict`] if a ceremony with the same `id` exists; nothing is
+    /// written then.
+    async fn webauthn_ceremony_put(&self, ceremony: &WebauthnCeremony) -> Result<(), StoreError>;
+
+    /// Takes a ceremony, atomically: when one has this `id`, `session_hash` and `kind` it is
+    /// deleted and returned (expired or not: expiry is the caller's to judge), so two requests
+    /// presenting it never both get it. Otherwise nothing changes, and a ceremony presented by
+    /// another session stays for the one that started it.
+    async fn webauthn_ceremony_take(
+        &self,
+        id: &str,
+        session_hash: &[u8; 32],
+        kind: CeremonyKind,
+    ) -> Result<Option<WebauthnCeremony>, StoreError>;
+
+    /// Deletes every ceremony whose `expires_at` is strictly before `expired_before`; returns how
+    /// many were deleted.
+    async fn webauthn_ceremonies_purge(
+        &self,
+        expired_before: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
+
+    /// Creates or replaces the custom role `role.name` (its `created_at` is kept on replace).
+    async fn role_put(&self, role: &StoredRole) -> Result<(), StoreError>;
+
+    /// Deletes a custom role; returns `false` if there is none of that name. Fails with
+    /// [`StoreError::Conflict`] while a grant names it (nothing is deleted then).
+    async fn role_delete(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Every custom role in the store, by name.
+    async fn role_list(&self) -> Result<Vec<StoredRole>, StoreError>;
+
+    /// Records a grant. Fails with [`StoreError::Conflict`] if the same role is granted to the
+    /// same grantee in the same scope already, or the id is taken.
+    async fn role_grant_insert(&self, grant: &StoredRoleGrant) -> Result<(), StoreError>;
+
+    /// Deletes a grant by id; returns whether there was one.
+    async fn role_grant_delete(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Every grant, oldest first (by `created_at`, then `id`).
+    async fn role_grant_list(&self) -> Result<Vec<StoredRoleGrant>, StoreError>;
 }

@@ -15,11 +15,12 @@ use async_trait::async_trait;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 use crate::{
-    ApiKey, AuthorizationCode, BrowserSession, Client, CodeRedemption, Consent, Factor, FactorUse,
-    Grant, RecoveryCode, RefreshRotation, RefreshToken, RelaySession, RevokedAccessToken,
-    SessionKey, SigningKey, Store, StoreError, Throttle, User, UserStatus, username_key,
+    ApiKey, AuthorizationCode, BrowserSession, CeremonyKind, Client, CodeRedemption, Consent,
+    Factor, FactorUse, Grant, RecoveryCode, RefreshRotation, RefreshToken, RelaySession,
+    RevokedAccessToken, SessionKey, SigningKey, Store, StoreError, Throttle, User, UserStatus,
+    WebauthnCeremony, username_key,
 };
-use crate::{ExternalIdentity, FederationState, ProviderToken};
+use crate::{ExternalIdentity, FederationState, ProviderToken, StoredRole, StoredRoleGrant};
 
 /// An in-memory [`Store`]; cheap to create, forgotten on drop.
 #[derive(Default)]
@@ -36,6 +37,8 @@ pub struct MemoryStore {
     accounts: Mutex<Accounts>,
     /// OAuth clients by client id.
     clients: Mutex<HashMap<String, Client>>,
+    /// Custom roles by name and role grants, under one lock (a role in use cannot be deleted).
+    authorization_model: Mutex<(HashMap<String, StoredRole>, Vec<StoredRoleGrant>)>,
 }
 
 #[derive(Default)]
@@ -53,6 +56,8 @@ struct Accounts {
     federation_states: HashMap<[u8; 32], FederationState>,
     /// Provider tokens by (user id, provider).
     provider_tokens: HashMap<(String, String), ProviderToken>,
+    /// WebAuthn ceremonies in progress, by id.
+    ceremonies: HashMap<String, WebauthnCeremony>,
 }
 
 impl MemoryStore {
@@ -132,6 +137,13 @@ impl MemoryStore {
 }
 
 impl MemoryStore {
+    fn model(&self) -> MutexGuard<'_, (HashMap<String, StoredRole>, Vec<StoredRoleGrant>)> {
+        // Rows are inserted or removed whole.
+        self.authorization_model
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn accounts(&self) -> MutexGuard<'_, Accounts> {
         // As for relay sessions: rows are inserted, removed or have fields set without any step
         // that can panic half-way.
@@ -1104,6 +1116,123 @@ impl Store for MemoryStore {
             .provider_tokens
             .retain(|(user, _), _| user != user_id);
         Ok(u64::try_from(before - accounts.provider_tokens.len()).unwrap_or(u64::MAX))
+    }
+
+    async fn webauthn_ceremony_put(&self, ceremony: &WebauthnCeremony) -> Result<(), StoreError> {
+        let mut accounts = self.accounts();
+        if accounts.ceremonies.contains_key(&ceremony.id) {
+            return Err(StoreError::Conflict(format!(
+                "ceremony {:?} already exists",
+                ceremony.id
+            )));
+        }
+        accounts.ceremonies.retain(|_, other| {
+            other.session_hash != ceremony.session_hash || other.kind != ceremony.kind
+        });
+        let stored = WebauthnCeremony {
+            expires_at: as_stored(ceremony.expires_at),
+            ..ceremony.clone()
+        };
+        accounts.ceremonies.insert(ceremony.id.clone(), stored);
+        Ok(())
+    }
+
+    async fn webauthn_ceremony_take(
+        &self,
+        id: &str,
+        session_hash: &[u8; 32],
+        kind: CeremonyKind,
+    ) -> Result<Option<WebauthnCeremony>, StoreError> {
+        let mut accounts = self.accounts();
+        let matches = accounts
+            .ceremonies
+            .get(id)
+            .is_some_and(|c| &c.session_hash == session_hash && c.kind == kind);
+        Ok(if matches {
+            accounts.ceremonies.remove(id)
+        } else {
+            None
+        })
+    }
+
+    async fn webauthn_ceremonies_purge(
+        &self,
+        expired_before: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let mut accounts = self.accounts();
+        let count = accounts.ceremonies.len();
+        accounts
+            .ceremonies
+            .retain(|_, ceremony| ceremony.expires_at >= expired_before);
+        Ok(u64::try_from(count - accounts.ceremonies.len()).unwrap_or(u64::MAX))
+    }
+
+    async fn role_put(&self, role: &StoredRole) -> Result<(), StoreError> {
+        let mut model = self.model();
+        let created_at = model
+            .0
+            .get(&role.name)
+            .map_or(as_stored(role.created_at), |old| old.created_at);
+        model.0.insert(
+            role.name.clone(),
+            StoredRole {
+                created_at,
+                updated_at: as_stored(role.updated_at),
+                ..role.clone()
+            },
+        );
+        Ok(())
+    }
+
+    async fn role_delete(&self, name: &str) -> Result<bool, StoreError> {
+        let mut model = self.model();
+        if model.1.iter().any(|g| g.role == name) {
+            return Err(StoreError::Conflict(format!(
+                "the role {name:?} is granted; revoke its grants first"
+            )));
+        }
+        Ok(model.0.remove(name).is_some())
+    }
+
+    async fn role_list(&self) -> Result<Vec<StoredRole>, StoreError> {
+        let mut roles: Vec<StoredRole> = self.model().0.values().cloned().collect();
+        roles.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(roles)
+    }
+
+    async fn role_grant_insert(&self, grant: &StoredRoleGrant) -> Result<(), StoreError> {
+        let mut model = self.model();
+        let same = |g: &StoredRoleGrant| {
+            g.id == grant.id
+                || (g.grantee_kind == grant.grantee_kind
+                    && g.grantee == grant.grantee
+                    && g.role == grant.role
+                    && g.scope_kind == grant.scope_kind
+                    && g.scope == grant.scope)
+        };
+        if model.1.iter().any(same) {
+            return Err(StoreError::Conflict(
+                "the role is granted so already".to_owned(),
+            ));
+        }
+        model.1.push(StoredRoleGrant {
+            created_at: as_stored(grant.created_at),
+            ..grant.clone()
+        });
+        Ok(())
+    }
+
+    async fn role_grant_delete(&self, id: &str) -> Result<bool, StoreError> {
+        let mut model = self.model();
+        let before = model.1.len();
+        model.1.retain(|g| g.id != id);
+        Ok(model.1.len() != before)
+    }
+
+    async fn role_grant_list(&self) -> Result<Vec<StoredRoleGrant>, StoreError> {
+        let mut grants = self.model().1.clone();
+        grants.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(grants)
     }
 }
 

@@ -219,11 +219,9 @@ fn shared(cell: &Cell) -> Arc<Shared> {
 fn next(shared: &Shared, prefix: &str) -> String {
     let mut counter = lock(&shared.counter);
     *counter += 1;
-    format!(
-        "{prefix}{:08}{}",
-        *counter,
-        URL_SAFE_NO_PAD.encode(rand_bytes())
-    )
+    // Letters and digits only: GitHub tokens are `[A-Za-z0-9_]`, and checks rely on it.
+    let random: String = rand_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}{:08}{random}", *counter)
 }
 
 fn rand_bytes() -> [u8; 12] {
@@ -389,14 +387,16 @@ async fn token(State(cell): State<Cell>, headers: HeaderMap, body: bytes::Bytes)
                 "amr": user.amr,
                 "email_verified": user.email_verified,
             });
-            if let Some(nonce) = mischief.nonce.clone().or(code.nonce) {
-                claims["nonce"] = json!(nonce);
-            }
-            if let Some(email) = &user.email {
-                claims["email"] = json!(email);
-            }
-            if let Some(name) = &user.name {
-                claims["name"] = json!(name);
+            if let Some(map) = claims.as_object_mut() {
+                if let Some(nonce) = mischief.nonce.clone().or(code.nonce) {
+                    map.insert("nonce".to_owned(), json!(nonce));
+                }
+                if let Some(email) = &user.email {
+                    map.insert("email".to_owned(), json!(email));
+                }
+                if let Some(name) = &user.name {
+                    map.insert("name".to_owned(), json!(name));
+                }
             }
             let key = if mischief.foreign_key {
                 &s.other_key

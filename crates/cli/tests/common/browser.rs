@@ -268,6 +268,21 @@ impl Page {
     }
 }
 
+impl Page {
+    /// The value of the first attribute `name` in the page (`data-options`, say), unescaped
+    /// (named and numeric character references).
+    pub fn attribute(&self, name: &str) -> String {
+        let marker = format!(" {name}=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name} attribute in {}", self.body))
+            + marker.len();
+        let end = start + self.body[start..].find('"').unwrap();
+        super::oauth::html_unescape(&self.body[start..end])
+    }
+}
+
 /// Undoes the HTML escaping of an attribute value.
 fn html_unescape(text: &str) -> String {
     text.replace("&amp;", "&")

@@ -88,18 +88,23 @@ fn totp_aad(factor_id: &str) -> Vec<u8> {
     format!("portcullis/mfa-totp/{factor_id}").into_bytes()
 }
 
-fn new_factor_id(rng: &mut impl RngCore) -> String {
+/// `prefix` and 128 random bits in hex.
+pub(crate) fn random_id(prefix: &str, rng: &mut impl RngCore) -> String {
     let mut bytes = [0u8; 16];
     rng.fill_bytes(&mut bytes);
-    let mut id = String::from(FACTOR_ID_PREFIX);
+    let mut id = String::from(prefix);
     for byte in bytes {
         id.push_str(&format!("{byte:02x}"));
     }
     id
 }
 
+fn new_factor_id(rng: &mut impl RngCore) -> String {
+    random_id(FACTOR_ID_PREFIX, rng)
+}
+
 /// A factor name as the person typed it: trimmed, 1 to 60 characters, no control characters.
-fn check_factor_name(name: &str) -> Result<&str, AccountsError> {
+pub(crate) fn check_factor_name(name: &str) -> Result<&str, AccountsError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 60 || name.contains(char::is_control) {
         return Err(AccountsError::Policy(
@@ -107,6 +112,16 @@ fn check_factor_name(name: &str) -> Result<&str, AccountsError> {
         ));
     }
     Ok(name)
+}
+
+/// Refuses another factor for an account that has [`MAX_FACTORS`] already.
+pub(crate) fn check_room(existing: &[Factor]) -> Result<(), AccountsError> {
+    if existing.len() >= MAX_FACTORS {
+        return Err(AccountsError::Policy(format!(
+            "An account can have at most {MAX_FACTORS} second factors; remove one first."
+        )));
+    }
+    Ok(())
 }
 
 /// What enrolling a factor gave: the factor, and the recovery codes to show once when it is
@@ -133,11 +148,7 @@ pub async fn enroll_totp(
     let name = check_factor_name(name)?;
     let step = totp::verify(secret, code, now).ok_or(AccountsError::InvalidCode)?;
     let existing = store.factors_of_user(&user.id).await?;
-    if existing.len() >= MAX_FACTORS {
-        return Err(AccountsError::Policy(format!(
-            "An account can have at most {MAX_FACTORS} second factors; remove one first."
-        )));
-    }
+    check_room(&existing)?;
     let id = new_factor_id(rng);
     let data = sealer
         .seal(secret.as_bytes(), &totp_aad(&id), rng)
@@ -176,11 +187,7 @@ pub async fn enroll_passkey(
 ) -> Result<Enrolled, AccountsError> {
     let name = check_factor_name(name)?;
     let existing = store.factors_of_user(&user.id).await?;
-    if existing.len() >= MAX_FACTORS {
-        return Err(AccountsError::Policy(format!(
-            "An account can have at most {MAX_FACTORS} second factors; remove one first."
-        )));
-    }
+    check_room(&existing)?;
     let factor = Factor {
         id: new_factor_id(rng),
         user_id: user.id.clone(),

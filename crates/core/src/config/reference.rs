@@ -114,7 +114,7 @@ pub const KEYS: &[Key] = &[
         kind: Kind::String,
         default: Some("\"http://127.0.0.1:8080\""),
         example: "\"https://mcp.example.com\"",
-        description: "The public base URL: the issuer and the base of every resource URL (`{public_url}/servers/{name}/mcp`). An `http` or `https` URL without a trailing slash, query or fragment; plain `http` only for loopback hosts.",
+        description: "The public base URL: the issuer and the base of every resource URL (`{public_url}/servers/{name}/mcp`). An `http` or `https` URL without a trailing slash, query or fragment; plain `http` only for loopback hosts. Its host is the WebAuthn relying party id of passkeys, which must be a domain name: an IP address here means no passkeys (use `http://localhost:PORT`, not `http://127.0.0.1:PORT`, in development).",
     },
     Key {
         path: "server.allowed_origins",
@@ -563,6 +563,34 @@ pub const KEYS: &[Key] = &[
         default: Some("\"10s\""),
         example: "\"5s\"",
         description: "Time allowed to each request to the provider (discovery, keys, token, userinfo, user API); past it the person gets an error page.",
+    },
+    Key {
+        path: "roles[].name",
+        kind: Kind::String,
+        default: None,
+        example: "\"files-reader\"",
+        description: "Required. The role's name, used in grants (`portcullis admin role grant --role NAME`) and in `inherits`: lowercase letters, digits, `-` and `_`, unique, not a built-in role's name (owner, admin, security_admin, auditor, tenant_admin, developer, operator, viewer, service).",
+    },
+    Key {
+        path: "roles[].inherits",
+        kind: Kind::StringList,
+        default: Some("[]"),
+        example: "[\"viewer\"]",
+        description: "Roles whose permissions this role has too (built-in or custom). An unknown name or a cycle stops start-up.",
+    },
+    Key {
+        path: "roles[].permissions",
+        kind: Kind::StringList,
+        default: Some("[]"),
+        example: "[\"mcp.tools.call:files/read_*\"]",
+        description: "Permission patterns: names from docs/permissions.md, families such as `users.*`, `*`, and MCP permissions narrowed to an upstream and names (`mcp.tools.call:files/read_*`). An unknown permission stops start-up.",
+    },
+    Key {
+        path: "roles[].description",
+        kind: Kind::String,
+        default: None,
+        example: "\"Reads files\"",
+        description: "What the role is for, shown by `portcullis admin role list`.",
     },
     Key {
         path: "validators[].id",

@@ -363,6 +363,8 @@ fn config_reference_defaults_are_the_real_defaults() {
             // Providers' defaults depend on the kind: checked in
             // `config_reference_provider_defaults_are_the_real_defaults`.
             Some("identity_providers") => continue,
+            // The text has no role; `roles_load_and_mistakes_name_the_key` covers them.
+            Some("roles") => continue,
             Some(array) => value
                 .get(array)
                 .and_then(|a| a.get(0))
@@ -466,7 +468,7 @@ fn every_validator_key_applies_to_some_kind_and_is_tracked() {
 
 #[test]
 fn config_reference_environment_variables_work_for_every_key() {
-    let base = "version = 1\n[[identity_providers]]\nid = \"files\"\nkind = \"oidc\"\nclient_id = \"c\"\nclient_secret_env = \"S\"\n[[validators]]\nid = \"files\"\nkind = \"jwt\"\n[[upstreams]]\nname = \"files\"\nurl = \"http://127.0.0.1:1/mcp\"\n[[clients]]\nclient_id = \"files\"\nname = \"Files\"\n";
+    let base = "version = 1\n[[roles]]\nname = \"files\"\n[[identity_providers]]\nid = \"files\"\nkind = \"oidc\"\nclient_id = \"c\"\nclient_secret_env = \"S\"\n[[validators]]\nid = \"files\"\nkind = \"jwt\"\n[[upstreams]]\nname = \"files\"\nurl = \"http://127.0.0.1:1/mcp\"\n[[clients]]\nclient_id = \"files\"\nname = \"Files\"\n";
     for key in KEYS {
         let Some(var) = key.env_var() else { continue };
         let var = var.replace("<NAME>", "FILES");
@@ -1483,4 +1485,38 @@ fn identity_provider_problems_name_the_key() {
         )
         .is_empty()
     );
+}
+
+#[test]
+fn roles_load_and_mistakes_name_the_key() {
+    let config = load(
+        "version = 1\n[[roles]]\nname = \"files-reader\"\ninherits = [\"viewer\"]\npermissions = [\"mcp.tools.call:files/read_*\"]\n",
+    )
+    .unwrap();
+    assert_eq!(config.roles[0].inherits, ["viewer"]);
+    let cases = [
+        ("name = \"viewer\"", "roles[viewer].name", "built in"),
+        (
+            "name = \"a\"\ninherits = [\"b\"]",
+            "roles[a].inherits",
+            "not a role",
+        ),
+        (
+            "name = \"a\"\npermissions = [\"users.fly\"]",
+            "roles[a].permissions",
+            "not a permission",
+        ),
+        (
+            "name = \"a\"\ninherits = [\"a\"]",
+            "roles[a].inherits",
+            "cycle",
+        ),
+    ];
+    for (entry, key, problem) in cases {
+        let found = problems(&format!("version = 1\n[[roles]]\n{entry}\n"), &[]);
+        assert!(
+            found.iter().any(|(k, p)| k == key && p.contains(problem)),
+            "{entry}: {found:?}"
+        );
+    }
 }

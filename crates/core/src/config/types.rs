@@ -33,6 +33,8 @@ pub struct Config {
     #[serde(default)]
     pub identity_providers: Vec<IdentityProviderConfig>,
     #[serde(default)]
+    pub roles: Vec<RoleConfig>,
+    #[serde(default)]
     pub validators: Vec<ValidatorConfig>,
     #[serde(default)]
     pub upstreams: Vec<UpstreamConfig>,
@@ -54,6 +56,7 @@ impl Default for Config {
             tenants: TenantsConfig::default(),
             accounts: AccountsConfig::default(),
             identity_providers: Vec::new(),
+            roles: Vec::new(),
             validators: Vec::new(),
             upstreams: Vec::new(),
             registration: RegistrationConfig::default(),
@@ -468,6 +471,21 @@ pub enum AuthMode {
 pub enum BuiltinServer {
     /// The demo MCP server with a few useful tools.
     Demo,
+}
+
+/// `[[roles]]`: a custom role beside the built-in ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleConfig {
+    pub name: String,
+    /// Roles whose permissions this one has too.
+    #[serde(default)]
+    pub inherits: Vec<String>,
+    /// Permission patterns (see docs/permissions.md).
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// `[tenants]`: how callers verified by validators are placed in tenants.

@@ -146,6 +146,7 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         check_validator(&mut p, v, &key);
     }
 
+    check_roles(&mut p, &config.roles);
     let mut provider_ids = HashSet::new();
     for (i, provider) in config.identity_providers.iter().enumerate() {
         let key = |field: &str| entry_key("identity_providers", i, &provider.id, field);
@@ -623,6 +624,31 @@ fn check_validator(p: &mut Problems, v: &ValidatorConfig, key: &dyn Fn(&str) -> 
             key("jwks_max_stale"),
             "must be at least jwks_cache_ttl: keys are refreshed before they go stale",
         );
+    }
+}
+
+/// `[[roles]]`: resolvable beside the built-in roles (names, inheritance, permissions).
+fn check_roles(p: &mut Problems, roles: &[super::types::RoleConfig]) {
+    use portcullis_policy::{RoleDefinition, RoleError, RoleSet};
+    let definitions: Vec<RoleDefinition> = roles
+        .iter()
+        .map(|r| RoleDefinition {
+            name: r.name.clone(),
+            inherits: r.inherits.clone(),
+            permissions: r.permissions.clone(),
+        })
+        .collect();
+    if let Err(e) = RoleSet::build(&definitions) {
+        let (role, field) = match &e {
+            RoleError::BadName(r) | RoleError::Builtin(r) | RoleError::Duplicate(r) => {
+                (r.clone(), "name")
+            }
+            RoleError::UnknownInherited { role, .. } => (role.clone(), "inherits"),
+            RoleError::Cycle(path) => (path.first().cloned().unwrap_or_default(), "inherits"),
+            RoleError::Pattern { role, .. } => (role.clone(), "permissions"),
+        };
+        let index = roles.iter().position(|r| r.name == role).unwrap_or(0);
+        p.add(entry_key("roles", index, &role, field), e.to_string());
     }
 }
 

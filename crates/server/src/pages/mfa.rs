@@ -24,20 +24,20 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::header::SET_COOKIE;
 use http::{HeaderMap, StatusCode};
 use portcullis_core::accounts::mfa::{
-    self, AMR_MFA, AMR_OTP, RecoveryCode, enroll_totp, new_recovery_codes, remove_factor,
+    self, AMR_MFA, AMR_OTP, Enrolled, RecoveryCode, enroll_totp, new_recovery_codes, remove_factor,
     verify_code,
 };
 use portcullis_core::accounts::throttle::Attempt;
 use portcullis_core::accounts::totp::TotpSecret;
 use portcullis_core::accounts::{AccountsError, PendingStep};
 use portcullis_core::config::MfaPolicy;
-use portcullis_store::{BrowserSession, FactorKind};
+use portcullis_store::{BrowserSession, FactorKind, User};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Deserialize;
 
 use super::cookie::Cookie;
-use super::render::when;
+use super::render::{allow_script, when};
 use super::return_to::return_to_from_query;
 use super::session::{
     Browser, SignedIn, browser, login_redirect, next_page, page_failure, page_redirect,
@@ -59,6 +59,19 @@ pub(crate) struct StepView<'a> {
     csrf: &'a str,
     return_to: Option<&'a str>,
     error: Option<&'a str>,
+    /// "Use a passkey", when the account has one and passkeys work here.
+    passkey: Option<PasskeyForm>,
+    /// The passkey script's URL (with its content hash), when `passkey` is set.
+    script: Option<String>,
+}
+
+/// A form that runs a passkey ceremony: the script reads `options` (the WebAuthn options as
+/// JSON, in an attribute, so HTML escaping is all it needs), asks the browser's authenticator,
+/// and posts its answer with `ceremony` and the CSRF token.
+pub(crate) struct PasskeyForm {
+    pub(crate) action: String,
+    pub(crate) ceremony: String,
+    pub(crate) options: String,
 }
 
 #[derive(Deserialize)]
@@ -67,22 +80,58 @@ pub(crate) struct StepForm {
     return_to: Option<String>,
 }
 
-fn step_page(
+pub(crate) fn step_page(
     pages: &Pages,
     csrf: &CsrfToken,
     return_to: Option<&str>,
     error: Option<&str>,
+    passkey: Option<PasskeyForm>,
 ) -> Response {
-    render(&StepView {
+    let scripted = passkey.is_some();
+    let page = render(&StepView {
         action: pages.url("/login/mfa"),
         csrf: csrf.value(),
         return_to,
         error,
-    })
+        script: scripted.then(|| script_url(pages)),
+        passkey,
+    });
+    if scripted { allow_script(page) } else { page }
+}
+
+/// The URL of the passkey script.
+#[cfg(feature = "passkeys")]
+fn script_url(pages: &Pages) -> String {
+    super::passkey::script_url(pages)
+}
+
+#[cfg(not(feature = "passkeys"))]
+fn script_url(_pages: &Pages) -> String {
+    String::new()
+}
+
+/// The "Use a passkey" form of the second-factor step for `signed_in`, with a new sign-in
+/// ceremony, when the account has a passkey and passkeys work here.
+#[cfg(feature = "passkeys")]
+pub(crate) async fn passkey_step_form(
+    state: &AppState,
+    pages: &Pages,
+    signed_in: &SignedIn,
+) -> Result<Option<PasskeyForm>, ApiError> {
+    super::passkey::step_form(state, pages, signed_in).await
+}
+
+#[cfg(not(feature = "passkeys"))]
+pub(crate) async fn passkey_step_form(
+    _state: &AppState,
+    _pages: &Pages,
+    _signed_in: &SignedIn,
+) -> Result<Option<PasskeyForm>, ApiError> {
+    Ok(None)
 }
 
 /// The browser whose pending step is the second factor, or where to send it instead.
-async fn at_step(
+pub(crate) async fn at_step(
     state: &AppState,
     pages: &Pages,
     headers: &HeaderMap,
@@ -104,10 +153,12 @@ pub(crate) async fn step_get(
 ) -> Result<Response, ApiError> {
     let pages = pages_of(&state)?;
     let return_to = return_to_from_query(query.as_deref());
-    if let Err(elsewhere) = at_step(&state, pages, &headers, return_to.as_deref()).await? {
-        return Ok(elsewhere);
-    }
-    let page = step_page(pages, &csrf, return_to.as_deref(), None);
+    let signed_in = match at_step(&state, pages, &headers, return_to.as_deref()).await? {
+        Ok(signed_in) => signed_in,
+        Err(elsewhere) => return Ok(elsewhere),
+    };
+    let passkey = passkey_step_form(&state, pages, &signed_in).await?;
+    let page = step_page(pages, &csrf, return_to.as_deref(), None, passkey);
     Ok((csrf, page).into_response())
 }
 
@@ -141,31 +192,79 @@ pub(crate) async fn step_post(
         ),
     )
     .await?;
+    step_outcome(
+        &state,
+        pages,
+        &headers,
+        &signed_in,
+        csrf,
+        return_to,
+        checked,
+        "That code is not valid, or it was used already.",
+    )
+    .await
+}
+
+/// What a guarded second factor at the step comes to: passed, a new session (its `amr` adds
+/// what the factor proved) and the next page; failed, the step again, `401`, with `failed`;
+/// throttled, the step again, `429`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn step_outcome(
+    state: &AppState,
+    pages: &Pages,
+    headers: &HeaderMap,
+    signed_in: &SignedIn,
+    csrf: CsrfToken,
+    return_to: Option<&str>,
+    checked: Guarded<Vec<String>>,
+    failed: &str,
+) -> Result<Response, ApiError> {
     let added = match checked {
         Guarded::Passed(added) => added,
         Guarded::Failed => {
-            let page = step_page(
+            return step_again(
+                state,
                 pages,
-                &csrf,
+                signed_in,
+                csrf,
                 return_to,
-                Some("That code is not valid, or it was used already."),
-            );
-            return Ok((StatusCode::UNAUTHORIZED, csrf, page).into_response());
+                StatusCode::UNAUTHORIZED,
+                failed,
+            )
+            .await;
         }
         Guarded::Throttled(wait) => {
             let message = wait_message(wait);
-            let page = step_page(pages, &csrf, return_to, Some(&message));
+            let passkey = passkey_step_form(state, pages, signed_in).await?;
+            let page = step_page(pages, &csrf, return_to, Some(&message), passkey);
             return Ok((csrf, too_many(page, wait)).into_response());
         }
     };
+    let user = &signed_in.user;
     let amr = with_methods(&signed_in.session.amr, &added);
-    let started = sign_in(&state, pages, &headers, user, amr).await?;
-    let next = next_page(&state, pages, user, &started.session, return_to).await?;
+    let started = sign_in(state, pages, headers, user, amr).await?;
+    let next = next_page(state, pages, user, &started.session, return_to).await?;
     Ok(redirect_with_session(pages, &started, &next))
 }
 
+/// The second-factor step again, with a new passkey ceremony (when the account has a passkey),
+/// `status` and `message`.
+pub(crate) async fn step_again(
+    state: &AppState,
+    pages: &Pages,
+    signed_in: &SignedIn,
+    csrf: CsrfToken,
+    return_to: Option<&str>,
+    status: StatusCode,
+    message: &str,
+) -> Result<Response, ApiError> {
+    let passkey = passkey_step_form(state, pages, signed_in).await?;
+    let page = step_page(pages, &csrf, return_to, Some(message), passkey);
+    Ok((status, csrf, page).into_response())
+}
+
 /// `amr` with the methods of `added` that it lacks.
-fn with_methods(amr: &[String], added: &[String]) -> Vec<String> {
+pub(crate) fn with_methods(amr: &[String], added: &[String]) -> Vec<String> {
     let mut all = amr.to_vec();
     for method in added {
         if !all.contains(method) {
@@ -187,7 +286,7 @@ fn recent(pages: &Pages, session: &BrowserSession) -> bool {
 /// Who may manage second factors here: the signed-in person who signed in within
 /// [`RECENT_SIGN_IN`], or one whose pending step is to enrol one (`true`). `Err` with where to
 /// send anyone else: to sign in (again), or to the step that comes first.
-async fn managing(
+pub(crate) async fn managing(
     state: &AppState,
     pages: &Pages,
     headers: &HeaderMap,
@@ -213,6 +312,8 @@ pub(crate) struct FactorsView<'a> {
     factors: Vec<FactorRow>,
     recovery_codes_left: u32,
     totp_url: String,
+    /// "Add a passkey", when passkeys work here.
+    passkey_url: Option<String>,
     recovery_action: String,
     remove_action: String,
     account_url: String,
@@ -268,21 +369,26 @@ pub(crate) async fn factors_get(
         .map_err(|e| page_failure(e.into()))?;
     let keep_last =
         factors.len() == 1 && mfa::policy_for(&pages.accounts, user) == MfaPolicy::Required;
-    let totp_url = match return_to.as_deref() {
+    let with_return = |path: &str| match return_to.as_deref() {
         Some(return_to) => {
             let query: String = url::form_urlencoded::Serializer::new(String::new())
                 .append_pair("return_to", return_to)
                 .finish();
-            pages.url(&format!("/account/mfa/totp?{query}"))
+            pages.url(&format!("{path}?{query}"))
         }
-        None => pages.url("/account/mfa/totp"),
+        None => pages.url(path),
     };
+    let totp_url = with_return("/account/mfa/totp");
+    let passkey_url = pages
+        .passkeys_available()
+        .then(|| with_return("/account/mfa/passkey"));
     let page = render(&FactorsView {
         csrf: csrf.value(),
         required,
         factors,
         recovery_codes_left,
         totp_url,
+        passkey_url,
         recovery_action: pages.url("/account/mfa/recovery-codes"),
         remove_action: pages.url("/account/mfa/remove"),
         account_url: pages.url("/account"),
@@ -502,8 +608,23 @@ pub(crate) async fn totp_post(
         &signed_in.session.amr,
         &[AMR_OTP.to_owned(), AMR_MFA.to_owned()],
     );
-    let started = sign_in(&state, pages, &headers, user, amr).await?;
-    let next = next_page(&state, pages, user, &started.session, return_to).await?;
+    enrolled_page(&state, pages, &headers, user, amr, enrolled, return_to).await
+}
+
+/// What a browser sees once it has enrolled a factor: the session goes on under a new id with
+/// `amr` (the enrolment proved the factor), then the recovery codes (a first factor) or `303`
+/// to the next page.
+pub(crate) async fn enrolled_page(
+    state: &AppState,
+    pages: &Pages,
+    headers: &HeaderMap,
+    user: &User,
+    amr: Vec<String>,
+    enrolled: Enrolled,
+    return_to: Option<&str>,
+) -> Result<Response, ApiError> {
+    let started = sign_in(state, pages, headers, user, amr).await?;
+    let next = next_page(state, pages, user, &started.session, return_to).await?;
     match enrolled.recovery_codes {
         Some(codes) => {
             let mut response = recovery_codes_page(&codes, next);

@@ -18,6 +18,27 @@ use crate::ApiError;
 /// consent page's redirect to a client's loopback callback.
 const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
 
+/// The policy of the pages that run a passkey ceremony: the same, plus this origin's scripts
+/// (only `/static/passkey.js` exists; no inline script, no `eval`). Every other page keeps no
+/// script at all.
+pub(crate) const SCRIPTED_CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+
+/// Marks a page response as one that loads the passkey script ([`allow_script`]), so the pages'
+/// header layer gives it [`SCRIPTED_CONTENT_SECURITY_POLICY_VALUE`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ScriptAllowed;
+
+/// `response` with a policy that lets it load this origin's script.
+#[cfg_attr(not(feature = "passkeys"), allow(dead_code))]
+pub(crate) fn allow_script(mut response: Response) -> Response {
+    response.extensions_mut().insert(ScriptAllowed);
+    response.headers_mut().insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(SCRIPTED_CONTENT_SECURITY_POLICY_VALUE),
+    );
+    response
+}
+
 /// Page URLs can carry authorization requests: they must not leak to another site (RFC 9700
 /// §4.2.4), so a browser sends no `Referer` off this origin. Not `no-referrer`: under it browsers
 /// send `Origin: null` with every form POST (Fetch, "serializing a request origin"), which the
@@ -46,7 +67,14 @@ pub(crate) fn set_page_headers(headers: &mut HeaderMap) {
 /// (`axum::middleware::map_response(with_page_headers)`), redirects and extractor refusals
 /// included.
 pub async fn with_page_headers(mut response: Response) -> Response {
+    let scripted = response.extensions().get::<ScriptAllowed>().is_some();
     set_page_headers(response.headers_mut());
+    if scripted {
+        response.headers_mut().insert(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(SCRIPTED_CONTENT_SECURITY_POLICY_VALUE),
+        );
+    }
     response
 }
 

@@ -1,0 +1,155 @@
+//! The decision: may this principal do this action here, and why.
+
+use std::collections::HashMap;
+
+use crate::catalog::is_permission;
+use crate::grants::{GrantSubject, RoleGrant};
+use crate::roles::{RoleError, RoleSet};
+
+/// What is known about the principal asking.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    /// A user's id, or a service principal's subject (see `service`).
+    pub subject: &'a str,
+    /// Whether the subject is a service principal rather than a person.
+    pub service: bool,
+    pub groups: &'a [String],
+    /// The principal's tenant (the context of its MCP requests).
+    pub tenant: Option<&'a str>,
+}
+
+/// What the principal wants to do.
+#[derive(Debug, Clone, Copy)]
+pub struct Action<'a> {
+    /// A permission of the catalog.
+    pub permission: &'a str,
+    /// The tenant the action is in: the target account's for administrative actions on
+    /// accounts, the principal's for MCP traffic; `None` for actions in no tenant.
+    pub tenant: Option<&'a str>,
+    /// The upstream of MCP traffic.
+    pub upstream: Option<&'a str>,
+    /// The tool, prompt or resource the MCP request names.
+    pub name: Option<&'a str>,
+}
+
+/// Why an action is allowed: the grant, the role and the pattern that allowed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    pub grant: RoleGrant,
+    pub pattern: String,
+}
+
+/// Why an action is denied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// The permission is not in the catalog (fail closed on anything unknown).
+    UnknownPermission,
+    /// The principal holds no grant at all.
+    NoGrant,
+    /// Grants exist, but none in scope has a role whose patterns allow the action.
+    NotAllowed,
+}
+
+/// The decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allowed(Reason),
+    Denied(Denial),
+}
+
+impl Decision {
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Decision::Allowed(_))
+    }
+}
+
+/// Roles and grants, indexed for deciding.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    roles: RoleSet,
+    by_subject: HashMap<GrantSubject, Vec<RoleGrant>>,
+}
+
+impl Policy {
+    /// A policy over `roles` with `grants`; a grant of a role that does not exist is refused.
+    pub fn new(roles: RoleSet, grants: Vec<RoleGrant>) -> Result<Policy, RoleError> {
+        let mut by_subject: HashMap<GrantSubject, Vec<RoleGrant>> = HashMap::new();
+        for grant in grants {
+            if !roles.contains(&grant.role) {
+                return Err(RoleError::UnknownInherited {
+                    role: format!("(granted to {:?})", grant.subject),
+                    unknown: grant.role,
+                });
+            }
+            by_subject
+                .entry(grant.subject.clone())
+                .or_default()
+                .push(grant);
+        }
+        for grants in by_subject.values_mut() {
+            grants.sort();
+            grants.dedup();
+        }
+        Ok(Policy { roles, by_subject })
+    }
+
+    pub fn roles(&self) -> &RoleSet {
+        &self.roles
+    }
+
+    /// The grants that apply to the principal: its own, and its groups'.
+    fn grants_of<'a>(&'a self, facts: &Facts<'_>) -> impl Iterator<Item = &'a RoleGrant> {
+        let own = if facts.service {
+            GrantSubject::Service(facts.subject.to_owned())
+        } else {
+            GrantSubject::User(facts.subject.to_owned())
+        };
+        let groups: Vec<GrantSubject> = if facts.service {
+            Vec::new()
+        } else {
+            facts
+                .groups
+                .iter()
+                .map(|g| GrantSubject::Group(g.clone()))
+                .collect()
+        };
+        std::iter::once(own)
+            .chain(groups)
+            .filter_map(|s| self.by_subject.get(&s))
+            .flatten()
+    }
+
+    /// Whether `facts` may do `action`, and the grant, role and pattern behind a yes.
+    pub fn decide(&self, facts: &Facts<'_>, action: &Action<'_>) -> Decision {
+        if !is_permission(action.permission) {
+            return Decision::Denied(Denial::UnknownPermission);
+        }
+        let mut any = false;
+        for grant in self.grants_of(facts) {
+            any = true;
+            if !grant.scope.covers(action.tenant, action.upstream) {
+                continue;
+            }
+            let Some(patterns) = self.roles.patterns(&grant.role) else {
+                continue;
+            };
+            if let Some(pattern) = patterns
+                .iter()
+                .find(|p| p.matches(action.permission, action.upstream, action.name))
+            {
+                return Decision::Allowed(Reason {
+                    grant: grant.clone(),
+                    pattern: pattern.as_str().to_owned(),
+                });
+            }
+        }
+        Decision::Denied(if any {
+            Denial::NotAllowed
+        } else {
+            Denial::NoGrant
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

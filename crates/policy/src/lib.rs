@@ -1,0 +1,21 @@
+//! The authorization model and its evaluator: named permissions ([`catalog`]), permission
+//! patterns narrowed by upstream and name ([`pattern`]), roles with inheritance ([`roles`]),
+//! grants of roles to users, groups and service principals scoped to everything, a tenant or an
+//! upstream ([`grants`]), and the decision with the rule behind it ([`decide`]).
+//!
+//! Pure: no I/O, no clock, no async. Everything is built once (a [`Policy`]) and then answers
+//! [`Policy::decide`] from precomputed tables, so a decision costs a few hash lookups and the
+//! pattern matches of the roles the principal holds. Every decision fails closed: no grant, no
+//! role, no matching pattern, an unknown permission — each is a denial that says why.
+
+pub mod catalog;
+pub mod decide;
+pub mod grants;
+pub mod pattern;
+pub mod roles;
+
+pub use catalog::{PERMISSIONS, PermissionInfo, PermissionKind, is_permission};
+pub use decide::{Action, Decision, Denial, Facts, Policy, Reason};
+pub use grants::{GrantScope, GrantSubject, RoleGrant};
+pub use pattern::{PatternError, PermissionPattern};
+pub use roles::{BUILTIN_ROLES, BuiltinRole, RoleDefinition, RoleError, RoleSet};

@@ -1,0 +1,127 @@
+//! Custom roles and role grants, in SQLite.
+
+use portcullis_store::{GrantScopeKind, GranteeKind, StoreError, StoredRole, StoredRoleGrant};
+
+use crate::error::from_sqlx;
+use crate::{SqliteStore, from_micros, to_micros};
+
+type RoleRow = (String, String, String, Option<String>, i64, i64);
+type GrantRow = (String, String, String, String, String, String, i64);
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn role_from_row(row: RoleRow) -> Result<StoredRole, StoreError> {
+    let (name, inherits, permissions, description, created_at, updated_at) = row;
+    Ok(StoredRole {
+        name,
+        inherits: lines(&inherits),
+        permissions: lines(&permissions),
+        description,
+        created_at: from_micros(created_at, "created_at")?,
+        updated_at: from_micros(updated_at, "updated_at")?,
+    })
+}
+
+fn grant_from_row(row: GrantRow) -> Result<StoredRoleGrant, StoreError> {
+    let (id, grantee_kind, grantee, role, scope_kind, scope, created_at) = row;
+    let damaged = |what: &str| StoreError::Backend(format!("role grant {id}: unknown {what}"));
+    Ok(StoredRoleGrant {
+        grantee_kind: GranteeKind::parse(&grantee_kind).ok_or_else(|| damaged("grantee kind"))?,
+        scope_kind: GrantScopeKind::parse(&scope_kind).ok_or_else(|| damaged("scope kind"))?,
+        id,
+        grantee,
+        role,
+        scope,
+        created_at: from_micros(created_at, "created_at")?,
+    })
+}
+
+impl SqliteStore {
+    pub(crate) async fn put_role(&self, role: &StoredRole) -> Result<(), StoreError> {
+        let query = sqlx::query(
+            "INSERT INTO roles (name, inherits, permissions, description, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO UPDATE SET \
+             inherits = excluded.inherits, permissions = excluded.permissions, \
+             description = excluded.description, updated_at = excluded.updated_at",
+        )
+        .bind(&role.name)
+        .bind(role.inherits.join("\n"))
+        .bind(role.permissions.join("\n"))
+        .bind(role.description.as_deref())
+        .bind(to_micros(role.created_at)?)
+        .bind(to_micros(role.updated_at)?);
+        self.write(query).await.map(|_| ())
+    }
+
+    pub(crate) async fn delete_role(&self, name: &str) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let (granted,): (i64,) = sqlx::query_as("SELECT count(*) FROM role_grants WHERE role = $1")
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        if granted > 0 {
+            return Err(StoreError::Conflict(format!(
+                "the role {name:?} is granted; revoke its grants first"
+            )));
+        }
+        let deleted = sqlx::query("DELETE FROM roles WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?
+            .rows_affected();
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(deleted > 0)
+    }
+
+    pub(crate) async fn roles(&self) -> Result<Vec<StoredRole>, StoreError> {
+        let rows: Vec<RoleRow> = sqlx::query_as(
+            "SELECT name, inherits, permissions, description, created_at, updated_at \
+             FROM roles ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        rows.into_iter().map(role_from_row).collect()
+    }
+
+    pub(crate) async fn insert_role_grant(
+        &self,
+        grant: &StoredRoleGrant,
+    ) -> Result<(), StoreError> {
+        let query = sqlx::query(
+            "INSERT INTO role_grants (id, grantee_kind, grantee, role, scope_kind, scope, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&grant.id)
+        .bind(grant.grantee_kind.as_str())
+        .bind(&grant.grantee)
+        .bind(&grant.role)
+        .bind(grant.scope_kind.as_str())
+        .bind(&grant.scope)
+        .bind(to_micros(grant.created_at)?);
+        self.write(query).await.map(|_| ())
+    }
+
+    pub(crate) async fn delete_role_grant(&self, id: &str) -> Result<bool, StoreError> {
+        let query = sqlx::query("DELETE FROM role_grants WHERE id = $1").bind(id);
+        Ok(self.write(query).await? > 0)
+    }
+
+    pub(crate) async fn role_grants(&self) -> Result<Vec<StoredRoleGrant>, StoreError> {
+        let rows: Vec<GrantRow> = sqlx::query_as(
+            "SELECT id, grantee_kind, grantee, role, scope_kind, scope, created_at \
+             FROM role_grants ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        rows.into_iter().map(grant_from_row).collect()
+    }
+}
