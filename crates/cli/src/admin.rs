@@ -3,6 +3,7 @@
 //! position; with `--json` the result is one JSON document on stdout, and a secret shown once
 //! appears under a self-explanatory key (`api_key`, `client_secret`, `password`).
 
+mod roles;
 mod users;
 
 use std::path::PathBuf;
@@ -49,6 +50,16 @@ pub(crate) enum AdminCommand {
     Client {
         #[command(subcommand)]
         command: crate::admin_clients::ClientCommand,
+    },
+    /// Roles (built in, configured and stored) and their grants.
+    Role {
+        #[command(subcommand)]
+        command: roles::RoleCommand,
+    },
+    /// Authorization decisions.
+    Authz {
+        #[command(subcommand)]
+        command: roles::AuthzCommand,
     },
 }
 
@@ -156,6 +167,8 @@ pub(crate) async fn run(config: Config, json: bool, command: AdminCommand) -> an
         AdminCommand::Client { command } => {
             crate::admin_clients::run(&config, store.as_ref(), command, now).await?
         }
+        AdminCommand::Role { command } => roles::run(store.as_ref(), &config, command, now).await?,
+        AdminCommand::Authz { command } => roles::authz(store.as_ref(), &config, command).await?,
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&output.json)?);

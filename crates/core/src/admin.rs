@@ -4,6 +4,7 @@
 
 pub mod api_keys;
 pub mod clients;
+pub mod roles;
 pub mod users;
 
 use portcullis_store::StoreError;

@@ -1059,8 +1059,9 @@ impl Store for PostgresStore {
         &self,
         user: &User,
         identity: &ExternalIdentity,
+        grants: &[StoredRoleGrant],
     ) -> Result<(), StoreError> {
-        self.insert_user_with_identity(user, identity).await
+        self.insert_user_with_identity(user, identity, grants).await
     }
 
     async fn external_identity_signed_in(

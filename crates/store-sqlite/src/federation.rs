@@ -7,7 +7,8 @@ use portcullis_store::columns::{
     user_from_columns,
 };
 use portcullis_store::{
-    ExternalIdentity, FederationState, ProviderToken, StoreError, User, username_key,
+    ExternalIdentity, FederationState, ProviderToken, StoreError, StoredRoleGrant, User,
+    username_key,
 };
 use sqlx::Sqlite;
 use time::OffsetDateTime;
@@ -89,6 +90,7 @@ impl SqliteStore {
         &self,
         user: &User,
         identity: &ExternalIdentity,
+        grants: &[StoredRoleGrant],
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
@@ -116,6 +118,23 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(from_sqlx)?;
+        for grant in grants {
+            sqlx::query(
+                "INSERT INTO role_grants \
+                 (id, grantee_kind, grantee, role, scope_kind, scope, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&grant.id)
+            .bind(grant.grantee_kind.as_str())
+            .bind(&grant.grantee)
+            .bind(&grant.role)
+            .bind(grant.scope_kind.as_str())
+            .bind(&grant.scope)
+            .bind(to_micros(grant.created_at)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        }
         // Dropping the transaction on an error above rolls the user back with it.
         tx.commit().await.map_err(from_sqlx)
     }

@@ -453,13 +453,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn external_identity_insert(&self, identity: &ExternalIdentity)
     -> Result<(), StoreError>;
 
-    /// Creates an account and links an identity to it, in one transaction: either both exist
-    /// afterwards or neither. Fails with [`StoreError::Conflict`] if the username is taken or
-    /// the identity is linked already.
+    /// Creates an account, links an identity to it and grants it `grants` (its default roles),
+    /// in one transaction: all of it exists afterwards or none. Fails with
+    /// [`StoreError::Conflict`] if the username is taken, the identity is linked already or a
+    /// grant's id is taken.
     async fn user_insert_with_identity(
         &self,
         user: &User,
         identity: &ExternalIdentity,
+        grants: &[StoredRoleGrant],
     ) -> Result<(), StoreError>;
 
     /// Records a sign-in with the identity: the address the provider gave now and when.

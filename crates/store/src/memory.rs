@@ -979,7 +979,16 @@ impl Store for MemoryStore {
         &self,
         user: &User,
         identity: &ExternalIdentity,
+        grants: &[StoredRoleGrant],
     ) -> Result<(), StoreError> {
+        // Lock order: the authorization model, then accounts (nothing takes them the other way).
+        let mut model = self.model();
+        if grants
+            .iter()
+            .any(|g| model.1.iter().any(|other| other.id == g.id))
+        {
+            return Err(StoreError::Conflict("a grant id is taken".to_owned()));
+        }
         let mut accounts = self.accounts();
         let key = (identity.provider.clone(), identity.subject.clone());
         if accounts.identities.contains_key(&key) {
@@ -1006,7 +1015,12 @@ impl Store for MemoryStore {
             ..user.clone()
         };
         accounts.users.insert(user.id.clone(), stored);
-        link(&mut accounts, identity)
+        link(&mut accounts, identity)?;
+        model.1.extend(grants.iter().map(|g| StoredRoleGrant {
+            created_at: as_stored(g.created_at),
+            ..g.clone()
+        }));
+        Ok(())
     }
 
     async fn external_identity_signed_in(

@@ -108,6 +108,14 @@ pub(crate) async fn run(
             let policy = PasswordPolicy::from_config(&config.accounts);
             let created =
                 users::create(store, &InlineHashing, &policy, new, now, &mut rand::rng()).await?;
+            portcullis_core::admin::roles::grant_everywhere(
+                store,
+                &created.user.id,
+                &config.accounts.default_roles,
+                now,
+                &mut rand::rng(),
+            )
+            .await?;
             created_output(&created, &config.server.public_url)
         }
         UserCommand::List => {

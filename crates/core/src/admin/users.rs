@@ -163,12 +163,13 @@ pub async fn create_first_admin(
         tenant: None,
         password: InitialPassword::Generate,
     };
-    create(store, hashing, policy, new, now, rng)
-        .await
-        .map(Some)
+    let created = create(store, hashing, policy, new, now, rng).await?;
+    super::roles::grant_everywhere(store, &created.user.id, &["owner".to_owned()], now, rng)
+        .await?;
+    Ok(Some(created))
 }
 
-/// The username of the demo's first account.
+/// The username of the demo's first account (granted the `owner` role).
 pub const FIRST_ADMIN: &str = "admin";
 
 pub async fn list(store: &dyn Store) -> Result<Vec<User>, AdminError> {

@@ -62,6 +62,7 @@ const COMMON_KEYS: &[&str] = &[
     "trust_mfa",
     "allow_private_network",
     "timeout",
+    "default_roles",
 ];
 const OIDC_CLAIM_KEYS: &[&str] = &["email_claim", "name_claim", "groups_claim", "tenant_claim"];
 
@@ -167,6 +168,9 @@ pub struct IdentityProviderConfig {
     /// The time allowed to each request to the provider.
     #[serde(default = "default_timeout", with = "serde_duration")]
     pub timeout: Duration,
+    /// Roles granted (everywhere) to every account this provider's sign-ins create.
+    #[serde(default)]
+    pub default_roles: Vec<String>,
 }
 
 fn default_timeout() -> Duration {
@@ -201,6 +205,7 @@ impl IdentityProviderConfig {
             trust_mfa: false,
             allow_private_network: false,
             timeout: default_timeout(),
+            default_roles: Vec::new(),
         }
     }
 

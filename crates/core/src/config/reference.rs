@@ -299,6 +299,13 @@ pub const KEYS: &[Key] = &[
         description: "Tenant → policy (`off`, `optional`, `required`) for the accounts of that tenant, where it differs from `accounts.mfa`.",
     },
     Key {
+        path: "accounts.default_roles",
+        kind: Kind::StringList,
+        default: Some("[]"),
+        example: "[\"developer\"]",
+        description: "Roles granted everywhere to each account `portcullis admin user create` makes: built-in roles or `[[roles]]` names. The demo's first account is granted `owner`.",
+    },
+    Key {
         path: "registration.client_id_metadata_documents",
         kind: Kind::Bool,
         default: Some("true"),
@@ -563,6 +570,13 @@ pub const KEYS: &[Key] = &[
         default: Some("\"10s\""),
         example: "\"5s\"",
         description: "Time allowed to each request to the provider (discovery, keys, token, userinfo, user API); past it the person gets an error page.",
+    },
+    Key {
+        path: "identity_providers[].default_roles",
+        kind: Kind::StringList,
+        default: Some("[]"),
+        example: "[\"developer\"]",
+        description: "Roles granted everywhere to each account this provider's sign-ins create (created together with the account): built-in roles or `[[roles]]` names.",
     },
     Key {
         path: "roles[].name",

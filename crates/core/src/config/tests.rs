@@ -1310,6 +1310,7 @@ fn every_provider_key_applies_to_some_kind_and_is_tracked() {
         "trust_mfa",
         "allow_private_network",
         "timeout",
+        "default_roles",
     ];
     for key in KEYS {
         let Some(name) = key.path.strip_prefix("identity_providers[].") else {

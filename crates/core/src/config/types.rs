@@ -517,6 +517,8 @@ pub struct AccountsConfig {
     pub mfa: MfaPolicy,
     /// The policy of the accounts of a tenant, where it differs from `mfa`.
     pub mfa_by_tenant: BTreeMap<String, MfaPolicy>,
+    /// Roles granted (everywhere) to every account `portcullis admin user create` makes.
+    pub default_roles: Vec<String>,
 }
 
 /// Second factors for local accounts.
@@ -551,6 +553,7 @@ impl Default for AccountsConfig {
             min_password_length: 12,
             mfa: MfaPolicy::Optional,
             mfa_by_tenant: BTreeMap::new(),
+            default_roles: Vec::new(),
         }
     }
 }

@@ -147,6 +147,33 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
     }
 
     check_roles(&mut p, &config.roles);
+    let known_role = |name: &str| {
+        portcullis_policy::BUILTIN_ROLES
+            .iter()
+            .any(|r| r.name == name)
+            || config.roles.iter().any(|r| r.name == name)
+    };
+    for (i, role) in config.accounts.default_roles.iter().enumerate() {
+        if !known_role(role) {
+            p.add(
+                format!("accounts.default_roles[{i}]"),
+                format!("{role:?} is not a built-in role or a [[roles]] name"),
+            );
+        }
+    }
+    for (i, provider) in config.identity_providers.iter().enumerate() {
+        for (j, role) in provider.default_roles.iter().enumerate() {
+            if !known_role(role) {
+                p.add(
+                    format!(
+                        "{}[{j}]",
+                        entry_key("identity_providers", i, &provider.id, "default_roles")
+                    ),
+                    format!("{role:?} is not a built-in role or a [[roles]] name"),
+                );
+            }
+        }
+    }
     let mut provider_ids = HashSet::new();
     for (i, provider) in config.identity_providers.iter().enumerate() {
         let key = |field: &str| entry_key("identity_providers", i, &provider.id, field);

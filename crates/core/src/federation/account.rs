@@ -3,7 +3,10 @@
 //! `linking = "by_verified_email"`), or a new one — created together with its link in one
 //! transaction, so a failure never leaves half an account.
 
-use portcullis_store::{ExternalIdentity, Store, StoreError, User, UserStatus};
+use portcullis_store::{
+    ExternalIdentity, GrantScopeKind, GranteeKind, Store, StoreError, StoredRoleGrant, User,
+    UserStatus,
+};
 use rand::RngCore;
 use time::OffsetDateTime;
 
@@ -133,7 +136,7 @@ pub async fn account_for(
         }
         _ => {}
     }
-    create(store, tenants, identity, now, rng)
+    create(store, provider, tenants, identity, now, rng)
         .await
         .map(AccountOutcome::Created)
 }
@@ -181,8 +184,30 @@ fn base_username(identity: &ProviderIdentity) -> String {
     "user".to_owned()
 }
 
+/// The grants of `roles` (everywhere) to a new account.
+fn default_grants(
+    roles: &[String],
+    user_id: &str,
+    now: OffsetDateTime,
+    rng: &mut impl RngCore,
+) -> Vec<StoredRoleGrant> {
+    roles
+        .iter()
+        .map(|role| StoredRoleGrant {
+            id: crate::admin::roles::new_grant_id(rng),
+            grantee_kind: GranteeKind::User,
+            grantee: user_id.to_owned(),
+            role: role.clone(),
+            scope_kind: GrantScopeKind::All,
+            scope: String::new(),
+            created_at: now,
+        })
+        .collect()
+}
+
 async fn create(
     store: &dyn Store,
+    provider: &Provider,
     tenants: &Tenants,
     identity: &ProviderIdentity,
     now: OffsetDateTime,
@@ -218,8 +243,9 @@ async fn create(
             created_at: now,
             updated_at: now,
         };
+        let grants = default_grants(&provider.config.default_roles, &user.id, now, rng);
         match store
-            .user_insert_with_identity(&user, &link_row(identity, &user.id, now))
+            .user_insert_with_identity(&user, &link_row(identity, &user.id, now), &grants)
             .await
         {
             Ok(()) => {

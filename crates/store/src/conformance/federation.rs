@@ -6,7 +6,22 @@ use time::{Duration, OffsetDateTime};
 
 use super::accounts::user;
 use super::{PURGE_LOCK, Scope, base_plus};
-use crate::{ExternalIdentity, FederationState, ProviderToken, Store, StoreError, User};
+use crate::{
+    ExternalIdentity, FederationState, GrantScopeKind, GranteeKind, ProviderToken, Store,
+    StoreError, StoredRoleGrant, User,
+};
+
+fn grant(scope: &Scope, id: &str, user: &User) -> StoredRoleGrant {
+    StoredRoleGrant {
+        id: scope.name(id),
+        grantee_kind: GranteeKind::User,
+        grantee: user.id.clone(),
+        role: "developer".to_owned(),
+        scope_kind: GrantScopeKind::All,
+        scope: String::new(),
+        created_at: base_plus(1),
+    }
+}
 
 /// Where the state purge check's rows live: 1910-01-01T00:00:00Z, before every other check's
 /// times, so its purge deletes nothing of theirs.
@@ -67,7 +82,7 @@ pub async fn an_account_and_its_identity_are_created_together_or_not_at_all(
     let alice = federated_user(scope, "fed-alice");
     let linked = identity(scope, "corp", "alice-sub", &alice);
     store
-        .user_insert_with_identity(&alice, &linked)
+        .user_insert_with_identity(&alice, &linked, &[grant(scope, "g-alice", &alice)])
         .await
         .unwrap_or_else(|e| fail(store, "user_insert_with_identity", e));
     assert_eq!(
@@ -85,7 +100,9 @@ pub async fn an_account_and_its_identity_are_created_together_or_not_at_all(
     // The identity is linked already: the new account is not created either.
     let bob = federated_user(scope, "fed-bob");
     let again = identity(scope, "corp", "alice-sub", &bob);
-    let result = store.user_insert_with_identity(&bob, &again).await;
+    let result = store
+        .user_insert_with_identity(&bob, &again, &[grant(scope, "g-bob", &bob)])
+        .await;
     assert!(
         matches!(result, Err(StoreError::Conflict(_))),
         "{}: {result:?}",
@@ -104,7 +121,7 @@ pub async fn an_account_and_its_identity_are_created_together_or_not_at_all(
         ..alice.clone()
     };
     let other = identity(scope, "corp", "other-sub", &clash);
-    let result = store.user_insert_with_identity(&clash, &other).await;
+    let result = store.user_insert_with_identity(&clash, &other, &[]).await;
     assert!(
         matches!(result, Err(StoreError::Conflict(_))),
         "{}: {result:?}",
@@ -119,6 +136,10 @@ pub async fn an_account_and_its_identity_are_created_together_or_not_at_all(
         "{}",
         store.backend()
     );
+    store
+        .role_grant_delete(&scope.name("g-alice"))
+        .await
+        .unwrap();
     store.user_delete(&alice.id).await.unwrap();
 }
 
@@ -366,7 +387,7 @@ pub async fn deleting_a_user_takes_identities_and_tokens(store: &dyn Store, scop
     let frank = federated_user(scope, "fed-frank");
     let linked = identity(scope, "corp", "frank-sub", &frank);
     store
-        .user_insert_with_identity(&frank, &linked)
+        .user_insert_with_identity(&frank, &linked, &[])
         .await
         .unwrap();
     let token = ProviderToken {

@@ -1,0 +1,666 @@
+//! Roles and role grants: listing the built-in, configured and stored roles, creating and
+//! deleting stored ones, granting and revoking, building the [`Policy`] every decision uses, and
+//! explaining a decision.
+//!
+//! Every change is checked against the whole set first (built-in roles, `[[roles]]` of the
+//! configuration and the roles in the store): a role that would not resolve — an unknown
+//! inherited role, a cycle, an unknown permission — is refused and nothing is written.
+
+use portcullis_policy::{
+    Action, BUILTIN_ROLES, Decision, Facts, GrantScope, GrantSubject, Policy, RoleDefinition,
+    RoleGrant, RoleSet,
+};
+use portcullis_store::{
+    GrantScopeKind, GranteeKind, Store, StoreError, StoredRole, StoredRoleGrant,
+};
+use rand::RngCore;
+use time::OffsetDateTime;
+
+use super::AdminError;
+use crate::auth::api_key::base62;
+use crate::config::Config;
+use crate::config::validate::is_valid_name;
+
+/// Where a role is defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleSource {
+    Builtin,
+    Config,
+    Store,
+}
+
+impl RoleSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleSource::Builtin => "builtin",
+            RoleSource::Config => "config",
+            RoleSource::Store => "store",
+        }
+    }
+}
+
+/// A role as `admin role list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleView {
+    pub name: String,
+    pub source: RoleSource,
+    pub inherits: Vec<String>,
+    pub permissions: Vec<String>,
+    pub description: Option<String>,
+}
+
+/// Every role: built-in, configured, stored.
+pub async fn list(store: &dyn Store, config: &Config) -> Result<Vec<RoleView>, AdminError> {
+    let mut roles: Vec<RoleView> = BUILTIN_ROLES
+        .iter()
+        .map(|r| RoleView {
+            name: r.name.to_owned(),
+            source: RoleSource::Builtin,
+            inherits: r.inherits.iter().map(|s| (*s).to_owned()).collect(),
+            permissions: r.permissions.iter().map(|s| (*s).to_owned()).collect(),
+            description: Some(r.description.to_owned()),
+        })
+        .collect();
+    roles.extend(config.roles.iter().map(|r| RoleView {
+        name: r.name.clone(),
+        source: RoleSource::Config,
+        inherits: r.inherits.clone(),
+        permissions: r.permissions.clone(),
+        description: r.description.clone(),
+    }));
+    roles.extend(store.role_list().await?.into_iter().map(|r| RoleView {
+        name: r.name,
+        source: RoleSource::Store,
+        inherits: r.inherits,
+        permissions: r.permissions,
+        description: r.description,
+    }));
+    Ok(roles)
+}
+
+fn definitions(roles: &[RoleView]) -> Vec<RoleDefinition> {
+    roles
+        .iter()
+        .filter(|r| r.source != RoleSource::Builtin)
+        .map(|r| RoleDefinition {
+            name: r.name.clone(),
+            inherits: r.inherits.clone(),
+            permissions: r.permissions.clone(),
+        })
+        .collect()
+}
+
+/// Every role resolved: what decisions use.
+pub async fn role_set(store: &dyn Store, config: &Config) -> Result<RoleSet, AdminError> {
+    RoleSet::build(&definitions(&list(store, config).await?))
+        .map_err(|e| AdminError::Invalid(e.to_string()))
+}
+
+/// Creates or replaces a stored role, after checking that every role still resolves with it.
+pub async fn put(
+    store: &dyn Store,
+    config: &Config,
+    name: &str,
+    inherits: Vec<String>,
+    permissions: Vec<String>,
+    description: Option<String>,
+    now: OffsetDateTime,
+) -> Result<StoredRole, AdminError> {
+    let mut roles = list(store, config).await?;
+    if let Some(existing) = roles.iter().find(|r| r.name == name)
+        && existing.source != RoleSource::Store
+    {
+        return Err(AdminError::Conflict(format!(
+            "the role {name:?} is defined in the {} and cannot be changed here",
+            if existing.source == RoleSource::Builtin {
+                "built-in roles"
+            } else {
+                "configuration"
+            }
+        )));
+    }
+    if permissions
+        .iter()
+        .chain(&inherits)
+        .any(|p| p.contains(['\n', '\r']))
+    {
+        return Err(AdminError::Invalid(
+            "a permission or role name has no line break".to_owned(),
+        ));
+    }
+    roles.retain(|r| r.name != name);
+    roles.push(RoleView {
+        name: name.to_owned(),
+        source: RoleSource::Store,
+        inherits: inherits.clone(),
+        permissions: permissions.clone(),
+        description: description.clone(),
+    });
+    RoleSet::build(&definitions(&roles)).map_err(|e| AdminError::Invalid(e.to_string()))?;
+    let role = StoredRole {
+        name: name.to_owned(),
+        inherits,
+        permissions,
+        description,
+        created_at: now,
+        updated_at: now,
+    };
+    store.role_put(&role).await?;
+    tracing::info!(role = %name, "role saved");
+    Ok(role)
+}
+
+/// Deletes a stored role that no grant and no other role uses.
+pub async fn delete(store: &dyn Store, config: &Config, name: &str) -> Result<(), AdminError> {
+    let roles = list(store, config).await?;
+    match roles.iter().find(|r| r.name == name) {
+        None => return Err(AdminError::NotFound(format!("no role {name:?}"))),
+        Some(r) if r.source != RoleSource::Store => {
+            return Err(AdminError::Conflict(format!(
+                "the role {name:?} is not a stored role ({}), so it cannot be deleted here",
+                r.source.as_str()
+            )));
+        }
+        Some(_) => {}
+    }
+    if let Some(heir) = roles.iter().find(|r| r.inherits.iter().any(|i| i == name)) {
+        return Err(AdminError::Conflict(format!(
+            "the role {:?} inherits {name:?}",
+            heir.name
+        )));
+    }
+    match store.role_delete(name).await {
+        Ok(true) => {
+            tracing::info!(role = %name, "role deleted");
+            Ok(())
+        }
+        Ok(false) => Err(AdminError::NotFound(format!("no role {name:?}"))),
+        Err(StoreError::Conflict(why)) => Err(AdminError::Conflict(why)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Who gets a role, as an operator names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grantee<'a> {
+    /// An account, by username.
+    User(&'a str),
+    Group(&'a str),
+    /// A service principal's subject (an API key's `--subject`).
+    Service(&'a str),
+}
+
+/// Where, as an operator names it: a tenant, an upstream, or (both `None`) everywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Where<'a> {
+    pub tenant: Option<&'a str>,
+    pub server: Option<&'a str>,
+}
+
+fn scope_of(config: &Config, at: Where<'_>) -> Result<(GrantScopeKind, String), AdminError> {
+    match (at.tenant, at.server) {
+        (Some(_), Some(_)) => Err(AdminError::Invalid(
+            "a grant is scoped to a tenant or to a server, not both".to_owned(),
+        )),
+        (Some(tenant), None) if is_valid_name(tenant) => {
+            Ok((GrantScopeKind::Tenant, tenant.to_owned()))
+        }
+        (Some(tenant), None) => Err(AdminError::Invalid(format!(
+            "{tenant:?} is not a tenant name"
+        ))),
+        (None, Some(server)) => {
+            if config.upstreams.iter().any(|u| u.name == server) {
+                Ok((GrantScopeKind::Upstream, server.to_owned()))
+            } else {
+                Err(AdminError::NotFound(format!(
+                    "no server {server:?} is configured"
+                )))
+            }
+        }
+        (None, None) => Ok((GrantScopeKind::All, String::new())),
+    }
+}
+
+async fn grantee_of(
+    store: &dyn Store,
+    grantee: &Grantee<'_>,
+) -> Result<(GranteeKind, String), AdminError> {
+    match grantee {
+        Grantee::User(username) => {
+            let user = store
+                .user_get_by_username(username)
+                .await?
+                .ok_or_else(|| AdminError::NotFound(format!("no user {username:?}")))?;
+            Ok((GranteeKind::User, user.id))
+        }
+        Grantee::Group(group) if !group.is_empty() && group.len() <= 255 => {
+            Ok((GranteeKind::Group, (*group).to_owned()))
+        }
+        Grantee::Service(subject) if !subject.is_empty() && subject.len() <= 255 => {
+            Ok((GranteeKind::Service, (*subject).to_owned()))
+        }
+        _ => Err(AdminError::Invalid(
+            "a group or service needs a name".to_owned(),
+        )),
+    }
+}
+
+/// A random grant id: `rgr_` and 22 base62 digits (128 bits).
+pub fn new_grant_id(rng: &mut impl RngCore) -> String {
+    let mut bytes = [0u8; 16];
+    rng.fill_bytes(&mut bytes);
+    format!("rgr_{}", base62(&bytes, 22))
+}
+
+/// Grants `role` to `grantee` in `at`. The role must exist; the same grant twice is a conflict.
+pub async fn grant(
+    store: &dyn Store,
+    config: &Config,
+    grantee: &Grantee<'_>,
+    role: &str,
+    at: Where<'_>,
+    now: OffsetDateTime,
+    rng: &mut impl RngCore,
+) -> Result<StoredRoleGrant, AdminError> {
+    if !role_set(store, config).await?.contains(role) {
+        return Err(AdminError::NotFound(format!("no role {role:?}")));
+    }
+    let (scope_kind, scope) = scope_of(config, at)?;
+    let (grantee_kind, grantee) = grantee_of(store, grantee).await?;
+    let row = StoredRoleGrant {
+        id: new_grant_id(rng),
+        grantee_kind,
+        grantee,
+        role: role.to_owned(),
+        scope_kind,
+        scope,
+        created_at: now,
+    };
+    match store.role_grant_insert(&row).await {
+        Ok(()) => {
+            tracing::info!(grant = %row.id, role = %role, "role granted");
+            Ok(row)
+        }
+        Err(StoreError::Conflict(_)) => Err(AdminError::Conflict(format!(
+            "{role:?} is granted so already"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Grants each of `roles` everywhere to the account `user_id` (its default roles).
+pub async fn grant_everywhere(
+    store: &dyn Store,
+    user_id: &str,
+    roles: &[String],
+    now: OffsetDateTime,
+    rng: &mut impl RngCore,
+) -> Result<(), AdminError> {
+    for role in roles {
+        let row = StoredRoleGrant {
+            id: new_grant_id(rng),
+            grantee_kind: GranteeKind::User,
+            grantee: user_id.to_owned(),
+            role: role.clone(),
+            scope_kind: GrantScopeKind::All,
+            scope: String::new(),
+            created_at: now,
+        };
+        match store.role_grant_insert(&row).await {
+            Ok(()) | Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Takes back the grant of `role` to `grantee` in `at`; returns it.
+pub async fn revoke(
+    store: &dyn Store,
+    config: &Config,
+    grantee: &Grantee<'_>,
+    role: &str,
+    at: Where<'_>,
+) -> Result<StoredRoleGrant, AdminError> {
+    let (scope_kind, scope) = scope_of(config, at)?;
+    let (grantee_kind, grantee_id) = grantee_of(store, grantee).await?;
+    let found = store.role_grant_list().await?.into_iter().find(|g| {
+        g.grantee_kind == grantee_kind
+            && g.grantee == grantee_id
+            && g.role == role
+            && g.scope_kind == scope_kind
+            && g.scope == scope
+    });
+    let Some(found) = found else {
+        return Err(AdminError::NotFound(format!("{role:?} is not granted so")));
+    };
+    store.role_grant_delete(&found.id).await?;
+    tracing::info!(grant = %found.id, role = %role, "role grant revoked");
+    Ok(found)
+}
+
+fn policy_grant(row: &StoredRoleGrant) -> RoleGrant {
+    RoleGrant {
+        subject: match row.grantee_kind {
+            GranteeKind::User => GrantSubject::User(row.grantee.clone()),
+            GranteeKind::Group => GrantSubject::Group(row.grantee.clone()),
+            GranteeKind::Service => GrantSubject::Service(row.grantee.clone()),
+        },
+        role: row.role.clone(),
+        scope: match row.scope_kind {
+            GrantScopeKind::All => GrantScope::All,
+            GrantScopeKind::Tenant => GrantScope::Tenant(row.scope.clone()),
+            GrantScopeKind::Upstream => GrantScope::Upstream(row.scope.clone()),
+        },
+    }
+}
+
+/// The policy of the store and configuration now. A grant of a role that no longer resolves
+/// is an error (fail closed: the operator must fix it, not have it silently ignored).
+pub async fn policy(store: &dyn Store, config: &Config) -> Result<Policy, AdminError> {
+    let roles = role_set(store, config).await?;
+    let grants = store.role_grant_list().await?;
+    Policy::new(roles, grants.iter().map(policy_grant).collect())
+        .map_err(|e| AdminError::Invalid(e.to_string()))
+}
+
+/// The permission an MCP method needs, when it is one Portcullis knows.
+pub fn mcp_permission(method: &str) -> Option<&'static str> {
+    Some(match method {
+        "tools/list" => "mcp.tools.list",
+        "tools/call" => "mcp.tools.call",
+        "prompts/list" => "mcp.prompts.list",
+        "prompts/get" => "mcp.prompts.get",
+        "resources/list" => "mcp.resources.list",
+        "resources/templates/list" => "mcp.resources.templates.list",
+        "resources/read" => "mcp.resources.read",
+        "resources/subscribe" | "resources/unsubscribe" => "mcp.resources.subscribe",
+        "completion/complete" => "mcp.completion.complete",
+        "logging/setLevel" => "mcp.logging.set_level",
+        "tasks/list" => "mcp.tasks.list",
+        "tasks/get" => "mcp.tasks.get",
+        "tasks/result" => "mcp.tasks.result",
+        "tasks/cancel" => "mcp.tasks.cancel",
+        _ => return None,
+    })
+}
+
+/// What `admin authz explain` answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    pub permission: Option<&'static str>,
+    pub decision: Decision,
+}
+
+/// Whether the account `username` may send `method` (naming `name`) to `server`, and why.
+pub async fn explain(
+    store: &dyn Store,
+    config: &Config,
+    username: &str,
+    server: &str,
+    method: &str,
+    name: Option<&str>,
+) -> Result<Explanation, AdminError> {
+    let user = store
+        .user_get_by_username(username)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no user {username:?}")))?;
+    if !config.upstreams.iter().any(|u| u.name == server) {
+        return Err(AdminError::NotFound(format!(
+            "no server {server:?} is configured"
+        )));
+    }
+    let Some(permission) = mcp_permission(method) else {
+        return Ok(Explanation {
+            permission: None,
+            decision: Decision::Denied(portcullis_policy::Denial::UnknownPermission),
+        });
+    };
+    let policy = policy(store, config).await?;
+    let decision = policy.decide(
+        &Facts {
+            subject: &user.id,
+            service: false,
+            groups: &[],
+            tenant: user.tenant.as_deref(),
+        },
+        &Action {
+            permission,
+            tenant: user.tenant.as_deref(),
+            upstream: Some(server),
+            name,
+        },
+    );
+    Ok(Explanation {
+        permission: Some(permission),
+        decision,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use portcullis_store::{MemoryStore, User, UserStatus};
+
+    use super::*;
+    use crate::config::{RoleConfig, UpstreamConfig};
+
+    fn config() -> Config {
+        Config {
+            upstreams: vec![
+                UpstreamConfig::http("files", "http://127.0.0.1:1/mcp"),
+                UpstreamConfig::http("notes", "http://127.0.0.1:1/mcp"),
+            ],
+            roles: vec![RoleConfig {
+                name: "files-reader".into(),
+                inherits: vec!["viewer".into()],
+                permissions: vec!["mcp.tools.call:files/read_*".into()],
+                description: None,
+            }],
+            ..Config::default()
+        }
+    }
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_788_220_800).unwrap()
+    }
+
+    async fn store_with_alice() -> MemoryStore {
+        let store = MemoryStore::new();
+        store
+            .user_insert(&User {
+                id: "usr_alice".into(),
+                username: "alice".into(),
+                email: "alice@acme.com".into(),
+                email_verified: true,
+                display_name: None,
+                tenant: Some("acme".into()),
+                status: UserStatus::Active,
+                password_hash: None,
+                must_change_password: false,
+                created_at: now(),
+                updated_at: now(),
+            })
+            .await
+            .unwrap();
+        store
+    }
+
+    #[tokio::test]
+    async fn grants_and_roles_explain_decisions() {
+        let store = store_with_alice().await;
+        let config = config();
+        let explain = |method: &'static str, name: Option<&'static str>, server: &'static str| {
+            let store = &store;
+            let config = &config;
+            async move {
+                explain(store, config, "alice", server, method, name)
+                    .await
+                    .unwrap()
+            }
+        };
+        // Nothing granted: denied.
+        let nothing = explain("tools/call", Some("read_file"), "files").await;
+        assert_eq!(
+            nothing.decision,
+            Decision::Denied(portcullis_policy::Denial::NoGrant)
+        );
+        let granted = grant(
+            &store,
+            &config,
+            &Grantee::User("alice"),
+            "files-reader",
+            Where::default(),
+            now(),
+            &mut rand::rng(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(granted.grantee, "usr_alice");
+        let Decision::Allowed(reason) = explain("tools/call", Some("read_file"), "files")
+            .await
+            .decision
+        else {
+            panic!("allowed");
+        };
+        assert_eq!(reason.pattern, "mcp.tools.call:files/read_*");
+        assert!(
+            !explain("tools/call", Some("write_file"), "files")
+                .await
+                .decision
+                .is_allowed()
+        );
+        assert!(
+            explain("tools/list", None, "notes")
+                .await
+                .decision
+                .is_allowed()
+        );
+        assert_eq!(
+            explain("tools/explode", None, "files").await.permission,
+            None
+        );
+        // The same grant twice conflicts; revoking takes it back.
+        assert!(matches!(
+            grant(
+                &store,
+                &config,
+                &Grantee::User("alice"),
+                "files-reader",
+                Where::default(),
+                now(),
+                &mut rand::rng()
+            )
+            .await,
+            Err(AdminError::Conflict(_))
+        ));
+        revoke(
+            &store,
+            &config,
+            &Grantee::User("alice"),
+            "files-reader",
+            Where::default(),
+        )
+        .await
+        .unwrap();
+        assert!(
+            !explain("tools/list", None, "notes")
+                .await
+                .decision
+                .is_allowed()
+        );
+    }
+
+    #[tokio::test]
+    async fn role_changes_that_would_not_resolve_are_refused_and_nothing_is_written() {
+        let store = store_with_alice().await;
+        let config = config();
+        let cases: [(&str, Vec<String>, Vec<String>, &str); 4] = [
+            ("viewer", vec![], vec![], "built-in"),
+            ("files-reader", vec![], vec![], "configuration"),
+            ("x", vec!["nobody".into()], vec![], "not a role"),
+            (
+                "x",
+                vec![],
+                vec!["mcp.tools.cal".into()],
+                "not a permission",
+            ),
+        ];
+        for (name, inherits, permissions, expected) in cases {
+            let error = put(&store, &config, name, inherits, permissions, None, now())
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{name}: {error}");
+        }
+        assert!(store.role_list().await.unwrap().is_empty());
+        put(
+            &store,
+            &config,
+            "notes-writer",
+            vec!["files-reader".into()],
+            vec!["mcp.tools.call:notes".into()],
+            None,
+            now(),
+        )
+        .await
+        .unwrap();
+        // A grant to an unknown server, a tenant and a server at once, an unknown role.
+        for (role, at, expected) in [
+            (
+                "notes-writer",
+                Where {
+                    tenant: None,
+                    server: Some("db"),
+                },
+                "no server",
+            ),
+            (
+                "notes-writer",
+                Where {
+                    tenant: Some("acme"),
+                    server: Some("files"),
+                },
+                "not both",
+            ),
+            ("wizard", Where::default(), "no role"),
+        ] {
+            let error = grant(
+                &store,
+                &config,
+                &Grantee::User("alice"),
+                role,
+                at,
+                now(),
+                &mut rand::rng(),
+            )
+            .await
+            .unwrap_err()
+            .to_string();
+            assert!(error.contains(expected), "{role} {at:?}: {error}");
+        }
+        assert!(store.role_grant_list().await.unwrap().is_empty());
+        // A granted or inherited role is not deleted.
+        grant(
+            &store,
+            &config,
+            &Grantee::Group("sre"),
+            "notes-writer",
+            Where {
+                tenant: None,
+                server: Some("notes"),
+            },
+            now(),
+            &mut rand::rng(),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            delete(&store, &config, "notes-writer").await,
+            Err(AdminError::Conflict(_))
+        ));
+        assert!(matches!(
+            delete(&store, &config, "viewer").await,
+            Err(AdminError::Conflict(_))
+        ));
+    }
+}
