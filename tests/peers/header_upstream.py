@@ -1,8 +1,10 @@
 """A minimal MCP server (Streamable HTTP, JSON answers) that reports the request headers it got.
 
-Used behind a reverse proxy with Portcullis ForwardAuth (forward_auth.sh): `initialize` opens a
-session; every other request is answered with `{"headers": {...}}`, the lower-cased request
-headers, so the test can see exactly what the proxy let through. Listens on 127.0.0.1 only.
+Used behind a reverse proxy with Portcullis ForwardAuth (forward_auth.sh), and behind Portcullis
+(jwt_issuer.mjs, federation.sh): `initialize` opens a session; every other request is answered
+with `{"headers": {...}}`, the lower-cased request headers, so the test can see exactly what
+the proxy let through. `tools/list` also lists one tool, `headers`, and `tools/call` answers its
+text, the same headers as JSON, so that an SDK client can call it. Listens on 127.0.0.1 only.
 
     python3 header_upstream.py PORT [LOG]
 
@@ -69,7 +71,14 @@ class Handler(BaseHTTPRequestHandler):
                        [("Mcp-Session-Id", session)])
             return
         headers = {name.lower(): value for name, value in self.headers.items()}
-        self._send(200, {"jsonrpc": "2.0", "id": message["id"], "result": {"headers": headers}})
+        result = {"headers": headers}
+        # Enough of MCP's tools for an SDK client: one tool, `headers`, whose text is the same.
+        if message.get("method") == "tools/list":
+            result["tools"] = [{"name": "headers", "description": "The request headers this server got",
+                                "inputSchema": {"type": "object", "properties": {}}}]
+        elif message.get("method") == "tools/call":
+            result["content"] = [{"type": "text", "text": json.dumps(headers)}]
+        self._send(200, {"jsonrpc": "2.0", "id": message["id"], "result": result})
 
 
 LOG = sys.argv[2] if len(sys.argv) > 2 else None

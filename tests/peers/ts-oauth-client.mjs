@@ -10,11 +10,10 @@
 // Without --cimd the client registers itself (RFC 7591). v2 (@modelcontextprotocol/client)
 // checks the metadata issuer and the `iss` of the authorization response itself; v1
 // (@modelcontextprotocol/sdk) does neither, so this script checks `iss` for it.
-import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 
 import { Cases, assert, everythingTools, textOf } from './cases.mjs';
-import { authorizeInBrowser } from './oauth_user.mjs';
+import { HeadlessClientProvider } from './oauth_user.mjs';
 
 const { values, positionals } = parseArgs({
   options: { sdk: { type: 'string', default: 'v2' }, cimd: { type: 'string' } },
@@ -39,77 +38,7 @@ function jwtClaims(token) {
   return JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
 }
 
-/// The SDK's OAuthClientProvider, in memory, whose "browser" is oauth_user.mjs: the redirect the
-/// person's browser would deliver to the loopback callback is kept for finishAuth.
-class HeadlessProvider {
-  constructor() {
-    this.redirect = `http://127.0.0.1:${20000 + (process.pid % 20000)}/callback`;
-    if (values.cimd) this.clientMetadataUrl = values.cimd;
-    this.store = {};
-    this.sentStates = [];
-    this.authorizations = [];
-    this.callback = undefined;
-  }
-  get redirectUrl() {
-    return this.redirect;
-  }
-  get clientMetadata() {
-    return {
-      client_name: `Portcullis peers ${label}`,
-      redirect_uris: [this.redirect],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-  state() {
-    const state = randomBytes(16).toString('base64url');
-    this.sentStates.push(state);
-    return state;
-  }
-  clientInformation() {
-    return this.store.client;
-  }
-  saveClientInformation(client) {
-    this.store.client = client;
-  }
-  tokens() {
-    return this.store.tokens;
-  }
-  saveTokens(tokens) {
-    this.store.tokens = tokens;
-  }
-  saveCodeVerifier(verifier) {
-    this.store.verifier = verifier;
-  }
-  codeVerifier() {
-    return this.store.verifier;
-  }
-  saveDiscoveryState(state) {
-    this.store.discovery = state;
-  }
-  discoveryState() {
-    return this.store.discovery;
-  }
-  invalidateCredentials(scope) {
-    if (scope === 'all' || scope === 'tokens') delete this.store.tokens;
-    if (scope === 'all' || scope === 'client') delete this.store.client;
-    if (scope === 'all' || scope === 'verifier') delete this.store.verifier;
-    if (scope === 'all' || scope === 'discovery') delete this.store.discovery;
-  }
-  async redirectToAuthorization(authorizationUrl) {
-    const { location, consent } = await authorizeInBrowser(authorizationUrl.href, person);
-    this.authorizations.push({ request: new URL(authorizationUrl.href), consent });
-    this.callback = new URL(location);
-  }
-  takeCallback() {
-    const callback = this.callback;
-    this.callback = undefined;
-    return callback;
-  }
-}
-
-const provider = new HeadlessProvider();
+const provider = new HeadlessClientProvider({ label, cimd: values.cimd, signIn: person });
 let client;
 let Client, Transport, UnauthorizedError;
 if (sdk === 'v1') {

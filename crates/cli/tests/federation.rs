@@ -426,6 +426,11 @@ async fn github_allowlists_and_email_domains_are_checked_at_every_sign_in() {
         .await
         .unwrap();
     assert!(identity.is_some(), "GitHub's numeric id is the subject");
+    let user = app.store.user_list().await.unwrap().pop().unwrap();
+    assert_eq!(
+        user.username, "idp-alice",
+        "the username is the GitHub login, not the display name"
+    );
 
     // Out of the organisation: the next sign-in is refused, though the account exists.
     let mut left = IdpUser::new("idp-alice", "alice@corp.example");

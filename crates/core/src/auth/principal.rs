@@ -13,6 +13,8 @@ pub struct Principal {
     /// Whether the issuer says it verified `email`.
     pub email_verified: bool,
     pub name: Option<String>,
+    /// The caller's login at the issuer when it has one besides `name` (a GitHub login).
+    pub login: Option<String>,
     pub tenant: Option<String>,
     pub groups: Vec<String>,
     /// Scopes the credential grants (`scope` / `scp`).

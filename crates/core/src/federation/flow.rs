@@ -582,7 +582,8 @@ async fn github_identity(
         subject,
         email: principal.email,
         email_verified: principal.email_verified,
-        login: principal.name.clone(),
+        // The username of a new account comes from the login, never the display name.
+        login: principal.login.or_else(|| principal.name.clone()),
         name: principal.name,
         groups: principal.groups,
         tenant: principal.tenant,

@@ -202,6 +202,7 @@ impl Verify for GithubValidator {
             .filter(|n| !n.is_empty())
             .or(Some(login.as_str()).filter(|l| !l.is_empty()))
             .map(str::to_owned);
+        principal.login = Some(login).filter(|l| !l.is_empty());
         let (email, verified) = match self.verified_email(token).await? {
             Some((email, verified)) => (Some(email), verified),
             None => (text(user, "email").map(str::to_owned), false),

@@ -107,6 +107,7 @@ async fn jwt_maps_every_claim_to_the_principal() {
             email: Some("alice@acme.com".into()),
             email_verified: true,
             name: Some("Alice".into()),
+            login: None,
             tenant: Some("acme".into()),
             groups: vec!["eng".into(), "ops".into()],
             scopes: vec!["files:read".into(), "files:write".into()],
@@ -767,6 +768,7 @@ async fn github_principal_uses_the_numeric_id() {
     let p = bearer(&v, GH_TOKEN).await.unwrap();
     assert_eq!(p.subject, "gh:583231");
     assert_eq!(p.name.as_deref(), Some("The Octocat"));
+    assert_eq!(p.login.as_deref(), Some("octocat"));
     assert_eq!(p.email.as_deref(), Some("octocat@acme.com"));
     assert!(p.email_verified);
     assert_eq!(p.tenant.as_deref(), Some("acme"));
