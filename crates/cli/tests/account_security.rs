@@ -634,3 +634,54 @@ async fn signing_out_everywhere_else_keeps_only_this_browser() {
             .contains("Sign out everywhere else")
     );
 }
+
+#[tokio::test]
+async fn a_role_can_require_a_second_factor_of_the_accounts_granted_it() {
+    let app = spawn_with(vec![], |config| {
+        config
+            .accounts
+            .mfa_by_role
+            .insert("admin".to_owned(), MfaPolicy::Required);
+    })
+    .await;
+    let alice_id = alice(&app).await;
+    create_user(
+        &app,
+        "bob",
+        InitialPassword::Given(Password::new(PASSWORD.to_owned())),
+    )
+    .await;
+    let config = portcullis_core::config::Config::default();
+    portcullis_core::admin::roles::grant(
+        app.store.as_ref(),
+        &config,
+        &portcullis_core::admin::roles::Grantee::User("alice"),
+        "admin",
+        portcullis_core::admin::roles::Where {
+            tenant: Some("acme"),
+            server: None,
+        },
+        time::OffsetDateTime::now_utc(),
+        &mut rand::rng(),
+    )
+    .await
+    .unwrap();
+    // alice holds admin (in any scope): she must enrol before anything else.
+    let mut browser = Browser::new(&app);
+    let signed_in = browser.sign_in("alice", PASSWORD, Some("/account")).await;
+    assert_eq!(
+        signed_in.location(),
+        app.url("/account/mfa?return_to=%2Faccount")
+    );
+    assert!(
+        app.store
+            .factors_of_user(&alice_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // bob holds no such role: the optional policy lets him in.
+    let mut other = Browser::new(&app);
+    let bob = other.sign_in("bob", PASSWORD, Some("/account")).await;
+    assert_eq!(bob.location(), app.url("/account"));
+}

@@ -45,9 +45,26 @@ const RECOVERY_GROUP_LEN: usize = 4;
 /// The prefix of factor ids.
 pub const FACTOR_ID_PREFIX: &str = "fac_";
 
-/// The second-factor policy that applies to `user`.
-pub fn policy_for(accounts: &AccountsConfig, user: &User) -> MfaPolicy {
-    accounts.mfa_for(user.tenant.as_deref())
+/// The second-factor policy that applies to `user`: the strictest of the global policy (or the
+/// user's tenant's) and the policies of the roles granted to the user (`mfa_by_role`). The
+/// grants are read only when some role has a policy.
+pub async fn policy_for(
+    store: &dyn Store,
+    accounts: &AccountsConfig,
+    user: &User,
+) -> Result<MfaPolicy, AccountsError> {
+    let mut policy = accounts.mfa_for(user.tenant.as_deref());
+    if !accounts.mfa_by_role.is_empty() {
+        for grant in store.role_grant_list().await? {
+            if grant.grantee_kind == portcullis_store::GranteeKind::User
+                && grant.grantee == user.id
+                && let Some(by_role) = accounts.mfa_by_role.get(&grant.role)
+            {
+                policy = policy.max(*by_role);
+            }
+        }
+    }
+    Ok(policy)
 }
 
 /// Whether the session's `amr` shows a second factor.
@@ -64,7 +81,7 @@ pub async fn pending_step(
     user: &User,
     amr: &[String],
 ) -> Result<Option<PendingStep>, AccountsError> {
-    let policy = policy_for(accounts, user);
+    let policy = policy_for(store, accounts, user).await?;
     let needs_factor = policy != MfaPolicy::Off && !has_second_factor(amr);
     let enrolled = if needs_factor {
         !store.factors_of_user(&user.id).await?.is_empty()

@@ -299,6 +299,13 @@ pub const KEYS: &[Key] = &[
         description: "Tenant → policy (`off`, `optional`, `required`) for the accounts of that tenant, where it differs from `accounts.mfa`.",
     },
     Key {
+        path: "accounts.mfa_by_role",
+        kind: Kind::StringMap,
+        default: Some("{}"),
+        example: "{ admin = \"required\" }",
+        description: "Role → policy (`off`, `optional`, `required`) for the accounts granted that role (directly, in any scope). The strictest of `accounts.mfa`, the account's tenant's policy and its roles' policies applies.",
+    },
+    Key {
         path: "accounts.default_roles",
         kind: Kind::StringList,
         default: Some("[]"),

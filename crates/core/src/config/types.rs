@@ -517,12 +517,14 @@ pub struct AccountsConfig {
     pub mfa: MfaPolicy,
     /// The policy of the accounts of a tenant, where it differs from `mfa`.
     pub mfa_by_tenant: BTreeMap<String, MfaPolicy>,
+    /// The policy of the accounts granted a role; the strictest that applies wins.
+    pub mfa_by_role: BTreeMap<String, MfaPolicy>,
     /// Roles granted (everywhere) to every account `portcullis admin user create` makes.
     pub default_roles: Vec<String>,
 }
 
-/// Second factors for local accounts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// Second factors for local accounts, from the loosest to the strictest (the order `Ord` has).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum MfaPolicy {
     /// Never asked for; enrolment is not offered.
@@ -553,6 +555,7 @@ impl Default for AccountsConfig {
             min_password_length: 12,
             mfa: MfaPolicy::Optional,
             mfa_by_tenant: BTreeMap::new(),
+            mfa_by_role: BTreeMap::new(),
             default_roles: Vec::new(),
         }
     }

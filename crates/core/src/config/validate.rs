@@ -153,6 +153,14 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
             .any(|r| r.name == name)
             || config.roles.iter().any(|r| r.name == name)
     };
+    for role in config.accounts.mfa_by_role.keys() {
+        if !known_role(role) {
+            p.add(
+                format!("accounts.mfa_by_role.{role}"),
+                format!("{role:?} is not a built-in role or a [[roles]] name"),
+            );
+        }
+    }
     for (i, role) in config.accounts.default_roles.iter().enumerate() {
         if !known_role(role) {
             p.add(

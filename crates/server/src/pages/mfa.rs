@@ -367,8 +367,11 @@ pub(crate) async fn factors_get(
         .recovery_codes_left(&user.id)
         .await
         .map_err(|e| page_failure(e.into()))?;
-    let keep_last =
-        factors.len() == 1 && mfa::policy_for(&pages.accounts, user) == MfaPolicy::Required;
+    let keep_last = factors.len() == 1
+        && mfa::policy_for(state.store.as_ref(), &pages.accounts, user)
+            .await
+            .map_err(page_failure)?
+            == MfaPolicy::Required;
     let with_return = |path: &str| match return_to.as_deref() {
         Some(return_to) => {
             let query: String = url::form_urlencoded::Serializer::new(String::new())
@@ -722,7 +725,12 @@ pub(crate) async fn remove_post(
     if !factors.iter().any(|f| f.id == form.factor) {
         return Err(PageError::new(StatusCode::NOT_FOUND, "That factor is gone already.").into());
     }
-    if factors.len() == 1 && mfa::policy_for(&pages.accounts, user) == MfaPolicy::Required {
+    if factors.len() == 1
+        && mfa::policy_for(state.store.as_ref(), &pages.accounts, user)
+            .await
+            .map_err(page_failure)?
+            == MfaPolicy::Required
+    {
         return Err(PageError::new(
             StatusCode::CONFLICT,
             "Your account must keep a second factor: add another before removing this one.",
