@@ -545,3 +545,93 @@ async fn a_person_without_a_provider_token_is_told_to_sign_in_with_the_provider(
     );
     assert!(w.upstream.requests().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_in_person_links_and_unlinks_a_provider_after_a_recent_sign_in() {
+    let f = fed(ProviderKind::Oidc, |_| {}).await;
+    let app = &f.world.app;
+    create_user(
+        app,
+        "alice",
+        portcullis_core::admin::users::InitialPassword::Given(
+            portcullis_core::accounts::Password::new(PASSWORD.to_owned()),
+        ),
+    )
+    .await;
+    let alice = app
+        .store
+        .user_get_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut browser = Browser::new(app);
+    assert_eq!(browser.sign_in("alice", PASSWORD, None).await.status, 303);
+    let account = browser.get("/account").await;
+    assert!(account.body.contains("Link corp"), "{}", account.body);
+
+    let csrf = browser.account_csrf().await;
+    let started = browser
+        .post(
+            "/auth/start/corp",
+            &[("csrf_token", &csrf), ("purpose", "link")],
+        )
+        .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let callback = browser
+        .get_url(started.location())
+        .await
+        .location()
+        .to_owned();
+    let done = browser.get_url(&callback).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let linked = app
+        .store
+        .external_identity_get("corp", "idp-alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(linked.user_id, alice.id, "linked to the signed-in account");
+    assert_eq!(f.users().await, 1);
+
+    // An old sign-in must sign in again before linking or unlinking.
+    app.clock.advance(std::time::Duration::from_secs(11 * 60));
+    let csrf = browser.account_csrf().await;
+    for (path, field) in [
+        ("/auth/start/corp", ("purpose", "link")),
+        ("/account/identities/unlink", ("provider", "corp")),
+    ] {
+        let stale = browser.post(path, &[("csrf_token", &csrf), field]).await;
+        assert_eq!(stale.status, 303, "{path}");
+        assert!(
+            stale.location().contains("/login"),
+            "{path}: {}",
+            stale.location()
+        );
+    }
+    assert_eq!(
+        app.store
+            .external_identities_of_user(&alice.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(browser.sign_in("alice", PASSWORD, None).await.status, 303);
+
+    // Unlinking (alice keeps her password, so it is allowed).
+    let csrf = browser.account_csrf().await;
+    let unlinked = browser
+        .post(
+            "/account/identities/unlink",
+            &[("csrf_token", &csrf), ("provider", "corp")],
+        )
+        .await;
+    assert_eq!(unlinked.status, 303, "{}", unlinked.body);
+    assert!(
+        app.store
+            .external_identities_of_user(&alice.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::cookie::Cookie;
+use super::mfa::RECENT_SIGN_IN;
 use super::session::{Browser, browser, next_page, page_redirect, redirect_with_session, sign_in};
 use super::{Form, PageError, Pages, pages_of, safe_return_to};
 use crate::{ApiError, AppState};
@@ -122,8 +123,14 @@ pub(crate) async fn start_post(
     let provider = provider(pages, &id)?;
     let link_user_id = match form.purpose.as_deref() {
         None => None,
+        // Linking adds a way to sign in to the account: like changing second factors, it needs
+        // a sign-in within the last ten minutes (ASVS 7.5.1).
         Some("link") => match browser(&state, pages, &headers).await? {
-            Browser::SignedIn(signed_in) => Some(signed_in.user.id),
+            Browser::SignedIn(signed_in)
+                if pages.now() - signed_in.session.auth_time <= RECENT_SIGN_IN =>
+            {
+                Some(signed_in.user.id)
+            }
             _ => return Ok(super::login_redirect(pages, Some("/account"))),
         },
         Some(_) => {
@@ -305,6 +312,9 @@ pub(crate) async fn unlink_post(
     Form(form): Form<UnlinkForm>,
 ) -> Result<Response, ApiError> {
     let pages = pages_of(&state)?;
+    if pages.now() - signed_in.session.auth_time > RECENT_SIGN_IN {
+        return Ok(super::login_redirect(pages, Some("/account")));
+    }
     let store = state.store.as_ref();
     let user = &signed_in.user;
     let identities = store
