@@ -174,9 +174,13 @@ pub const PERMISSIONS: &[PermissionInfo] = &[
     mcp("mcp.tasks.cancel", "Cancel a task."),
 ];
 
-/// Whether `name` is a permission of the catalog.
+/// Whether `name` is a permission of the catalog (a hash lookup: decisions ask it every time).
 pub fn is_permission(name: &str) -> bool {
-    PERMISSIONS.iter().any(|p| p.name == name)
+    static NAMES: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    NAMES
+        .get_or_init(|| PERMISSIONS.iter().map(|p| p.name).collect())
+        .contains(name)
 }
 
 /// The catalog entry of `name`.

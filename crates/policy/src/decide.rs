@@ -63,59 +63,62 @@ impl Decision {
     }
 }
 
-/// Roles and grants, indexed for deciding.
+/// Roles and grants, indexed for deciding: grants by grantee kind and name, looked up without
+/// allocating.
 #[derive(Debug, Clone)]
 pub struct Policy {
     roles: RoleSet,
-    by_subject: HashMap<GrantSubject, Vec<RoleGrant>>,
+    users: HashMap<String, Vec<RoleGrant>>,
+    groups: HashMap<String, Vec<RoleGrant>>,
+    services: HashMap<String, Vec<RoleGrant>>,
 }
 
 impl Policy {
     /// A policy over `roles` with `grants`; a grant of a role that does not exist is refused.
     pub fn new(roles: RoleSet, grants: Vec<RoleGrant>) -> Result<Policy, RoleError> {
-        let mut by_subject: HashMap<GrantSubject, Vec<RoleGrant>> = HashMap::new();
+        let mut policy = Policy {
+            roles,
+            users: HashMap::new(),
+            groups: HashMap::new(),
+            services: HashMap::new(),
+        };
         for grant in grants {
-            if !roles.contains(&grant.role) {
+            if !policy.roles.contains(&grant.role) {
                 return Err(RoleError::UnknownInherited {
                     role: format!("(granted to {:?})", grant.subject),
                     unknown: grant.role,
                 });
             }
-            by_subject
-                .entry(grant.subject.clone())
-                .or_default()
-                .push(grant);
+            let (index, name) = match &grant.subject {
+                GrantSubject::User(n) => (&mut policy.users, n.clone()),
+                GrantSubject::Group(n) => (&mut policy.groups, n.clone()),
+                GrantSubject::Service(n) => (&mut policy.services, n.clone()),
+            };
+            index.entry(name).or_default().push(grant);
         }
-        for grants in by_subject.values_mut() {
-            grants.sort();
-            grants.dedup();
+        for index in [&mut policy.users, &mut policy.groups, &mut policy.services] {
+            for grants in index.values_mut() {
+                grants.sort();
+                grants.dedup();
+            }
         }
-        Ok(Policy { roles, by_subject })
+        Ok(policy)
     }
 
     pub fn roles(&self) -> &RoleSet {
         &self.roles
     }
 
-    /// The grants that apply to the principal: its own, and its groups'.
-    fn grants_of<'a>(&'a self, facts: &Facts<'_>) -> impl Iterator<Item = &'a RoleGrant> {
+    /// The grants that apply to the principal: its own, and (for a person) its groups'.
+    fn grants_of<'a>(&'a self, facts: &'a Facts<'_>) -> impl Iterator<Item = &'a RoleGrant> {
         let own = if facts.service {
-            GrantSubject::Service(facts.subject.to_owned())
+            self.services.get(facts.subject)
         } else {
-            GrantSubject::User(facts.subject.to_owned())
+            self.users.get(facts.subject)
         };
-        let groups: Vec<GrantSubject> = if facts.service {
-            Vec::new()
-        } else {
-            facts
-                .groups
-                .iter()
-                .map(|g| GrantSubject::Group(g.clone()))
-                .collect()
-        };
-        std::iter::once(own)
-            .chain(groups)
-            .filter_map(|s| self.by_subject.get(&s))
+        let groups: &[String] = if facts.service { &[] } else { facts.groups };
+        own.into_iter()
+            .chain(groups.iter().filter_map(|g| self.groups.get(g.as_str())))
             .flatten()
     }
 
@@ -130,11 +133,9 @@ impl Policy {
             if !grant.scope.covers(action.tenant, action.upstream) {
                 continue;
             }
-            let Some(patterns) = self.roles.patterns(&grant.role) else {
-                continue;
-            };
-            if let Some(pattern) = patterns
-                .iter()
+            if let Some(pattern) = self
+                .roles
+                .covering(&grant.role, action.permission)
                 .find(|p| p.matches(action.permission, action.upstream, action.name))
             {
                 return Decision::Allowed(Reason {

@@ -137,6 +137,11 @@ impl PermissionPattern {
         &self.text
     }
 
+    /// Whether the pattern's permission part covers `permission` (ignoring any narrowing).
+    pub fn covers(&self, permission: &str) -> bool {
+        base_covers(&self.base, permission)
+    }
+
     /// Whether the pattern allows `permission` on `upstream` for the item `name`. A narrowed
     /// pattern needs the action to name what it narrows to: a pattern with a name part never
     /// matches an action without a name.

@@ -4,8 +4,9 @@
 //! custom roles that reuse a built-in name and patterns outside the catalog, so a mistake stops
 //! start-up rather than quietly granting nothing or everything.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::catalog::PERMISSIONS;
 use crate::pattern::{PatternError, PermissionPattern};
 
 /// A built-in role.
@@ -177,10 +178,39 @@ pub enum RoleError {
     Pattern { role: String, error: PatternError },
 }
 
-/// Every role, with inheritance resolved: each role's own and inherited patterns.
+/// Every role, with inheritance resolved: each role's own and inherited patterns, and for each
+/// permission of the catalog the patterns that can allow it (so a decision looks at those only).
 #[derive(Debug, Clone)]
 pub struct RoleSet {
-    effective: BTreeMap<String, Vec<PermissionPattern>>,
+    effective: BTreeMap<String, ResolvedRole>,
+}
+
+#[derive(Debug, Clone)]
+struct ResolvedRole {
+    patterns: Vec<PermissionPattern>,
+    /// Catalog permission → indexes into `patterns` of those whose permission part covers it.
+    by_permission: HashMap<&'static str, Vec<usize>>,
+}
+
+impl ResolvedRole {
+    fn new(patterns: Vec<PermissionPattern>) -> Self {
+        let mut by_permission: HashMap<&'static str, Vec<usize>> = HashMap::new();
+        for info in PERMISSIONS {
+            let covering: Vec<usize> = patterns
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.covers(info.name))
+                .map(|(i, _)| i)
+                .collect();
+            if !covering.is_empty() {
+                by_permission.insert(info.name, covering);
+            }
+        }
+        ResolvedRole {
+            patterns,
+            by_permission,
+        }
+    }
 }
 
 fn is_role_name(name: &str) -> bool {
@@ -235,14 +265,31 @@ impl RoleSet {
             let mut seen = BTreeSet::new();
             let mut patterns: Vec<PermissionPattern> = Vec::new();
             collect(name, &defined, &mut vec![], &mut seen, &mut patterns)?;
-            effective.insert(name.clone(), patterns);
+            effective.insert(name.clone(), ResolvedRole::new(patterns));
         }
         Ok(RoleSet { effective })
     }
 
     /// The patterns `role` allows (its own and inherited), or `None` for an unknown role.
     pub fn patterns(&self, role: &str) -> Option<&[PermissionPattern]> {
-        self.effective.get(role).map(Vec::as_slice)
+        self.effective.get(role).map(|r| r.patterns.as_slice())
+    }
+
+    /// The patterns of `role` whose permission part covers `permission`: the only ones that can
+    /// allow it.
+    pub fn covering<'a>(
+        &'a self,
+        role: &str,
+        permission: &str,
+    ) -> impl Iterator<Item = &'a PermissionPattern> + 'a {
+        let role = self.effective.get(role);
+        let indexes = role
+            .and_then(|r| r.by_permission.get(permission))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        indexes
+            .iter()
+            .filter_map(move |i| role.and_then(|r| r.patterns.get(*i)))
     }
 
     pub fn contains(&self, role: &str) -> bool {

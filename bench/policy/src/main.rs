@@ -1,0 +1,181 @@
+//! `portcullis-bench-policy`: the CPU cost of one authorization decision.
+//!
+//! Builds a policy of 100 custom roles (each inheriting another and `viewer`, with narrowed MCP
+//! patterns) and 1,000 grants (users, groups and services, everywhere, per tenant and per
+//! upstream), and an allow-all policy (one `owner` grant), then times `Policy::decide` for the
+//! kinds of decision the gateway makes: an allowed tool call found on the principal's own grant,
+//! one found through a group, one denied after every grant was tried, and a list. Runs on one
+//! thread; prints a table and, with `--json`, one JSON document.
+//!
+//!     portcullis-bench-policy [--iterations N] [--json]
+
+// A benchmark binary: a failed step is a failed run.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use portcullis_policy::{
+    Action, Facts, GrantScope, GrantSubject, Policy, RoleDefinition, RoleGrant, RoleSet,
+};
+use serde_json::json;
+
+const ROLES: usize = 100;
+const GRANTS: usize = 1000;
+
+fn big_policy() -> Policy {
+    let roles: Vec<RoleDefinition> = (0..ROLES)
+        .map(|i| RoleDefinition {
+            name: format!("role-{i}"),
+            inherits: if i == 0 {
+                vec!["viewer".to_owned()]
+            } else {
+                vec![format!("role-{}", i - 1), "viewer".to_owned()]
+            },
+            permissions: vec![
+                format!("mcp.tools.call:server-{}/tool_{i}_*", i % 10),
+                format!("mcp.prompts.get:server-{}", i % 10),
+            ],
+        })
+        .collect();
+    let roles = RoleSet::build(&roles).unwrap();
+    let grants = (0..GRANTS)
+        .map(|i| RoleGrant {
+            subject: match i % 3 {
+                0 => GrantSubject::User(format!("usr_{}", i % 300)),
+                1 => GrantSubject::Group(format!("group-{}", i % 50)),
+                _ => GrantSubject::Service(format!("service:{}", i % 100)),
+            },
+            // Shallow roles mostly, like real deployments; every tenth deep.
+            role: format!("role-{}", if i % 10 == 0 { 99 } else { i % 20 }),
+            scope: match i % 4 {
+                0 => GrantScope::All,
+                1 => GrantScope::Tenant(format!("tenant-{}", i % 7)),
+                _ => GrantScope::Upstream(format!("server-{}", i % 10)),
+            },
+        })
+        .collect();
+    Policy::new(roles, grants).unwrap()
+}
+
+fn allow_all() -> Policy {
+    Policy::new(
+        RoleSet::build(&[]).unwrap(),
+        vec![RoleGrant {
+            subject: GrantSubject::User("usr_0".to_owned()),
+            role: "owner".to_owned(),
+            scope: GrantScope::All,
+        }],
+    )
+    .unwrap()
+}
+
+/// Nanoseconds per call of `f` over `iterations` calls, after a tenth as many unmeasured.
+fn measure(iterations: u32, mut f: impl FnMut() -> bool) -> f64 {
+    for _ in 0..iterations / 10 + 1 {
+        black_box(f());
+    }
+    let started = Instant::now();
+    for _ in 0..iterations {
+        black_box(f());
+    }
+    started.elapsed().as_secs_f64() * 1e9 / f64::from(iterations)
+}
+
+fn main() {
+    let mut iterations = 200_000u32;
+    let mut json_out = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--iterations" => iterations = args.next().and_then(|n| n.parse().ok()).unwrap(),
+            "--json" => json_out = true,
+            other => panic!("unknown argument {other:?}"),
+        }
+    }
+    let big = big_policy();
+    let all = allow_all();
+    let no_groups: Vec<String> = Vec::new();
+    let groups: Vec<String> = vec!["group-1".to_owned(), "group-7".to_owned()];
+    let user = |subject, groups| Facts {
+        subject,
+        service: false,
+        groups,
+        tenant: Some("tenant-3"),
+    };
+    let call = |upstream, name| Action {
+        permission: "mcp.tools.call",
+        tenant: Some("tenant-3"),
+        upstream: Some(upstream),
+        name: Some(name),
+    };
+    let list = Action {
+        permission: "mcp.tools.list",
+        tenant: Some("tenant-3"),
+        upstream: Some("server-4"),
+        name: None,
+    };
+    // usr_0 holds role-0 everywhere and role-99 (every pattern) through grant 0.
+    let cases: Vec<(&str, Box<dyn Fn() -> bool>)> = vec![
+        (
+            "allow-all policy: tools/call",
+            Box::new(|| {
+                all.decide(&user("usr_0", &no_groups), &call("server-4", "tool_4_x"))
+                    .is_allowed()
+            }),
+        ),
+        (
+            "100 roles, 1000 grants: tools/call allowed (own grant)",
+            Box::new(|| {
+                big.decide(&user("usr_0", &no_groups), &call("server-4", "tool_4_x"))
+                    .is_allowed()
+            }),
+        ),
+        (
+            "100 roles, 1000 grants: tools/call allowed (group grant)",
+            Box::new(|| {
+                big.decide(&user("usr_999", &groups), &call("server-1", "tool_1_x"))
+                    .is_allowed()
+            }),
+        ),
+        (
+            "100 roles, 1000 grants: tools/call denied (every grant tried)",
+            Box::new(|| {
+                big.decide(
+                    &user("usr_0", &groups),
+                    &call("server-4", "delete_everything"),
+                )
+                .is_allowed()
+            }),
+        ),
+        (
+            "100 roles, 1000 grants: tools/list",
+            Box::new(|| big.decide(&user("usr_0", &no_groups), &list).is_allowed()),
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (name, f) in &cases {
+        let expected = f();
+        let ns = measure(iterations, f);
+        rows.push((name.to_string(), ns, expected));
+    }
+    if json_out {
+        let doc = json!({
+            "roles": ROLES,
+            "grants": GRANTS,
+            "iterations": iterations,
+            "decisions": rows.iter().map(|(name, ns, allowed)| json!({
+                "case": name, "ns_per_decision": ns, "allowed": allowed,
+            })).collect::<Vec<_>>(),
+        });
+        println!("{doc}");
+    } else {
+        println!("{:<64} {:>12} {:>8}", "decision", "ns/decision", "answer");
+        for (name, ns, allowed) in &rows {
+            println!(
+                "{name:<64} {ns:>12.0} {:>8}",
+                if *allowed { "allow" } else { "deny" }
+            );
+        }
+    }
+}
