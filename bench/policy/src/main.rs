@@ -116,7 +116,9 @@ fn main() {
         name: None,
     };
     // usr_0 holds role-0 everywhere and role-99 (every pattern) through grant 0.
-    let cases: Vec<(&str, Box<dyn Fn() -> bool>)> = vec![
+    /// A case's name and the decision it times (whether it allows).
+    type Case<'a> = (&'static str, Box<dyn Fn() -> bool + 'a>);
+    let cases: Vec<Case<'_>> = vec![
         (
             "allow-all policy: tools/call",
             Box::new(|| {
