@@ -32,6 +32,15 @@ struct Fed {
 /// An OIDC provider `corp` (or a GitHub-shaped one with `kind`), the MCP server `files` that
 /// acts as the user there, and a registered client.
 async fn fed(kind: ProviderKind, tweak: impl FnOnce(&mut IdentityProviderConfig)) -> Fed {
+    fed_with(kind, tweak, |_| {}).await
+}
+
+/// [`fed`] with a change to the rest of the configuration too.
+async fn fed_with(
+    kind: ProviderKind,
+    tweak: impl FnOnce(&mut IdentityProviderConfig),
+    tweak_config: impl FnOnce(&mut portcullis_core::config::Config),
+) -> Fed {
     let mut user = IdpUser::new("idp-alice", "alice@corp.example");
     user.orgs = vec!["acme".to_owned()];
     let idp = MockIdp::start(CLIENT_ID, SECRET, user).await.unwrap();
@@ -54,7 +63,10 @@ async fn fed(kind: ProviderKind, tweak: impl FnOnce(&mut IdentityProviderConfig)
     files.provider_token_header = "x-provider-token".to_owned();
     let app = spawn_setup(
         vec![files],
-        |config| config.identity_providers = vec![provider],
+        |config| {
+            config.identity_providers = vec![provider];
+            tweak_config(config);
+        },
         Setup {
             env: vec![("CORP_SECRET".to_owned(), SECRET.to_owned())],
             ..Setup::default()
@@ -633,5 +645,46 @@ async fn a_signed_in_person_links_and_unlinks_a_provider_after_a_recent_sign_in(
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trusted_providers_mfa_satisfies_a_required_second_factor() {
+    use portcullis_core::config::MfaPolicy;
+    let require = |config: &mut portcullis_core::config::Config| {
+        config.accounts.mfa = MfaPolicy::Required;
+    };
+    // Not trusted: the person must enrol a Portcullis factor before going on.
+    let f = fed_with(ProviderKind::Oidc, |_| {}, require).await;
+    let mut user = IdpUser::new("idp-alice", "alice@corp.example");
+    user.amr = vec!["pwd".to_owned(), "mfa".to_owned()];
+    f.idp.set_user(user.clone());
+    let mut browser = Browser::new(&f.world.app);
+    let page = f.through_provider(&mut browser, "/account").await;
+    assert_eq!(page.status, 303);
+    assert!(
+        page.location().contains("/account/mfa"),
+        "{}",
+        page.location()
+    );
+
+    // Trusted, and the provider says it did MFA: straight on.
+    let f = fed_with(ProviderKind::Oidc, |p| p.trust_mfa = true, require).await;
+    f.idp.set_user(user.clone());
+    let mut browser = Browser::new(&f.world.app);
+    let page = f.through_provider(&mut browser, "/account").await;
+    assert_eq!(page.status, 303);
+    assert_eq!(page.location(), f.world.app.url("/account"));
+
+    // Trusted, but only a password at the provider: enrol.
+    let f = fed_with(ProviderKind::Oidc, |p| p.trust_mfa = true, require).await;
+    user.amr = vec!["pwd".to_owned()];
+    f.idp.set_user(user);
+    let mut browser = Browser::new(&f.world.app);
+    let page = f.through_provider(&mut browser, "/account").await;
+    assert!(
+        page.location().contains("/account/mfa"),
+        "{}",
+        page.location()
     );
 }
