@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use crate::catalog::is_permission;
 use crate::grants::{GrantSubject, RoleGrant};
+use crate::pattern::PermissionPattern;
 use crate::roles::{RoleError, RoleSet};
 
 /// What is known about the principal asking.
@@ -120,6 +121,17 @@ impl Policy {
         own.into_iter()
             .chain(groups.iter().filter_map(|g| self.groups.get(g.as_str())))
             .flatten()
+    }
+
+    /// The pattern of `role` that allows `action`, ignoring grants and their scopes: for roles
+    /// a caller holds by how it arrived rather than by a grant (`upstreams[].authenticated_roles`).
+    pub fn role_allows(&self, role: &str, action: &Action<'_>) -> Option<&PermissionPattern> {
+        if !is_permission(action.permission) {
+            return None;
+        }
+        self.roles
+            .covering(role, action.permission)
+            .find(|p| p.matches(action.permission, action.upstream, action.name))
     }
 
     /// Whether `facts` may do `action`, and the grant, role and pattern behind a yes.

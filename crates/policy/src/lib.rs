@@ -1,7 +1,8 @@
 //! The authorization model and its evaluator: named permissions ([`catalog`]), permission
 //! patterns narrowed by upstream and name ([`pattern`]), roles with inheritance ([`roles`]),
 //! grants of roles to users, groups and service principals scoped to everything, a tenant or an
-//! upstream ([`grants`]), and the decision with the rule behind it ([`decide`]).
+//! upstream ([`grants`]), the decision with the rule behind it ([`decide`]), the permissions MCP
+//! methods need ([`mcp`]) and OAuth scopes mapped to permissions ([`scopes`]).
 //!
 //! Pure: no I/O, no clock, no async. Everything is built once (a [`Policy`]) and then answers
 //! [`Policy::decide`] from precomputed tables, so a decision costs a few hash lookups and the
@@ -11,11 +12,15 @@
 pub mod catalog;
 pub mod decide;
 pub mod grants;
+pub mod mcp;
 pub mod pattern;
 pub mod roles;
+pub mod scopes;
 
 pub use catalog::{PERMISSIONS, PermissionInfo, PermissionKind, is_permission};
 pub use decide::{Action, Decision, Denial, Facts, Policy, Reason};
 pub use grants::{GrantScope, GrantSubject, RoleGrant};
+pub use mcp::{ListKind, MethodRule, mcp_permission, method_rule};
 pub use pattern::{PatternError, PermissionPattern};
 pub use roles::{BUILTIN_ROLES, BuiltinRole, RoleDefinition, RoleError, RoleSet};
+pub use scopes::{ScopeRuleError, ScopeRules};

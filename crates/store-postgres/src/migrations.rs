@@ -68,6 +68,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "authorization model",
         include_str!("../migrations/0011_authorization_model.sql"),
     ),
+    (
+        12,
+        "authorization version",
+        include_str!("../migrations/0012_authorization_version.sql"),
+    ),
 ];
 
 /// A migrator over [`MIGRATIONS`] that refuses a database holding migrations it does not know.

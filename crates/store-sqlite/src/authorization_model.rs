@@ -124,4 +124,11 @@ impl SqliteStore {
         .map_err(from_sqlx)?;
         rows.into_iter().map(grant_from_row).collect()
     }
+
+    pub(crate) async fn read_authorization_version(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT version FROM authorization_version WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(from_sqlx)
+    }
 }

@@ -1317,4 +1317,8 @@ impl Store for SqliteStore {
     async fn role_grant_list(&self) -> Result<Vec<StoredRoleGrant>, StoreError> {
         self.role_grants().await
     }
+
+    async fn authorization_version(&self) -> Result<i64, StoreError> {
+        self.read_authorization_version().await
+    }
 }

@@ -557,4 +557,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Every grant, oldest first (by `created_at`, then `id`).
     async fn role_grant_list(&self) -> Result<Vec<StoredRoleGrant>, StoreError>;
+
+    /// A number that changes whenever a custom role or a role grant is written, by any writer
+    /// (replicas poll it and rebuild their policy when it moves).
+    async fn authorization_version(&self) -> Result<i64, StoreError>;
 }

@@ -39,6 +39,8 @@ pub struct MemoryStore {
     clients: Mutex<HashMap<String, Client>>,
     /// Custom roles by name and role grants, under one lock (a role in use cannot be deleted).
     authorization_model: Mutex<(HashMap<String, StoredRole>, Vec<StoredRoleGrant>)>,
+    /// Moves with every write to `authorization_model`.
+    authorization_version: std::sync::atomic::AtomicI64,
 }
 
 #[derive(Default)]
@@ -137,6 +139,12 @@ impl MemoryStore {
 }
 
 impl MemoryStore {
+    /// Records that the authorization model changed.
+    fn model_changed(&self) {
+        self.authorization_version
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
     fn model(&self) -> MutexGuard<'_, (HashMap<String, StoredRole>, Vec<StoredRoleGrant>)> {
         // Rows are inserted or removed whole.
         self.authorization_model
@@ -1020,6 +1028,9 @@ impl Store for MemoryStore {
             created_at: as_stored(g.created_at),
             ..g.clone()
         }));
+        if !grants.is_empty() {
+            self.model_changed();
+        }
         Ok(())
     }
 
@@ -1195,6 +1206,7 @@ impl Store for MemoryStore {
                 ..role.clone()
             },
         );
+        self.model_changed();
         Ok(())
     }
 
@@ -1205,7 +1217,11 @@ impl Store for MemoryStore {
                 "the role {name:?} is granted; revoke its grants first"
             )));
         }
-        Ok(model.0.remove(name).is_some())
+        let removed = model.0.remove(name).is_some();
+        if removed {
+            self.model_changed();
+        }
+        Ok(removed)
     }
 
     async fn role_list(&self) -> Result<Vec<StoredRole>, StoreError> {
@@ -1233,6 +1249,7 @@ impl Store for MemoryStore {
             created_at: as_stored(grant.created_at),
             ..grant.clone()
         });
+        self.model_changed();
         Ok(())
     }
 
@@ -1240,6 +1257,9 @@ impl Store for MemoryStore {
         let mut model = self.model();
         let before = model.1.len();
         model.1.retain(|g| g.id != id);
+        if model.1.len() != before {
+            self.model_changed();
+        }
         Ok(model.1.len() != before)
     }
 
@@ -1247,6 +1267,12 @@ impl Store for MemoryStore {
         let mut grants = self.model().1.clone();
         grants.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(grants)
+    }
+
+    async fn authorization_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .authorization_version
+            .load(std::sync::atomic::Ordering::SeqCst))
     }
 }
 

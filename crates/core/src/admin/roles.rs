@@ -364,26 +364,7 @@ pub async fn policy(store: &dyn Store, config: &Config) -> Result<Policy, AdminE
         .map_err(|e| AdminError::Invalid(e.to_string()))
 }
 
-/// The permission an MCP method needs, when it is one Portcullis knows.
-pub fn mcp_permission(method: &str) -> Option<&'static str> {
-    Some(match method {
-        "tools/list" => "mcp.tools.list",
-        "tools/call" => "mcp.tools.call",
-        "prompts/list" => "mcp.prompts.list",
-        "prompts/get" => "mcp.prompts.get",
-        "resources/list" => "mcp.resources.list",
-        "resources/templates/list" => "mcp.resources.templates.list",
-        "resources/read" => "mcp.resources.read",
-        "resources/subscribe" | "resources/unsubscribe" => "mcp.resources.subscribe",
-        "completion/complete" => "mcp.completion.complete",
-        "logging/setLevel" => "mcp.logging.set_level",
-        "tasks/list" => "mcp.tasks.list",
-        "tasks/get" => "mcp.tasks.get",
-        "tasks/result" => "mcp.tasks.result",
-        "tasks/cancel" => "mcp.tasks.cancel",
-        _ => return None,
-    })
-}
+pub use portcullis_policy::mcp_permission;
 
 /// What `admin authz explain` answers.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -910,6 +910,20 @@ pub const KEYS: &[Key] = &[
         description: "The OAuth scopes of this upstream: its protected resource metadata lists them as `scopes_supported` and its 401 challenges ask for them. `offline_access` is not allowed here (MCP 2026-07-28).",
     },
     Key {
+        path: "upstreams[].scope_permissions",
+        kind: Kind::StringMap,
+        default: Some("{}"),
+        example: "{ \"files:read\" = \"mcp.tools.list mcp.tools.call:files/read_*\", \"files:write\" = \"mcp.*\" }",
+        description: "What each of `scopes` allows: scope → space-separated MCP permission patterns (the grammar of roles, see docs/permissions.md). A request needs a role that allows it *and* a scope of the token that allows it; when only the scope is missing the answer is a 403 `insufficient_scope` challenge naming the first scope, in `scopes` order, that would allow it. Empty: tokens are not restricted by scope.",
+    },
+    Key {
+        path: "upstreams[].authenticated_roles",
+        kind: Kind::StringList,
+        default: Some("[]"),
+        example: "[\"developer\"]",
+        description: "Roles every caller this upstream authenticates holds on it, besides the roles granted to them (`portcullis admin role grant`). Empty: only grants decide, and a caller without one may do nothing. `[\"developer\"]` lets every authenticated caller use every MCP capability of the upstream.",
+    },
+    Key {
         path: "upstreams[].identity_headers",
         kind: Kind::Bool,
         default: Some("true"),

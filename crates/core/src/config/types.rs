@@ -277,6 +277,13 @@ pub struct UpstreamConfig {
     /// the `scope` of its challenges).
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// What each scope allows: scope → space-separated MCP permission patterns. Empty: tokens
+    /// are not restricted by scope.
+    #[serde(default)]
+    pub scope_permissions: BTreeMap<String, String>,
+    /// Roles every caller this upstream authenticates holds on it (besides their grants).
+    #[serde(default)]
+    pub authenticated_roles: Vec<String>,
     /// Tell the upstream who is calling with `X-Portcullis-*` headers.
     #[serde(default = "defaults::identity_headers")]
     pub identity_headers: bool,
@@ -361,6 +368,8 @@ impl UpstreamConfig {
             auth: AuthMode::default(),
             accept: Vec::new(),
             scopes: Vec::new(),
+            scope_permissions: BTreeMap::new(),
+            authenticated_roles: Vec::new(),
             identity_headers: defaults::identity_headers(),
             identity_token: false,
             identity_token_header: defaults::credential_header(),

@@ -169,6 +169,25 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
             );
         }
     }
+    for (i, up) in config.upstreams.iter().enumerate() {
+        for (j, role) in up.authenticated_roles.iter().enumerate() {
+            if !known_role(role) {
+                p.add(
+                    format!(
+                        "{}[{j}]",
+                        entry_key("upstreams", i, &up.name, "authenticated_roles")
+                    ),
+                    format!("{role:?} is not a built-in role or a [[roles]] name"),
+                );
+            }
+        }
+        if up.auth == AuthMode::None && !up.authenticated_roles.is_empty() {
+            p.add(
+                entry_key("upstreams", i, &up.name, "authenticated_roles"),
+                "auth = \"none\" has no authenticated callers: every caller may do everything",
+            );
+        }
+    }
     for (i, provider) in config.identity_providers.iter().enumerate() {
         for (j, role) in provider.default_roles.iter().enumerate() {
             if !known_role(role) {
@@ -271,6 +290,25 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
                     format!("{}[{j}]", key("scopes")),
                     "offline_access is not a resource scope (MCP 2026-07-28: servers do not advertise it)",
                 );
+            }
+        }
+        for (scope, patterns) in &up.scope_permissions {
+            let at = format!("{}.{scope}", key("scope_permissions"));
+            if !up.scopes.iter().any(|s| s == scope) {
+                p.add(at.clone(), format!("{scope:?} is not one of this upstream's scopes"));
+            }
+            if patterns.split_ascii_whitespace().next().is_none() {
+                p.add(at.clone(), "names no permission pattern");
+            }
+            for pattern in patterns.split_ascii_whitespace() {
+                match portcullis_policy::PermissionPattern::parse(pattern) {
+                    Err(e) => p.add(at.clone(), e.to_string()),
+                    Ok(_) if !pattern.starts_with("mcp.") => p.add(
+                        at.clone(),
+                        format!("{pattern:?}: a scope maps to MCP permissions (mcp.*) only"),
+                    ),
+                    Ok(_) => {}
+                }
             }
         }
         if let Some(var) = &up.credential_env

@@ -1,5 +1,6 @@
 //! Conformance checks of custom roles and role grants: replace keeps the creation time, a
-//! granted role cannot be deleted, duplicate grants conflict, lists are ordered.
+//! granted role cannot be deleted, duplicate grants conflict, lists are ordered, and every write
+//! moves the authorization version.
 
 use super::{Scope, base_plus};
 use crate::{GrantScopeKind, GranteeKind, Store, StoreError, StoredRole, StoredRoleGrant};
@@ -7,6 +8,7 @@ use crate::{GrantScopeKind, GranteeKind, Store, StoreError, StoredRole, StoredRo
 pub async fn run_all_in(store: &dyn Store, scope: &Scope) {
     roles_are_put_replaced_listed_and_deleted(store, scope).await;
     grants_are_unique_ordered_and_keep_their_role(store, scope).await;
+    every_write_moves_the_version(store, scope).await;
 }
 
 fn fail(store: &dyn Store, what: &str, e: StoreError) -> ! {
@@ -132,4 +134,30 @@ pub async fn grants_are_unique_ordered_and_keep_their_role(store: &dyn Store, sc
     }
     assert!(!store.role_grant_delete(&everywhere.id).await.unwrap());
     assert!(mine(scope, &store.role_grant_list().await.unwrap()).is_empty());
+}
+
+pub async fn every_write_moves_the_version(store: &dyn Store, scope: &Scope) {
+    let version = || async {
+        store
+            .authorization_version()
+            .await
+            .unwrap_or_else(|e| fail(store, "authorization_version", e))
+    };
+    let mut last = version().await;
+    let mut moved = |what: &str, now: i64| {
+        assert!(now > last, "{}: {what} moves the version", store.backend());
+        last = now;
+    };
+    let reader = role(scope, "versioned", 1);
+    store.role_put(&reader).await.unwrap();
+    moved("a new role", version().await);
+    store.role_put(&reader).await.unwrap();
+    moved("a replaced role", version().await);
+    let g = grant(scope, "g-versioned", &reader.name, GrantScopeKind::All, 2);
+    store.role_grant_insert(&g).await.unwrap();
+    moved("a grant", version().await);
+    assert!(store.role_grant_delete(&g.id).await.unwrap());
+    moved("a revoked grant", version().await);
+    assert!(store.role_delete(&reader.name).await.unwrap());
+    moved("a deleted role", version().await);
 }
