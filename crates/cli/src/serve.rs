@@ -70,6 +70,9 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         Some(signing_keys.clone()),
     )?;
     let gateway = Arc::new(gateway);
+    let policy_version = portcullis_server::load_policy(&gateway, store.as_ref(), &config)
+        .await
+        .context("loading the roles and grants")?;
     gateway.start().await;
 
     let clients = Arc::new(crate::clients(&config, store.clone())?);
@@ -105,6 +108,12 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     );
     pages::spawn_session_janitor(store.clone());
     portcullis_server::spawn_revocation_watch(gateway.clone(), store.clone());
+    portcullis_server::spawn_policy_watch(
+        gateway.clone(),
+        store.clone(),
+        Arc::new(config.clone()),
+        policy_version,
+    );
     portcullis_server::spawn_key_reload(signing_keys.clone(), store, sealer);
     portcullis_server::spawn_janitor(gateway);
     portcullis_server::spawn_client_janitor(clients);

@@ -31,6 +31,8 @@ fn keyed(name: &str, url: &str) -> UpstreamConfig {
     let mut up = UpstreamConfig::http(name, url);
     up.accept = vec!["api_key".to_owned()];
     up.scopes = vec!["files:read".to_owned(), "files:write".to_owned()];
+    // Every caller may use everything: these tests are about authentication.
+    up.authenticated_roles = vec!["service".to_owned()];
     up
 }
 

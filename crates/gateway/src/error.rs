@@ -97,6 +97,15 @@ pub enum RelayError {
         challenge: Arc<ResourceChallenge>,
         id: Option<Box<RawValue>>,
     },
+    /// The caller may not make this request: it gets the JSON-RPC error the upstream would
+    /// give for something that does not exist (HTTP 200), or, for a notification or a batch,
+    /// HTTP 403. The upstream is not called.
+    #[error("{message}")]
+    Refused {
+        code: i64,
+        message: String,
+        id: Option<Box<RawValue>>,
+    },
     /// The upstream acts as the user at an identity provider (`pass_provider_token`) and the
     /// caller has no usable token from it (never signed in with it, or it expired and could
     /// not be refreshed): HTTP 403; or the provider could not be asked: HTTP 503.
@@ -128,6 +137,7 @@ impl RelayError {
             | RelayError::Unavailable { id, .. }
             | RelayError::Timeout { id, .. }
             | RelayError::InsufficientScope { id, .. }
+            | RelayError::Refused { id, .. }
             | RelayError::ProviderToken { id, .. } => id.as_deref(),
             _ => None,
         }
@@ -146,6 +156,7 @@ impl RelayError {
             | RelayError::Unavailable { id, .. }
             | RelayError::Timeout { id, .. }
             | RelayError::InsufficientScope { id, .. }
+            | RelayError::Refused { id, .. }
             | RelayError::ProviderToken { id, .. } => *id = owned,
             _ => {}
         }

@@ -8,10 +8,12 @@
 //! connection pool, timeouts and in-flight cap, so one failing upstream never affects another.
 
 pub mod auth;
+mod authorize;
 mod body;
 mod bridge;
 mod error;
 pub mod fetch;
+mod filter;
 mod headers;
 mod http;
 pub mod identity;
@@ -45,11 +47,14 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::{AuthFailure, Authenticator, ResourceChallenge};
+pub use authorize::PolicySlot;
 pub use error::RelayError;
 pub use origin::OriginPolicy;
 pub use sessions::{SessionInfo, Sessions};
 
+use crate::authorize::{Rights, UpstreamRules};
 use crate::bridge::Bridge;
+use crate::filter::{ListFilter, Targets};
 use crate::http::HttpUpstream;
 
 /// A configuration the gateway cannot run.
@@ -92,6 +97,8 @@ struct Upstream {
     /// (`pass_provider_token`, `provider_token_header`).
     provider_token: Option<(String, HeaderName)>,
     scopes: Vec<String>,
+    /// Its `authenticated_roles` and `scope_permissions`.
+    rules: Arc<UpstreamRules>,
     transport: Transport,
     in_flight: Arc<Semaphore>,
     streams: Arc<Semaphore>,
@@ -119,6 +126,9 @@ pub struct Gateway {
     provider_tokens: std::sync::OnceLock<provider_token::ProviderTokenSource>,
     /// Cancelled when the shutdown deadline passes: every relayed body ends.
     shutdown_deadline: CancellationToken,
+    /// Roles and grants: what authenticated callers may do.
+    policy_slot: PolicySlot,
+    denied: metrics::Counter,
 }
 
 impl Gateway {
@@ -166,6 +176,25 @@ impl Gateway {
         let identity_tokens = identity_token::IdentityTokens::new(signing_keys, &public_url);
         let sessions = Arc::new(Sessions::new(store));
         let shutdown_deadline = CancellationToken::new();
+        let custom_roles: Vec<portcullis_policy::RoleDefinition> = config
+            .roles
+            .iter()
+            .map(|r| portcullis_policy::RoleDefinition {
+                name: r.name.clone(),
+                inherits: r.inherits.clone(),
+                permissions: r.permissions.clone(),
+            })
+            .collect();
+        // Until the store's grants are loaded (`policy`), only `authenticated_roles` allow.
+        let roles = portcullis_policy::RoleSet::build(&custom_roles).map_err(|e| GatewayError {
+            upstream: String::new(),
+            message: format!("roles: {e}"),
+        })?;
+        let initial_policy =
+            portcullis_policy::Policy::new(roles, Vec::new()).map_err(|e| GatewayError {
+                upstream: String::new(),
+                message: format!("roles: {e}"),
+            })?;
         let mut upstreams = HashMap::new();
         for up in &config.upstreams {
             let error = |message: String| GatewayError {
@@ -247,6 +276,17 @@ impl Gateway {
             } else {
                 None
             };
+            let scopes = portcullis_policy::ScopeRules::new(up.scopes.iter().filter_map(|scope| {
+                up.scope_permissions
+                    .get(scope)
+                    .map(|patterns| (scope.as_str(), patterns.split_ascii_whitespace()))
+            }))
+            .map_err(|e| error(format!("scope_permissions: {e}")))?;
+            let rules = Arc::new(UpstreamRules {
+                name: up.name.clone(),
+                roles: up.authenticated_roles.clone(),
+                scopes,
+            });
             if up.auth == AuthMode::None {
                 tracing::warn!(upstream = %up.name, "UNAUTHENTICATED: anyone who can reach /servers/{}/mcp can use this MCP server (auth = \"none\")", up.name);
             }
@@ -269,6 +309,7 @@ impl Gateway {
                     credential,
                     provider_token,
                     scopes: up.scopes.clone(),
+                    rules,
                     transport,
                     in_flight: Arc::new(Semaphore::new(up.max_in_flight)),
                     streams: Arc::new(Semaphore::new(up.max_streams)),
@@ -292,6 +333,95 @@ impl Gateway {
             shutdown_started: CancellationToken::new(),
             provider_tokens: std::sync::OnceLock::new(),
             shutdown_deadline,
+            policy_slot: PolicySlot::new(initial_policy),
+            denied: metrics::counter!("portcullis_authorization_denied_total"),
+        })
+    }
+
+    /// The roles and grants in force; `replace` it when they change.
+    pub fn policy(&self) -> &PolicySlot {
+        &self.policy_slot
+    }
+
+    /// Decides every message of a request for `caller`; on success, the filter its answer
+    /// needs (list results the caller may see only part of).
+    fn authorize(
+        &self,
+        upstream: &Upstream,
+        caller: &Arc<Principal>,
+        body: &jsonrpc::Body,
+    ) -> Result<Option<ListFilter>, RelayError> {
+        let rights = Rights::new(
+            self.policy_slot.current(),
+            caller.clone(),
+            upstream.rules.clone(),
+        );
+        let messages = match body {
+            jsonrpc::Body::Single(m) => std::slice::from_ref(m),
+            jsonrpc::Body::Batch(ms) => ms.as_slice(),
+        };
+        let mut targets = Vec::new();
+        for message in messages {
+            match authorize::check(&rights, message) {
+                Ok(None) => {}
+                Ok(Some(kind)) => {
+                    if let Some(id) = message
+                        .id
+                        .as_deref()
+                        .and_then(|id| serde_json::from_str(id.get()).ok())
+                    {
+                        targets.push((id, kind));
+                    }
+                }
+                Err(refusal) => {
+                    self.denied.increment(1);
+                    tracing::info!(
+                        upstream = %upstream.name,
+                        subject = %caller.subject,
+                        method = message.method.as_deref().unwrap_or_default(),
+                        name = message.name.as_deref().or(message.uri.as_deref()).unwrap_or_default(),
+                        step_up = matches!(refusal, authorize::Refusal::StepUp(_)),
+                        "MCP request refused by the authorization policy"
+                    );
+                    if messages.len() > 1 {
+                        return Err(RelayError::Refused {
+                            code: mcp::code::INVALID_REQUEST,
+                            message: "the batch holds a request this caller may not make"
+                                .to_owned(),
+                            id: None,
+                        });
+                    }
+                    return Err(refusal.into_error(
+                        &rights,
+                        upstream.challenge.clone(),
+                        message.id.as_deref(),
+                    ));
+                }
+            }
+        }
+        Ok((!targets.is_empty()).then(|| ListFilter {
+            rights,
+            targets: Targets::Ids(targets),
+            upstream: upstream.name.clone(),
+        }))
+    }
+
+    /// The filter for a stream that may carry answers to earlier list requests (the GET
+    /// stream and resumptions), when `caller` may see only part of some list.
+    fn stream_filter(&self, upstream: &Upstream, caller: &Arc<Principal>) -> Option<ListFilter> {
+        let rights = Rights::new(
+            self.policy_slot.current(),
+            caller.clone(),
+            upstream.rules.clone(),
+        );
+        let kinds: Vec<_> = portcullis_policy::ListKind::ALL
+            .into_iter()
+            .filter(|kind| rights.filters(*kind))
+            .collect();
+        (!kinds.is_empty()).then(|| ListFilter {
+            rights,
+            targets: Targets::Shape(kinds),
+            upstream: upstream.name.clone(),
         })
     }
 
@@ -654,6 +784,13 @@ impl Gateway {
             });
         }
 
+        let filter = match caller {
+            Some(caller) => self
+                .authorize(upstream, caller, &inspected)
+                .map_err(|e| e.with_id(request_id))?,
+            None => None,
+        };
+
         let permit = upstream
             .in_flight
             .clone()
@@ -695,7 +832,7 @@ impl Gateway {
                     // The upstream ended the session on its own.
                     self.sessions.remove(name, sid).await?;
                 }
-                Ok(response)
+                filtered(filter, response, request_id).await
             }
             Transport::Bridge(bridge) => {
                 let Some(message) = single else {
@@ -722,7 +859,7 @@ impl Gateway {
                         .register(name, created, requested_version, subject(principal))
                         .await?;
                 }
-                Ok(outcome.response)
+                filtered(filter, outcome.response, request_id).await
             }
         }
     }
@@ -740,6 +877,7 @@ impl Gateway {
         if let Some(sid) = session_id {
             self.session(name, sid, principal).await?;
         }
+        let filter = caller.and_then(|caller| self.stream_filter(upstream, caller));
         let permit =
             upstream
                 .streams
@@ -749,7 +887,7 @@ impl Gateway {
                     upstream: upstream.name.clone(),
                     id: None,
                 })?;
-        match &upstream.transport {
+        let response = match &upstream.transport {
             Transport::Http(http) => {
                 // Standalone streams end as soon as a shutdown starts; the client reconnects
                 // elsewhere with Last-Event-ID.
@@ -787,7 +925,8 @@ impl Gateway {
                     .get(sid, last_event_id, permit, self.shutdown_started.clone())
                     .await
             }
-        }
+        }?;
+        filtered(filter, response, None).await
     }
 
     /// DELETE: ends a 2025-era session.
@@ -850,6 +989,21 @@ struct Admitted<'a> {
     upstream: &'a Upstream,
     /// Who is calling; `None` for `auth = "none"`.
     principal: Option<Arc<Principal>>,
+}
+
+/// The answer with its lists filtered, when it needs a filter.
+async fn filtered(
+    filter: Option<ListFilter>,
+    response: Response<Body>,
+    request_id: Option<&serde_json::value::RawValue>,
+) -> Result<Response<Body>, RelayError> {
+    match filter {
+        None => Ok(response),
+        Some(filter) => filter
+            .apply(response)
+            .await
+            .map_err(|e| e.with_id(request_id)),
+    }
 }
 
 fn subject(principal: Option<&Principal>) -> Option<&str> {

@@ -24,14 +24,14 @@ pub struct ScopeRuleError {
 
 impl ScopeRules {
     /// Parses `(scope, patterns)` pairs, in order. Patterns follow the roles' grammar.
-    pub fn new<'a>(
-        entries: impl IntoIterator<Item = (&'a str, &'a [String])>,
+    pub fn new<'a, P: IntoIterator<Item = &'a str>>(
+        entries: impl IntoIterator<Item = (&'a str, P)>,
     ) -> Result<ScopeRules, ScopeRuleError> {
         let mut scopes = Vec::new();
         for (scope, patterns) in entries {
             let parsed = patterns
-                .iter()
-                .map(|p| PermissionPattern::parse(p))
+                .into_iter()
+                .map(PermissionPattern::parse)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|error| ScopeRuleError {
                     scope: scope.to_owned(),
@@ -102,13 +102,11 @@ mod tests {
     use super::*;
 
     fn rules() -> ScopeRules {
-        let read = vec![
-            "mcp.tools.list".to_owned(),
-            "mcp.tools.call:files/read_*".to_owned(),
-        ];
-        let write = vec!["mcp.tools.*".to_owned()];
-        ScopeRules::new([("files:read", read.as_slice()), ("files:write", write.as_slice())])
-            .unwrap()
+        ScopeRules::new([
+            ("files:read", vec!["mcp.tools.list", "mcp.tools.call:files/read_*"]),
+            ("files:write", vec!["mcp.tools.*"]),
+        ])
+        .unwrap()
     }
 
     fn granted(scopes: &[&str]) -> Vec<String> {
@@ -145,9 +143,7 @@ mod tests {
     #[test]
     fn no_map_means_no_restriction_and_bad_patterns_are_refused() {
         assert!(ScopeRules::default().allows(&[], "mcp.tools.call", "x", Some("y")));
-        let bad = vec!["users.create:files".to_owned()];
-        assert!(ScopeRules::new([("s", bad.as_slice())]).is_err());
-        let unknown = vec!["mcp.tools.execute".to_owned()];
-        assert!(ScopeRules::new([("s", unknown.as_slice())]).is_err());
+        assert!(ScopeRules::new([("s", ["users.create:files"])]).is_err());
+        assert!(ScopeRules::new([("s", ["mcp.tools.execute"])]).is_err());
     }
 }

@@ -174,6 +174,15 @@ fn relay_error(e: RelayError) -> Response {
         RelayError::Unauthenticated { .. } => {
             (StatusCode::UNAUTHORIZED, code::INVALID_REQUEST, None)
         }
+        RelayError::Refused { code, id, .. } => (
+            if id.is_some() {
+                StatusCode::OK
+            } else {
+                StatusCode::FORBIDDEN
+            },
+            *code,
+            None,
+        ),
         RelayError::InsufficientScope { scopes, .. } => (
             StatusCode::FORBIDDEN,
             code::INVALID_REQUEST,

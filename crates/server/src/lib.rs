@@ -264,6 +264,56 @@ pub fn spawn_revocation_watch(gateway: Arc<Gateway>, store: Arc<dyn Store>) {
     });
 }
 
+/// Builds the authorization policy from the configuration and the store and puts it in force.
+/// Returns the store's authorization version it was built at.
+pub async fn load_policy(
+    gateway: &Gateway,
+    store: &dyn Store,
+    config: &portcullis_core::config::Config,
+) -> Result<i64, portcullis_core::admin::AdminError> {
+    // Read the version first: a change made while the policy is built moves it again, and the
+    // next poll rebuilds.
+    let version = store.authorization_version().await?;
+    let policy = portcullis_core::admin::roles::policy(store, config).await?;
+    gateway.policy().replace(policy);
+    Ok(version)
+}
+
+/// How often each replica asks the store whether roles or grants changed: a change is in force
+/// everywhere within this and the time to rebuild.
+pub const POLICY_POLL: Duration = Duration::from_millis(250);
+
+/// Rebuilds the authorization policy whenever the store's authorization version moves (a role
+/// or grant written by the CLI, another replica, or an account created with default roles),
+/// until the process ends. A rebuild that fails keeps the policy in force and is retried.
+pub fn spawn_policy_watch(
+    gateway: Arc<Gateway>,
+    store: Arc<dyn Store>,
+    config: Arc<portcullis_core::config::Config>,
+    mut version: i64,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(POLICY_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match store.authorization_version().await {
+                Ok(now) if now == version => {}
+                Ok(_) => match load_policy(&gateway, store.as_ref(), &config).await {
+                    Ok(loaded) => {
+                        tracing::info!(version = loaded, "authorization policy reloaded");
+                        version = loaded;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "the roles and grants in the store do not resolve: keeping the policy in force")
+                    }
+                },
+                Err(e) => tracing::debug!(error = %e, "could not poll the authorization version"),
+            }
+        }
+    });
+}
+
 /// Reloads the signing keys from the store every minute, so a rotation made by the CLI or another
 /// replica is published here (a new key's publish delay is ten minutes by default) and signs
 /// from its time; a reload that fails keeps the ring in use.

@@ -129,6 +129,15 @@ pub async fn spawn_setup(
         )
         .unwrap(),
     );
+    let policy_version = portcullis_server::load_policy(&gateway, store.as_ref(), &config)
+        .await
+        .unwrap();
+    portcullis_server::spawn_policy_watch(
+        gateway.clone(),
+        store.clone(),
+        Arc::new(config.clone()),
+        policy_version,
+    );
     gateway.start().await;
     let fetch = portcullis_gateway::fetch::HttpFetch::new(Default::default()).unwrap();
     let clients = Arc::new(

@@ -1,0 +1,259 @@
+//! Authorization of MCP traffic: whether the caller may send this message to this upstream,
+//! decided on the parsed body only, after authentication and before anything is relayed.
+//!
+//! The caller's roles come from the policy snapshot (grants in the store and the configuration,
+//! swapped whole when they change) and from the upstream's `authenticated_roles`; what its
+//! token may do is further limited by the upstream's `scope_permissions`. A request the roles
+//! do not allow is answered as if what it names did not exist; one only a missing scope stops
+//! gets a step-up challenge. List results are filtered item by item (`filter`).
+
+use std::sync::{Arc, RwLock};
+
+use portcullis_core::auth::Principal;
+use portcullis_core::auth::api_key::API_KEY_VALIDATOR;
+use portcullis_core::auth::portcullis_token::PORTCULLIS_VALIDATOR;
+use portcullis_policy::{Action, Facts, ListKind, MethodRule, Policy, ScopeRules, method_rule};
+use portcullis_proto::jsonrpc::Message;
+use portcullis_proto::mcp::code;
+
+use crate::error::RelayError;
+
+/// The policy every decision uses, replaced whole when roles or grants change.
+#[derive(Debug)]
+pub struct PolicySlot(RwLock<Arc<Policy>>);
+
+impl PolicySlot {
+    pub fn new(policy: Policy) -> PolicySlot {
+        PolicySlot(RwLock::new(Arc::new(policy)))
+    }
+
+    /// The policy in force now.
+    pub fn current(&self) -> Arc<Policy> {
+        match self.0.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts `policy` in force for every request that starts from now on.
+    pub fn replace(&self, policy: Policy) {
+        let policy = Arc::new(policy);
+        match self.0.write() {
+            Ok(mut slot) => *slot = policy,
+            Err(poisoned) => *poisoned.into_inner() = policy,
+        }
+    }
+}
+
+/// What one upstream adds to the policy.
+#[derive(Debug, Default)]
+pub(crate) struct UpstreamRules {
+    pub name: String,
+    /// `authenticated_roles`.
+    pub roles: Vec<String>,
+    /// `scope_permissions`.
+    pub scopes: ScopeRules,
+}
+
+/// The outcome for one action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Allow,
+    /// The roles allow it; the token lacks a scope, and this one would do.
+    StepUp(String),
+    Deny,
+}
+
+/// One caller's rights on one upstream, for the length of a request (and of its answer, which
+/// list filtering reads as it streams).
+#[derive(Debug, Clone)]
+pub(crate) struct Rights {
+    policy: Arc<Policy>,
+    principal: Arc<Principal>,
+    rules: Arc<UpstreamRules>,
+}
+
+/// How the policy names a principal: Portcullis users by account id, Portcullis
+/// client-credentials clients and API keys as service principals, and callers verified by other
+/// validators by their `{validator}:{sub}` subject (granted with `--subject`).
+fn facts(principal: &Principal) -> Facts<'_> {
+    let person = |subject| Facts {
+        subject,
+        service: false,
+        groups: &principal.groups,
+        tenant: principal.tenant.as_deref(),
+    };
+    let service = |subject| Facts {
+        subject,
+        service: true,
+        groups: &[],
+        tenant: principal.tenant.as_deref(),
+    };
+    if principal.validator == PORTCULLIS_VALIDATOR {
+        let sub = principal
+            .subject
+            .strip_prefix(PORTCULLIS_VALIDATOR)
+            .and_then(|s| s.strip_prefix(':'))
+            .unwrap_or(&principal.subject);
+        if sub.starts_with("client:") {
+            service(sub)
+        } else {
+            person(sub)
+        }
+    } else if principal.validator == API_KEY_VALIDATOR {
+        service(&principal.subject)
+    } else {
+        person(&principal.subject)
+    }
+}
+
+impl Rights {
+    pub fn new(policy: Arc<Policy>, principal: Arc<Principal>, rules: Arc<UpstreamRules>) -> Self {
+        Rights {
+            policy,
+            principal,
+            rules,
+        }
+    }
+
+    /// Whether the caller may do `permission` on the item `name` (`None`: on every item).
+    pub fn verdict(&self, permission: &str, name: Option<&str>) -> Verdict {
+        let action = Action {
+            permission,
+            tenant: self.principal.tenant.as_deref(),
+            upstream: Some(&self.rules.name),
+            name,
+        };
+        let by_role = self
+            .policy
+            .decide(&facts(&self.principal), &action)
+            .is_allowed()
+            || self
+                .rules
+                .roles
+                .iter()
+                .any(|role| self.policy.role_allows(role, &action).is_some());
+        if !by_role {
+            return Verdict::Deny;
+        }
+        let scopes = &self.rules.scopes;
+        if scopes.allows(&self.principal.scopes, permission, &self.rules.name, name) {
+            return Verdict::Allow;
+        }
+        match scopes.needed(permission, &self.rules.name, name) {
+            Some(scope) => Verdict::StepUp(scope.to_owned()),
+            None => Verdict::Deny,
+        }
+    }
+
+    /// Whether the list `kind` must be filtered for this caller (it may not use every item).
+    pub fn filters(&self, kind: ListKind) -> bool {
+        self.verdict(kind.item_permission(), None) != Verdict::Allow
+    }
+
+    /// Whether an item of the list `kind` named `name` is shown: the caller may use it, or may
+    /// after a step-up.
+    pub fn shows(&self, kind: ListKind, name: &str) -> bool {
+        self.verdict(kind.item_permission(), Some(name)) != Verdict::Deny
+    }
+
+    /// The scopes a step-up challenge asks for: those the token has that this upstream knows,
+    /// and `needed` (one challenge with every scope the client should hold).
+    pub fn step_up_scopes(&self, needed: String) -> Vec<String> {
+        let mut scopes: Vec<String> = self
+            .rules
+            .scopes
+            .names()
+            .filter(|s| self.principal.scopes.iter().any(|g| g == s))
+            .map(str::to_owned)
+            .collect();
+        if !scopes.contains(&needed) {
+            scopes.push(needed);
+        }
+        scopes
+    }
+}
+
+/// Why a message is refused, before it is shaped into an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Answered as the upstream answers for something that does not exist.
+    NotFound { code: i64, message: String },
+    StepUp(String),
+}
+
+/// Checks one client message. `Ok(Some(kind))`: allowed, and its result is the list `kind`,
+/// which must be filtered; `Ok(None)`: allowed as it is.
+pub(crate) fn check(rights: &Rights, message: &Message) -> Result<Option<ListKind>, Refusal> {
+    // A response to a request of the server (sampling, elicitation, roots) names no method.
+    let Some(method) = message.method.as_deref() else {
+        return Ok(None);
+    };
+    let permission = match method_rule(method) {
+        MethodRule::Open => return Ok(None),
+        MethodRule::Needs(permission) => permission,
+        MethodRule::Unknown => return Err(not_found(method, None)),
+    };
+    let name = match method {
+        "tools/call" | "prompts/get" => message.name.as_deref(),
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+            message.uri.as_deref()
+        }
+        _ => None,
+    };
+    match rights.verdict(permission, name) {
+        Verdict::Allow => {}
+        Verdict::StepUp(scope) => return Err(Refusal::StepUp(scope)),
+        Verdict::Deny => return Err(not_found(method, name)),
+    }
+    Ok(ListKind::of_method(method).filter(|kind| rights.filters(*kind)))
+}
+
+/// The error an MCP server gives for what does not exist (MCP server features: unknown tool
+/// and invalid prompt name -32602, resource not found -32002, unknown method -32601).
+fn not_found(method: &str, name: Option<&str>) -> Refusal {
+    let (code, message) = match method {
+        "tools/call" => (
+            code::INVALID_PARAMS,
+            format!("Unknown tool: {}", name.unwrap_or_default()),
+        ),
+        "prompts/get" => (
+            code::INVALID_PARAMS,
+            format!("Unknown prompt: {}", name.unwrap_or_default()),
+        ),
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+            (RESOURCE_NOT_FOUND, "Resource not found".to_owned())
+        }
+        _ => (code::METHOD_NOT_FOUND, "Method not found".to_owned()),
+    };
+    Refusal::NotFound { code, message }
+}
+
+/// MCP's "resource not found" error code.
+const RESOURCE_NOT_FOUND: i64 = -32002;
+
+impl Refusal {
+    /// The relay error that answers it, for request `id`.
+    pub fn into_error(
+        self,
+        rights: &Rights,
+        challenge: Arc<crate::auth::ResourceChallenge>,
+        id: Option<&serde_json::value::RawValue>,
+    ) -> RelayError {
+        match self {
+            Refusal::NotFound { code, message } => RelayError::Refused {
+                code,
+                message,
+                id: id.map(ToOwned::to_owned),
+            },
+            Refusal::StepUp(scope) => RelayError::InsufficientScope {
+                scopes: rights.step_up_scopes(scope),
+                challenge,
+                id: id.map(ToOwned::to_owned),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,329 @@
+//! Filtering of list results (`tools/list`, `prompts/list`, `resources/list`,
+//! `resources/templates/list`): items the caller may not use are removed from the answer,
+//! whether the upstream answers with JSON or an SSE stream, with any status and any spelling
+//! of the media type. An answer that cannot be filtered (another media type, a compressed
+//! body, one too large to hold) is not relayed: the caller gets a 502 (fail closed).
+
+use std::collections::VecDeque;
+
+use axum::body::Body;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderValue, Response};
+use http_body_util::BodyExt;
+use portcullis_policy::ListKind;
+use serde_json::Value;
+
+use crate::authorize::Rights;
+use crate::error::RelayError;
+
+/// The most a JSON answer or one SSE event may hold when it has to be filtered.
+const MAX_FILTERED_BYTES: usize = 16 * 1024 * 1024;
+
+/// Which JSON-RPC responses to filter.
+#[derive(Debug, Clone)]
+pub(crate) enum Targets {
+    /// The answers to these requests (by id) are these lists.
+    Ids(Vec<(Value, ListKind)>),
+    /// Any response whose result holds one of these lists (streams that may carry answers to
+    /// earlier requests: the GET stream, resumptions).
+    Shape(Vec<ListKind>),
+}
+
+/// A filter for one answer.
+#[derive(Debug, Clone)]
+pub(crate) struct ListFilter {
+    pub rights: Rights,
+    pub targets: Targets,
+    pub upstream: String,
+}
+
+enum Media {
+    Json,
+    EventStream,
+    Other,
+}
+
+fn media(response: &Response<Body>) -> Media {
+    let Some(value) = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Media::Other;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    if essence.eq_ignore_ascii_case("text/event-stream") {
+        Media::EventStream
+    } else if essence.eq_ignore_ascii_case("application/json")
+        || essence
+            .rsplit_once('+')
+            .is_some_and(|(_, suffix)| suffix.eq_ignore_ascii_case("json"))
+    {
+        Media::Json
+    } else {
+        Media::Other
+    }
+}
+
+impl ListFilter {
+    fn unavailable(&self, reason: &'static str) -> RelayError {
+        tracing::warn!(upstream = %self.upstream, reason, "a list answer could not be filtered: not relayed");
+        RelayError::Unavailable {
+            upstream: self.upstream.clone(),
+            reason,
+            id: None,
+        }
+    }
+
+    /// Filters `response`.
+    pub async fn apply(self, response: Response<Body>) -> Result<Response<Body>, RelayError> {
+        let encoded = response
+            .headers()
+            .get(CONTENT_ENCODING)
+            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+        let media = media(&response);
+        if encoded && !matches!(media, Media::Other) {
+            return Err(self.unavailable("compressed list answer"));
+        }
+        match media {
+            Media::Json => self.json(response).await,
+            Media::EventStream => Ok(self.event_stream(response)),
+            // An error page is not a list; a successful answer of an unknown kind might be one.
+            Media::Other if !response.status().is_success() => Ok(response),
+            Media::Other => Err(self.unavailable("list answer of an unexpected media type")),
+        }
+    }
+
+    async fn json(self, response: Response<Body>) -> Result<Response<Body>, RelayError> {
+        let (mut parts, body) = response.into_parts();
+        let bytes = match http_body_util::Limited::new(body, MAX_FILTERED_BYTES)
+            .collect()
+            .await
+        {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => return Err(self.unavailable("list answer too large or cut short")),
+        };
+        let filtered = match self.filter_payload(&bytes) {
+            Some(filtered) => Bytes::from(filtered),
+            None => bytes,
+        };
+        parts.headers.remove(CONTENT_LENGTH);
+        parts
+            .headers
+            .insert(CONTENT_LENGTH, HeaderValue::from(filtered.len()));
+        Ok(Response::from_parts(parts, Body::from(filtered)))
+    }
+
+    /// The payload with its lists filtered, or `None` when nothing in it is a target (the
+    /// bytes go on unchanged). A payload that is not JSON holds no list.
+    fn filter_payload(&self, payload: &[u8]) -> Option<Vec<u8>> {
+        let mut value: Value = serde_json::from_slice(payload).ok()?;
+        let changed = match &mut value {
+            Value::Array(batch) => batch
+                .iter_mut()
+                .map(|m| self.filter_message(m))
+                .fold(false, |a, b| a | b),
+            message => self.filter_message(message),
+        };
+        changed.then(|| serde_json::to_vec(&value).unwrap_or_default())
+    }
+
+    /// Filters one JSON-RPC response in place; returns whether it was a target.
+    fn filter_message(&self, message: &mut Value) -> bool {
+        let Some(object) = message.as_object_mut() else {
+            return false;
+        };
+        let kinds: Vec<ListKind> = match &self.targets {
+            Targets::Ids(ids) => match object.get("id") {
+                Some(id) => ids
+                    .iter()
+                    .filter(|(wanted, _)| wanted == id)
+                    .map(|(_, kind)| *kind)
+                    .collect(),
+                None => return false,
+            },
+            Targets::Shape(kinds) => kinds.clone(),
+        };
+        let Some(result) = object.get_mut("result").and_then(Value::as_object_mut) else {
+            return false;
+        };
+        let mut changed = false;
+        for kind in kinds {
+            if let Some(Value::Array(items)) = result.get_mut(kind.result_key()) {
+                items.retain(|item| {
+                    item.get(kind.name_key())
+                        .and_then(Value::as_str)
+                        .is_some_and(|name| self.rights.shows(kind, name))
+                });
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    fn event_stream(self, response: Response<Body>) -> Response<Body> {
+        let (mut parts, body) = response.into_parts();
+        parts.headers.remove(CONTENT_LENGTH);
+        let mut events = EventSplitter::default();
+        let mut failed = false;
+        let stream = body.into_data_stream().map(move |chunk| {
+            if failed {
+                return Err(std::io::Error::other("list filter stopped"));
+            }
+            let chunk = chunk.map_err(std::io::Error::other)?;
+            events.push(&chunk);
+            let mut out = BytesMut::new();
+            while let Some(event) = events.next_event() {
+                out.extend_from_slice(&self.filter_event(&event));
+            }
+            if events.pending() > MAX_FILTERED_BYTES {
+                failed = true;
+                tracing::warn!(upstream = %self.upstream, "an SSE event too large to filter: stream ended");
+                return Err(std::io::Error::other("SSE event too large to filter"));
+            }
+            Ok(out.freeze())
+        });
+        Response::from_parts(parts, Body::from_stream(stream))
+    }
+
+    /// One SSE event (its lines, terminator included) with its data filtered when it is a
+    /// target; otherwise the bytes as they came.
+    fn filter_event(&self, event: &[u8]) -> Vec<u8> {
+        let mut data = Vec::new();
+        let mut other_lines = Vec::new();
+        let mut has_data = false;
+        for line in lines(event) {
+            if line.is_empty() {
+                continue;
+            }
+            if let Some(rest) = field(line, b"data") {
+                if has_data {
+                    data.push(b'\n');
+                }
+                data.extend_from_slice(rest);
+                has_data = true;
+            } else {
+                other_lines.push(line);
+            }
+        }
+        if !has_data {
+            return event.to_vec();
+        }
+        let Some(filtered) = self.filter_payload(&data) else {
+            return event.to_vec();
+        };
+        let mut out = Vec::with_capacity(filtered.len() + 64);
+        for line in other_lines {
+            out.extend_from_slice(line);
+            out.push(b'\n');
+        }
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(&filtered);
+        out.extend_from_slice(b"\n\n");
+        out
+    }
+}
+
+/// The value of an SSE line of field `name` (`name:value`, one leading space dropped).
+fn field<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let rest = line.strip_prefix(name)?;
+    if rest.is_empty() {
+        return Some(rest);
+    }
+    let rest = rest.strip_prefix(b":")?;
+    Some(rest.strip_prefix(b" ").unwrap_or(rest))
+}
+
+/// The lines of an event, without their terminators (CRLF, LF or CR).
+fn lines(event: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = event;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest
+            .iter()
+            .position(|b| *b == b'\n' || *b == b'\r')
+            .unwrap_or(rest.len());
+        let line = &rest[..end];
+        let skip = match (rest.get(end), rest.get(end + 1)) {
+            (Some(b'\r'), Some(b'\n')) => 2,
+            (Some(_), _) => 1,
+            (None, _) => 0,
+        };
+        rest = &rest[end + skip..];
+        Some(line)
+    })
+}
+
+/// Splits an SSE byte stream into whole events (each ending with an empty line), whatever the
+/// chunking and line terminators.
+#[derive(Debug, Default)]
+struct EventSplitter {
+    buffer: BytesMut,
+    /// How far `buffer` has been scanned for an event end.
+    scanned: usize,
+    ready: VecDeque<Bytes>,
+}
+
+impl EventSplitter {
+    fn push(&mut self, chunk: &[u8]) {
+        self.buffer.extend_from_slice(chunk);
+        loop {
+            match event_end(&self.buffer, self.scanned) {
+                Ok(end) => {
+                    let event = self.buffer.split_to(end).freeze();
+                    self.ready.push_back(event);
+                    self.scanned = 0;
+                }
+                Err(resume) => {
+                    self.scanned = resume;
+                    break;
+                }
+            }
+        }
+    }
+
+    fn next_event(&mut self) -> Option<Bytes> {
+        self.ready.pop_front()
+    }
+
+    fn pending(&self) -> usize {
+        self.buffer.len()
+    }
+}
+
+/// The end (exclusive) of the first complete event in `buffer`, just after the empty line that
+/// ends it; or, when there is none yet, where to resume the search (the start of the last,
+/// unfinished line). `from` is the start of a line.
+fn event_end(buffer: &[u8], from: usize) -> Result<usize, usize> {
+    let mut line_start = from;
+    let mut i = from;
+    while i < buffer.len() {
+        let b = buffer[i];
+        if b != b'\n' && b != b'\r' {
+            i += 1;
+            continue;
+        }
+        if b == b'\r' && i + 1 == buffer.len() {
+            // Perhaps the first half of a CRLF: wait for the next byte.
+            return Err(line_start);
+        }
+        let after = if b == b'\r' && buffer[i + 1] == b'\n' {
+            i + 2
+        } else {
+            i + 1
+        };
+        if i == line_start && i > 0 {
+            return Ok(after);
+        }
+        i = after;
+        line_start = after;
+    }
+    Err(line_start)
+}
+
+#[cfg(test)]
+mod tests;
