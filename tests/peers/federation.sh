@@ -138,6 +138,7 @@ name = "$id-files"
 url = "http://127.0.0.1:$upstream_port/$id/mcp"
 auth = "oauth"
 pass_provider_token = "$id"
+authenticated_roles = ["developer"]
 EOF
     [[ $id == github ]] && echo 'provider_token_header = "x-github-token"'
   done

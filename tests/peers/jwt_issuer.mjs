@@ -135,11 +135,13 @@ name = "files"
 url = "http://127.0.0.1:${upstreamPort}/mcp"
 accept = ["corp"]
 scopes = ["files:read"]
+authenticated_roles = ["developer"]
 
 [[upstreams]]
 name = "other"
 url = "http://127.0.0.1:${upstreamPort}/mcp"
 accept = ["corp"]
+authenticated_roles = ["developer"]
 `,
 );
 start('upstream', 'python3', [path.join(here, 'header_upstream.py'), String(upstreamPort), upstreamLog]);

@@ -313,6 +313,10 @@ url = "sqlite://$out/portcullis-state/portcullis.db"
 # Tests only: the client ID metadata documents are served from 127.0.0.1.
 allow_loopback_client_id_documents = true
 
+# The account made below may use every MCP capability of every server.
+[accounts]
+default_roles = ["developer"]
+
 [[upstreams]]
 name = "everything"
 url = "http://127.0.0.1:$upstream_port/mcp"

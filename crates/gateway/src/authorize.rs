@@ -178,7 +178,10 @@ impl Rights {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Refusal {
     /// Answered as the upstream answers for something that does not exist.
-    NotFound { code: i64, message: String },
+    NotFound {
+        code: i64,
+        message: String,
+    },
     StepUp(String),
 }
 

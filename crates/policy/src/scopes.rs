@@ -103,7 +103,10 @@ mod tests {
 
     fn rules() -> ScopeRules {
         ScopeRules::new([
-            ("files:read", vec!["mcp.tools.list", "mcp.tools.call:files/read_*"]),
+            (
+                "files:read",
+                vec!["mcp.tools.list", "mcp.tools.call:files/read_*"],
+            ),
             ("files:write", vec!["mcp.tools.*"]),
         ])
         .unwrap()

@@ -295,7 +295,10 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         for (scope, patterns) in &up.scope_permissions {
             let at = format!("{}.{scope}", key("scope_permissions"));
             if !up.scopes.iter().any(|s| s == scope) {
-                p.add(at.clone(), format!("{scope:?} is not one of this upstream's scopes"));
+                p.add(
+                    at.clone(),
+                    format!("{scope:?} is not one of this upstream's scopes"),
+                );
             }
             if patterns.split_ascii_whitespace().next().is_none() {
                 p.add(at.clone(), "names no permission pattern");

@@ -1,0 +1,252 @@
+use std::sync::Arc;
+
+use portcullis_core::auth::Principal;
+use portcullis_policy::{
+    GrantScope, GrantSubject, ListKind, Policy, RoleDefinition, RoleGrant, RoleSet, ScopeRules,
+};
+use portcullis_proto::jsonrpc::{self, Limits};
+
+use super::*;
+
+fn policy(grants: Vec<RoleGrant>) -> Arc<Policy> {
+    let roles = RoleSet::build(&[RoleDefinition {
+        name: "files-reader".into(),
+        inherits: vec!["viewer".into()],
+        permissions: vec!["mcp.tools.call:files/read_*".into()],
+    }])
+    .unwrap();
+    Arc::new(Policy::new(roles, grants).unwrap())
+}
+
+fn grant(subject: GrantSubject, role: &str, scope: GrantScope) -> RoleGrant {
+    RoleGrant {
+        subject,
+        role: role.into(),
+        scope,
+    }
+}
+
+fn user(id: &str) -> Arc<Principal> {
+    Arc::new(Principal::new(PORTCULLIS_VALIDATOR, id))
+}
+
+fn rules(roles: &[&str], scopes: ScopeRules) -> Arc<UpstreamRules> {
+    Arc::new(UpstreamRules {
+        name: "files".into(),
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        scopes,
+    })
+}
+
+fn message(body: &str) -> jsonrpc::Message {
+    match jsonrpc::inspect(body.as_bytes(), Limits { max_depth: 64 }).unwrap() {
+        jsonrpc::Body::Single(m) => m,
+        jsonrpc::Body::Batch(_) => panic!("a batch"),
+    }
+}
+
+fn call(name: &str) -> String {
+    format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{name}"}}}}"#)
+}
+
+fn reader_rights() -> Rights {
+    Rights::new(
+        policy(vec![grant(
+            GrantSubject::User("usr_a".into()),
+            "files-reader",
+            GrantScope::All,
+        )]),
+        user("usr_a"),
+        rules(&[], ScopeRules::default()),
+    )
+}
+
+#[test]
+fn a_role_allows_exactly_its_tools_and_the_rest_look_unknown() {
+    let rights = reader_rights();
+    assert_eq!(check(&rights, &message(&call("read_file"))), Ok(None));
+    assert_eq!(
+        check(&rights, &message(&call("delete_file"))),
+        Err(Refusal::NotFound {
+            code: -32602,
+            message: "Unknown tool: delete_file".into()
+        })
+    );
+    // Case and trailing space variants are other names.
+    for name in ["Read_file", " read_file", "READ_FILE", "re\\u0061d"] {
+        let refused = check(&rights, &message(&call(name)));
+        assert!(matches!(refused, Err(Refusal::NotFound { .. })), "{name:?}");
+    }
+    // A unicode escape spells the same name as the upstream will read it: decided on that.
+    let escaped =
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"\u0064elete_file"}}"#;
+    assert!(check(&rights, &message(escaped)).is_err());
+    let escaped_ok =
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"\u0072ead_x"}}"#;
+    assert_eq!(check(&rights, &message(escaped_ok)), Ok(None));
+}
+
+#[test]
+fn unknown_methods_are_refused_as_not_found_and_plumbing_is_open() {
+    let rights = reader_rights();
+    for method in [
+        "tools/execute",
+        "Tools/Call",
+        "admin/shutdown",
+        "sampling/createMessage",
+    ] {
+        let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}"}}"#);
+        assert_eq!(
+            check(&rights, &message(&body)),
+            Err(Refusal::NotFound {
+                code: -32601,
+                message: "Method not found".into()
+            }),
+            "{method}"
+        );
+    }
+    for body in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"{"jsonrpc":"2.0","id":7,"result":{}}"#,
+    ] {
+        assert_eq!(check(&rights, &message(body)), Ok(None), "{body}");
+    }
+}
+
+#[test]
+fn nobody_without_a_grant_may_do_anything_but_authenticated_roles_give_rights() {
+    let nobody = Rights::new(
+        policy(vec![]),
+        user("usr_b"),
+        rules(&[], ScopeRules::default()),
+    );
+    assert!(check(&nobody, &message(&call("read_file"))).is_err());
+    let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    assert!(check(&nobody, &message(list)).is_err());
+    let everyone = Rights::new(
+        policy(vec![]),
+        user("usr_b"),
+        rules(&["developer"], ScopeRules::default()),
+    );
+    assert_eq!(check(&everyone, &message(&call("anything"))), Ok(None));
+    assert_eq!(check(&everyone, &message(list)), Ok(None));
+}
+
+#[test]
+fn a_narrowed_role_gets_its_lists_filtered() {
+    let rights = reader_rights();
+    let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    assert_eq!(check(&rights, &message(list)), Ok(Some(ListKind::Tools)));
+    assert!(rights.shows(ListKind::Tools, "read_x"));
+    assert!(!rights.shows(ListKind::Tools, "write_x"));
+    // The viewer role reads every prompt: that list needs no filter.
+    let prompts = r#"{"jsonrpc":"2.0","id":1,"method":"prompts/list"}"#;
+    assert_eq!(check(&rights, &message(prompts)), Ok(None));
+}
+
+#[test]
+fn grants_scoped_elsewhere_do_not_apply_and_services_do_not_inherit_groups() {
+    let policy = policy(vec![
+        grant(
+            GrantSubject::User("usr_a".into()),
+            "developer",
+            GrantScope::Upstream("notes".into()),
+        ),
+        grant(
+            GrantSubject::User("usr_a".into()),
+            "developer",
+            GrantScope::Tenant("acme".into()),
+        ),
+        grant(
+            GrantSubject::Group("sre".into()),
+            "developer",
+            GrantScope::All,
+        ),
+    ]);
+    let plain = Rights::new(
+        policy.clone(),
+        user("usr_a"),
+        rules(&[], ScopeRules::default()),
+    );
+    assert!(check(&plain, &message(&call("x"))).is_err());
+    let mut in_acme = Principal::new(PORTCULLIS_VALIDATOR, "usr_a");
+    in_acme.tenant = Some("acme".into());
+    let acme = Rights::new(
+        policy.clone(),
+        Arc::new(in_acme),
+        rules(&[], ScopeRules::default()),
+    );
+    assert_eq!(check(&acme, &message(&call("x"))), Ok(None));
+    let mut sre = Principal::new("corp", "someone");
+    sre.groups = vec!["sre".into()];
+    let member = Rights::new(
+        policy.clone(),
+        Arc::new(sre.clone()),
+        rules(&[], ScopeRules::default()),
+    );
+    assert_eq!(check(&member, &message(&call("x"))), Ok(None));
+    // An API key claiming the group in its principal is a service: groups do not apply.
+    let mut key = sre;
+    key.validator = API_KEY_VALIDATOR.into();
+    key.subject = "usr_a".into();
+    let service = Rights::new(policy, Arc::new(key), rules(&[], ScopeRules::default()));
+    assert!(check(&service, &message(&call("x"))).is_err());
+}
+
+#[test]
+fn a_missing_scope_asks_for_a_step_up_naming_every_scope_to_hold() {
+    let scopes = ScopeRules::new([
+        (
+            "files:read",
+            vec!["mcp.tools.list", "mcp.tools.call:files/read_*"],
+        ),
+        ("files:write", vec!["mcp.tools.*"]),
+    ])
+    .unwrap();
+    let mut token = Principal::new(PORTCULLIS_VALIDATOR, "usr_a");
+    token.scopes = vec!["files:read".into(), "openid".into()];
+    let rights = Rights::new(
+        policy(vec![]),
+        Arc::new(token),
+        rules(&["developer"], scopes),
+    );
+    assert_eq!(check(&rights, &message(&call("read_a"))), Ok(None));
+    let refused = check(&rights, &message(&call("delete_a")));
+    assert_eq!(refused, Err(Refusal::StepUp("files:write".into())));
+    assert_eq!(
+        rights.step_up_scopes("files:write".into()),
+        vec!["files:read".to_owned(), "files:write".to_owned()]
+    );
+    // No scope maps prompts: a role allowing them is not enough with this token.
+    let prompt = r#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p"}}"#;
+    assert!(matches!(
+        check(&rights, &message(prompt)),
+        Err(Refusal::NotFound { code: -32602, .. })
+    ));
+}
+
+#[test]
+fn a_step_up_is_never_offered_to_someone_the_roles_refuse() {
+    let scopes = ScopeRules::new([("files:write", vec!["mcp.tools.*"])]).unwrap();
+    let mut token = Principal::new(PORTCULLIS_VALIDATOR, "usr_a");
+    token.scopes = vec![];
+    let rights = Rights::new(
+        policy(vec![grant(
+            GrantSubject::User("usr_a".into()),
+            "files-reader",
+            GrantScope::All,
+        )]),
+        Arc::new(token),
+        rules(&[], scopes),
+    );
+    assert!(matches!(
+        check(&rights, &message(&call("delete_a"))),
+        Err(Refusal::NotFound { .. })
+    ));
+    assert_eq!(
+        check(&rights, &message(&call("read_a"))),
+        Err(Refusal::StepUp("files:write".into()))
+    );
+}
