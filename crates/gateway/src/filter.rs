@@ -247,13 +247,11 @@ fn lines(event: &[u8]) -> impl Iterator<Item = &[u8]> {
             .iter()
             .position(|b| *b == b'\n' || *b == b'\r')
             .unwrap_or(rest.len());
-        let line = &rest[..end];
-        let skip = match (rest.get(end), rest.get(end + 1)) {
-            (Some(b'\r'), Some(b'\n')) => 2,
-            (Some(_), _) => 1,
-            (None, _) => 0,
+        let (line, after) = rest.split_at(end);
+        rest = match after {
+            [b'\r', b'\n', tail @ ..] | [b'\r' | b'\n', tail @ ..] => tail,
+            tail => tail,
         };
-        rest = &rest[end + skip..];
         Some(line)
     })
 }
@@ -301,20 +299,16 @@ impl EventSplitter {
 fn event_end(buffer: &[u8], from: usize) -> Result<usize, usize> {
     let mut line_start = from;
     let mut i = from;
-    while i < buffer.len() {
-        let b = buffer[i];
+    while let Some(&b) = buffer.get(i) {
         if b != b'\n' && b != b'\r' {
             i += 1;
             continue;
         }
-        if b == b'\r' && i + 1 == buffer.len() {
+        let after = match (b, buffer.get(i + 1)) {
             // Perhaps the first half of a CRLF: wait for the next byte.
-            return Err(line_start);
-        }
-        let after = if b == b'\r' && buffer[i + 1] == b'\n' {
-            i + 2
-        } else {
-            i + 1
+            (b'\r', None) => return Err(line_start),
+            (b'\r', Some(b'\n')) => i + 2,
+            _ => i + 1,
         };
         if i == line_start && i > 0 {
             return Ok(after);
