@@ -1,0 +1,436 @@
+//! Authorization of MCP traffic over real HTTP: what a caller's grants and a token's scopes let
+//! through, list filtering for JSON and SSE answers, the bypasses of the security reference
+//! (header/body mismatch, duplicate keys, unicode escapes, case variants, batches, unknown
+//! methods), step-up challenges, and grants taking effect while Portcullis runs.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::*;
+use portcullis_core::auth::api_key::new_api_key;
+use portcullis_core::config::{RoleConfig, UpstreamConfig};
+use portcullis_store::{ApiKey, ApiKeyKind, GrantScopeKind, GranteeKind, Store, StoredRoleGrant};
+use portcullis_testkit::{MockConfig, MockUpstream, ResponseMode, SessionMode};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+const TOOLS: [&str; 3] = ["read_a", "write_a", "delete_all"];
+
+async fn mock(responses: ResponseMode) -> MockUpstream {
+    MockUpstream::start(MockConfig {
+        sessions: SessionMode::Stateless,
+        responses,
+        extra_tools: TOOLS.iter().map(|t| (*t).to_owned()).collect(),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn upstream(name: &str, url: &str) -> UpstreamConfig {
+    let mut up = UpstreamConfig::http(name, url);
+    up.accept = vec!["api_key".to_owned()];
+    up
+}
+
+fn reader_role(config: &mut portcullis_core::config::Config) {
+    config.roles = vec![RoleConfig {
+        name: "files-reader".into(),
+        inherits: vec![],
+        permissions: vec![
+            "mcp.tools.list".into(),
+            "mcp.tools.call:files/read_*".into(),
+        ],
+        description: None,
+    }];
+}
+
+/// Stores an API key for the service `subject` with `scopes`; returns the bearer value.
+async fn key(app: &App, subject: &str, scopes: &str) -> String {
+    let key = new_api_key(&mut rand::rng());
+    app.store
+        .api_key_insert(&ApiKey {
+            id: format!("key-{subject}-{}", &key.secret[4..12]),
+            secret_hash: key.hash,
+            subject: subject.to_owned(),
+            name: "test".to_owned(),
+            kind: ApiKeyKind::ApiKey,
+            scopes: scopes.to_owned(),
+            created_at: OffsetDateTime::now_utc(),
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+        })
+        .await
+        .unwrap();
+    format!("Bearer {}", key.secret)
+}
+
+async fn grant(app: &App, service: &str, role: &str, upstream: Option<&str>) -> String {
+    let id = format!("rgr_{service}_{role}_{}", upstream.unwrap_or("all"));
+    app.store
+        .role_grant_insert(&StoredRoleGrant {
+            id: id.clone(),
+            grantee_kind: GranteeKind::Service,
+            grantee: service.to_owned(),
+            role: role.to_owned(),
+            scope_kind: if upstream.is_some() {
+                GrantScopeKind::Upstream
+            } else {
+                GrantScopeKind::All
+            },
+            scope: upstream.unwrap_or_default().to_owned(),
+            created_at: OffsetDateTime::now_utc(),
+        })
+        .await
+        .unwrap();
+    id
+}
+
+fn call(name: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": name, "arguments": {}}})
+}
+
+fn list() -> Value {
+    json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"})
+}
+
+/// Sends `body` to upstream `name` as `bearer`; returns status, `WWW-Authenticate` and the
+/// JSON-RPC message of the answer (JSON, or the last `data:` of an SSE stream).
+async fn send(app: &App, name: &str, bearer: &str, body: &Value) -> (u16, Option<String>, Value) {
+    send_raw(app, name, bearer, &body.to_string(), &[]).await
+}
+
+async fn send_raw(
+    app: &App,
+    name: &str,
+    bearer: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Option<String>, Value) {
+    let mut request = app
+        .client
+        .post(app.mcp(name))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("authorization", bearer)
+        .body(body.to_owned());
+    let mut version = "2025-11-25";
+    for (k, v) in headers {
+        if k.eq_ignore_ascii_case("mcp-protocol-version") {
+            version = v;
+        } else {
+            request = request.header(*k, *v);
+        }
+    }
+    let response = request
+        .header("mcp-protocol-version", version)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let sse = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.to_str().unwrap().starts_with("text/event-stream"));
+    let text = response.text().await.unwrap();
+    let value = if sse {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .find(|m| m.get("id").is_some())
+            .unwrap_or(Value::Null)
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    };
+    (status, challenge, value)
+}
+
+fn tool_names(message: &Value) -> Vec<String> {
+    message["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tools in {message}"))
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// How many requests the upstream received with `method`.
+fn received(upstream: &MockUpstream, method: &str) -> usize {
+    upstream
+        .requests()
+        .iter()
+        .filter(|r| {
+            serde_json::from_slice::<Value>(&r.body)
+                .ok()
+                .is_some_and(|b| b["method"] == method)
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_caller_sees_and_calls_only_what_its_grants_allow_json_and_sse() {
+    for mode in [ResponseMode::Json, ResponseMode::Sse] {
+        let files = mock(mode).await;
+        let app = spawn_with(vec![upstream("files", &files.url())], reader_role).await;
+        let bearer = key(&app, "svc:ci", "").await;
+        grant(&app, "svc:ci", "files-reader", Some("files")).await;
+        let ok = wait_until(|| async {
+            send(&app, "files", &bearer, &call("read_a")).await.2["result"].is_object()
+        })
+        .await;
+        assert!(ok, "{mode:?}: the grant never took effect");
+
+        let (status, _, listed) = send(&app, "files", &bearer, &list()).await;
+        assert_eq!(status, 200);
+        assert_eq!(tool_names(&listed), ["read_a"], "{mode:?}");
+
+        let before = received(&files, "tools/call");
+        for tool in ["write_a", "delete_all", "echo", "READ_A"] {
+            let (status, _, answer) = send(&app, "files", &bearer, &call(tool)).await;
+            assert_eq!(status, 200, "{tool}");
+            assert_eq!(answer["error"]["code"], -32602, "{tool}: {answer}");
+            assert_eq!(answer["error"]["message"], format!("Unknown tool: {tool}"));
+            assert_eq!(answer["id"], 2);
+        }
+        assert_eq!(
+            received(&files, "tools/call"),
+            before,
+            "{mode:?}: refused calls reached the upstream"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_a_grant_nothing_but_the_handshake_passes() {
+    let files = mock(ResponseMode::Json).await;
+    let app = spawn(vec![upstream("files", &files.url())]).await;
+    let bearer = key(&app, "svc:nobody", "").await;
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let (status, _, answer) = send(&app, "files", &bearer, &init).await;
+    assert_eq!(status, 200);
+    assert!(answer["result"].is_object(), "{answer}");
+    let (_, _, listed) = send(&app, "files", &bearer, &list()).await;
+    assert_eq!(listed["error"]["code"], -32601, "{listed}");
+    let (_, _, called) = send(&app, "files", &bearer, &call("read_a")).await;
+    assert_eq!(called["error"]["code"], -32602);
+    for method in [
+        "resources/read",
+        "prompts/get",
+        "completion/complete",
+        "logging/setLevel",
+    ] {
+        let body = json!({"jsonrpc": "2.0", "id": 4, "method": method, "params": {"name": "x", "uri": "file:///x"}});
+        let (status, _, answer) = send(&app, "files", &bearer, &body).await;
+        assert_eq!(status, 200, "{method}");
+        assert!(answer["error"]["code"].is_i64(), "{method}: {answer}");
+    }
+    assert_eq!(
+        received(&files, "tools/call") + received(&files, "tools/list"),
+        0
+    );
+}
+
+#[tokio::test]
+async fn bypass_attempts_fail_and_never_reach_the_upstream() {
+    let files = mock(ResponseMode::Json).await;
+    let app = spawn_with(vec![upstream("files", &files.url())], reader_role).await;
+    let bearer = key(&app, "svc:ci", "").await;
+    grant(&app, "svc:ci", "files-reader", None).await;
+    assert!(
+        wait_until(|| async {
+            send(&app, "files", &bearer, &call("read_a")).await.2["result"].is_object()
+        })
+        .await
+    );
+    let calls_before = received(&files, "tools/call");
+    let refused = |(status, _, answer): (u16, Option<String>, Value)| {
+        status >= 400 || answer["error"].is_object()
+    };
+    // A unicode escape spelling a forbidden tool.
+    let escaped = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"\u0077rite_a","arguments":{}}}"#;
+    assert!(refused(
+        send_raw(&app, "files", &bearer, escaped, &[]).await
+    ));
+    // Duplicate name keys: the allowed one first, then the forbidden one.
+    let duplicated = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"read_a","name":"write_a"}}"#;
+    let (status, _, _) = send_raw(&app, "files", &bearer, duplicated, &[]).await;
+    assert_eq!(status, 400);
+    // A method spelt another way.
+    for method in ["Tools/Call", "tools/call ", "tools/CALL", "tools//call"] {
+        let body =
+            json!({"jsonrpc": "2.0", "id": 2, "method": method, "params": {"name": "write_a"}});
+        let (_, _, answer) = send(&app, "files", &bearer, &body).await;
+        assert_eq!(answer["error"]["code"], -32601, "{method:?}");
+    }
+    // The 2026-07-28 headers say an allowed tool, the body a forbidden one.
+    let stateless = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "write_a", "arguments": {}, "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}});
+    let (status, _, answer) = send_raw(
+        &app,
+        "files",
+        &bearer,
+        &stateless.to_string(),
+        &[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "read_a"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_i64()),
+        (400, Some(-32020))
+    );
+    // The same with the headers telling the truth is refused as an unknown tool.
+    let (_, _, answer) = send_raw(
+        &app,
+        "files",
+        &bearer,
+        &stateless.to_string(),
+        &[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "write_a"),
+        ],
+    )
+    .await;
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+    // A batch (2025-03-26) hiding a forbidden call behind an allowed one.
+    let batch = json!([call("read_a"), {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "delete_all"}}]);
+    let (status, _, _) = send_raw(
+        &app,
+        "files",
+        &bearer,
+        &batch.to_string(),
+        &[("mcp-protocol-version", "2025-03-26")],
+    )
+    .await;
+    assert_eq!(status, 403);
+    // Not JSON as the content type.
+    let response = app
+        .client
+        .post(app.mcp("files"))
+        .header("content-type", "text/plain")
+        .header("authorization", &bearer)
+        .body(call("write_a").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    assert_eq!(
+        received(&files, "tools/call"),
+        calls_before,
+        "a bypass reached the upstream"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_scope_gets_one_step_up_challenge_with_every_scope_needed() {
+    let files = mock(ResponseMode::Json).await;
+    let mut up = upstream("files", &files.url());
+    up.scopes = vec!["files:read".into(), "files:write".into()];
+    up.scope_permissions = BTreeMap::from([
+        (
+            "files:read".to_owned(),
+            "mcp.tools.list mcp.tools.call:files/read_*".to_owned(),
+        ),
+        ("files:write".to_owned(), "mcp.tools.*".to_owned()),
+    ]);
+    up.authenticated_roles = vec!["service".into()];
+    let app = spawn(vec![up]).await;
+    let reader = key(&app, "svc:reader", "files:read").await;
+    let (status, _, answer) = send(&app, "files", &reader, &call("read_a")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["result"].is_object());
+    let (status, challenge, answer) = send(&app, "files", &reader, &call("write_a")).await;
+    assert_eq!(status, 403, "{answer}");
+    let challenge = challenge.unwrap();
+    assert!(
+        challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
+    assert!(
+        challenge.contains("scope=\"files:read files:write\""),
+        "{challenge}"
+    );
+    assert!(challenge.contains("resource_metadata=\""), "{challenge}");
+    // A broader scope satisfies the narrower one.
+    let writer = key(&app, "svc:writer", "files:write").await;
+    for tool in ["read_a", "write_a"] {
+        let (status, _, answer) = send(&app, "files", &writer, &call(tool)).await;
+        assert_eq!(status, 200);
+        assert!(answer["result"].is_object(), "{tool}: {answer}");
+    }
+    // A token without any of the upstream's scopes may list nothing either: a step-up.
+    let bare = key(&app, "svc:bare", "").await;
+    let (status, challenge, _) = send(&app, "files", &bare, &list()).await;
+    assert_eq!(status, 403);
+    assert!(challenge.unwrap().contains("scope=\"files:read\""));
+    assert_eq!(received(&files, "tools/call"), 3);
+}
+
+#[tokio::test]
+async fn a_grant_and_its_revocation_take_effect_within_a_second() {
+    let files = mock(ResponseMode::Json).await;
+    let other = mock(ResponseMode::Json).await;
+    let app = spawn(vec![
+        upstream("files", &files.url()),
+        upstream("notes", &other.url()),
+    ])
+    .await;
+    let bearer = key(&app, "svc:deploy", "").await;
+    let allowed = |name: &'static str| {
+        let app = &app;
+        let bearer = bearer.clone();
+        async move { send(app, name, &bearer, &call("echo")).await.2["result"].is_object() }
+    };
+    assert!(!allowed("files").await);
+    let id = grant(&app, "svc:deploy", "service", Some("files")).await;
+    let started = Instant::now();
+    assert!(wait_until(|| allowed("files")).await);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // Granted on one upstream only.
+    assert!(!allowed("notes").await);
+    assert!(app.store.role_grant_delete(&id).await.unwrap());
+    let started = Instant::now();
+    assert!(wait_until(|| async { !allowed("files").await }).await);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// Polls `check` every 25 ms for up to two seconds.
+async fn wait_until<F, Fut>(check: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
