@@ -247,3 +247,32 @@ fn roles_are_granted_explained_and_revoked() {
         "deny"
     );
 }
+
+#[test]
+fn people_of_other_validators_are_granted_by_subject() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let granted = ok(
+        &config,
+        &[
+            "role",
+            "grant",
+            "--subject",
+            "corp:248289761001",
+            "--role",
+            "developer",
+            "--server",
+            "files",
+        ],
+    );
+    assert_eq!(granted["grantee"], "corp:248289761001", "{granted}");
+    for subject in ["portcullis:usr_x", "no-colon", ":x", "corp:"] {
+        let why = refused(
+            &config,
+            &["role", "grant", "--subject", subject, "--role", "developer"],
+        );
+        assert!(why.contains("subject"), "{subject}: {why}");
+    }
+    let grants = ok(&config, &["role", "grants"]);
+    assert_eq!(grants.as_array().unwrap().len(), 1, "{grants}");
+}

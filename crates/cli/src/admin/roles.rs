@@ -42,7 +42,7 @@ pub(crate) enum RoleCommand {
 }
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("grantee").required(true).args(["user", "group", "service"])))]
+#[command(group(ArgGroup::new("grantee").required(true).args(["user", "group", "service", "subject"])))]
 pub(crate) struct GrantArgs {
     /// An account's username.
     #[arg(long)]
@@ -53,6 +53,10 @@ pub(crate) struct GrantArgs {
     /// A service principal's subject (the `--subject` of its API key).
     #[arg(long)]
     service: Option<String>,
+    /// A person verified by another validator, by the subject Portcullis gives them:
+    /// `{validator}:{sub}`, e.g. `corp:248289761001` or `github:583231`.
+    #[arg(long)]
+    subject: Option<String>,
     #[arg(long)]
     role: String,
     /// Only in this tenant.
@@ -65,10 +69,11 @@ pub(crate) struct GrantArgs {
 
 impl GrantArgs {
     fn grantee(&self) -> Grantee<'_> {
-        match (&self.user, &self.group, &self.service) {
-            (Some(user), _, _) => Grantee::User(user),
-            (None, Some(group), _) => Grantee::Group(group),
-            (None, None, service) => Grantee::Service(service.as_deref().unwrap_or_default()),
+        match (&self.user, &self.group, &self.subject, &self.service) {
+            (Some(user), _, _, _) => Grantee::User(user),
+            (None, Some(group), _, _) => Grantee::Group(group),
+            (None, None, Some(subject), _) => Grantee::Subject(subject),
+            (None, None, None, service) => Grantee::Service(service.as_deref().unwrap_or_default()),
         }
     }
 

@@ -386,7 +386,18 @@ pub fn serve_command() -> tokio::process::Command {
 /// `portcullis serve --config FILE` as a child process (killed when dropped), once its
 /// `/readyz` on `port` answers 200.
 pub async fn serve_ready(config: &std::path::Path, port: u16) -> tokio::process::Child {
-    let child = serve_command().arg("--config").arg(config).spawn().unwrap();
+    let mut command = serve_command();
+    command.arg("--config").arg(config);
+    serve_child_ready(command, port).await
+}
+
+/// Spawns `command` (a [`serve_command`] with its arguments), once its `/readyz` on `port`
+/// answers 200.
+pub async fn serve_child_ready(
+    mut command: tokio::process::Command,
+    port: u16,
+) -> tokio::process::Child {
+    let child = command.spawn().unwrap();
     let client = reqwest::Client::new();
     for _ in 0..100 {
         if client

@@ -188,6 +188,8 @@ pub enum Grantee<'a> {
     Group(&'a str),
     /// A service principal's subject (an API key's `--subject`).
     Service(&'a str),
+    /// A person verified by another validator, by their `{validator}:{sub}` subject.
+    Subject(&'a str),
 }
 
 /// Where, as an operator names it: a tenant, an upstream, or (both `None`) everywhere.
@@ -239,6 +241,19 @@ async fn grantee_of(
         Grantee::Service(subject) if !subject.is_empty() && subject.len() <= 255 => {
             Ok((GranteeKind::Service, (*subject).to_owned()))
         }
+        // Stored as a user grant: account ids never hold a ':', validator subjects always do.
+        Grantee::Subject(subject)
+            if subject.len() <= 255
+                && subject
+                    .split_once(':')
+                    .is_some_and(|(v, sub)| !v.is_empty() && !sub.is_empty())
+                && !subject.starts_with("portcullis:") =>
+        {
+            Ok((GranteeKind::User, (*subject).to_owned()))
+        }
+        Grantee::Subject(subject) => Err(AdminError::Invalid(format!(
+            "{subject:?} is not a subject of another validator ({{validator}}:{{sub}}; Portcullis accounts are granted with --user)"
+        ))),
         _ => Err(AdminError::Invalid(
             "a group or service needs a name".to_owned(),
         )),
