@@ -246,7 +246,32 @@ pub(crate) async fn authz(
     } = command;
     let explanation =
         roles::explain(store, config, &user, &server, &method, name.as_deref()).await?;
+    let method = method.as_str();
+    let server = server.as_str();
     let (json, text) = match &explanation.decision {
+        Decision::Allowed(_) if explanation.via == roles::Via::Open => (
+            json!({
+                "decision": "allow",
+                "permission": null,
+                "reason": "open to every authenticated caller",
+            }),
+            format!("allow: {method} is open to every authenticated caller"),
+        ),
+        Decision::Allowed(reason) if explanation.via == roles::Via::AuthenticatedRoles => (
+            json!({
+                "decision": "allow",
+                "permission": explanation.permission,
+                "role": reason.grant.role,
+                "rule": reason.pattern,
+                "grant": format!("authenticated_roles of {server}"),
+            }),
+            format!(
+                "allow: {} via role {} (rule {}, every authenticated caller of {server}: authenticated_roles)",
+                explanation.permission.unwrap_or_default(),
+                reason.grant.role,
+                reason.pattern,
+            ),
+        ),
         Decision::Allowed(reason) => (
             json!({
                 "decision": "allow",

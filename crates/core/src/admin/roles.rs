@@ -381,14 +381,27 @@ pub async fn policy(store: &dyn Store, config: &Config) -> Result<Policy, AdminE
 
 pub use portcullis_policy::mcp_permission;
 
+/// What allowed a request, when it is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// A grant (the decision's reason names it).
+    Grant,
+    /// The server's `authenticated_roles` (the reason names the role).
+    AuthenticatedRoles,
+    /// The method is open to every authenticated caller (the handshake, `ping`, …).
+    Open,
+}
+
 /// What `admin authz explain` answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Explanation {
     pub permission: Option<&'static str>,
     pub decision: Decision,
+    pub via: Via,
 }
 
-/// Whether the account `username` may send `method` (naming `name`) to `server`, and why.
+/// Whether the account `username` may send `method` (naming `name`) to `server`, and why — as
+/// the gateway decides it, scopes of a token aside.
 pub async fn explain(
     store: &dyn Store,
     config: &Config,
@@ -401,18 +414,42 @@ pub async fn explain(
         .user_get_by_username(username)
         .await?
         .ok_or_else(|| AdminError::NotFound(format!("no user {username:?}")))?;
-    if !config.upstreams.iter().any(|u| u.name == server) {
+    let Some(upstream) = config.upstreams.iter().find(|u| u.name == server) else {
         return Err(AdminError::NotFound(format!(
             "no server {server:?} is configured"
         )));
-    }
-    let Some(permission) = mcp_permission(method) else {
-        return Ok(Explanation {
-            permission: None,
-            decision: Decision::Denied(portcullis_policy::Denial::UnknownPermission),
-        });
+    };
+    let permission = match portcullis_policy::method_rule(method) {
+        portcullis_policy::MethodRule::Open => {
+            return Ok(Explanation {
+                permission: None,
+                decision: Decision::Allowed(portcullis_policy::Reason {
+                    grant: RoleGrant {
+                        subject: GrantSubject::User(user.id),
+                        role: String::new(),
+                        scope: GrantScope::All,
+                    },
+                    pattern: String::new(),
+                }),
+                via: Via::Open,
+            });
+        }
+        portcullis_policy::MethodRule::Unknown => {
+            return Ok(Explanation {
+                permission: None,
+                decision: Decision::Denied(portcullis_policy::Denial::UnknownPermission),
+                via: Via::Grant,
+            });
+        }
+        portcullis_policy::MethodRule::Needs(permission) => permission,
     };
     let policy = policy(store, config).await?;
+    let action = Action {
+        permission,
+        tenant: user.tenant.as_deref(),
+        upstream: Some(server),
+        name,
+    };
     let decision = policy.decide(
         &Facts {
             subject: &user.id,
@@ -420,16 +457,30 @@ pub async fn explain(
             groups: &[],
             tenant: user.tenant.as_deref(),
         },
-        &Action {
-            permission,
-            tenant: user.tenant.as_deref(),
-            upstream: Some(server),
-            name,
-        },
+        &action,
     );
+    if !decision.is_allowed() {
+        for role in &upstream.authenticated_roles {
+            if let Some(pattern) = policy.role_allows(role, &action) {
+                return Ok(Explanation {
+                    permission: Some(permission),
+                    decision: Decision::Allowed(portcullis_policy::Reason {
+                        grant: RoleGrant {
+                            subject: GrantSubject::User(user.id),
+                            role: role.clone(),
+                            scope: GrantScope::Upstream(server.to_owned()),
+                        },
+                        pattern: pattern.as_str().to_owned(),
+                    }),
+                    via: Via::AuthenticatedRoles,
+                });
+            }
+        }
+    }
     Ok(Explanation {
         permission: Some(permission),
         decision,
+        via: Via::Grant,
     })
 }
 
@@ -564,6 +615,38 @@ mod tests {
                 .decision
                 .is_allowed()
         );
+    }
+
+    #[tokio::test]
+    async fn open_methods_and_authenticated_roles_are_explained() {
+        let store = store_with_alice().await;
+        let mut config = config();
+        config.upstreams[1].authenticated_roles = vec!["viewer".into()];
+        let open = explain(&store, &config, "alice", "files", "initialize", None)
+            .await
+            .unwrap();
+        assert!(open.decision.is_allowed());
+        assert_eq!(open.via, Via::Open);
+        let unknown = explain(&store, &config, "alice", "files", "Tools/Call", None)
+            .await
+            .unwrap();
+        assert!(!unknown.decision.is_allowed());
+        let everyone = explain(&store, &config, "alice", "notes", "tools/list", None)
+            .await
+            .unwrap();
+        assert_eq!(everyone.via, Via::AuthenticatedRoles);
+        let Decision::Allowed(reason) = everyone.decision else {
+            panic!("allowed");
+        };
+        assert_eq!(reason.grant.role, "viewer");
+        let not_there = explain(&store, &config, "alice", "files", "tools/list", None)
+            .await
+            .unwrap();
+        assert!(!not_there.decision.is_allowed());
+        let no_call = explain(&store, &config, "alice", "notes", "tools/call", Some("x"))
+            .await
+            .unwrap();
+        assert!(!no_call.decision.is_allowed());
     }
 
     #[tokio::test]
