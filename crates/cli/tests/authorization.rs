@@ -434,3 +434,83 @@ where
     }
     false
 }
+
+#[tokio::test]
+async fn an_open_stream_is_told_when_its_callers_rights_change() {
+    let files = MockUpstream::start(MockConfig {
+        get_stream_events: 0,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let app = spawn(vec![upstream("files", &files.url())]).await;
+    let bearer = key(&app, "svc:watcher", "").await;
+    let other = key(&app, "svc:other", "").await;
+    grant(&app, "svc:watcher", "service", Some("files")).await;
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let response = app
+        .post("files", &init)
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let echo = call("echo").to_string();
+    let in_session = [("mcp-session-id", session.as_str())];
+    assert!(
+        wait_until(|| async {
+            send_raw(&app, "files", &bearer, &echo, &in_session).await.2["result"].is_object()
+        })
+        .await
+    );
+    let mut stream = app
+        .client
+        .get(app.mcp("files"))
+        .header("accept", "text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("mcp-session-id", &session)
+        .header("authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    // A change for somebody else says nothing to this stream.
+    grant(&app, "svc:other", "service", None).await;
+    let other_session = app
+        .post("files", &init)
+        .header("authorization", &other)
+        .send()
+        .await
+        .unwrap()
+        .headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let theirs = [("mcp-session-id", other_session.as_str())];
+    assert!(
+        wait_until(|| async {
+            send_raw(&app, "files", &other, &echo, &theirs).await.2["result"].is_object()
+        })
+        .await
+    );
+    let quiet = tokio::time::timeout(Duration::from_millis(600), stream.chunk()).await;
+    assert!(quiet.is_err(), "the stream spoke: {quiet:?}");
+    // A change of this caller's rights does, within a second.
+    let id = "rgr_svc:watcher_service_files";
+    assert!(app.store.role_grant_delete(id).await.unwrap());
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while !seen.contains("notifications/tools/list_changed") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, stream.chunk())
+            .await
+            .expect("told within a second")
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n"), "{seen}");
+}

@@ -7,7 +7,7 @@
 //! do not allow is answered as if what it names did not exist; one only a missing scope stops
 //! gets a step-up challenge. List results are filtered item by item (`filter`).
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use portcullis_core::auth::Principal;
 use portcullis_core::auth::api_key::API_KEY_VALIDATOR;
@@ -18,30 +18,29 @@ use portcullis_proto::mcp::code;
 
 use crate::error::RelayError;
 
-/// The policy every decision uses, replaced whole when roles or grants change.
+/// The policy every decision uses, replaced whole when roles or grants change; open streams
+/// watch it to tell their callers when what they may use changed.
 #[derive(Debug)]
-pub struct PolicySlot(RwLock<Arc<Policy>>);
+pub struct PolicySlot(tokio::sync::watch::Sender<Arc<Policy>>);
 
 impl PolicySlot {
     pub fn new(policy: Policy) -> PolicySlot {
-        PolicySlot(RwLock::new(Arc::new(policy)))
+        PolicySlot(tokio::sync::watch::Sender::new(Arc::new(policy)))
     }
 
     /// The policy in force now.
     pub fn current(&self) -> Arc<Policy> {
-        match self.0.read() {
-            Ok(p) => p.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.0.borrow().clone()
     }
 
     /// Puts `policy` in force for every request that starts from now on.
     pub fn replace(&self, policy: Policy) {
-        let policy = Arc::new(policy);
-        match self.0.write() {
-            Ok(mut slot) => *slot = policy,
-            Err(poisoned) => *poisoned.into_inner() = policy,
-        }
+        self.0.send_replace(Arc::new(policy));
+    }
+
+    /// A receiver told of every replacement.
+    pub(crate) fn watch(&self) -> tokio::sync::watch::Receiver<Arc<Policy>> {
+        self.0.subscribe()
     }
 }
 
@@ -114,6 +113,21 @@ impl Rights {
             principal,
             rules,
         }
+    }
+
+    /// The same caller's rights under `policy`.
+    pub fn with_policy(&self, policy: Arc<Policy>) -> Rights {
+        Rights {
+            policy,
+            principal: self.principal.clone(),
+            rules: self.rules.clone(),
+        }
+    }
+
+    /// A digest of what decides for this caller: equal digests, equal decisions.
+    pub fn fingerprint(&self) -> u64 {
+        self.policy
+            .fingerprint(&facts(&self.principal), &self.rules.roles)
     }
 
     /// Whether the caller may do `permission` on the item `name` (`None`: on every item).

@@ -226,6 +226,124 @@ impl ListFilter {
     }
 }
 
+/// The notifications an open stream gets when what its caller may use changed.
+const LIST_CHANGED: &[u8] = b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n\
+event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/prompts/list_changed\"}\n\n\
+event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/resources/list_changed\"}\n\n";
+
+/// Guards a long-lived SSE stream (the GET stream, a resumption) of an authenticated caller:
+/// lists in it are filtered with the caller's rights *now* (the policy may change while the
+/// stream is open), and when the caller's rights change the stream carries
+/// `notifications/{tools,prompts,resources}/list_changed`, between two events, so the client
+/// lists again. Answers of other media types pass unchanged.
+pub(crate) fn guard_stream(
+    response: Response<Body>,
+    rights: Rights,
+    policy: tokio::sync::watch::Receiver<std::sync::Arc<portcullis_policy::Policy>>,
+    upstream: String,
+) -> Response<Body> {
+    if !matches!(media(&response), Media::EventStream) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    parts.headers.remove(CONTENT_LENGTH);
+    let fingerprint = rights.fingerprint();
+    let state = Guard {
+        body: body.into_data_stream(),
+        events: EventSplitter::default(),
+        filter: ListFilter {
+            rights,
+            targets: Targets::Shape(ListKind::ALL.to_vec()),
+            upstream,
+        },
+        policy: Some(policy),
+        fingerprint,
+        done: false,
+    };
+    let stream = futures_util::stream::unfold(state, |mut guard| async move {
+        if guard.done {
+            return None;
+        }
+        guard.next().await.map(|item| (item, guard))
+    });
+    Response::from_parts(parts, Body::from_stream(stream))
+}
+
+struct Guard {
+    body: axum::body::BodyDataStream,
+    events: EventSplitter,
+    filter: ListFilter,
+    /// `None` once the policy's sender is gone (the gateway is shutting down).
+    policy: Option<tokio::sync::watch::Receiver<std::sync::Arc<portcullis_policy::Policy>>>,
+    fingerprint: u64,
+    done: bool,
+}
+
+impl Guard {
+    async fn next(&mut self) -> Option<Result<Bytes, std::io::Error>> {
+        loop {
+            let changed = async {
+                match &mut self.policy {
+                    Some(policy) => policy.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                alive = changed => {
+                    if !alive {
+                        self.policy = None;
+                        continue;
+                    }
+                    let Some(policy) = self.policy.as_mut().map(|p| p.borrow_and_update().clone()) else {
+                        continue;
+                    };
+                    self.filter.rights = self.filter.rights.with_policy(policy);
+                    let fingerprint = self.filter.rights.fingerprint();
+                    if fingerprint != self.fingerprint {
+                        self.fingerprint = fingerprint;
+                        return Some(Ok(Bytes::from_static(LIST_CHANGED)));
+                    }
+                }
+                chunk = self.body.next() => {
+                    let chunk = match chunk {
+                        None => {
+                            self.done = true;
+                            return None;
+                        }
+                        Some(Err(e)) => {
+                            self.done = true;
+                            return Some(Err(std::io::Error::other(e)));
+                        }
+                        Some(Ok(chunk)) => chunk,
+                    };
+                    self.events.push(&chunk);
+                    let kinds: Vec<ListKind> = ListKind::ALL
+                        .into_iter()
+                        .filter(|kind| self.filter.rights.filters(*kind))
+                        .collect();
+                    self.filter.targets = Targets::Shape(kinds);
+                    let mut out = BytesMut::new();
+                    while let Some(event) = self.events.next_event() {
+                        if matches!(&self.filter.targets, Targets::Shape(k) if k.is_empty()) {
+                            out.extend_from_slice(&event);
+                        } else {
+                            out.extend_from_slice(&self.filter.filter_event(&event));
+                        }
+                    }
+                    if self.events.pending() > MAX_FILTERED_BYTES {
+                        self.done = true;
+                        tracing::warn!(upstream = %self.filter.upstream, "an SSE event too large to filter: stream ended");
+                        return Some(Err(std::io::Error::other("SSE event too large to filter")));
+                    }
+                    if !out.is_empty() {
+                        return Some(Ok(out.freeze()));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The value of an SSE line of field `name` (`name:value`, one leading space dropped).
 fn field<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     let rest = line.strip_prefix(name)?;

@@ -406,23 +406,24 @@ impl Gateway {
         }))
     }
 
-    /// The filter for a stream that may carry answers to earlier list requests (the GET
-    /// stream and resumptions), when `caller` may see only part of some list.
-    fn stream_filter(&self, upstream: &Upstream, caller: &Arc<Principal>) -> Option<ListFilter> {
+    /// Guards a long-lived stream of `caller` (see `filter::guard_stream`).
+    fn guard_stream(
+        &self,
+        upstream: &Upstream,
+        caller: &Arc<Principal>,
+        response: Response<Body>,
+    ) -> Response<Body> {
         let rights = Rights::new(
             self.policy_slot.current(),
             caller.clone(),
             upstream.rules.clone(),
         );
-        let kinds: Vec<_> = portcullis_policy::ListKind::ALL
-            .into_iter()
-            .filter(|kind| rights.filters(*kind))
-            .collect();
-        (!kinds.is_empty()).then(|| ListFilter {
+        filter::guard_stream(
+            response,
             rights,
-            targets: Targets::Shape(kinds),
-            upstream: upstream.name.clone(),
-        })
+            self.policy_slot.watch(),
+            upstream.name.clone(),
+        )
     }
 
     /// The `Host`/`Origin` policy, shared with the CORS layer.
@@ -877,7 +878,6 @@ impl Gateway {
         if let Some(sid) = session_id {
             self.session(name, sid, principal).await?;
         }
-        let filter = caller.and_then(|caller| self.stream_filter(upstream, caller));
         let permit =
             upstream
                 .streams
@@ -926,7 +926,10 @@ impl Gateway {
                     .await
             }
         }?;
-        filtered(filter, response, None).await
+        Ok(match caller {
+            Some(caller) => self.guard_stream(upstream, caller, response),
+            None => response,
+        })
     }
 
     /// DELETE: ends a 2025-era session.

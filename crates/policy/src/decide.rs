@@ -134,6 +134,28 @@ impl Policy {
             .find(|p| p.matches(action.permission, action.upstream, action.name))
     }
 
+    /// A digest of everything that decides for `facts` — the grants that apply and the
+    /// patterns of their roles — and of `extra_roles` (roles held without a grant): when it is
+    /// unchanged between two policies, every decision for the principal is too.
+    pub fn fingerprint(&self, facts: &Facts<'_>, extra_roles: &[String]) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        let role = |name: &str, hasher: &mut std::collections::hash_map::DefaultHasher| {
+            name.hash(hasher);
+            for pattern in self.roles.patterns(name).unwrap_or_default() {
+                pattern.as_str().hash(hasher);
+            }
+        };
+        for grant in self.grants_of(facts) {
+            grant.hash(&mut hasher);
+            role(&grant.role, &mut hasher);
+        }
+        for name in extra_roles {
+            role(name, &mut hasher);
+        }
+        hasher.finish()
+    }
+
     /// Whether `facts` may do `action`, and the grant, role and pattern behind a yes.
     pub fn decide(&self, facts: &Facts<'_>, action: &Action<'_>) -> Decision {
         if !is_permission(action.permission) {
