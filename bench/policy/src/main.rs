@@ -108,12 +108,14 @@ fn main() {
         tenant: Some("tenant-3"),
         upstream: Some(upstream),
         name: Some(name),
+        hints: None,
     };
     let list = Action {
         permission: "mcp.tools.list",
         tenant: Some("tenant-3"),
         upstream: Some("server-4"),
         name: None,
+        hints: None,
     };
     // usr_0 holds role-0 everywhere and role-99 (every pattern) through grant 0.
     /// A case's name and the decision it times (whether it allows).

@@ -514,3 +514,39 @@ async fn an_open_stream_is_told_when_its_callers_rights_change() {
     }
     assert!(seen.contains("event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n"), "{seen}");
 }
+
+#[tokio::test]
+async fn read_only_roles_call_only_tools_the_server_annotates_read_only() {
+    let files = mock(ResponseMode::Sse).await;
+    let app = spawn_with(vec![upstream("files", &files.url())], |config| {
+        config.roles = vec![RoleConfig {
+            name: "looker".into(),
+            inherits: vec![],
+            permissions: vec![
+                "mcp.tools.list".into(),
+                "mcp.tools.call:files/*#readOnly".into(),
+            ],
+            description: None,
+        }];
+    })
+    .await;
+    let bearer = key(&app, "svc:looker", "").await;
+    grant(&app, "svc:looker", "looker", None).await;
+    // Nothing is known to be read-only before a list says so.
+    assert!(
+        wait_until(|| async {
+            send(&app, "files", &bearer, &list()).await.2["result"].is_object()
+        })
+        .await
+    );
+    let (_, _, listed) = send(&app, "files", &bearer, &list()).await;
+    assert_eq!(tool_names(&listed), ["echo", "slow"]);
+    let (_, _, answer) = send(&app, "files", &bearer, &call("echo")).await;
+    assert!(answer["result"].is_object(), "{answer}");
+    let before = received(&files, "tools/call");
+    for tool in TOOLS {
+        let (_, _, answer) = send(&app, "files", &bearer, &call(tool)).await;
+        assert_eq!(answer["error"]["code"], -32602, "{tool}: {answer}");
+    }
+    assert_eq!(received(&files, "tools/call"), before);
+}

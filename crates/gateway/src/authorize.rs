@@ -12,7 +12,9 @@ use std::sync::Arc;
 use portcullis_core::auth::Principal;
 use portcullis_core::auth::api_key::API_KEY_VALIDATOR;
 use portcullis_core::auth::portcullis_token::PORTCULLIS_VALIDATOR;
-use portcullis_policy::{Action, Facts, ListKind, MethodRule, Policy, ScopeRules, method_rule};
+use portcullis_policy::{
+    Action, Facts, ListKind, MethodRule, Policy, ScopeRules, ToolHints, method_rule,
+};
 use portcullis_proto::jsonrpc::Message;
 use portcullis_proto::mcp::code;
 
@@ -52,6 +54,47 @@ pub(crate) struct UpstreamRules {
     pub roles: Vec<String>,
     /// `scope_permissions`.
     pub scopes: ScopeRules,
+    /// What its tools say of themselves, learned from its `tools/list` answers.
+    pub hints: HintCache,
+}
+
+/// Tool annotations of one upstream, by tool name, as its `tools/list` answers give them (the
+/// last answer wins). Bounded: past `MAX_HINTS` names, new ones are not remembered, so rules
+/// that need them do not match (fail closed).
+#[derive(Debug, Default)]
+pub(crate) struct HintCache(std::sync::RwLock<std::collections::HashMap<String, ToolHints>>);
+
+const MAX_HINTS: usize = 4096;
+
+impl HintCache {
+    pub fn get(&self, tool: &str) -> Option<ToolHints> {
+        self.0.read().ok()?.get(tool).copied()
+    }
+
+    pub fn learn(&self, tool: &str, hints: ToolHints) {
+        let Ok(mut map) = self.0.write() else { return };
+        if let Some(known) = map.get_mut(tool) {
+            *known = hints;
+        } else if map.len() < MAX_HINTS {
+            map.insert(tool.to_owned(), hints);
+        }
+    }
+}
+
+/// The hints of a tool item of a `tools/list` answer (MCP: `readOnlyHint` defaults to false,
+/// `destructiveHint` to true).
+pub(crate) fn hints_of(tool: &serde_json::Value) -> ToolHints {
+    let annotations = tool.get("annotations");
+    let flag = |name: &str| {
+        annotations
+            .and_then(|a| a.get(name))
+            .and_then(serde_json::Value::as_bool)
+    };
+    let read_only = flag("readOnlyHint") == Some(true);
+    ToolHints {
+        read_only,
+        non_destructive: read_only || flag("destructiveHint") == Some(false),
+    }
 }
 
 /// The outcome for one action.
@@ -130,13 +173,20 @@ impl Rights {
             .fingerprint(&facts(&self.principal), &self.rules.roles)
     }
 
-    /// Whether the caller may do `permission` on the item `name` (`None`: on every item).
-    pub fn verdict(&self, permission: &str, name: Option<&str>) -> Verdict {
+    /// Whether the caller may do `permission` on the item `name` (`None`: on every item),
+    /// a tool whose annotations say `hints` (`None`: not known).
+    pub fn verdict(
+        &self,
+        permission: &str,
+        name: Option<&str>,
+        hints: Option<ToolHints>,
+    ) -> Verdict {
         let action = Action {
             permission,
             tenant: self.principal.tenant.as_deref(),
             upstream: Some(&self.rules.name),
             name,
+            hints,
         };
         let by_role = self
             .policy
@@ -151,10 +201,16 @@ impl Rights {
             return Verdict::Deny;
         }
         let scopes = &self.rules.scopes;
-        if scopes.allows(&self.principal.scopes, permission, &self.rules.name, name) {
+        if scopes.allows(
+            &self.principal.scopes,
+            permission,
+            &self.rules.name,
+            name,
+            hints,
+        ) {
             return Verdict::Allow;
         }
-        match scopes.needed(permission, &self.rules.name, name) {
+        match scopes.needed(permission, &self.rules.name, name, hints) {
             Some(scope) => Verdict::StepUp(scope.to_owned()),
             None => Verdict::Deny,
         }
@@ -162,13 +218,18 @@ impl Rights {
 
     /// Whether the list `kind` must be filtered for this caller (it may not use every item).
     pub fn filters(&self, kind: ListKind) -> bool {
-        self.verdict(kind.item_permission(), None) != Verdict::Allow
+        self.verdict(kind.item_permission(), None, None) != Verdict::Allow
     }
 
     /// Whether an item of the list `kind` named `name` is shown: the caller may use it, or may
-    /// after a step-up.
-    pub fn shows(&self, kind: ListKind, name: &str) -> bool {
-        self.verdict(kind.item_permission(), Some(name)) != Verdict::Deny
+    /// after a step-up. `hints`: a tool's annotations.
+    pub fn shows(&self, kind: ListKind, name: &str, hints: Option<ToolHints>) -> bool {
+        self.verdict(kind.item_permission(), Some(name), hints) != Verdict::Deny
+    }
+
+    /// Remembers what a listed tool says of itself, for later calls.
+    pub fn learn_hints(&self, tool: &str, hints: ToolHints) {
+        self.rules.hints.learn(tool, hints);
     }
 
     /// The scopes a step-up challenge asks for: those the token has that this upstream knows,
@@ -218,7 +279,11 @@ pub(crate) fn check(rights: &Rights, message: &Message) -> Result<Option<ListKin
         }
         _ => None,
     };
-    match rights.verdict(permission, name) {
+    let hints = match (method, name) {
+        ("tools/call", Some(tool)) => rights.rules.hints.get(tool),
+        _ => None,
+    };
+    match rights.verdict(permission, name, hints) {
         Verdict::Allow => {}
         Verdict::StepUp(scope) => return Err(Refusal::StepUp(scope)),
         Verdict::Deny => return Err(not_found(method, name)),

@@ -153,9 +153,15 @@ impl ListFilter {
         for kind in kinds {
             if let Some(Value::Array(items)) = result.get_mut(kind.result_key()) {
                 items.retain(|item| {
-                    item.get(kind.name_key())
-                        .and_then(Value::as_str)
-                        .is_some_and(|name| self.rights.shows(kind, name))
+                    let Some(name) = item.get(kind.name_key()).and_then(Value::as_str) else {
+                        return false;
+                    };
+                    let hints = (kind == ListKind::Tools).then(|| {
+                        let hints = crate::authorize::hints_of(item);
+                        self.rights.learn_hints(name, hints);
+                        hints
+                    });
+                    self.rights.shows(kind, name, hints)
                 });
                 changed = true;
             }

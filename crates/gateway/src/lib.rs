@@ -286,6 +286,7 @@ impl Gateway {
                 name: up.name.clone(),
                 roles: up.authenticated_roles.clone(),
                 scopes,
+                hints: authorize::HintCache::default(),
             });
             if up.auth == AuthMode::None {
                 tracing::warn!(upstream = %up.name, "UNAUTHENTICATED: anyone who can reach /servers/{}/mcp can use this MCP server (auth = \"none\")", up.name);

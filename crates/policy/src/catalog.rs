@@ -199,7 +199,9 @@ pub fn render_markdown() -> String {
          (`users.*`, `mcp.tools.*`) or `*`. MCP permissions can be narrowed to an upstream and to \
          item names: `mcp.tools.call:files` (every tool of `files`), `mcp.tools.call:files/read_*` \
          (its tools whose names start with `read_`), `mcp.resources.read:*/file:///srv/*`. Names \
-         compare exactly, case included; `*` matches any run of characters.\n\n\
+         compare exactly, case included; `*` matches any run of characters. A pattern for tool \
+         calls can end with `#readOnly` or `#nonDestructive` (`mcp.tools.call:files#readOnly`): \
+         it then allows only calls of tools whose MCP annotations say so.\n\n\
          | Permission | Kind | Allows |\n|---|---|---|\n",
     );
     for p in PERMISSIONS {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use crate::catalog::is_permission;
 use crate::grants::{GrantSubject, RoleGrant};
-use crate::pattern::PermissionPattern;
+use crate::pattern::{PermissionPattern, ToolHints};
 use crate::roles::{RoleError, RoleSet};
 
 /// What is known about the principal asking.
@@ -31,6 +31,8 @@ pub struct Action<'a> {
     pub upstream: Option<&'a str>,
     /// The tool, prompt or resource the MCP request names.
     pub name: Option<&'a str>,
+    /// What the tool says of itself, for a tool call (`None`: not known).
+    pub hints: Option<ToolHints>,
 }
 
 /// Why an action is allowed: the grant, the role and the pattern that allowed it.
@@ -129,9 +131,14 @@ impl Policy {
         if !is_permission(action.permission) {
             return None;
         }
-        self.roles
-            .covering(role, action.permission)
-            .find(|p| p.matches(action.permission, action.upstream, action.name))
+        self.roles.covering(role, action.permission).find(|p| {
+            p.matches_tool(
+                action.permission,
+                action.upstream,
+                action.name,
+                action.hints,
+            )
+        })
     }
 
     /// A digest of everything that decides for `facts` — the grants that apply and the
@@ -170,7 +177,14 @@ impl Policy {
             if let Some(pattern) = self
                 .roles
                 .covering(&grant.role, action.permission)
-                .find(|p| p.matches(action.permission, action.upstream, action.name))
+                .find(|p| {
+                    p.matches_tool(
+                        action.permission,
+                        action.upstream,
+                        action.name,
+                        action.hints,
+                    )
+                })
             {
                 return Decision::Allowed(Reason {
                     grant: grant.clone(),

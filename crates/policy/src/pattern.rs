@@ -20,6 +20,34 @@ pub enum PatternError {
     NarrowedAdmin(String),
     #[error("{0:?}: the upstream or name part is empty")]
     EmptyPart(String),
+    #[error("{0:?}: #readOnly and #nonDestructive qualify tool calls (mcp.tools.call) only")]
+    HintNotForTools(String),
+}
+
+/// What a tool says of itself in its MCP annotations, as far as rules use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ToolHints {
+    /// `readOnlyHint: true`.
+    pub read_only: bool,
+    /// Read-only, or `destructiveHint: false` (MCP's default for a tool that writes is
+    /// destructive).
+    pub non_destructive: bool,
+}
+
+/// A pattern's requirement on the tool's annotations: `#readOnly` or `#nonDestructive`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HintRequirement {
+    ReadOnly,
+    NonDestructive,
+}
+
+impl HintRequirement {
+    fn met_by(self, hints: ToolHints) -> bool {
+        match self {
+            HintRequirement::ReadOnly => hints.read_only,
+            HintRequirement::NonDestructive => hints.non_destructive,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -36,6 +64,7 @@ pub struct PermissionPattern {
     base: Base,
     upstream: Option<Glob>,
     name: Option<Glob>,
+    hint: Option<HintRequirement>,
     text: String,
 }
 
@@ -81,7 +110,12 @@ fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
 
 impl PermissionPattern {
     /// Parses and checks `text` against the catalog.
-    pub fn parse(text: &str) -> Result<Self, PatternError> {
+    pub fn parse(full: &str) -> Result<Self, PatternError> {
+        let (text, hint) = match full.rsplit_once('#') {
+            Some((rest, "readOnly")) => (rest, Some(HintRequirement::ReadOnly)),
+            Some((rest, "nonDestructive")) => (rest, Some(HintRequirement::NonDestructive)),
+            _ => (full, None),
+        };
         let (base_text, narrowing) = match text.split_once(':') {
             Some((base, rest)) => (base, Some(rest)),
             None => (text, None),
@@ -124,11 +158,15 @@ impl PermissionPattern {
                 )
             }
         };
+        if hint.is_some() && !base_covers(&base, "mcp.tools.call") {
+            return Err(PatternError::HintNotForTools(full.to_owned()));
+        }
         Ok(PermissionPattern {
             base,
             upstream,
             name,
-            text: text.to_owned(),
+            hint,
+            text: full.to_owned(),
         })
     }
 
@@ -146,7 +184,25 @@ impl PermissionPattern {
     /// pattern needs the action to name what it narrows to: a pattern with a name part never
     /// matches an action without a name.
     pub fn matches(&self, permission: &str, upstream: Option<&str>, name: Option<&str>) -> bool {
+        self.matches_tool(permission, upstream, name, None)
+    }
+
+    /// [`matches`](Self::matches), for a tool whose annotations say `hints` (`None`: not
+    /// known). A pattern qualified with `#readOnly` or `#nonDestructive` matches only calls of
+    /// tools known to be so.
+    pub fn matches_tool(
+        &self,
+        permission: &str,
+        upstream: Option<&str>,
+        name: Option<&str>,
+        hints: Option<ToolHints>,
+    ) -> bool {
         if !base_covers(&self.base, permission) {
+            return false;
+        }
+        if let Some(requirement) = self.hint
+            && (permission != "mcp.tools.call" || !hints.is_some_and(|h| requirement.met_by(h)))
+        {
             return false;
         }
         if let Some(glob) = &self.upstream
@@ -176,6 +232,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn hint_qualified_patterns_match_only_calls_of_tools_known_to_be_so() {
+        let read_only = PermissionPattern::parse("mcp.tools.*:files#readOnly").unwrap();
+        let safe = ToolHints {
+            read_only: true,
+            non_destructive: true,
+        };
+        let additive = ToolHints {
+            read_only: false,
+            non_destructive: true,
+        };
+        let call = "mcp.tools.call";
+        assert!(read_only.matches_tool(call, Some("files"), Some("get"), Some(safe)));
+        assert!(!read_only.matches_tool(call, Some("files"), Some("put"), Some(additive)));
+        assert!(!read_only.matches_tool(call, Some("files"), Some("get"), None));
+        assert!(!read_only.matches(call, Some("files"), Some("get")));
+        assert!(!read_only.matches_tool("mcp.tools.list", Some("files"), None, Some(safe)));
+        let gentle = PermissionPattern::parse("mcp.tools.call#nonDestructive").unwrap();
+        assert!(gentle.matches_tool(call, Some("x"), Some("put"), Some(additive)));
+        assert!(!gentle.matches_tool(call, Some("x"), Some("rm"), Some(ToolHints::default())));
+        assert_eq!(gentle.as_str(), "mcp.tools.call#nonDestructive");
+    }
+
+    #[test]
     fn patterns_parse_or_say_why_not() {
         for ok in [
             "*",
@@ -187,9 +266,18 @@ mod tests {
             "mcp.tools.call:files/read_*",
             "mcp.*:*/*",
             "mcp.resources.read:docs/file:///srv/*",
+            "mcp.resources.read:docs/file:///a#b",
+            "mcp.tools.call:files/*#readOnly",
+            "mcp.tools.*#nonDestructive",
         ] {
             assert!(PermissionPattern::parse(ok).is_ok(), "{ok}");
         }
+        assert_eq!(
+            PermissionPattern::parse("mcp.prompts.get#readOnly"),
+            Err(PatternError::HintNotForTools(
+                "mcp.prompts.get#readOnly".into()
+            ))
+        );
         let cases = [
             (
                 "users.creat",

@@ -5,7 +5,7 @@
 //! wider patterns) satisfies whatever a narrower one would. Scopes the map does not name allow
 //! nothing; an upstream without a map does not restrict by scope at all.
 
-use crate::pattern::{PatternError, PermissionPattern};
+use crate::pattern::{PatternError, PermissionPattern, ToolHints};
 
 /// The scope map of one upstream, in the order its scopes are listed (narrowest first, by
 /// convention: a step-up asks for the first scope that would allow the action).
@@ -52,13 +52,14 @@ impl ScopeRules {
         permission: &'a str,
         upstream: &'a str,
         name: Option<&'a str>,
+        hints: Option<ToolHints>,
     ) -> impl Iterator<Item = &'a str> + 'a {
         self.scopes
             .iter()
             .filter(move |(_, patterns)| {
                 patterns
                     .iter()
-                    .any(|p| p.matches(permission, Some(upstream), name))
+                    .any(|p| p.matches_tool(permission, Some(upstream), name, hints))
             })
             .map(|(scope, _)| scope.as_str())
     }
@@ -71,22 +72,29 @@ impl ScopeRules {
         permission: &str,
         upstream: &str,
         name: Option<&str>,
+        hints: Option<ToolHints>,
     ) -> bool {
         self.is_empty()
             || self
-                .allowing(permission, upstream, name)
+                .allowing(permission, upstream, name, hints)
                 .any(|scope| granted.iter().any(|g| g == scope))
     }
 
     /// The first scope (in the configured order) that would allow the action, to ask for in a
     /// step-up challenge; `None` when no scope would.
-    pub fn needed(&self, permission: &str, upstream: &str, name: Option<&str>) -> Option<&str> {
+    pub fn needed(
+        &self,
+        permission: &str,
+        upstream: &str,
+        name: Option<&str>,
+        hints: Option<ToolHints>,
+    ) -> Option<&str> {
         self.scopes
             .iter()
             .find(|(_, patterns)| {
                 patterns
                     .iter()
-                    .any(|p| p.matches(permission, Some(upstream), name))
+                    .any(|p| p.matches_tool(permission, Some(upstream), name, hints))
             })
             .map(|(scope, _)| scope.as_str())
     }
@@ -120,32 +128,65 @@ mod tests {
     fn a_scope_allows_what_its_patterns_match_and_a_broader_one_satisfies_a_narrower() {
         let rules = rules();
         let call = "mcp.tools.call";
-        assert!(rules.allows(&granted(&["files:read"]), call, "files", Some("read_a")));
-        assert!(!rules.allows(&granted(&["files:read"]), call, "files", Some("write_a")));
-        assert!(rules.allows(&granted(&["files:write"]), call, "files", Some("read_a")));
-        assert!(rules.allows(&granted(&["files:write"]), call, "files", Some("write_a")));
-        assert!(!rules.allows(&granted(&[]), call, "files", Some("read_a")));
-        assert!(!rules.allows(&granted(&["other"]), "mcp.tools.list", "files", None));
-        assert!(!rules.allows(&granted(&["files:write"]), "mcp.prompts.get", "files", None));
+        assert!(rules.allows(
+            &granted(&["files:read"]),
+            call,
+            "files",
+            Some("read_a"),
+            None
+        ));
+        assert!(!rules.allows(
+            &granted(&["files:read"]),
+            call,
+            "files",
+            Some("write_a"),
+            None
+        ));
+        assert!(rules.allows(
+            &granted(&["files:write"]),
+            call,
+            "files",
+            Some("read_a"),
+            None
+        ));
+        assert!(rules.allows(
+            &granted(&["files:write"]),
+            call,
+            "files",
+            Some("write_a"),
+            None
+        ));
+        assert!(!rules.allows(&granted(&[]), call, "files", Some("read_a"), None));
+        assert!(!rules.allows(&granted(&["other"]), "mcp.tools.list", "files", None, None));
+        assert!(!rules.allows(
+            &granted(&["files:write"]),
+            "mcp.prompts.get",
+            "files",
+            None,
+            None
+        ));
     }
 
     #[test]
     fn the_step_up_asks_for_the_first_scope_that_would_allow() {
         let rules = rules();
         assert_eq!(
-            rules.needed("mcp.tools.call", "files", Some("read_a")),
+            rules.needed("mcp.tools.call", "files", Some("read_a"), None),
             Some("files:read")
         );
         assert_eq!(
-            rules.needed("mcp.tools.call", "files", Some("delete")),
+            rules.needed("mcp.tools.call", "files", Some("delete"), None),
             Some("files:write")
         );
-        assert_eq!(rules.needed("mcp.prompts.get", "files", Some("p")), None);
+        assert_eq!(
+            rules.needed("mcp.prompts.get", "files", Some("p"), None),
+            None
+        );
     }
 
     #[test]
     fn no_map_means_no_restriction_and_bad_patterns_are_refused() {
-        assert!(ScopeRules::default().allows(&[], "mcp.tools.call", "x", Some("y")));
+        assert!(ScopeRules::default().allows(&[], "mcp.tools.call", "x", Some("y"), None));
         assert!(ScopeRules::new([("s", ["users.create:files"])]).is_err());
         assert!(ScopeRules::new([("s", ["mcp.tools.execute"])]).is_err());
     }

@@ -449,6 +449,7 @@ pub async fn explain(
         tenant: user.tenant.as_deref(),
         upstream: Some(server),
         name,
+        hints: None,
     };
     let decision = policy.decide(
         &Facts {

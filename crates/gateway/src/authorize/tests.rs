@@ -35,6 +35,7 @@ fn rules(roles: &[&str], scopes: ScopeRules) -> Arc<UpstreamRules> {
         name: "files".into(),
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
         scopes,
+        hints: HintCache::default(),
     })
 }
 
@@ -139,8 +140,8 @@ fn a_narrowed_role_gets_its_lists_filtered() {
     let rights = reader_rights();
     let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
     assert_eq!(check(&rights, &message(list)), Ok(Some(ListKind::Tools)));
-    assert!(rights.shows(ListKind::Tools, "read_x"));
-    assert!(!rights.shows(ListKind::Tools, "write_x"));
+    assert!(rights.shows(ListKind::Tools, "read_x", None));
+    assert!(!rights.shows(ListKind::Tools, "write_x", None));
     // The viewer role reads every prompt: that list needs no filter.
     let prompts = r#"{"jsonrpc":"2.0","id":1,"method":"prompts/list"}"#;
     assert_eq!(check(&rights, &message(prompts)), Ok(None));
@@ -248,5 +249,50 @@ fn a_step_up_is_never_offered_to_someone_the_roles_refuse() {
     assert_eq!(
         check(&rights, &message(&call("read_a"))),
         Err(Refusal::StepUp("files:write".into()))
+    );
+}
+
+#[test]
+fn read_only_rules_follow_the_tools_annotations_learned_from_lists() {
+    let scopes = ScopeRules::new([
+        (
+            "files:read",
+            vec!["mcp.tools.list", "mcp.tools.call:files/*#readOnly"],
+        ),
+        ("files:write", vec!["mcp.tools.*"]),
+    ])
+    .unwrap();
+    let mut token = Principal::new(PORTCULLIS_VALIDATOR, "usr_a");
+    token.scopes = vec!["files:read".into()];
+    let rights = Rights::new(
+        policy(vec![]),
+        Arc::new(token),
+        rules(&["developer"], scopes),
+    );
+    let get = serde_json::json!({"name": "get", "annotations": {"readOnlyHint": true}});
+    let put = serde_json::json!({"name": "put", "annotations": {"destructiveHint": false}});
+    // Before a list says so, nothing is known to be read-only: a step-up.
+    assert_eq!(
+        check(&rights, &message(&call("get"))),
+        Err(Refusal::StepUp("files:write".into()))
+    );
+    assert!(rights.shows(ListKind::Tools, "get", Some(hints_of(&get))));
+    rights.learn_hints("get", hints_of(&get));
+    rights.learn_hints("put", hints_of(&put));
+    assert_eq!(check(&rights, &message(&call("get"))), Ok(None));
+    assert_eq!(
+        check(&rights, &message(&call("put"))),
+        Err(Refusal::StepUp("files:write".into()))
+    );
+    assert_eq!(
+        hints_of(&put),
+        ToolHints {
+            read_only: false,
+            non_destructive: true
+        }
+    );
+    assert_eq!(
+        hints_of(&serde_json::json!({"name": "x"})),
+        ToolHints::default()
     );
 }

@@ -175,6 +175,7 @@ fn decisions_follow_roles_scopes_and_patterns() {
             tenant: case.action_tenant,
             upstream: case.upstream,
             name: case.name,
+            hints: None,
         };
         let decision = policy.decide(&facts, &action);
         assert_eq!(
@@ -206,6 +207,7 @@ fn a_decision_says_which_grant_and_pattern_allowed_it_and_why_not() {
         tenant: None,
         upstream: Some("files"),
         name: Some("read_file"),
+        hints: None,
     };
     let Decision::Allowed(reason) = policy.decide(&facts, &action) else {
         panic!("allowed");
@@ -216,6 +218,7 @@ fn a_decision_says_which_grant_and_pattern_allowed_it_and_why_not() {
         &facts,
         &Action {
             name: Some("write_file"),
+            hints: None,
             ..action
         },
     );
