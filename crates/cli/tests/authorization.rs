@@ -550,3 +550,108 @@ async fn read_only_roles_call_only_tools_the_server_annotates_read_only() {
     }
     assert_eq!(received(&files, "tools/call"), before);
 }
+
+fn isolated(name: &str, isolation: portcullis_core::config::Isolation) -> UpstreamConfig {
+    let path = portcullis_testkit::mock_stdio_mcp_path()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let mut up = UpstreamConfig::stdio(
+        name,
+        vec![path, "--name".into(), "srv-{subject_hash}".into()],
+    );
+    up.accept = vec!["api_key".into()];
+    up.authenticated_roles = vec!["service".into()];
+    up.isolation = isolation;
+    up
+}
+
+/// Opens a session as `bearer`; returns its id and the server's name.
+async fn open_session(app: &App, name: &str, bearer: &str) -> (String, String) {
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let response = app
+        .post(name, &init)
+        .header("authorization", bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let text = response.text().await.unwrap();
+    let data = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .find(|d| !d.is_empty())
+        .unwrap_or(&text)
+        .to_owned();
+    let value: Value = serde_json::from_str(&data).unwrap_or_else(|e| panic!("{e}: {text:?}"));
+    let server = value["result"]["serverInfo"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (session, server)
+}
+
+async fn pid(app: &App, name: &str, bearer: &str, session: &str) -> u64 {
+    let whoami = call("whoami").to_string();
+    let (_, _, answer) = send_raw(app, name, bearer, &whoami, &[("mcp-session-id", session)]).await;
+    answer["result"]["structuredContent"]["pid"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{answer}"))
+}
+
+#[tokio::test]
+async fn each_user_of_an_isolated_stdio_server_gets_a_process_of_their_own() {
+    use portcullis_core::config::Isolation;
+    let app = spawn(vec![
+        isolated("mine", Isolation::User),
+        isolated("ours", Isolation::Tenant),
+    ])
+    .await;
+    let alice = key(&app, "svc:alice", "").await;
+    let bob = key(&app, "svc:bob", "").await;
+    assert_eq!(
+        app.gateway.running_instances("mine").await,
+        0,
+        "started lazily"
+    );
+    let (a1, alice_server) = open_session(&app, "mine", &alice).await;
+    let (a2, _) = open_session(&app, "mine", &alice).await;
+    let (b1, bob_server) = open_session(&app, "mine", &bob).await;
+    // The command line was filled per user, with a digest of the subject, not the subject.
+    assert!(
+        alice_server.starts_with("srv-") && alice_server.len() == 20,
+        "{alice_server}"
+    );
+    assert_ne!(alice_server, bob_server);
+    assert!(!alice_server.contains("alice"));
+    let (pa1, pa2, pb1) = (
+        pid(&app, "mine", &alice, &a1).await,
+        pid(&app, "mine", &alice, &a2).await,
+        pid(&app, "mine", &bob, &b1).await,
+    );
+    assert_eq!(pa1, pa2, "one process per user");
+    assert_ne!(pa1, pb1, "users do not share a process");
+    assert_eq!(app.gateway.running_instances("mine").await, 2);
+    // Bob cannot use Alice's session (it belongs to her principal).
+    let whoami = call("whoami").to_string();
+    let (status, _, _) = send_raw(&app, "mine", &bob, &whoami, &[("mcp-session-id", &a1)]).await;
+    assert_eq!(status, 404);
+    // A process per tenant needs a tenant: an API key has none.
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let (status, _, answer) = send(&app, "ours", &alice, &init).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tenant"),
+        "{answer}"
+    );
+    assert_eq!(app.gateway.running_instances("ours").await, 0);
+    // Idle processes with open sessions stay; nothing is stopped while they are open.
+    assert_eq!(app.gateway.stop_idle_instances(Duration::ZERO).await, 0);
+}

@@ -270,6 +270,11 @@ impl Bridge {
     }
 
     /// Ends sessions unused for `idle` (closing their legacy connections); returns how many.
+    /// How many bridged sessions are open.
+    pub(crate) fn session_count(&self) -> usize {
+        lock(&self.core.sessions).len()
+    }
+
     pub(crate) fn sweep(&self, idle: Duration) -> usize {
         let now = std::time::Instant::now();
         let stale: Vec<(String, Arc<Session>)> = {

@@ -18,6 +18,7 @@ mod headers;
 mod http;
 pub mod identity;
 mod identity_token;
+mod isolation;
 mod provider_token;
 
 pub use provider_token::ProviderTokenSource;
@@ -38,7 +39,7 @@ use portcullis_core::auth::{
     ApiKeyValidator, PortcullisTokens, Principal, RevocationList, Validator,
 };
 use portcullis_core::config::{
-    AuthMode, BuiltinServer, Config, HttpTransport, UpstreamConfig, UpstreamKind,
+    AuthMode, BuiltinServer, Config, HttpTransport, Isolation, UpstreamConfig, UpstreamKind,
 };
 use portcullis_proto::jsonrpc::{self, Limits};
 use portcullis_proto::mcp::{self, header};
@@ -68,6 +69,14 @@ pub struct GatewayError {
 enum Transport {
     Http(Box<HttpUpstream>),
     Bridge(Arc<Bridge>),
+    /// A stdio upstream with a child process per tenant or user.
+    Isolated(Box<isolation::Isolated>),
+}
+
+/// Where one request goes.
+enum Route<'a> {
+    Http(&'a HttpUpstream),
+    Bridge(Arc<Bridge>),
 }
 
 impl std::fmt::Debug for Transport {
@@ -75,6 +84,7 @@ impl std::fmt::Debug for Transport {
         match self {
             Transport::Http(h) => write!(f, "Http({})", h.uri()),
             Transport::Bridge(b) => write!(f, "Bridge({})", b.describe()),
+            Transport::Isolated(i) => write!(f, "Bridge({})", i.describe()),
         }
     }
 }
@@ -218,6 +228,13 @@ impl Gateway {
                 } => Transport::Bridge(Arc::new(
                     Bridge::legacy_sse(up, url, shutdown_deadline.clone()).map_err(error)?,
                 )),
+                UpstreamKind::Stdio { command } if up.isolation != Isolation::Shared => {
+                    Transport::Isolated(Box::new(isolation::Isolated::new(
+                        up,
+                        command,
+                        shutdown_deadline.clone(),
+                    )))
+                }
                 UpstreamKind::Stdio { command } => Transport::Bridge(Arc::new(
                     Bridge::stdio(up, command, shutdown_deadline.clone()).map_err(error)?,
                 )),
@@ -457,9 +474,44 @@ impl Gateway {
             .values()
             .map(|up| match &up.transport {
                 Transport::Bridge(b) => b.sweep(idle),
-                Transport::Http(_) => 0,
+                Transport::Http(_) | Transport::Isolated(_) => 0,
             })
             .sum()
+    }
+
+    /// Stops the per-tenant and per-user child processes unused for `idle` with no session
+    /// open; returns how many stopped.
+    pub async fn stop_idle_instances(&self, idle: Duration) -> usize {
+        let mut stopped = 0;
+        for up in self.upstreams.values() {
+            if let Transport::Isolated(i) = &up.transport {
+                stopped += i.stop_idle(idle).await;
+            }
+        }
+        stopped
+    }
+
+    /// How many per-tenant or per-user child processes upstream `name` runs now.
+    pub async fn running_instances(&self, name: &str) -> usize {
+        match self.upstreams.get(name).map(|u| &u.transport) {
+            Some(Transport::Isolated(i)) => i.running().await,
+            _ => 0,
+        }
+    }
+
+    /// Where a request of `caller` to `upstream` goes (starting its isolated child if needed).
+    async fn route<'a>(
+        &self,
+        upstream: &'a Upstream,
+        caller: Option<&Arc<Principal>>,
+    ) -> Result<Route<'a>, RelayError> {
+        Ok(match &upstream.transport {
+            Transport::Http(http) => Route::Http(http),
+            Transport::Bridge(bridge) => Route::Bridge(bridge.clone()),
+            Transport::Isolated(isolated) => {
+                Route::Bridge(isolated.bridge_for(caller.map(Arc::as_ref)).await?)
+            }
+        })
     }
 
     /// A graceful shutdown began: standalone streams end now, requests drain.
@@ -471,8 +523,10 @@ impl Gateway {
     pub async fn finish_shutdown(&self) {
         self.shutdown_deadline.cancel();
         for up in self.upstreams.values() {
-            if let Transport::Bridge(b) = &up.transport {
-                b.stop().await;
+            match &up.transport {
+                Transport::Bridge(b) => b.stop().await,
+                Transport::Isolated(i) => i.stop().await,
+                Transport::Http(_) => {}
             }
         }
     }
@@ -805,8 +859,12 @@ impl Gateway {
                 }
                 .with_id(request_id)
             })?;
-        match &upstream.transport {
-            Transport::Http(http) => {
+        match self
+            .route(upstream, caller)
+            .await
+            .map_err(|e| e.with_id(request_id))?
+        {
+            Route::Http(http) => {
                 let response = http
                     .send(
                         Method::POST,
@@ -836,7 +894,7 @@ impl Gateway {
                 }
                 filtered(filter, response, request_id).await
             }
-            Transport::Bridge(bridge) => {
+            Route::Bridge(bridge) => {
                 let Some(message) = single else {
                     return Err(RelayError::BadMessage {
                         code: mcp::code::INVALID_REQUEST,
@@ -888,8 +946,8 @@ impl Gateway {
                     upstream: upstream.name.clone(),
                     id: None,
                 })?;
-        let response = match &upstream.transport {
-            Transport::Http(http) => {
+        let response = match self.route(upstream, caller).await? {
+            Route::Http(http) => {
                 // Standalone streams end as soon as a shutdown starts; the client reconnects
                 // elsewhere with Last-Event-ID.
                 http.send(
@@ -903,7 +961,7 @@ impl Gateway {
                 )
                 .await
             }
-            Transport::Bridge(bridge) => {
+            Route::Bridge(bridge) => {
                 if version.is_some_and(mcp::is_stateless) {
                     return Err(RelayError::MethodNotAllowed);
                 }
@@ -956,18 +1014,20 @@ impl Gateway {
                     )
                     .await
                 }
-                Transport::Bridge(_) if version.is_some_and(mcp::is_stateless) => {
+                Transport::Bridge(_) | Transport::Isolated(_)
+                    if version.is_some_and(mcp::is_stateless) =>
+                {
                     Err(RelayError::MethodNotAllowed)
                 }
-                Transport::Bridge(_) => Err(RelayError::SessionRequired {
+                Transport::Bridge(_) | Transport::Isolated(_) => Err(RelayError::SessionRequired {
                     message: "DELETE needs an Mcp-Session-Id",
                     id: None,
                 }),
             };
         };
         self.session(name, sid, principal).await?;
-        let response = match &upstream.transport {
-            Transport::Http(http) => {
+        let response = match self.route(upstream, caller).await? {
+            Route::Http(http) => {
                 http.send(
                     Method::DELETE,
                     &parts.headers,
@@ -979,7 +1039,7 @@ impl Gateway {
                 )
                 .await?
             }
-            Transport::Bridge(bridge) => bridge.delete(sid).await?,
+            Route::Bridge(bridge) => bridge.delete(sid).await?,
         };
         if response.status().is_success() || response.status() == StatusCode::NOT_FOUND {
             self.sessions.remove(name, sid).await?;
@@ -1081,6 +1141,10 @@ async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes,
         Err(_) => Err(RelayError::BodyUnreadable),
     }
 }
+
+/// How long a per-tenant or per-user child process may sit unused (with no session open)
+/// before the janitor stops it.
+pub const INSTANCE_IDLE_LIMIT: Duration = Duration::from_secs(15 * 60);
 
 /// How long idle sessions are kept before the janitor forgets them.
 pub const SESSION_IDLE_LIMIT: Duration = Duration::from_secs(24 * 3600);

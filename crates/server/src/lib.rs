@@ -354,6 +354,15 @@ pub fn spawn_janitor(gateway: Arc<Gateway>) {
                 Ok(n) => tracing::info!(sessions = n, "forgot idle relay sessions"),
                 Err(e) => tracing::warn!(error = %e, "could not purge idle relay sessions"),
             }
+            let stopped = gateway
+                .stop_idle_instances(portcullis_gateway::INSTANCE_IDLE_LIMIT)
+                .await;
+            if stopped > 0 {
+                tracing::info!(
+                    processes = stopped,
+                    "stopped idle per-tenant and per-user processes"
+                );
+            }
         }
     });
 }

@@ -879,7 +879,7 @@ pub const KEYS: &[Key] = &[
         kind: Kind::Enum(ISOLATIONS),
         default: Some("\"shared\""),
         example: "\"shared\"",
-        description: "Which callers share one stdio child process: `shared` (one for everyone). `tenant` and `user` (one per tenant or user) need authorization and are refused until it exists.",
+        description: "Which callers share one stdio child process: `shared` (one for everyone), `tenant` (one per tenant; callers without a tenant are refused) or `user` (one per authenticated caller). With `tenant` or `user`, each child starts on the first request that needs it, with `{tenant}`, `{subject}` and `{subject_hash}` (16 hex digits of the subject's SHA-256) filled in `command`, `env` values and `cwd` (e.g. `env = { PGOPTIONS = \"-c search_path=tenant_{tenant}\" }`), and stops after 15 minutes unused with no session open. Needs authentication (not `auth = \"none\"`).",
     },
     Key {
         path: "upstreams[].builtin",
@@ -1006,6 +1006,13 @@ pub const KEYS: &[Key] = &[
         default: Some("256"),
         example: "32",
         description: "The most open server-to-client streams (GET) to this upstream at once; more get 503.",
+    },
+    Key {
+        path: "upstreams[].max_instances",
+        kind: Kind::Integer,
+        default: Some("32"),
+        example: "100",
+        description: "With `isolation = \"tenant\"` or `\"user\"`: the most child processes at once; a request that would start one more gets 503.",
     },
     Key {
         path: "upstreams[].restart_backoff_max",

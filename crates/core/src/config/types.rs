@@ -321,6 +321,9 @@ pub struct UpstreamConfig {
     /// The most open server-to-client streams (GET) to this upstream at once.
     #[serde(default = "defaults::max_streams")]
     pub max_streams: usize,
+    /// With `isolation = "tenant"` or `"user"`: the most child processes at once.
+    #[serde(default = "defaults::max_instances")]
+    pub max_instances: usize,
     /// The longest wait before restarting a stdio child that died (backoff doubles up to this).
     #[serde(default = "defaults::restart_backoff_max", with = "serde_duration")]
     pub restart_backoff_max: Duration,
@@ -342,6 +345,9 @@ pub(super) mod defaults {
     }
     pub fn max_streams() -> usize {
         256
+    }
+    pub fn max_instances() -> usize {
+        32
     }
     pub fn restart_backoff_max() -> Duration {
         Duration::from_secs(30)
@@ -382,6 +388,7 @@ impl UpstreamConfig {
             idle_timeout: defaults::idle_timeout(),
             max_in_flight: defaults::max_in_flight(),
             max_streams: defaults::max_streams(),
+            max_instances: defaults::max_instances(),
             restart_backoff_max: defaults::restart_backoff_max(),
         }
     }
@@ -457,9 +464,9 @@ pub enum Isolation {
     /// One process for every caller.
     #[default]
     Shared,
-    /// One process per tenant (arrives with authorization).
+    /// One process per tenant (callers without a tenant are refused).
     Tenant,
-    /// One process per user (arrives with authorization).
+    /// One process per authenticated caller (by subject).
     User,
 }
 

@@ -259,10 +259,20 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
             }
         }
         if up.isolation != Isolation::Shared {
-            p.add(
-                key("isolation"),
-                "only \"shared\" is available until authorization is configured",
-            );
+            if up.command.is_none() || up.url.is_some() || up.builtin.is_some() {
+                p.add(
+                    key("isolation"),
+                    "\"tenant\" and \"user\" run one child process per tenant or user: they are for stdio upstreams (command) only",
+                );
+            } else if up.auth == AuthMode::None {
+                p.add(
+                    key("isolation"),
+                    "auth = \"none\" has no callers to tell apart: isolation needs authentication",
+                );
+            }
+        }
+        if up.max_instances == 0 {
+            p.add(key("max_instances"), "must be at least 1");
         }
         for (j, id) in up.accept.iter().enumerate() {
             if id != crate::auth::api_key::API_KEY_VALIDATOR && !validator_ids.contains(id.as_str())
