@@ -120,7 +120,9 @@ impl Isolated {
         let values = Values {
             tenant,
             subject: &caller.subject,
-            subject_hash: hex(&Sha256::digest(caller.subject.as_bytes())[..8]),
+            subject_hash: hex(Sha256::digest(caller.subject.as_bytes())
+                .get(..8)
+                .unwrap_or_default()),
         };
         let mut up = self.template.clone();
         for value in up.env.values_mut() {
