@@ -401,7 +401,18 @@ async fn operators_reset_passwords_and_second_factors_and_delete_accounts() {
     .unwrap();
     assert!(text.contains("removed 0 second factor(s)"), "{text}");
 
-    // Deleting: the account is gone, and so are its sign-ins.
+    // Deleting: the account is gone, and so are its sign-ins and its roles.
+    admin_json(&[
+        "role",
+        "grant",
+        "--user",
+        "bob",
+        "--role",
+        "developer",
+        "--config",
+        &config,
+        "--json",
+    ]);
     let (_, _, bob_session) = sign_in(port, "bob", PASSWORD).await;
     let deleted = admin_json(&[
         "user",
@@ -414,6 +425,15 @@ async fn operators_reset_passwords_and_second_factors_and_delete_accounts() {
     ]);
     assert_eq!(deleted["deleted"], true);
     assert_eq!(deleted["grants_revoked"], 0);
+    let role_grants = admin_json(&["role", "grants", "--config", &config, "--json"]);
+    assert!(
+        role_grants
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["role"] != "developer"),
+        "{role_grants}"
+    );
     assert_eq!(account(bob_session.unwrap()).await, 303);
     assert_eq!(sign_in(port, "bob", PASSWORD).await.0, 401);
     for command in ["delete", "reset-password", "reset-mfa"] {

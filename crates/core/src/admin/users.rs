@@ -218,6 +218,14 @@ pub async fn delete(
 ) -> Result<(User, usize), AdminError> {
     let user = show(store, username).await?;
     let revoked = revoke_grants(store, &user, now).await?;
+    // Its roles go too, so that no grant outlives the account it names.
+    for role_grant in store.role_grant_list().await? {
+        if role_grant.grantee_kind == portcullis_store::GranteeKind::User
+            && role_grant.grantee == user.id
+        {
+            store.role_grant_delete(&role_grant.id).await?;
+        }
+    }
     store.user_delete(&user.id).await?;
     tracing::info!(user = %user.id, grants = revoked, "account deleted");
     Ok((user, revoked))
