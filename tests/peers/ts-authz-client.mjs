@@ -11,8 +11,9 @@
 // filter: the person's roles on this MCP server allow listing tools and calling those of
 // --allowed (names, `*` as in permission patterns). tools/list must be exactly the tools of the
 // server itself (listed directly at --direct, no Portcullis) that --allowed names; a permitted
-// tool is called; calling --forbidden fails with the very error the server itself gives for a
-// tool that does not exist. (The suite checks that the forbidden call never reached the server.)
+// tool is called; calling --forbidden fails with the SDK's error for an unknown tool (-32602
+// `Unknown tool: NAME`), the same as for a tool that does not exist. (The suite checks that the
+// forbidden call never reached the server.)
 //
 // step-up: the person may call every tool, but this MCP server maps scopes to permissions: the
 // token of --narrow allows tools/list and echo, and a call of get-sum needs --broad. The client
