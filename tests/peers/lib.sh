@@ -271,10 +271,21 @@ peers_make_tls() {
 # Sets PEERS_GATEWAY (the issuer), PEERS_MCP_URL (the MCP server behind OAuth), PEERS_CIMD (the
 # documents' origin), PEERS_CIMD_LOG (one JSON line per request the document server got) and
 # exports PEERS_OAUTH_USERNAME and PEERS_OAUTH_PASSWORD for oauth_user.mjs.
+#
+# A suite can change what is published (authz_clients.sh does):
+#   PEERS_OAUTH_EVERYTHING_URL  the `everything` upstream's URL; server-everything is then not
+#                               started here (the suite runs it, behind whatever it likes);
+#   PEERS_OAUTH_DEFAULT_ROLES   accounts.default_roles, a TOML array (default ["developer"]);
+#   PEERS_OAUTH_EXTRA_CONFIG    TOML appended to the config ([[roles]], more [[upstreams]]).
 peers_start_oauth_portcullis() {
-  local bin=$1 out=$2 upstream_port port cimd_port config
-  upstream_port=$(peers_free_port)
-  peers_start_everything_http "$upstream_port" "$out/server-everything.log"
+  local bin=$1 out=$2 everything_url port cimd_port config upstream_port default_roles
+  everything_url=${PEERS_OAUTH_EVERYTHING_URL:-}
+  default_roles=${PEERS_OAUTH_DEFAULT_ROLES:-'["developer"]'}
+  if [[ -z $everything_url ]]; then
+    upstream_port=$(peers_free_port)
+    peers_start_everything_http "$upstream_port" "$out/server-everything.log"
+    everything_url=http://127.0.0.1:$upstream_port/mcp
+  fi
   port=$(peers_free_port)
   cimd_port=$(peers_free_port)
   PEERS_GATEWAY=http://127.0.0.1:$port
@@ -313,14 +324,16 @@ url = "sqlite://$out/portcullis-state/portcullis.db"
 # Tests only: the client ID metadata documents are served from 127.0.0.1.
 allow_loopback_client_id_documents = true
 
-# The account made below may use every MCP capability of every server.
+# The account made below may use every MCP capability of every server (unless the suite says
+# otherwise).
 [accounts]
-default_roles = ["developer"]
+default_roles = $default_roles
 
 [[upstreams]]
 name = "everything"
-url = "http://127.0.0.1:$upstream_port/mcp"
+url = "$everything_url"
 auth = "oauth"
+${PEERS_OAUTH_EXTRA_CONFIG:-}
 EOF
 
   export PEERS_OAUTH_USERNAME=peer

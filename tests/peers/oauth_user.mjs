@@ -141,17 +141,20 @@ function providerButtonOf(page, name) {
 }
 
 /// What the consent page tells the person: the client's name, the MCP server, where the answer
-/// goes, the metadata document's host.
+/// goes, the metadata document's host, and the scopes it asks for (each item of "It asks to";
+/// none when it asks to use the server as the person).
 function consentFacts(page) {
   const h1 = /<h1>([\s\S]*?)<\/h1>/i.exec(page.text)?.[1] ?? '';
   const m = /^Allow (.*) to use (.*)\?$/.exec(textOf(h1));
   const receiver = /It will receive your authorization at<\/dt>\s*<dd>([\s\S]*?)<\/dd>/i.exec(page.text)?.[1];
   const document = /\(described at ([^)]*)\)/.exec(page.text)?.[1];
+  const asks = /It asks to<\/dt>\s*<dd>([\s\S]*?)<\/dd>/i.exec(page.text)?.[1] ?? '';
   return {
     client: m ? m[1] : undefined,
     resource: m ? m[2] : undefined,
     redirectHost: receiver ? textOf(receiver) : undefined,
     documentHost: document ? unescapeHtml(document) : undefined,
+    scopes: [...asks.matchAll(/<li>([\s\S]*?)<\/li>/gi)].map((li) => textOf(li[1])),
   };
 }
 

@@ -64,6 +64,46 @@ async fn a_person_authorizes_a_client_and_its_token_reaches_the_mcp_server() {
     assert_eq!(again["error"], "invalid_grant");
 }
 
+/// Step-up (MCP authorization, "Scope Challenge Handling"): the MCP SDKs register with the scope
+/// they are about to ask for — the narrow one — and later ask for more when a server answers 403
+/// `insufficient_scope`. The scope a client named in its own registration is no limit: the person
+/// is shown the broader request and allows it, and the new token has it.
+#[tokio::test]
+async fn a_self_registered_client_steps_up_beyond_the_scope_it_registered() {
+    let w = world().await;
+    let registered = register_client(
+        &w.app,
+        &json!({
+            "client_name": "Stepping Client",
+            "redirect_uris": [REDIRECT],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "scope": "files:read",
+        }),
+    )
+    .await;
+    assert_eq!(registered["scope"], "files:read", "{registered}");
+    let client = registered["client_id"].as_str().unwrap();
+    let mut browser = Browser::new(&w.app);
+    for scope in ["files:read", "files:read files:write"] {
+        let query = w.authorize_query(&[("client_id", Some(client)), ("scope", Some(scope))]);
+        let consent = w.consent_page(&mut browser, &query).await;
+        assert_eq!(consent.status, 200, "{scope}: {}", consent.body);
+        for shown in scope.split(' ') {
+            assert!(
+                consent.body.contains(&format!("<li>{shown}</li>")),
+                "{scope}: {}",
+                consent.body
+            );
+        }
+        let back = w.decide(&mut browser, &consent, "allow").await;
+        let code = query_of(&back)("code").unwrap_or_else(|| panic!("{scope}: {back}"));
+        let answer = w.exchange_with(&code, &[("client_id", Some(client))]).await;
+        assert_eq!(answer.status, 200, "{scope}: {}", answer.body);
+        assert_eq!(answer.body["scope"], scope);
+    }
+}
+
 #[tokio::test]
 async fn the_token_endpoint_checks_the_verifier_redirect_uri_and_resource() {
     let w = world().await;

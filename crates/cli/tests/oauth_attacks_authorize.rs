@@ -989,22 +989,29 @@ async fn k7_the_authorization_endpoint_allows_no_cross_origin_reads() {
     assert_eq!(token.headers()["access-control-allow-origin"], "*");
 }
 
-// §2.7 K8: a client may ask only for the scopes it registered, and only for scopes the MCP server
-// has.
+// §2.7 K8: a client may ask only for the scopes the operator let it have, and only for scopes the
+// MCP server has. (A scope a client named in its own registration limits nothing: see
+// `oauth::a_self_registered_client_steps_up_beyond_the_scope_it_registered`.)
 #[tokio::test]
 async fn k8_a_client_may_ask_only_for_its_own_scopes() {
     let w = world().await;
-    let narrow = register_client(
-        &w.app,
-        &json!({
-            "client_name": "Reader",
-            "redirect_uris": [REDIRECT],
-            "token_endpoint_auth_method": "none",
-            "scope": "files:read",
-        }),
+    let narrow = portcullis_core::admin::clients::create(
+        w.app.store.as_ref(),
+        portcullis_core::admin::clients::NewClient {
+            name: "Reader",
+            redirect_uris: &[REDIRECT.to_owned()],
+            confidential: false,
+            grant_types: &[],
+            scope: Some("files:read"),
+        },
+        time::OffsetDateTime::now_utc(),
+        &mut rand::rng(),
     )
-    .await;
-    let narrow = narrow["client_id"].as_str().unwrap();
+    .await
+    .unwrap()
+    .client
+    .client_id;
+    let narrow = narrow.as_str();
     let mut browser = w.signed_in().await;
     let before = w.snapshot();
     for (client, scope) in [
@@ -1027,6 +1034,14 @@ async fn k8_a_client_may_ask_only_for_its_own_scopes() {
     .await;
     w.assert_error_redirect(&page, REDIRECT, "invalid_scope", "no scope");
     assert_unchanged(&w.app, &before, "scopes beyond the client's");
+    // What the operator let it have, it gets.
+    let page = authorize(
+        &mut browser,
+        &w.authorize_query(&[("client_id", Some(narrow)), ("scope", Some("files:read"))]),
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("files:read") && !page.body.contains("files:write"));
 }
 
 // §2.8 M1: every authorization response, success or error, carries `iss` (RFC 9207), and the

@@ -20,7 +20,11 @@ pub struct ClientInfo {
     pub public: bool,
     /// The grant types it may use (`authorization_code`, `refresh_token`, `client_credentials`).
     pub grant_types: Vec<String>,
-    /// The scopes it may request, when restricted.
+    /// The scopes it may request, when restricted: only the operator restricts them (the
+    /// `scope` of a `[[clients]]` entry or `portcullis admin client create --scope`). A client's
+    /// own registration or metadata document names the scopes it means to ask for first, which
+    /// limits nothing (it could register again with more): it may ask for more later, as a
+    /// step-up does, and the person is asked each time.
     pub allowed_scope: Option<String>,
     /// Its registered redirect URIs.
     pub redirect_uris: Vec<String>,
@@ -59,17 +63,22 @@ impl ClientInfo {
 
 impl From<&Client> for ClientInfo {
     fn from(client: &Client) -> Self {
+        let first_party = matches!(client.source, ClientSource::Config | ClientSource::Admin);
         ClientInfo {
             client_id: client.client_id.clone(),
             name: client.name.clone(),
             public: client.token_endpoint_auth_method == TokenEndpointAuthMethod::None,
             grant_types: client.grant_types.clone(),
-            allowed_scope: client.scope.clone(),
+            allowed_scope: if first_party {
+                client.scope.clone()
+            } else {
+                None
+            },
             redirect_uris: client.redirect_uris.clone(),
             document_host: (client.source == ClientSource::MetadataDocument)
                 .then(|| cimd::document_host(&client.client_id))
                 .flatten(),
-            first_party: matches!(client.source, ClientSource::Config | ClientSource::Admin),
+            first_party,
         }
     }
 }
