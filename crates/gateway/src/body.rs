@@ -1,5 +1,6 @@
 //! Response bodies streamed from an upstream: frame by frame, with an idle timeout, holding
-//! the upstream's in-flight permit until the last frame, and counted in the metrics.
+//! the upstream's in-flight permit until the last frame, and the lease of the upstream
+//! connection, which goes back to its pool once the body was read to its end.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -10,6 +11,8 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::WaitForCancellationFutureOwned;
+
+use crate::pool::Lease;
 
 /// Why a relayed body ended early.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +38,7 @@ pin_project_lite::pin_project! {
         #[pin]
         cut: Option<WaitForCancellationFutureOwned>,
         _permit: Option<OwnedSemaphorePermit>,
+        lease: Option<Lease>,
         done: bool,
     }
 }
@@ -45,13 +49,24 @@ impl<B> RelayBody<B> {
         idle_timeout: Duration,
         permit: Option<OwnedSemaphorePermit>,
         cut: Option<tokio_util::sync::CancellationToken>,
-    ) -> Self {
+        mut lease: Option<Lease>,
+    ) -> Self
+    where
+        B: Body,
+    {
+        // An answer without a body may never be polled: its connection is free already.
+        if inner.is_end_stream()
+            && let Some(lease) = &mut lease
+        {
+            lease.complete();
+        }
         RelayBody {
             inner,
             idle: tokio::time::sleep(idle_timeout),
             idle_timeout,
             cut: cut.map(|c| c.cancelled_owned()),
             _permit: permit,
+            lease,
             done: false,
         }
     }
@@ -78,11 +93,18 @@ where
             *this.done = true;
             return Poll::Ready(Some(Err(StreamError::Shutdown)));
         }
-        match this.inner.poll_frame(cx) {
+        match this.inner.as_mut().poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                this.idle
-                    .as_mut()
-                    .reset(Instant::now() + *this.idle_timeout);
+                // The server stops polling once the body says it has ended.
+                if this.inner.is_end_stream()
+                    && let Some(lease) = this.lease.as_mut()
+                {
+                    lease.complete();
+                } else {
+                    this.idle
+                        .as_mut()
+                        .reset(Instant::now() + *this.idle_timeout);
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(_))) => {
@@ -91,6 +113,9 @@ where
             }
             Poll::Ready(None) => {
                 *this.done = true;
+                if let Some(lease) = this.lease.as_mut() {
+                    lease.complete();
+                }
                 Poll::Ready(None)
             }
             Poll::Pending => match this.idle.poll(cx) {

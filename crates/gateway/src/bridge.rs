@@ -604,6 +604,7 @@ impl Bridge {
             Duration::from_secs(365 * 24 * 3600),
             None,
             Some(stream_cut),
+            None,
         ));
         Ok(response)
     }

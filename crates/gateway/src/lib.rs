@@ -20,6 +20,7 @@ mod provider_token;
 
 pub use provider_token::ProviderTokenSource;
 mod origin;
+mod pool;
 mod sessions;
 
 use std::collections::HashMap;
@@ -351,9 +352,18 @@ impl Gateway {
             .ok_or_else(|| RelayError::UnknownUpstream(name.to_owned()))
     }
 
-    /// The checks every method shares: upstream, Host/Origin, authentication.
-    async fn admit(&self, name: &str, parts: &Parts) -> Result<Admitted<'_>, RelayError> {
-        let upstream = self.upstream(name)?;
+    /// The upstream named `name`, looked up once for everything a request does with it.
+    pub fn find(&self, name: &str) -> Option<UpstreamRef<'_>> {
+        self.upstreams.get(name).map(UpstreamRef)
+    }
+
+    /// The checks every method shares (the upstream is known): Host/Origin, authentication.
+    async fn admit<'g>(
+        &self,
+        upstream: UpstreamRef<'g>,
+        parts: &Parts,
+    ) -> Result<Admitted<'g>, RelayError> {
+        let upstream = upstream.0;
         self.policy
             .check(&parts.headers, parts.uri.authority().map(|a| a.as_str()))?;
         let principal = match upstream.auth {
@@ -594,14 +604,15 @@ impl Gateway {
     /// POST: one JSON-RPC message (or a batch, for revisions before 2025-06-18).
     pub async fn post(
         &self,
-        name: &str,
+        upstream: UpstreamRef<'_>,
         parts: &Parts,
         body: Body,
     ) -> Result<Response<Body>, RelayError> {
+        let name = upstream.name();
         let Admitted {
             upstream,
             principal: caller,
-        } = self.admit(name, parts).await?;
+        } = self.admit(upstream, parts).await?;
         let caller = caller.as_ref();
         let principal = caller.map(|p| &**p);
         require_json(&parts.headers)?;
@@ -728,11 +739,16 @@ impl Gateway {
     }
 
     /// GET: the standalone server-to-client stream of a 2025-era session.
-    pub async fn get(&self, name: &str, parts: &Parts) -> Result<Response<Body>, RelayError> {
+    pub async fn get(
+        &self,
+        upstream: UpstreamRef<'_>,
+        parts: &Parts,
+    ) -> Result<Response<Body>, RelayError> {
+        let name = upstream.name();
         let Admitted {
             upstream,
             principal: caller,
-        } = self.admit(name, parts).await?;
+        } = self.admit(upstream, parts).await?;
         let caller = caller.as_ref();
         let principal = caller.map(|p| &**p);
         let version = headers::protocol_version(&parts.headers)?;
@@ -791,11 +807,16 @@ impl Gateway {
     }
 
     /// DELETE: ends a 2025-era session.
-    pub async fn delete(&self, name: &str, parts: &Parts) -> Result<Response<Body>, RelayError> {
+    pub async fn delete(
+        &self,
+        upstream: UpstreamRef<'_>,
+        parts: &Parts,
+    ) -> Result<Response<Body>, RelayError> {
+        let name = upstream.name();
         let Admitted {
             upstream,
             principal: caller,
-        } = self.admit(name, parts).await?;
+        } = self.admit(upstream, parts).await?;
         let caller = caller.as_ref();
         let principal = caller.map(|p| &**p);
         let version = headers::protocol_version(&parts.headers)?;
@@ -842,6 +863,17 @@ impl Gateway {
             self.sessions.remove(name, sid).await?;
         }
         Ok(response)
+    }
+}
+
+/// A configured upstream, as [`Gateway::find`] found it.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamRef<'g>(&'g Upstream);
+
+impl<'g> UpstreamRef<'g> {
+    /// The upstream's configured name.
+    pub fn name(&self) -> &'g str {
+        &self.0.name
     }
 }
 
