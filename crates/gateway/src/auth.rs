@@ -14,8 +14,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::HeaderMap;
 use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderName};
 use portcullis_core::auth::{Context, Credential, Principal, Rejection, Validator};
 use sha2::{Digest, Sha256};
 
@@ -25,6 +25,11 @@ pub const CF_ACCESS_ASSERTION: &str = "cf-access-jwt-assertion";
 pub const SERVICE_CLIENT_ID: &str = "portcullis-client-id";
 /// The secret half of a Portcullis service token.
 pub const SERVICE_CLIENT_SECRET: &str = "portcullis-client-secret";
+
+// The same names parsed once, for the lookups every request makes.
+const CF_ACCESS_ASSERTION_HEADER: HeaderName = HeaderName::from_static(CF_ACCESS_ASSERTION);
+const SERVICE_CLIENT_ID_HEADER: HeaderName = HeaderName::from_static(SERVICE_CLIENT_ID);
+const SERVICE_CLIENT_SECRET_HEADER: HeaderName = HeaderName::from_static(SERVICE_CLIENT_SECRET);
 
 /// The most verified credentials remembered at once.
 const CACHE_CAPACITY: u64 = 100_000;
@@ -79,9 +84,9 @@ impl Default for Authenticator {
     }
 }
 
-/// The credentials a request carries, in the order they are tried.
-fn credentials(headers: &HeaderMap) -> Result<Vec<Credential<'_>>, AuthFailure> {
-    let mut found = Vec::new();
+/// The credentials a request carries, in the order they are tried (at most one of each kind).
+fn credentials(headers: &HeaderMap) -> Result<[Option<Credential<'_>>; 3], AuthFailure> {
+    let mut bearer = None;
     let mut authorization = headers.get_all(AUTHORIZATION).iter();
     if let Some(value) = authorization.next() {
         if authorization.next().is_some() {
@@ -97,31 +102,30 @@ fn credentials(headers: &HeaderMap) -> Result<Vec<Credential<'_>>, AuthFailure> 
             if !is_b64token(token) {
                 return Err(AuthFailure::Invalid);
             }
-            found.push(Credential::Bearer(token));
+            bearer = Some(Credential::Bearer(token));
         }
     }
-    let id = single(headers, SERVICE_CLIENT_ID)?;
-    let secret = single(headers, SERVICE_CLIENT_SECRET)?;
-    match (id, secret) {
-        (Some(client_id), Some(client_secret)) => found.push(Credential::ServiceToken {
+    let id = single(headers, &SERVICE_CLIENT_ID_HEADER)?;
+    let secret = single(headers, &SERVICE_CLIENT_SECRET_HEADER)?;
+    let service = match (id, secret) {
+        (Some(client_id), Some(client_secret)) => Some(Credential::ServiceToken {
             client_id,
             client_secret,
         }),
-        (None, None) => {}
+        (None, None) => None,
         _ => {
             return Err(AuthFailure::BadRequest(
                 "a service token needs both Portcullis-Client-Id and Portcullis-Client-Secret",
             ));
         }
-    }
-    if let Some(assertion) = single(headers, CF_ACCESS_ASSERTION)? {
-        found.push(Credential::CfAccessAssertion(assertion));
-    }
-    Ok(found)
+    };
+    let assertion =
+        single(headers, &CF_ACCESS_ASSERTION_HEADER)?.map(Credential::CfAccessAssertion);
+    Ok([bearer, service, assertion])
 }
 
 /// The value of a header that may appear at most once, as visible ASCII.
-fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, AuthFailure> {
+fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a str>, AuthFailure> {
     let mut values = headers.get_all(name).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -164,26 +168,40 @@ fn percent_decoded_eq(name: &str, expected: &str) -> bool {
     decoded.eq_ignore_ascii_case(expected.as_bytes())
 }
 
-/// The cache key of a credential at an upstream, and the SHA-256 of the credential's secret
-/// alone (the form in which the store keeps API-key and service-token secrets), by which
-/// [`Authenticator::forget`] finds every entry of a revoked credential.
-fn cache_key(credential: &Credential<'_>, upstream: &str) -> ([u8; 32], [u8; 32]) {
-    let (kind, public, secret): (&[u8], &str, &str) = match credential {
+/// The cache key of a credential at an upstream: one SHA-256 over the kind of credential, its
+/// public part, its secret and the upstream, so a request whose result is cached costs one hash.
+fn cache_key(credential: &Credential<'_>, upstream: &str) -> [u8; 32] {
+    let (kind, public, secret) = parts(credential);
+    let mut hasher = Sha256::new();
+    for part in [
+        kind,
+        public.as_bytes(),
+        secret.as_bytes(),
+        upstream.as_bytes(),
+    ] {
+        // Length-prefixed, so no two different tuples hash the same input.
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hasher.finalize().into()
+}
+
+/// The SHA-256 of the credential's secret alone (the form in which the store keeps API-key and
+/// service-token secrets), by which [`Authenticator::forget`] finds every entry of a revoked
+/// credential. Computed only when a result is cached.
+fn secret_hash(credential: &Credential<'_>) -> [u8; 32] {
+    Sha256::digest(parts(credential).2.as_bytes()).into()
+}
+
+fn parts<'c>(credential: &Credential<'c>) -> (&'static [u8], &'c str, &'c str) {
+    match *credential {
         Credential::Bearer(token) => (b"bearer", "", token),
         Credential::CfAccessAssertion(assertion) => (b"cf-access", "", assertion),
         Credential::ServiceToken {
             client_id,
             client_secret,
         } => (b"service", client_id, client_secret),
-    };
-    let secret_hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-    let mut hasher = Sha256::new();
-    for part in [kind, public.as_bytes(), &secret_hash, upstream.as_bytes()] {
-        // Length-prefixed, so no two different tuples hash the same input.
-        hasher.update((part.len() as u64).to_be_bytes());
-        hasher.update(part);
     }
-    (hasher.finalize().into(), secret_hash)
 }
 
 impl Authenticator {
@@ -215,13 +233,13 @@ impl Authenticator {
             ));
         }
         let presented = credentials(headers)?;
-        if presented.is_empty() {
+        if presented.iter().all(Option::is_none) {
             return Err(AuthFailure::Missing);
         }
         let context = Context { resource, now };
         let mut unavailable = false;
-        for credential in &presented {
-            let (key, credential_hash) = cache_key(credential, upstream);
+        for credential in presented.iter().flatten() {
+            let key = cache_key(credential, upstream);
             if let Some(hit) = self.cache.get(&key) {
                 if hit.valid_until > now {
                     return Ok(hit.principal.clone());
@@ -251,7 +269,7 @@ impl Authenticator {
                                 Arc::new(Verified {
                                     principal: principal.clone(),
                                     valid_until,
-                                    credential_hash,
+                                    credential_hash: secret_hash(credential),
                                 }),
                             );
                         }

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
-use tokio_util::sync::WaitForCancellationFutureOwned;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::pool::Lease;
 
@@ -33,10 +33,13 @@ pin_project_lite::pin_project! {
         #[pin]
         idle: Sleep,
         idle_timeout: Duration,
-        // Resolves when a graceful shutdown reaches its deadline (or, for standalone streams,
+        // Cancelled when a graceful shutdown reaches its deadline (or, for standalone streams,
         // when it starts): the body then ends instead of holding the process open.
+        cut: Option<CancellationToken>,
+        // Waits for `cut`; made only once the upstream keeps the body waiting, so an answer
+        // that is there at once never registers with the token.
         #[pin]
-        cut: Option<WaitForCancellationFutureOwned>,
+        cut_wait: Option<WaitForCancellationFutureOwned>,
         _permit: Option<OwnedSemaphorePermit>,
         lease: Option<Lease>,
         done: bool,
@@ -48,7 +51,7 @@ impl<B> RelayBody<B> {
         inner: B,
         idle_timeout: Duration,
         permit: Option<OwnedSemaphorePermit>,
-        cut: Option<tokio_util::sync::CancellationToken>,
+        cut: Option<CancellationToken>,
         mut lease: Option<Lease>,
     ) -> Self
     where
@@ -64,7 +67,8 @@ impl<B> RelayBody<B> {
             inner,
             idle: tokio::time::sleep(idle_timeout),
             idle_timeout,
-            cut: cut.map(|c| c.cancelled_owned()),
+            cut,
+            cut_wait: None,
             _permit: permit,
             lease,
             done: false,
@@ -86,12 +90,6 @@ where
         let mut this = self.project();
         if *this.done {
             return Poll::Ready(None);
-        }
-        if let Some(cut) = this.cut.as_mut().as_pin_mut()
-            && cut.poll(cx).is_ready()
-        {
-            *this.done = true;
-            return Poll::Ready(Some(Err(StreamError::Shutdown)));
         }
         match this.inner.as_mut().poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
@@ -118,13 +116,29 @@ where
                 }
                 Poll::Ready(None)
             }
-            Poll::Pending => match this.idle.poll(cx) {
-                Poll::Ready(()) => {
-                    *this.done = true;
-                    Poll::Ready(Some(Err(StreamError::Idle(*this.idle_timeout))))
+            Poll::Pending => {
+                // The cut is looked at only while the body waits on the upstream: a body whose
+                // frames are there ends by itself, and one that waits registers with the token
+                // once (the token's checks take a lock that every request would share).
+                if this.cut_wait.is_none()
+                    && let Some(cut) = this.cut.as_ref()
+                {
+                    this.cut_wait.set(Some(cut.clone().cancelled_owned()));
                 }
-                Poll::Pending => Poll::Pending,
-            },
+                if let Some(wait) = this.cut_wait.as_pin_mut()
+                    && wait.poll(cx).is_ready()
+                {
+                    *this.done = true;
+                    return Poll::Ready(Some(Err(StreamError::Shutdown)));
+                }
+                match this.idle.poll(cx) {
+                    Poll::Ready(()) => {
+                        *this.done = true;
+                        Poll::Ready(Some(Err(StreamError::Idle(*this.idle_timeout))))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 

@@ -43,7 +43,7 @@ const EVENT_LOG_LIMIT: usize = 512;
 /// A POST the gateway has already checked.
 pub(crate) struct Post<'a> {
     pub bytes: Bytes,
-    pub message: &'a Message,
+    pub message: &'a Message<'a>,
     pub session_id: Option<&'a str>,
     pub stateless: bool,
     pub accepts_sse: bool,
@@ -397,7 +397,7 @@ impl Bridge {
             }
             Kind::Request => {
                 let original_id =
-                    m.id.clone()
+                    m.id.map(ToOwned::to_owned)
                         .ok_or_else(|| self.unavailable("request without id", None))?;
                 let gid = self.core.next_id.fetch_add(1, Ordering::Relaxed);
                 let bytes = self

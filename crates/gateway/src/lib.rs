@@ -40,7 +40,7 @@ use portcullis_core::config::{
     AuthMode, BuiltinServer, Config, HttpTransport, UpstreamConfig, UpstreamKind,
 };
 use portcullis_proto::jsonrpc::{self, Limits};
-use portcullis_proto::mcp::{self, header};
+use portcullis_proto::mcp;
 use portcullis_store::Store;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -548,13 +548,15 @@ impl Gateway {
     ) -> Result<HeaderMap, RelayError> {
         let mut headers = HeaderMap::new();
         if let Some((provider, header)) = &upstream.provider_token {
-            let value = provider_token::header_value(
+            // Boxed: a store read and perhaps a refresh at the provider, only for the upstreams
+            // that ask for it.
+            let value = Box::pin(provider_token::header_value(
                 self.provider_tokens.get(),
                 &upstream.name,
                 provider,
                 header,
                 caller.map(Arc::as_ref),
-            )
+            ))
             .await?;
             headers.insert(header.clone(), value);
         }
@@ -684,27 +686,34 @@ impl Gateway {
                         Method::POST,
                         &parts.headers,
                         &self.added_headers(upstream, caller).await?,
-                        bytes,
+                        // The inspection borrows from `bytes`: a second handle, not a copy.
+                        bytes.clone(),
                         request_id,
                         Some(permit),
                         Some(self.shutdown_deadline.clone()),
                     )
                     .await?;
+                // Sessions begin and end rarely: their store writes are boxed, so the future
+                // of every other request stays small.
                 if is_initialize && response.status().is_success() {
                     if let Some(sid) = response
                         .headers()
-                        .get(header::SESSION_ID)
+                        .get(headers::SESSION_ID)
                         .and_then(|v| v.to_str().ok())
                     {
-                        self.sessions
-                            .register(name, sid, requested_version, subject(principal))
-                            .await?;
+                        Box::pin(self.sessions.register(
+                            name,
+                            sid,
+                            requested_version,
+                            subject(principal),
+                        ))
+                        .await?;
                     }
                 } else if let Some(sid) = session_id
                     && response.status() == StatusCode::NOT_FOUND
                 {
                     // The upstream ended the session on its own.
-                    self.sessions.remove(name, sid).await?;
+                    Box::pin(self.sessions.remove(name, sid)).await?;
                 }
                 Ok(response)
             }
@@ -716,26 +725,46 @@ impl Gateway {
                         id: None,
                     });
                 };
-                let accepts_sse = accepts(&parts.headers, "text/event-stream");
-                let added = self.added_headers(upstream, caller).await?;
                 let post = bridge::Post {
-                    bytes,
+                    bytes: bytes.clone(),
                     message,
                     session_id,
                     stateless,
-                    accepts_sse,
+                    accepts_sse: accepts(&parts.headers, "text/event-stream"),
                     version,
-                    added: &added,
+                    added: &self.added_headers(upstream, caller).await?,
                 };
-                let outcome = bridge.post(post, permit).await?;
-                if let Some(created) = &outcome.created_session {
-                    self.sessions
-                        .register(name, created, requested_version, subject(principal))
-                        .await?;
-                }
-                Ok(outcome.response)
+                Box::pin(self.post_bridged(
+                    bridge,
+                    post,
+                    permit,
+                    name,
+                    requested_version,
+                    principal,
+                ))
+                .await
             }
         }
+    }
+
+    /// A POST to a bridged upstream (boxed by the caller: a large future, on a path that is
+    /// not the common one).
+    async fn post_bridged(
+        &self,
+        bridge: &Bridge,
+        post: bridge::Post<'_>,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        name: &str,
+        requested_version: Option<&str>,
+        principal: Option<&Principal>,
+    ) -> Result<Response<Body>, RelayError> {
+        let outcome = bridge.post(post, permit).await?;
+        if let Some(created) = &outcome.created_session {
+            self.sessions
+                .register(name, created, requested_version, subject(principal))
+                .await?;
+        }
+        Ok(outcome.response)
     }
 
     /// GET: the standalone server-to-client stream of a 2025-era session.
@@ -797,7 +826,7 @@ impl Gateway {
                 };
                 let last_event_id = parts
                     .headers
-                    .get(header::LAST_EVENT_ID)
+                    .get(headers::LAST_EVENT_ID)
                     .and_then(|v| v.to_str().ok());
                 bridge
                     .get(sid, last_event_id, permit, self.shutdown_started.clone())
@@ -899,7 +928,7 @@ fn http_upstream(up: &UpstreamConfig, url: &str) -> Result<HttpUpstream, String>
 }
 
 fn session_header(headers: &HeaderMap) -> Result<Option<&str>, RelayError> {
-    match headers.get(header::SESSION_ID) {
+    match headers.get(headers::SESSION_ID) {
         None => Ok(None),
         Some(v) => match v.to_str() {
             // Session ids are visible ASCII (0x21-0x7E) by the transport's rules.
@@ -936,7 +965,7 @@ fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
         })
 }
 
-async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes, RelayError> {
+async fn read_body(mut body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes, RelayError> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -944,16 +973,35 @@ async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes,
     if declared.is_some_and(|n| n > max as u64) {
         return Err(RelayError::BodyTooLarge(max));
     }
-    match http_body_util::Limited::new(body, max).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(RelayError::BodyTooLarge(max))
+    // A small body usually comes in one frame, which is kept as it is; only a body in several
+    // frames is copied into one buffer.
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<bytes::BytesMut> = None;
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|_| RelayError::BodyUnreadable)?.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total > max {
+            return Err(RelayError::BodyTooLarge(max));
         }
-        Err(_) => Err(RelayError::BodyUnreadable),
+        if let Some(joined) = &mut joined {
+            joined.extend_from_slice(&data);
+        } else if let Some(head) = first.take() {
+            let capacity = declared.map_or(total, |n| usize::try_from(n).unwrap_or(total));
+            let mut buffer = bytes::BytesMut::with_capacity(capacity.max(total));
+            buffer.extend_from_slice(&head);
+            buffer.extend_from_slice(&data);
+            joined = Some(buffer);
+        } else {
+            first = Some(data);
+        }
     }
+    Ok(joined
+        .map(bytes::BytesMut::freeze)
+        .or(first)
+        .unwrap_or_default())
 }
 
 /// How long idle sessions are kept before the janitor forgets them.

@@ -251,16 +251,17 @@ impl Pool {
         &self,
         mut request: Request<RequestBody>,
     ) -> Result<(Response<Incoming>, Option<Lease>), PoolError> {
+        // Dialling is boxed: it is rare, and its future (TLS, HTTP/2 handshake) is large.
         let (taken, reused) = match self.take().await {
             Some(taken) => (taken, true),
-            None => (self.connect().await?, false),
+            None => (Box::pin(self.connect()).await?, false),
         };
         match self.send_on(taken, request).await {
             Ok(answer) => Ok(answer),
             // The connection was gone before the request was written: once more, fresh.
             Err(Unsent(Some(unsent), _)) if reused => {
                 request = unsent;
-                let fresh = self.connect().await?;
+                let fresh = Box::pin(self.connect()).await?;
                 self.send_on(fresh, request)
                     .await
                     .map_err(|Unsent(_, e)| e.into())
