@@ -11,7 +11,7 @@
 //! earlier of the credential's expiry and the validator's `cache_ttl`; failures are never cached,
 //! and a credential's entries can be dropped at once when it is revoked ([`Authenticator::forget`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http::header::AUTHORIZATION;
@@ -56,9 +56,40 @@ pub enum AuthFailure {
     Unavailable,
 }
 
+/// An authenticated caller: the principal a validator vouched for, and the identity headers
+/// that tell upstreams about it, written once per verified credential rather than per request.
+#[derive(Debug)]
+pub struct Caller {
+    principal: Arc<Principal>,
+    identity: OnceLock<HeaderMap>,
+}
+
+impl Caller {
+    fn new(principal: Arc<Principal>) -> Self {
+        Caller {
+            principal,
+            identity: OnceLock::new(),
+        }
+    }
+
+    /// Who is calling.
+    pub fn principal(&self) -> &Arc<Principal> {
+        &self.principal
+    }
+
+    /// The `X-Portcullis-*` headers of the principal (`identity::insert`).
+    pub fn identity_headers(&self) -> &HeaderMap {
+        self.identity.get_or_init(|| {
+            let mut headers = HeaderMap::new();
+            crate::identity::insert(&self.principal, &mut headers);
+            headers
+        })
+    }
+}
+
 #[derive(Debug)]
 struct Verified {
-    principal: Arc<Principal>,
+    caller: Arc<Caller>,
     /// Seconds since the epoch after which this entry must not be used.
     valid_until: i64,
     /// SHA-256 of the credential's secret, so a revoked credential can be forgotten everywhere.
@@ -226,7 +257,7 @@ impl Authenticator {
         headers: &HeaderMap,
         query: Option<&str>,
         now: i64,
-    ) -> Result<Arc<Principal>, AuthFailure> {
+    ) -> Result<Arc<Caller>, AuthFailure> {
         if query_has_token(query) {
             return Err(AuthFailure::BadRequest(
                 "access tokens are not accepted in the query string",
@@ -242,7 +273,7 @@ impl Authenticator {
             let key = cache_key(credential, upstream);
             if let Some(hit) = self.cache.get(&key) {
                 if hit.valid_until > now {
-                    return Ok(hit.principal.clone());
+                    return Ok(hit.caller.clone());
                 }
                 self.cache.invalidate(&key);
             }
@@ -262,18 +293,18 @@ impl Authenticator {
                             .expires_at
                             .unwrap_or(i64::MAX)
                             .min(now.saturating_add(ttl_secs));
-                        let principal = Arc::new(principal);
+                        let caller = Arc::new(Caller::new(Arc::new(principal)));
                         if valid_until > now {
                             self.cache.insert(
                                 key,
                                 Arc::new(Verified {
-                                    principal: principal.clone(),
+                                    caller: caller.clone(),
                                     valid_until,
                                     credential_hash: secret_hash(credential),
                                 }),
                             );
                         }
-                        return Ok(principal);
+                        return Ok(caller);
                     }
                     Err(Rejection::NotApplicable) => {}
                     Err(Rejection::Invalid(reason)) => {
@@ -300,7 +331,7 @@ impl Authenticator {
         // Built with support for invalidation closures, so this cannot fail.
         let _ = self
             .cache
-            .invalidate_entries_if(move |_, v| revoked.revokes(&v.principal));
+            .invalidate_entries_if(move |_, v| revoked.revokes(&v.caller.principal));
     }
 
     /// Forgets, at every upstream, the cached results of the credential whose secret hashes to

@@ -12,9 +12,9 @@ use serde_json::value::RawValue;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
-use crate::RelayError;
 use crate::body::RelayBody;
 use crate::pool::{Pool, PoolError, PoolSettings, RequestBody};
+use crate::{Added, RelayError};
 
 pub(crate) type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
@@ -115,7 +115,7 @@ impl HttpUpstream {
         &self,
         method: Method,
         client_headers: &HeaderMap,
-        added: &HeaderMap,
+        added: &Added<'_>,
         body: Bytes,
         request_id: Option<&RawValue>,
         permit: Option<OwnedSemaphorePermit>,
@@ -126,7 +126,7 @@ impl HttpUpstream {
         let headers = request.headers_mut();
         headers.reserve(REQUEST_HEADERS.len() + added.len() + 1);
         copy_headers(client_headers, headers, REQUEST_HEADERS);
-        for (name, value) in added {
+        for (name, value) in added.iter() {
             headers.insert(name.clone(), value.clone());
         }
         let started = std::time::Instant::now();

@@ -45,7 +45,7 @@ use portcullis_store::Store;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-pub use auth::{AuthFailure, Authenticator, ResourceChallenge};
+pub use auth::{AuthFailure, Authenticator, Caller, ResourceChallenge};
 pub use error::RelayError;
 pub use origin::OriginPolicy;
 pub use sessions::{SessionInfo, Sessions};
@@ -384,7 +384,7 @@ impl Gateway {
         upstream: &Upstream,
         headers: &HeaderMap,
         query: Option<&str>,
-    ) -> Result<Arc<Principal>, RelayError> {
+    ) -> Result<Arc<Caller>, RelayError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         self.authenticator
             .authenticate(
@@ -416,7 +416,7 @@ impl Gateway {
             AuthMode::Oauth => self
                 .authenticate_upstream(upstream, headers, query)
                 .await
-                .map(Some),
+                .map(|caller| Some(caller.principal().clone())),
         }
     }
 
@@ -538,15 +538,16 @@ impl Gateway {
         })
     }
 
-    /// What Portcullis adds to a request it relays to `upstream` for `caller`: the identity
-    /// headers, the identity token and the upstream's own static credential. Empty (no
-    /// allocation) when there is none of them.
-    async fn added_headers(
+    /// What Portcullis adds to a request it relays to `upstream` for `caller`: the caller's
+    /// identity-provider token, the identity headers (the caller's own, written once per verified
+    /// credential), the identity token and the upstream's own static credential. Nothing is
+    /// allocated when there is none of them.
+    async fn added_headers<'c>(
         &self,
         upstream: &Upstream,
-        caller: Option<&Arc<Principal>>,
-    ) -> Result<HeaderMap, RelayError> {
-        let mut headers = HeaderMap::new();
+        caller: Option<&'c Arc<Caller>>,
+    ) -> Result<Added<'c>, RelayError> {
+        let mut added = Added::default();
         if let Some((provider, header)) = &upstream.provider_token {
             // Boxed: a store read and perhaps a refresh at the provider, only for the upstreams
             // that ask for it.
@@ -555,24 +556,24 @@ impl Gateway {
                 &upstream.name,
                 provider,
                 header,
-                caller.map(Arc::as_ref),
+                caller.map(|c| c.principal().as_ref()),
             ))
             .await?;
-            headers.insert(header.clone(), value);
+            added.first = Some((header.clone(), value));
         }
         if let Some(caller) = caller {
             if upstream.identity_headers {
-                identity::insert(caller, &mut headers);
+                added.identity = Some(caller.identity_headers());
             }
             if let Some(header) = &upstream.identity_token {
-                let token = self.identity_tokens.get(upstream, caller)?;
-                headers.insert(header.clone(), token);
+                let token = self.identity_tokens.get(upstream, caller.principal())?;
+                added.last.insert(header.clone(), token);
             }
         }
         if let Some((name, value)) = &upstream.credential {
-            headers.insert(name.clone(), value.clone());
+            added.last.insert(name.clone(), value.clone());
         }
-        Ok(headers)
+        Ok(added)
     }
 
     /// The JWKS that verifies identity tokens (and, later, Portcullis's access tokens).
@@ -616,7 +617,7 @@ impl Gateway {
             principal: caller,
         } = self.admit(upstream, parts).await?;
         let caller = caller.as_ref();
-        let principal = caller.map(|p| &**p);
+        let principal = caller.map(|c| &**c.principal());
         require_json(&parts.headers)?;
         let bytes = read_body(body, &parts.headers, self.max_body_bytes).await?;
         let inspected =
@@ -732,7 +733,7 @@ impl Gateway {
                     stateless,
                     accepts_sse: accepts(&parts.headers, "text/event-stream"),
                     version,
-                    added: &self.added_headers(upstream, caller).await?,
+                    added: &self.added_headers(upstream, caller).await?.to_map(),
                 };
                 Box::pin(self.post_bridged(
                     bridge,
@@ -779,7 +780,7 @@ impl Gateway {
             principal: caller,
         } = self.admit(upstream, parts).await?;
         let caller = caller.as_ref();
-        let principal = caller.map(|p| &**p);
+        let principal = caller.map(|c| &**c.principal());
         let version = headers::protocol_version(&parts.headers)?;
         let session_id = session_header(&parts.headers)?;
         if let Some(sid) = session_id {
@@ -847,7 +848,7 @@ impl Gateway {
             principal: caller,
         } = self.admit(upstream, parts).await?;
         let caller = caller.as_ref();
-        let principal = caller.map(|p| &**p);
+        let principal = caller.map(|c| &**c.principal());
         let version = headers::protocol_version(&parts.headers)?;
         let Some(sid) = session_header(&parts.headers)? else {
             return match &upstream.transport {
@@ -910,7 +911,44 @@ impl<'g> UpstreamRef<'g> {
 struct Admitted<'a> {
     upstream: &'a Upstream,
     /// Who is calling; `None` for `auth = "none"`.
-    principal: Option<Arc<Principal>>,
+    principal: Option<Arc<Caller>>,
+}
+
+/// The headers Portcullis adds to a relayed request, in the order they are set (a later one
+/// replaces an earlier one of the same name).
+#[derive(Debug, Default)]
+pub(crate) struct Added<'c> {
+    /// The caller's identity-provider token.
+    first: Option<(HeaderName, HeaderValue)>,
+    /// The caller's identity headers, shared by every request with the same credential.
+    identity: Option<&'c HeaderMap>,
+    /// The identity token and the upstream's own credential.
+    last: HeaderMap,
+}
+
+impl Added<'_> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        self.first
+            .iter()
+            .map(|(name, value)| (name, value))
+            .chain(self.identity.into_iter().flatten())
+            .chain(self.last.iter())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.first.is_some())
+            + self.identity.map_or(0, HeaderMap::len)
+            + self.last.len()
+    }
+
+    /// All of them in one map.
+    fn to_map(&self) -> HeaderMap {
+        let mut map = HeaderMap::with_capacity(self.len());
+        for (name, value) in self.iter() {
+            map.insert(name.clone(), value.clone());
+        }
+        map
+    }
 }
 
 fn subject(principal: Option<&Principal>) -> Option<&str> {

@@ -107,7 +107,7 @@ async fn call(upstream: &HttpUpstream) -> Result<(StatusCode, Bytes), RelayError
         .send(
             Method::POST,
             &http::HeaderMap::new(),
-            &http::HeaderMap::new(),
+            &crate::Added::default(),
             Bytes::from_static(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#),
             None,
             None,
