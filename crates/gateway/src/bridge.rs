@@ -313,7 +313,7 @@ impl Bridge {
         permit: OwnedSemaphorePermit,
     ) -> Result<PostOutcome, RelayError> {
         let m = post.message;
-        let request_id = m.id.as_deref();
+        let request_id = m.id;
         let is_initialize = m.method.as_deref() == Some("initialize");
         let (session_id, session, created) = if post.stateless {
             // A stateless request reaches the upstream only if it speaks that revision;
@@ -454,7 +454,7 @@ impl Bridge {
         link: &Link,
         permit: OwnedSemaphorePermit,
     ) -> Result<Response<Body>, RelayError> {
-        let request_id = post.message.id.as_deref();
+        let request_id = post.message.id;
         let mut first = match tokio::time::timeout(self.first_byte_timeout, rx.recv()).await {
             Err(_) => {
                 self.core.forget(gid);

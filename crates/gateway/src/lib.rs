@@ -630,7 +630,7 @@ impl Gateway {
             jsonrpc::Body::Single(m) => Some(m),
             jsonrpc::Body::Batch(_) => None,
         };
-        let request_id = single.and_then(|m| m.id.as_deref());
+        let request_id = single.and_then(|m| m.id);
         let header_version =
             headers::check_post(&parts.headers, &inspected).map_err(|e| e.with_id(request_id))?;
         let is_initialize = single.is_some_and(|m| m.method.as_deref() == Some("initialize"));
