@@ -162,10 +162,13 @@ start_echo() {
 
 # start_portcullis BIN [WRAPPER...]: starts Portcullis in front of $ECHO_URL with a fresh SQLite
 # store in $TMP (under WRAPPER, e.g. valgrind, when given), and waits (at most 60 s, or
-# $PORTCULLIS_READY_TIMEOUT s) for GET /readyz to answer 200. Sets PORTCULLIS_PID and
-# PORTCULLIS_URL; on failure sets PORTCULLIS_PROBLEM and returns 1.
+# $PORTCULLIS_READY_TIMEOUT s) for GET /readyz to answer 200. Two upstreams, both the echo:
+# `echo` with auth = "none" and `echo-auth` with auth = "oauth" accepting Portcullis API keys.
+# Sets PORTCULLIS_PID, PORTCULLIS_URL and PORTCULLIS_AUTH_URL; on failure sets
+# PORTCULLIS_PROBLEM and returns 1.
 PORTCULLIS_PID=""
 PORTCULLIS_URL=""
+PORTCULLIS_AUTH_URL=""
 PORTCULLIS_PROBLEM=""
 start_portcullis() {
     local bin=$1 port base code="" i
@@ -190,6 +193,11 @@ level = "warn"
 name = "echo"
 url = "$ECHO_URL"
 auth = "none"
+[[upstreams]]
+name = "echo-auth"
+url = "$ECHO_URL"
+auth = "oauth"
+accept = ["api_key"]
 EOF
     log "starting Portcullis on $base (config $TMP/portcullis.toml)"
     (cd "$TMP/portcullis" && exec "${wrapper[@]}" "$bin" serve --config "$TMP/portcullis.toml") \
@@ -220,19 +228,41 @@ EOF
         return 1
     fi
     PORTCULLIS_URL="$base/servers/echo/mcp"
+    PORTCULLIS_AUTH_URL="$base/servers/echo-auth/mcp"
     log "Portcullis ready: $PORTCULLIS_URL (pid $PORTCULLIS_PID)"
+}
+
+# create_api_key BIN: an API key for the subject service:bench, made with
+# `portcullis admin api-key create --json` against the running Portcullis's store (the key file
+# of the embedded store is found from the same working directory). Prints the key.
+create_api_key() {
+    local bin=$1 out="$TMP/api-key.json" key
+    (cd "$TMP/portcullis" && timeout 60 "$bin" admin --config "$TMP/portcullis.toml" api-key create \
+        --name bench --subject service:bench --json) >"$out" 2>"$TMP/api-key.log" || {
+        cat "$TMP/api-key.log" >&2
+        return 1
+    }
+    key=$(sed -n 's/.*"api_key" *: *"\([^"]*\)".*/\1/p' "$out")
+    [[ -n $key ]] || {
+        warn "portcullis admin api-key create printed no api_key: $(head -c 300 "$out")"
+        return 1
+    }
+    echo "$key"
 }
 
 # --- MCP session and load ----------------------------------------------------------------------
 
 # MCP session set-up with curl: initialize (capturing Mcp-Session-Id), notifications/initialized,
-# and one tools/call whose answer must echo "hello". Prints the session id.
+# and one tools/call whose answer must echo "hello". Prints the session id. With a third
+# argument, every request carries it as `Authorization: Bearer`.
 open_session() {
-    local url=$1 name=$2 code session
+    local url=$1 name=$2 bearer=${3:-} code session
     local headers="$TMP/$name.init.headers" body="$TMP/$name.init.body"
+    local auth=()
+    [[ -n $bearer ]] && auth=(-H "Authorization: Bearer $bearer")
     code=$(curl -sS --max-time 10 -o "$body" -D "$headers" -w '%{http_code}' -X POST "$url" \
         -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
-        -H "MCP-Protocol-Version: $PROTOCOL_VERSION" --data "$INIT_BODY") || code="curl failed"
+        -H "MCP-Protocol-Version: $PROTOCOL_VERSION" "${auth[@]}" --data "$INIT_BODY") || code="curl failed"
     if [[ $code != 200 ]]; then
         warn "$name: initialize at $url answered $code: $(head -c 500 "$body" 2>/dev/null)"
         return 1
@@ -244,7 +274,7 @@ open_session() {
     fi
     code=$(curl -sS --max-time 10 -o "$body" -w '%{http_code}' -X POST "$url" \
         -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
-        -H "MCP-Protocol-Version: $PROTOCOL_VERSION" -H "Mcp-Session-Id: $session" \
+        -H "MCP-Protocol-Version: $PROTOCOL_VERSION" -H "Mcp-Session-Id: $session" "${auth[@]}" \
         --data "$INITIALIZED_BODY") || code="curl failed"
     if [[ $code != 202 ]]; then
         warn "$name: notifications/initialized answered $code (expected 202): $(head -c 500 "$body")"
@@ -252,7 +282,7 @@ open_session() {
     fi
     code=$(curl -sS --max-time 10 -o "$body" -w '%{http_code}' -X POST "$url" \
         -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
-        -H "MCP-Protocol-Version: $PROTOCOL_VERSION" -H "Mcp-Session-Id: $session" \
+        -H "MCP-Protocol-Version: $PROTOCOL_VERSION" -H "Mcp-Session-Id: $session" "${auth[@]}" \
         --data "$CALL_BODY") || code="curl failed"
     if [[ $code != 200 ]] || ! grep -q '"text":"hello"' "$body"; then
         warn "$name: the probe tools/call answered $code: $(head -c 500 "$body")"
@@ -261,7 +291,8 @@ open_session() {
     echo "$session"
 }
 
-# wrk's request script: write_wrk_script SESSION FILE [RATE THREADS].
+# wrk's request script: write_wrk_script SESSION FILE [RATE THREADS [BEARER]]. With BEARER, every
+# request carries `Authorization: Bearer BEARER`.
 #
 # Without RATE, each connection sends its next request as soon as the previous answer arrived
 # (closed loop, saturation). With RATE (requests/s in total), the Lua delay() hook pauses each
@@ -280,7 +311,7 @@ open_session() {
 # an HTTP status >= 400 as a status error; the curl probe in open_session has already checked the
 # exact 200 and the echoed body, and the reply here is the same every time.
 write_wrk_script() {
-    local session=$1 file=$2 rate=${3:-} threads=${4:-}
+    local session=$1 file=$2 rate=${3:-} threads=${4:-} bearer=${5:-}
     cat >"$file" <<EOF
 wrk.method = "POST"
 wrk.body = '$CALL_BODY'
@@ -289,6 +320,9 @@ wrk.headers["Accept"] = "application/json, text/event-stream"
 wrk.headers["MCP-Protocol-Version"] = "$PROTOCOL_VERSION"
 wrk.headers["Mcp-Session-Id"] = "$session"
 EOF
+    if [[ -n $bearer ]]; then
+        printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$bearer" >>"$file"
+    fi
     if [[ -n $rate ]]; then
         cat >>"$file" <<EOF
 

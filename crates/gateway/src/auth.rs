@@ -11,11 +11,11 @@
 //! earlier of the credential's expiry and the validator's `cache_ttl`; failures are never cached,
 //! and a credential's entries can be dropped at once when it is revoked ([`Authenticator::forget`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use http::HeaderMap;
 use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderName};
 use portcullis_core::auth::{Context, Credential, Principal, Rejection, Validator};
 use sha2::{Digest, Sha256};
 
@@ -25,6 +25,11 @@ pub const CF_ACCESS_ASSERTION: &str = "cf-access-jwt-assertion";
 pub const SERVICE_CLIENT_ID: &str = "portcullis-client-id";
 /// The secret half of a Portcullis service token.
 pub const SERVICE_CLIENT_SECRET: &str = "portcullis-client-secret";
+
+// The same names parsed once, for the lookups every request makes.
+const CF_ACCESS_ASSERTION_HEADER: HeaderName = HeaderName::from_static(CF_ACCESS_ASSERTION);
+const SERVICE_CLIENT_ID_HEADER: HeaderName = HeaderName::from_static(SERVICE_CLIENT_ID);
+const SERVICE_CLIENT_SECRET_HEADER: HeaderName = HeaderName::from_static(SERVICE_CLIENT_SECRET);
 
 /// The most verified credentials remembered at once.
 const CACHE_CAPACITY: u64 = 100_000;
@@ -51,9 +56,40 @@ pub enum AuthFailure {
     Unavailable,
 }
 
+/// An authenticated caller: the principal a validator vouched for, and the identity headers
+/// that tell upstreams about it, written once per verified credential rather than per request.
+#[derive(Debug)]
+pub struct Caller {
+    principal: Arc<Principal>,
+    identity: OnceLock<HeaderMap>,
+}
+
+impl Caller {
+    fn new(principal: Arc<Principal>) -> Self {
+        Caller {
+            principal,
+            identity: OnceLock::new(),
+        }
+    }
+
+    /// Who is calling.
+    pub fn principal(&self) -> &Arc<Principal> {
+        &self.principal
+    }
+
+    /// The `X-Portcullis-*` headers of the principal (`identity::insert`).
+    pub fn identity_headers(&self) -> &HeaderMap {
+        self.identity.get_or_init(|| {
+            let mut headers = HeaderMap::new();
+            crate::identity::insert(&self.principal, &mut headers);
+            headers
+        })
+    }
+}
+
 #[derive(Debug)]
 struct Verified {
-    principal: Arc<Principal>,
+    caller: Arc<Caller>,
     /// Seconds since the epoch after which this entry must not be used.
     valid_until: i64,
     /// SHA-256 of the credential's secret, so a revoked credential can be forgotten everywhere.
@@ -79,9 +115,9 @@ impl Default for Authenticator {
     }
 }
 
-/// The credentials a request carries, in the order they are tried.
-fn credentials(headers: &HeaderMap) -> Result<Vec<Credential<'_>>, AuthFailure> {
-    let mut found = Vec::new();
+/// The credentials a request carries, in the order they are tried (at most one of each kind).
+fn credentials(headers: &HeaderMap) -> Result<[Option<Credential<'_>>; 3], AuthFailure> {
+    let mut bearer = None;
     let mut authorization = headers.get_all(AUTHORIZATION).iter();
     if let Some(value) = authorization.next() {
         if authorization.next().is_some() {
@@ -97,31 +133,30 @@ fn credentials(headers: &HeaderMap) -> Result<Vec<Credential<'_>>, AuthFailure> 
             if !is_b64token(token) {
                 return Err(AuthFailure::Invalid);
             }
-            found.push(Credential::Bearer(token));
+            bearer = Some(Credential::Bearer(token));
         }
     }
-    let id = single(headers, SERVICE_CLIENT_ID)?;
-    let secret = single(headers, SERVICE_CLIENT_SECRET)?;
-    match (id, secret) {
-        (Some(client_id), Some(client_secret)) => found.push(Credential::ServiceToken {
+    let id = single(headers, &SERVICE_CLIENT_ID_HEADER)?;
+    let secret = single(headers, &SERVICE_CLIENT_SECRET_HEADER)?;
+    let service = match (id, secret) {
+        (Some(client_id), Some(client_secret)) => Some(Credential::ServiceToken {
             client_id,
             client_secret,
         }),
-        (None, None) => {}
+        (None, None) => None,
         _ => {
             return Err(AuthFailure::BadRequest(
                 "a service token needs both Portcullis-Client-Id and Portcullis-Client-Secret",
             ));
         }
-    }
-    if let Some(assertion) = single(headers, CF_ACCESS_ASSERTION)? {
-        found.push(Credential::CfAccessAssertion(assertion));
-    }
-    Ok(found)
+    };
+    let assertion =
+        single(headers, &CF_ACCESS_ASSERTION_HEADER)?.map(Credential::CfAccessAssertion);
+    Ok([bearer, service, assertion])
 }
 
 /// The value of a header that may appear at most once, as visible ASCII.
-fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, AuthFailure> {
+fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a str>, AuthFailure> {
     let mut values = headers.get_all(name).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -164,26 +199,40 @@ fn percent_decoded_eq(name: &str, expected: &str) -> bool {
     decoded.eq_ignore_ascii_case(expected.as_bytes())
 }
 
-/// The cache key of a credential at an upstream, and the SHA-256 of the credential's secret
-/// alone (the form in which the store keeps API-key and service-token secrets), by which
-/// [`Authenticator::forget`] finds every entry of a revoked credential.
-fn cache_key(credential: &Credential<'_>, upstream: &str) -> ([u8; 32], [u8; 32]) {
-    let (kind, public, secret): (&[u8], &str, &str) = match credential {
+/// The cache key of a credential at an upstream: one SHA-256 over the kind of credential, its
+/// public part, its secret and the upstream, so a request whose result is cached costs one hash.
+fn cache_key(credential: &Credential<'_>, upstream: &str) -> [u8; 32] {
+    let (kind, public, secret) = parts(credential);
+    let mut hasher = Sha256::new();
+    for part in [
+        kind,
+        public.as_bytes(),
+        secret.as_bytes(),
+        upstream.as_bytes(),
+    ] {
+        // Length-prefixed, so no two different tuples hash the same input.
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hasher.finalize().into()
+}
+
+/// The SHA-256 of the credential's secret alone (the form in which the store keeps API-key and
+/// service-token secrets), by which [`Authenticator::forget`] finds every entry of a revoked
+/// credential. Computed only when a result is cached.
+fn secret_hash(credential: &Credential<'_>) -> [u8; 32] {
+    Sha256::digest(parts(credential).2.as_bytes()).into()
+}
+
+fn parts<'c>(credential: &Credential<'c>) -> (&'static [u8], &'c str, &'c str) {
+    match *credential {
         Credential::Bearer(token) => (b"bearer", "", token),
         Credential::CfAccessAssertion(assertion) => (b"cf-access", "", assertion),
         Credential::ServiceToken {
             client_id,
             client_secret,
         } => (b"service", client_id, client_secret),
-    };
-    let secret_hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-    let mut hasher = Sha256::new();
-    for part in [kind, public.as_bytes(), &secret_hash, upstream.as_bytes()] {
-        // Length-prefixed, so no two different tuples hash the same input.
-        hasher.update((part.len() as u64).to_be_bytes());
-        hasher.update(part);
     }
-    (hasher.finalize().into(), secret_hash)
 }
 
 impl Authenticator {
@@ -208,23 +257,23 @@ impl Authenticator {
         headers: &HeaderMap,
         query: Option<&str>,
         now: i64,
-    ) -> Result<Arc<Principal>, AuthFailure> {
+    ) -> Result<Arc<Caller>, AuthFailure> {
         if query_has_token(query) {
             return Err(AuthFailure::BadRequest(
                 "access tokens are not accepted in the query string",
             ));
         }
         let presented = credentials(headers)?;
-        if presented.is_empty() {
+        if presented.iter().all(Option::is_none) {
             return Err(AuthFailure::Missing);
         }
         let context = Context { resource, now };
         let mut unavailable = false;
-        for credential in &presented {
-            let (key, credential_hash) = cache_key(credential, upstream);
+        for credential in presented.iter().flatten() {
+            let key = cache_key(credential, upstream);
             if let Some(hit) = self.cache.get(&key) {
                 if hit.valid_until > now {
-                    return Ok(hit.principal.clone());
+                    return Ok(hit.caller.clone());
                 }
                 self.cache.invalidate(&key);
             }
@@ -244,18 +293,18 @@ impl Authenticator {
                             .expires_at
                             .unwrap_or(i64::MAX)
                             .min(now.saturating_add(ttl_secs));
-                        let principal = Arc::new(principal);
+                        let caller = Arc::new(Caller::new(Arc::new(principal)));
                         if valid_until > now {
                             self.cache.insert(
                                 key,
                                 Arc::new(Verified {
-                                    principal: principal.clone(),
+                                    caller: caller.clone(),
                                     valid_until,
-                                    credential_hash,
+                                    credential_hash: secret_hash(credential),
                                 }),
                             );
                         }
-                        return Ok(principal);
+                        return Ok(caller);
                     }
                     Err(Rejection::NotApplicable) => {}
                     Err(Rejection::Invalid(reason)) => {
@@ -282,7 +331,7 @@ impl Authenticator {
         // Built with support for invalidation closures, so this cannot fail.
         let _ = self
             .cache
-            .invalidate_entries_if(move |_, v| revoked.revokes(&v.principal));
+            .invalidate_entries_if(move |_, v| revoked.revokes(&v.caller.principal));
     }
 
     /// Forgets, at every upstream, the cached results of the credential whose secret hashes to

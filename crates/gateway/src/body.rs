@@ -1,5 +1,6 @@
 //! Response bodies streamed from an upstream: frame by frame, with an idle timeout, holding
-//! the upstream's in-flight permit until the last frame, and counted in the metrics.
+//! the upstream's in-flight permit until the last frame, and the lease of the upstream
+//! connection, which goes back to its pool once the body was read to its end.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -9,7 +10,9 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
-use tokio_util::sync::WaitForCancellationFutureOwned;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use crate::pool::Lease;
 
 /// Why a relayed body ended early.
 #[derive(Debug, thiserror::Error)]
@@ -30,11 +33,15 @@ pin_project_lite::pin_project! {
         #[pin]
         idle: Sleep,
         idle_timeout: Duration,
-        // Resolves when a graceful shutdown reaches its deadline (or, for standalone streams,
+        // Cancelled when a graceful shutdown reaches its deadline (or, for standalone streams,
         // when it starts): the body then ends instead of holding the process open.
+        cut: Option<CancellationToken>,
+        // Waits for `cut`; made only once the upstream keeps the body waiting, so an answer
+        // that is there at once never registers with the token.
         #[pin]
-        cut: Option<WaitForCancellationFutureOwned>,
+        cut_wait: Option<WaitForCancellationFutureOwned>,
         _permit: Option<OwnedSemaphorePermit>,
+        lease: Option<Lease>,
         done: bool,
     }
 }
@@ -44,14 +51,26 @@ impl<B> RelayBody<B> {
         inner: B,
         idle_timeout: Duration,
         permit: Option<OwnedSemaphorePermit>,
-        cut: Option<tokio_util::sync::CancellationToken>,
-    ) -> Self {
+        cut: Option<CancellationToken>,
+        mut lease: Option<Lease>,
+    ) -> Self
+    where
+        B: Body,
+    {
+        // An answer without a body may never be polled: its connection is free already.
+        if inner.is_end_stream()
+            && let Some(lease) = &mut lease
+        {
+            lease.complete();
+        }
         RelayBody {
             inner,
             idle: tokio::time::sleep(idle_timeout),
             idle_timeout,
-            cut: cut.map(|c| c.cancelled_owned()),
+            cut,
+            cut_wait: None,
             _permit: permit,
+            lease,
             done: false,
         }
     }
@@ -72,17 +91,18 @@ where
         if *this.done {
             return Poll::Ready(None);
         }
-        if let Some(cut) = this.cut.as_mut().as_pin_mut()
-            && cut.poll(cx).is_ready()
-        {
-            *this.done = true;
-            return Poll::Ready(Some(Err(StreamError::Shutdown)));
-        }
-        match this.inner.poll_frame(cx) {
+        match this.inner.as_mut().poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                this.idle
-                    .as_mut()
-                    .reset(Instant::now() + *this.idle_timeout);
+                // The server stops polling once the body says it has ended.
+                if this.inner.is_end_stream()
+                    && let Some(lease) = this.lease.as_mut()
+                {
+                    lease.complete();
+                } else {
+                    this.idle
+                        .as_mut()
+                        .reset(Instant::now() + *this.idle_timeout);
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(_))) => {
@@ -91,15 +111,34 @@ where
             }
             Poll::Ready(None) => {
                 *this.done = true;
+                if let Some(lease) = this.lease.as_mut() {
+                    lease.complete();
+                }
                 Poll::Ready(None)
             }
-            Poll::Pending => match this.idle.poll(cx) {
-                Poll::Ready(()) => {
-                    *this.done = true;
-                    Poll::Ready(Some(Err(StreamError::Idle(*this.idle_timeout))))
+            Poll::Pending => {
+                // The cut is looked at only while the body waits on the upstream: a body whose
+                // frames are there ends by itself, and one that waits registers with the token
+                // once (the token's checks take a lock that every request would share).
+                if this.cut_wait.is_none()
+                    && let Some(cut) = this.cut.as_ref()
+                {
+                    this.cut_wait.set(Some(cut.clone().cancelled_owned()));
                 }
-                Poll::Pending => Poll::Pending,
-            },
+                if let Some(wait) = this.cut_wait.as_pin_mut()
+                    && wait.poll(cx).is_ready()
+                {
+                    *this.done = true;
+                    return Poll::Ready(Some(Err(StreamError::Shutdown)));
+                }
+                match this.idle.poll(cx) {
+                    Poll::Ready(()) => {
+                        *this.done = true;
+                        Poll::Ready(Some(Err(StreamError::Idle(*this.idle_timeout))))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 

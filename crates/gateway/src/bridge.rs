@@ -43,7 +43,7 @@ const EVENT_LOG_LIMIT: usize = 512;
 /// A POST the gateway has already checked.
 pub(crate) struct Post<'a> {
     pub bytes: Bytes,
-    pub message: &'a Message,
+    pub message: &'a Message<'a>,
     pub session_id: Option<&'a str>,
     pub stateless: bool,
     pub accepts_sse: bool,
@@ -318,7 +318,7 @@ impl Bridge {
         permit: OwnedSemaphorePermit,
     ) -> Result<PostOutcome, RelayError> {
         let m = post.message;
-        let request_id = m.id.as_deref();
+        let request_id = m.id;
         let is_initialize = m.method.as_deref() == Some("initialize");
         let (session_id, session, created) = if post.stateless {
             // A stateless request reaches the upstream only if it speaks that revision;
@@ -402,7 +402,7 @@ impl Bridge {
             }
             Kind::Request => {
                 let original_id =
-                    m.id.clone()
+                    m.id.map(ToOwned::to_owned)
                         .ok_or_else(|| self.unavailable("request without id", None))?;
                 let gid = self.core.next_id.fetch_add(1, Ordering::Relaxed);
                 let bytes = self
@@ -459,7 +459,7 @@ impl Bridge {
         link: &Link,
         permit: OwnedSemaphorePermit,
     ) -> Result<Response<Body>, RelayError> {
-        let request_id = post.message.id.as_deref();
+        let request_id = post.message.id;
         let mut first = match tokio::time::timeout(self.first_byte_timeout, rx.recv()).await {
             Err(_) => {
                 self.core.forget(gid);
@@ -609,6 +609,7 @@ impl Bridge {
             Duration::from_secs(365 * 24 * 3600),
             None,
             Some(stream_cut),
+            None,
         ));
         Ok(response)
     }

@@ -2,11 +2,18 @@
 //! version, and for 2026-07-28 the mirrored `Mcp-Method`/`Mcp-Name` headers, which must agree
 //! with the body so that nothing downstream can be told one thing and execute another.
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use portcullis_proto::jsonrpc::{Body, Kind, Message};
 use portcullis_proto::mcp::{self, header};
 
 use crate::RelayError;
+
+// MCP's header names, parsed once for the lookups every request makes.
+pub(crate) const SESSION_ID: HeaderName = HeaderName::from_static(header::SESSION_ID);
+pub(crate) const PROTOCOL_VERSION: HeaderName = HeaderName::from_static(header::PROTOCOL_VERSION);
+pub(crate) const METHOD: HeaderName = HeaderName::from_static(header::METHOD);
+pub(crate) const NAME: HeaderName = HeaderName::from_static(header::NAME);
+pub(crate) const LAST_EVENT_ID: HeaderName = HeaderName::from_static(header::LAST_EVENT_ID);
 
 fn mismatch(message: impl Into<String>) -> RelayError {
     RelayError::HeaderMismatch {
@@ -15,7 +22,7 @@ fn mismatch(message: impl Into<String>) -> RelayError {
     }
 }
 
-fn text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, RelayError> {
+fn text<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a str>, RelayError> {
     match headers.get(name) {
         None => Ok(None),
         Some(v) => v
@@ -27,7 +34,7 @@ fn text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Relay
 
 /// The `MCP-Protocol-Version` header, if present, after checking that it is a known revision.
 pub(crate) fn protocol_version(headers: &HeaderMap) -> Result<Option<&str>, RelayError> {
-    let Some(version) = text(headers, header::PROTOCOL_VERSION)? else {
+    let Some(version) = text(headers, &PROTOCOL_VERSION)? else {
         return Ok(None);
     };
     if mcp::is_known_version(version) {
@@ -47,8 +54,8 @@ pub(crate) fn check_post<'h>(
     body: &Body,
 ) -> Result<Option<&'h str>, RelayError> {
     let version = protocol_version(headers)?;
-    let method_header = text(headers, header::METHOD)?;
-    let name_header = text(headers, header::NAME)?;
+    let method_header = text(headers, &METHOD)?;
+    let name_header = text(headers, &NAME)?;
     let message = match body {
         Body::Single(m) => m,
         Body::Batch(_) => {

@@ -7,15 +7,14 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, Uri};
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::value::RawValue;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
-use crate::RelayError;
 use crate::body::RelayBody;
+use crate::pool::{Pool, PoolError, PoolSettings, RequestBody};
+use crate::{Added, RelayError};
 
 pub(crate) type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
@@ -50,7 +49,7 @@ const RESPONSE_HEADERS: &[&str] = &[
 pub struct HttpUpstream {
     name: String,
     uri: Uri,
-    client: Client<Connector, Body>,
+    pool: Pool,
     first_byte_timeout: Duration,
     idle_timeout: Duration,
     metrics: UpstreamMetrics,
@@ -88,14 +87,11 @@ impl HttpUpstream {
         let uri: Uri = url
             .parse()
             .map_err(|e| format!("invalid upstream URL: {e}"))?;
-        let tls = connector(connect_timeout)?;
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(tls);
+        let pool = Pool::new(&uri, connector(connect_timeout)?, PoolSettings::default())?;
         Ok(HttpUpstream {
             name: name.to_owned(),
             uri,
-            client,
+            pool,
             first_byte_timeout,
             idle_timeout,
             metrics: UpstreamMetrics::new(name),
@@ -107,6 +103,11 @@ impl HttpUpstream {
         &self.uri
     }
 
+    #[cfg(test)]
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     /// Relays one request and streams the answer back. `added` are headers Portcullis itself
     /// sends (identity, the upstream's own credential), after the client's allowed ones.
     #[allow(clippy::too_many_arguments)]
@@ -114,26 +115,24 @@ impl HttpUpstream {
         &self,
         method: Method,
         client_headers: &HeaderMap,
-        added: &HeaderMap,
+        added: &Added<'_>,
         body: Bytes,
         request_id: Option<&RawValue>,
         permit: Option<OwnedSemaphorePermit>,
         cut: Option<CancellationToken>,
     ) -> Result<Response<Body>, RelayError> {
-        let mut request = Request::builder().method(method).uri(self.uri.clone());
-        if let Some(headers) = request.headers_mut() {
-            copy_headers(client_headers, headers, REQUEST_HEADERS);
-            for (name, value) in added {
-                headers.insert(name.clone(), value.clone());
-            }
+        let mut request = Request::new(RequestBody::new(body));
+        *request.method_mut() = method;
+        let headers = request.headers_mut();
+        headers.reserve(REQUEST_HEADERS.len() + added.len() + 1);
+        copy_headers(client_headers, headers, REQUEST_HEADERS);
+        for (name, value) in added.iter() {
+            headers.insert(name.clone(), value.clone());
         }
-        let request = request
-            .body(Body::from(body))
-            .map_err(|_| self.unavailable("bad request", request_id))?;
         let started = std::time::Instant::now();
-        let response = match tokio::time::timeout(
+        let (response, lease) = match tokio::time::timeout(
             self.first_byte_timeout,
-            self.client.request(request),
+            self.pool.send(request),
         )
         .await
         {
@@ -146,14 +145,15 @@ impl HttpUpstream {
                 });
             }
             Ok(Err(e)) => {
-                if e.is_connect() {
+                let connect = matches!(e, PoolError::Connect(_));
+                if connect {
                     self.metrics.connect.increment(1);
                 } else {
                     self.metrics.protocol.increment(1);
                 }
                 tracing::warn!(upstream = %self.name, error = %e, "upstream request failed");
                 return Err(self.unavailable(
-                    if e.is_connect() {
+                    if connect {
                         "connection refused or failed"
                     } else {
                         "the upstream closed the connection"
@@ -161,7 +161,7 @@ impl HttpUpstream {
                     request_id,
                 ));
             }
-            Ok(Ok(response)) => response,
+            Ok(Ok(answer)) => answer,
         };
         self.metrics
             .first_byte
@@ -169,6 +169,7 @@ impl HttpUpstream {
         let (parts, incoming) = response.into_parts();
         let mut out = Response::builder().status(parts.status);
         if let Some(headers) = out.headers_mut() {
+            headers.reserve(parts.headers.len().min(RESPONSE_HEADERS.len()) + 2);
             copy_headers(&parts.headers, headers, RESPONSE_HEADERS);
             let is_sse = headers
                 .get(header::CONTENT_TYPE)
@@ -184,7 +185,13 @@ impl HttpUpstream {
                     .or_insert(HeaderValue::from_static("no-cache"));
             }
         }
-        let body = Body::new(RelayBody::new(incoming, self.idle_timeout, permit, cut));
+        let body = Body::new(RelayBody::new(
+            incoming,
+            self.idle_timeout,
+            permit,
+            cut,
+            lease,
+        ));
         out.body(body)
             .map_err(|_| self.unavailable("bad response", request_id))
     }

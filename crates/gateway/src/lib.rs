@@ -23,6 +23,7 @@ mod provider_token;
 
 pub use provider_token::ProviderTokenSource;
 mod origin;
+mod pool;
 mod sessions;
 
 use std::collections::HashMap;
@@ -42,12 +43,12 @@ use portcullis_core::config::{
     AuthMode, BuiltinServer, Config, HttpTransport, Isolation, UpstreamConfig, UpstreamKind,
 };
 use portcullis_proto::jsonrpc::{self, Limits};
-use portcullis_proto::mcp::{self, header};
+use portcullis_proto::mcp;
 use portcullis_store::Store;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-pub use auth::{AuthFailure, Authenticator, ResourceChallenge};
+pub use auth::{AuthFailure, Authenticator, Caller, ResourceChallenge};
 pub use authorize::PolicySlot;
 pub use error::RelayError;
 pub use origin::OriginPolicy;
@@ -537,9 +538,18 @@ impl Gateway {
             .ok_or_else(|| RelayError::UnknownUpstream(name.to_owned()))
     }
 
-    /// The checks every method shares: upstream, Host/Origin, authentication.
-    async fn admit(&self, name: &str, parts: &Parts) -> Result<Admitted<'_>, RelayError> {
-        let upstream = self.upstream(name)?;
+    /// The upstream named `name`, looked up once for everything a request does with it.
+    pub fn find(&self, name: &str) -> Option<UpstreamRef<'_>> {
+        self.upstreams.get(name).map(UpstreamRef)
+    }
+
+    /// The checks every method shares (the upstream is known): Host/Origin, authentication.
+    async fn admit<'g>(
+        &self,
+        upstream: UpstreamRef<'g>,
+        parts: &Parts,
+    ) -> Result<Admitted<'g>, RelayError> {
+        let upstream = upstream.0;
         self.policy
             .check(&parts.headers, parts.uri.authority().map(|a| a.as_str()))?;
         let principal = match upstream.auth {
@@ -560,7 +570,7 @@ impl Gateway {
         upstream: &Upstream,
         headers: &HeaderMap,
         query: Option<&str>,
-    ) -> Result<Arc<Principal>, RelayError> {
+    ) -> Result<Arc<Caller>, RelayError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         self.authenticator
             .authenticate(
@@ -592,7 +602,7 @@ impl Gateway {
             AuthMode::Oauth => self
                 .authenticate_upstream(upstream, headers, query)
                 .await
-                .map(Some),
+                .map(|caller| Some(caller.principal().clone())),
         }
     }
 
@@ -714,39 +724,42 @@ impl Gateway {
         })
     }
 
-    /// What Portcullis adds to a request it relays to `upstream` for `caller`: the identity
-    /// headers, the identity token and the upstream's own static credential. Empty (no
-    /// allocation) when there is none of them.
-    async fn added_headers(
+    /// What Portcullis adds to a request it relays to `upstream` for `caller`: the caller's
+    /// identity-provider token, the identity headers (the caller's own, written once per verified
+    /// credential), the identity token and the upstream's own static credential. Nothing is
+    /// allocated when there is none of them.
+    async fn added_headers<'c>(
         &self,
         upstream: &Upstream,
-        caller: Option<&Arc<Principal>>,
-    ) -> Result<HeaderMap, RelayError> {
-        let mut headers = HeaderMap::new();
+        caller: Option<&'c Arc<Caller>>,
+    ) -> Result<Added<'c>, RelayError> {
+        let mut added = Added::default();
         if let Some((provider, header)) = &upstream.provider_token {
-            let value = provider_token::header_value(
+            // Boxed: a store read and perhaps a refresh at the provider, only for the upstreams
+            // that ask for it.
+            let value = Box::pin(provider_token::header_value(
                 self.provider_tokens.get(),
                 &upstream.name,
                 provider,
                 header,
-                caller.map(Arc::as_ref),
-            )
+                caller.map(|c| c.principal().as_ref()),
+            ))
             .await?;
-            headers.insert(header.clone(), value);
+            added.first = Some((header.clone(), value));
         }
         if let Some(caller) = caller {
             if upstream.identity_headers {
-                identity::insert(caller, &mut headers);
+                added.identity = Some(caller.identity_headers());
             }
             if let Some(header) = &upstream.identity_token {
-                let token = self.identity_tokens.get(upstream, caller)?;
-                headers.insert(header.clone(), token);
+                let token = self.identity_tokens.get(upstream, caller.principal())?;
+                added.last.insert(header.clone(), token);
             }
         }
         if let Some((name, value)) = &upstream.credential {
-            headers.insert(name.clone(), value.clone());
+            added.last.insert(name.clone(), value.clone());
         }
-        Ok(headers)
+        Ok(added)
     }
 
     /// The JWKS that verifies identity tokens (and, later, Portcullis's access tokens).
@@ -780,16 +793,17 @@ impl Gateway {
     /// POST: one JSON-RPC message (or a batch, for revisions before 2025-06-18).
     pub async fn post(
         &self,
-        name: &str,
+        upstream: UpstreamRef<'_>,
         parts: &Parts,
         body: Body,
     ) -> Result<Response<Body>, RelayError> {
+        let name = upstream.name();
         let Admitted {
             upstream,
             principal: caller,
-        } = self.admit(name, parts).await?;
+        } = self.admit(upstream, parts).await?;
         let caller = caller.as_ref();
-        let principal = caller.map(|p| &**p);
+        let principal = caller.map(|c| &**c.principal());
         require_json(&parts.headers)?;
         let bytes = read_body(body, &parts.headers, self.max_body_bytes).await?;
         let inspected =
@@ -802,7 +816,7 @@ impl Gateway {
             jsonrpc::Body::Single(m) => Some(m),
             jsonrpc::Body::Batch(_) => None,
         };
-        let request_id = single.and_then(|m| m.id.as_deref());
+        let request_id = single.and_then(|m| m.id);
         let header_version =
             headers::check_post(&parts.headers, &inspected).map_err(|e| e.with_id(request_id))?;
         let is_initialize = single.is_some_and(|m| m.method.as_deref() == Some("initialize"));
@@ -842,7 +856,7 @@ impl Gateway {
 
         let filter = match caller {
             Some(caller) => self
-                .authorize(upstream, caller, &inspected)
+                .authorize(upstream, caller.principal(), &inspected)
                 .map_err(|e| e.with_id(request_id))?,
             None => None,
         };
@@ -860,7 +874,7 @@ impl Gateway {
                 .with_id(request_id)
             })?;
         match self
-            .route(upstream, caller)
+            .route(upstream, caller.map(|c| c.principal()))
             .await
             .map_err(|e| e.with_id(request_id))?
         {
@@ -870,27 +884,34 @@ impl Gateway {
                         Method::POST,
                         &parts.headers,
                         &self.added_headers(upstream, caller).await?,
-                        bytes,
+                        // The inspection borrows from `bytes`: a second handle, not a copy.
+                        bytes.clone(),
                         request_id,
                         Some(permit),
                         Some(self.shutdown_deadline.clone()),
                     )
                     .await?;
+                // Sessions begin and end rarely: their store writes are boxed, so the future
+                // of every other request stays small.
                 if is_initialize && response.status().is_success() {
                     if let Some(sid) = response
                         .headers()
-                        .get(header::SESSION_ID)
+                        .get(headers::SESSION_ID)
                         .and_then(|v| v.to_str().ok())
                     {
-                        self.sessions
-                            .register(name, sid, requested_version, subject(principal))
-                            .await?;
+                        Box::pin(self.sessions.register(
+                            name,
+                            sid,
+                            requested_version,
+                            subject(principal),
+                        ))
+                        .await?;
                     }
                 } else if let Some(sid) = session_id
                     && response.status() == StatusCode::NOT_FOUND
                 {
                     // The upstream ended the session on its own.
-                    self.sessions.remove(name, sid).await?;
+                    Box::pin(self.sessions.remove(name, sid)).await?;
                 }
                 filtered(filter, response, request_id).await
             }
@@ -902,36 +923,62 @@ impl Gateway {
                         id: None,
                     });
                 };
-                let accepts_sse = accepts(&parts.headers, "text/event-stream");
-                let added = self.added_headers(upstream, caller).await?;
                 let post = bridge::Post {
-                    bytes,
+                    bytes: bytes.clone(),
                     message,
                     session_id,
                     stateless,
-                    accepts_sse,
+                    accepts_sse: accepts(&parts.headers, "text/event-stream"),
                     version,
-                    added: &added,
+                    added: &self.added_headers(upstream, caller).await?.to_map(),
                 };
-                let outcome = bridge.post(post, permit).await?;
-                if let Some(created) = &outcome.created_session {
-                    self.sessions
-                        .register(name, created, requested_version, subject(principal))
-                        .await?;
-                }
-                filtered(filter, outcome.response, request_id).await
+                let response = Box::pin(self.post_bridged(
+                    &bridge,
+                    post,
+                    permit,
+                    name,
+                    requested_version,
+                    principal,
+                ))
+                .await?;
+                filtered(filter, response, request_id).await
             }
         }
     }
 
+    /// A POST to a bridged upstream (boxed by the caller: a large future, on a path that is
+    /// not the common one).
+    async fn post_bridged(
+        &self,
+        bridge: &Bridge,
+        post: bridge::Post<'_>,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        name: &str,
+        requested_version: Option<&str>,
+        principal: Option<&Principal>,
+    ) -> Result<Response<Body>, RelayError> {
+        let outcome = bridge.post(post, permit).await?;
+        if let Some(created) = &outcome.created_session {
+            self.sessions
+                .register(name, created, requested_version, subject(principal))
+                .await?;
+        }
+        Ok(outcome.response)
+    }
+
     /// GET: the standalone server-to-client stream of a 2025-era session.
-    pub async fn get(&self, name: &str, parts: &Parts) -> Result<Response<Body>, RelayError> {
+    pub async fn get(
+        &self,
+        upstream: UpstreamRef<'_>,
+        parts: &Parts,
+    ) -> Result<Response<Body>, RelayError> {
+        let name = upstream.name();
         let Admitted {
             upstream,
             principal: caller,
-        } = self.admit(name, parts).await?;
+        } = self.admit(upstream, parts).await?;
         let caller = caller.as_ref();
-        let principal = caller.map(|p| &**p);
+        let principal = caller.map(|c| &**c.principal());
         let version = headers::protocol_version(&parts.headers)?;
         let session_id = session_header(&parts.headers)?;
         if let Some(sid) = session_id {
@@ -946,7 +993,7 @@ impl Gateway {
                     upstream: upstream.name.clone(),
                     id: None,
                 })?;
-        let response = match self.route(upstream, caller).await? {
+        let response = match self.route(upstream, caller.map(|c| c.principal())).await? {
             Route::Http(http) => {
                 // Standalone streams end as soon as a shutdown starts; the client reconnects
                 // elsewhere with Last-Event-ID.
@@ -978,7 +1025,7 @@ impl Gateway {
                 };
                 let last_event_id = parts
                     .headers
-                    .get(header::LAST_EVENT_ID)
+                    .get(headers::LAST_EVENT_ID)
                     .and_then(|v| v.to_str().ok());
                 bridge
                     .get(sid, last_event_id, permit, self.shutdown_started.clone())
@@ -986,19 +1033,24 @@ impl Gateway {
             }
         }?;
         Ok(match caller {
-            Some(caller) => self.guard_stream(upstream, caller, response),
+            Some(caller) => self.guard_stream(upstream, caller.principal(), response),
             None => response,
         })
     }
 
     /// DELETE: ends a 2025-era session.
-    pub async fn delete(&self, name: &str, parts: &Parts) -> Result<Response<Body>, RelayError> {
+    pub async fn delete(
+        &self,
+        upstream: UpstreamRef<'_>,
+        parts: &Parts,
+    ) -> Result<Response<Body>, RelayError> {
+        let name = upstream.name();
         let Admitted {
             upstream,
             principal: caller,
-        } = self.admit(name, parts).await?;
+        } = self.admit(upstream, parts).await?;
         let caller = caller.as_ref();
-        let principal = caller.map(|p| &**p);
+        let principal = caller.map(|c| &**c.principal());
         let version = headers::protocol_version(&parts.headers)?;
         let Some(sid) = session_header(&parts.headers)? else {
             return match &upstream.transport {
@@ -1026,7 +1078,7 @@ impl Gateway {
             };
         };
         self.session(name, sid, principal).await?;
-        let response = match self.route(upstream, caller).await? {
+        let response = match self.route(upstream, caller.map(|c| c.principal())).await? {
             Route::Http(http) => {
                 http.send(
                     Method::DELETE,
@@ -1048,11 +1100,59 @@ impl Gateway {
     }
 }
 
+/// A configured upstream, as [`Gateway::find`] found it.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamRef<'g>(&'g Upstream);
+
+impl<'g> UpstreamRef<'g> {
+    /// The upstream's configured name.
+    pub fn name(&self) -> &'g str {
+        &self.0.name
+    }
+}
+
 /// A request that passed the shared checks.
 struct Admitted<'a> {
     upstream: &'a Upstream,
     /// Who is calling; `None` for `auth = "none"`.
-    principal: Option<Arc<Principal>>,
+    principal: Option<Arc<Caller>>,
+}
+
+/// The headers Portcullis adds to a relayed request, in the order they are set (a later one
+/// replaces an earlier one of the same name).
+#[derive(Debug, Default)]
+pub(crate) struct Added<'c> {
+    /// The caller's identity-provider token.
+    first: Option<(HeaderName, HeaderValue)>,
+    /// The caller's identity headers, shared by every request with the same credential.
+    identity: Option<&'c HeaderMap>,
+    /// The identity token and the upstream's own credential.
+    last: HeaderMap,
+}
+
+impl Added<'_> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        self.first
+            .iter()
+            .map(|(name, value)| (name, value))
+            .chain(self.identity.into_iter().flatten())
+            .chain(self.last.iter())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.first.is_some())
+            + self.identity.map_or(0, HeaderMap::len)
+            + self.last.len()
+    }
+
+    /// All of them in one map.
+    fn to_map(&self) -> HeaderMap {
+        let mut map = HeaderMap::with_capacity(self.len());
+        for (name, value) in self.iter() {
+            map.insert(name.clone(), value.clone());
+        }
+        map
+    }
 }
 
 /// The answer with its lists filtered, when it needs a filter.
@@ -1085,7 +1185,7 @@ fn http_upstream(up: &UpstreamConfig, url: &str) -> Result<HttpUpstream, String>
 }
 
 fn session_header(headers: &HeaderMap) -> Result<Option<&str>, RelayError> {
-    match headers.get(header::SESSION_ID) {
+    match headers.get(headers::SESSION_ID) {
         None => Ok(None),
         Some(v) => match v.to_str() {
             // Session ids are visible ASCII (0x21-0x7E) by the transport's rules.
@@ -1122,7 +1222,7 @@ fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
         })
 }
 
-async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes, RelayError> {
+async fn read_body(mut body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes, RelayError> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -1130,16 +1230,35 @@ async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes,
     if declared.is_some_and(|n| n > max as u64) {
         return Err(RelayError::BodyTooLarge(max));
     }
-    match http_body_util::Limited::new(body, max).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(RelayError::BodyTooLarge(max))
+    // A small body usually comes in one frame, which is kept as it is; only a body in several
+    // frames is copied into one buffer.
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<bytes::BytesMut> = None;
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|_| RelayError::BodyUnreadable)?.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total > max {
+            return Err(RelayError::BodyTooLarge(max));
         }
-        Err(_) => Err(RelayError::BodyUnreadable),
+        if let Some(joined) = &mut joined {
+            joined.extend_from_slice(&data);
+        } else if let Some(head) = first.take() {
+            let capacity = declared.map_or(total, |n| usize::try_from(n).unwrap_or(total));
+            let mut buffer = bytes::BytesMut::with_capacity(capacity.max(total));
+            buffer.extend_from_slice(&head);
+            buffer.extend_from_slice(&data);
+            joined = Some(buffer);
+        } else {
+            first = Some(data);
+        }
     }
+    Ok(joined
+        .map(bytes::BytesMut::freeze)
+        .or(first)
+        .unwrap_or_default())
 }
 
 /// How long a per-tenant or per-user child process may sit unused (with no session open)

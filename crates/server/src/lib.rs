@@ -30,6 +30,7 @@ use tokio::net::TcpListener;
 
 pub use error::ApiError;
 pub use forward_auth::TrustedProxies;
+pub use mcp::Front;
 pub use observe::install_metrics;
 pub use registration::spawn_client_janitor;
 
@@ -170,12 +171,10 @@ fn issuer_path_metadata(state: &AppState) -> Router<AppState> {
         })
 }
 
-/// The whole HTTP surface.
-pub fn router(state: AppState) -> Router {
-    let upstreams = mcp::router(state.clone());
+/// Every route but the MCP endpoint, which [`app`] answers in front of it.
+fn router(state: AppState) -> Router {
     Router::new()
         .merge(ops::router())
-        .merge(upstreams)
         .merge(resource_metadata::router())
         .merge(forward_auth::router())
         .merge(jwks::router())
@@ -191,6 +190,32 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The whole HTTP surface: the MCP endpoint (`mcp::Front`) in front of the router.
+pub fn app(state: AppState) -> mcp::Front {
+    mcp::Front::new(state.clone(), router(state))
+}
+
+/// Makes the service of each accepted connection: [`app`], knowing the peer's address.
+#[derive(Clone)]
+struct MakeFront(mcp::Front);
+
+impl tower::Service<axum::serve::IncomingStream<'_, TcpListener>> for MakeFront {
+    type Response = mcp::Front;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<mcp::Front, std::convert::Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self::Future {
+        std::future::ready(Ok(self.0.for_peer(*stream.remote_addr())))
+    }
+}
+
 /// Serves until `shutdown` resolves, then shuts down gracefully: readiness goes false at once,
 /// no new connections are accepted, in-flight requests and streams get `grace` to finish, and
 /// whatever is still open after that is cut. Stdio child processes are stopped last.
@@ -201,7 +226,7 @@ pub async fn serve(
     grace: Duration,
 ) -> std::io::Result<()> {
     // ForwardAuth needs the peer's address to decide whether to believe `X-Forwarded-*`.
-    let app = router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = MakeFront(app(state.clone()));
     let started = Arc::new(tokio::sync::Notify::new());
     let signal_state = state.clone();
     let signal_started = started.clone();

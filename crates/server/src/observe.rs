@@ -8,7 +8,7 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use http::{HeaderValue, Method};
+use http::{HeaderMap, HeaderValue, Method};
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing::Instrument;
@@ -92,25 +92,34 @@ impl Series {
 }
 
 /// A request id unique across restarts and replicas: a random per-process prefix and a counter
-/// (cheaper than a UUID per request, which costs a trip to the kernel's random source).
+/// (cheaper than a UUID per request, which costs a trip to the kernel's random source), written
+/// in hex without the formatting machinery.
 fn next_request_id() -> HeaderValue {
     static PREFIX: OnceLock<u64> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
-    let id = format!(
-        "{prefix:016x}-{:x}",
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    HeaderValue::from_maybe_shared(bytes::Bytes::from(id)).unwrap_or(HeaderValue::from_static("-"))
+    let prefix = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
+    let counter = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut id = bytes::BytesMut::with_capacity(33);
+    push_hex(&mut id, prefix, 16);
+    id.extend_from_slice(b"-");
+    let digits = (64 - counter.leading_zeros()).div_ceil(4).max(1) as usize;
+    push_hex(&mut id, counter, digits);
+    HeaderValue::from_maybe_shared(id.freeze()).unwrap_or(HeaderValue::from_static("-"))
 }
 
-/// Gives each request an id (`X-Request-Id`, kept from the client when it is short and plain,
-/// made here otherwise), logs it in a span, echoes it in the response, and counts the request
-/// per route, upstream, method and status.
-pub(crate) async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let id = request
-        .headers()
+/// The low `digits` hex digits of `value`, most significant first, zero-padded.
+fn push_hex(out: &mut bytes::BytesMut, value: u64, digits: usize) {
+    for i in (0..digits).rev() {
+        let nibble = ((value >> (i * 4)) & 0xf) as u32;
+        let digit = char::from_digit(nibble, 16).unwrap_or('0');
+        out.extend_from_slice(&[digit as u8]);
+    }
+}
+
+/// The request id a response will carry: the client's `X-Request-Id` when it is short and plain,
+/// a new one otherwise.
+fn request_id(headers: &HeaderMap) -> HeaderValue {
+    headers
         .get(REQUEST_ID)
         .filter(|v| {
             v.len() <= 64
@@ -119,61 +128,100 @@ pub(crate) async fn track(State(state): State<AppState>, request: Request, next:
                     .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
         })
         .cloned()
-        .unwrap_or_else(next_request_id);
+        .unwrap_or_else(next_request_id)
+}
+
+/// One request being tracked: what [`Tracked::finish`] needs to log it, count it and give its
+/// response the request id.
+pub(crate) struct Tracked {
+    started: Instant,
+    id: HeaderValue,
+    series: Option<Arc<Series>>,
+    method: Method,
+    span: tracing::Span,
+}
+
+impl Tracked {
+    /// Starts tracking a request on `route` (a label of [`route_label`]'s); `upstream` is the
+    /// upstream label of MCP requests (a configured name or `unknown`), empty elsewhere.
+    pub(crate) fn begin(
+        state: &AppState,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        route: &'static str,
+        upstream: &str,
+    ) -> Tracked {
+        let id = request_id(headers);
+        let series = (route != "ops").then(|| state.http_metrics.series(route, upstream));
+        let span = tracing::info_span!("request", request_id = id.to_str().unwrap_or("-"), method = %method, path = %path);
+        Tracked {
+            started: Instant::now(),
+            id,
+            series,
+            method: method.clone(),
+            span,
+        }
+    }
+
+    /// The request's span, for the future that answers it.
+    pub(crate) fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// Logs and counts the answer and gives it the request id.
+    pub(crate) fn finish(self, response: &mut Response) {
+        let status = response.status().as_u16();
+        let elapsed = self.started.elapsed();
+        if status >= 500 {
+            self.span.in_scope(|| {
+                tracing::warn!(
+                    status,
+                    elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+                    "request failed"
+                );
+            });
+        } else if tracing::enabled!(tracing::Level::DEBUG) {
+            self.span.in_scope(|| {
+                tracing::debug!(
+                    status,
+                    elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+                    "request"
+                );
+            });
+        }
+        if let Some(series) = self.series {
+            series.record(&self.method, status, elapsed.as_secs_f64());
+        }
+        response.headers_mut().insert(REQUEST_ID, self.id);
+    }
+}
+
+/// Gives each request an id (`X-Request-Id`, kept from the client when it is short and plain,
+/// made here otherwise), logs it in a span, echoes it in the response, and counts the request
+/// per route and method and status. (MCP requests are tracked the same way by `mcp::Front`,
+/// which answers them before the router.)
+pub(crate) async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or("other", |p| route_label(p.as_str()));
-    // Only configured names become label values, so no client can create metric series at will.
-    let series = (route != "ops").then(|| {
-        let name = (route == "mcp")
-            .then(|| {
-                request
-                    .uri()
-                    .path()
-                    .strip_prefix("/servers/")
-                    .and_then(|p| p.split('/').next())
-            })
-            .flatten()
-            .map_or("", |name| {
-                if state.gateway.has_upstream(name) {
-                    name
-                } else {
-                    "unknown"
-                }
-            });
-        state.http_metrics.series(route, name)
-    });
-    let method = request.method().clone();
-    let span = tracing::info_span!("request", request_id = id.to_str().unwrap_or("-"), method = %method, path = %request.uri().path());
-    let mut response = next.run(request).instrument(span.clone()).await;
-    let status = response.status().as_u16();
-    let elapsed = started.elapsed();
-    span.in_scope(|| {
-        if status >= 500 {
-            tracing::warn!(
-                status,
-                elapsed_ms = elapsed.as_secs_f64() * 1000.0,
-                "request failed"
-            );
-        } else {
-            tracing::debug!(
-                status,
-                elapsed_ms = elapsed.as_secs_f64() * 1000.0,
-                "request"
-            );
-        }
-    });
-    if let Some(series) = series {
-        series.record(&method, status, elapsed.as_secs_f64());
-    }
-    response.headers_mut().insert(REQUEST_ID, id);
+    let tracked = Tracked::begin(
+        &state,
+        request.method(),
+        request.uri().path(),
+        request.headers(),
+        route,
+        "",
+    );
+    let span = tracked.span().clone();
+    let mut response = next.run(request).instrument(span).await;
+    tracked.finish(&mut response);
     response
 }
 
 fn route_label(path: &str) -> &'static str {
     match path {
-        "/servers/{name}/mcp" => "mcp",
         "/healthz" | "/readyz" | "/metrics" => "ops",
         crate::resource_metadata::ROUTE => "resource_metadata",
         crate::forward_auth::ROUTE => "forward_auth",

@@ -107,6 +107,7 @@ async fn check(
 ) -> Result<Arc<Principal>, AuthFailure> {
     auth.authenticate("files", RESOURCE, validators, &headers(pairs), query, now)
         .await
+        .map(|caller| caller.principal().clone())
 }
 
 #[tokio::test]

@@ -28,26 +28,27 @@ pub enum Kind {
     Response,
 }
 
-/// What the gateway needs to know about one message.
+/// What the gateway needs to know about one message, borrowed from the body it was read from
+/// (strings are copied only when they contain escapes).
 #[derive(Debug, Clone)]
-pub struct Message {
+pub struct Message<'a> {
     pub kind: Kind,
     /// The `id`, exactly as written (a string or a number); absent for notifications.
-    pub id: Option<Box<RawValue>>,
-    pub method: Option<String>,
+    pub id: Option<&'a RawValue>,
+    pub method: Option<Cow<'a, str>>,
     /// `params.name`, when it is a string (tools/call, prompts/get).
-    pub name: Option<String>,
+    pub name: Option<Cow<'a, str>>,
     /// `params.uri`, when it is a string (resources/read, resources/subscribe).
-    pub uri: Option<String>,
+    pub uri: Option<Cow<'a, str>>,
     /// `params.protocolVersion` (the version an `initialize` request asks for).
-    pub requested_version: Option<String>,
+    pub requested_version: Option<Cow<'a, str>>,
     /// `params._meta["io.modelcontextprotocol/protocolVersion"]` (2026-07-28 requests).
-    pub meta_version: Option<String>,
+    pub meta_version: Option<Cow<'a, str>>,
     /// `params._meta.progressToken`, exactly as written.
-    pub progress_token: Option<Box<RawValue>>,
+    pub progress_token: Option<&'a RawValue>,
 }
 
-impl Message {
+impl Message<'_> {
     /// The target of the request as `Mcp-Name` mirrors it, for the methods that have one.
     pub fn target(&self) -> Option<&str> {
         match crate::mcp::name_field(self.method.as_deref()?)? {
@@ -59,9 +60,9 @@ impl Message {
 
 /// A request body: one message, or a batch (only valid before 2025-06-18).
 #[derive(Debug, Clone)]
-pub enum Body {
-    Single(Message),
-    Batch(Vec<Message>),
+pub enum Body<'a> {
+    Single(Message<'a>),
+    Batch(Vec<Message<'a>>),
 }
 
 /// Why a body was refused.
@@ -118,7 +119,7 @@ macro_rules! only_objects {
 }
 
 /// Reads `bytes` as a JSON-RPC message or batch, enforcing `limits`.
-pub fn inspect(bytes: &[u8], limits: Limits) -> Result<Body, InspectError> {
+pub fn inspect(bytes: &[u8], limits: Limits) -> Result<Body<'_>, InspectError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let body = Top { limits }
         .deserialize(&mut de)
@@ -142,25 +143,25 @@ struct Top {
 }
 
 impl<'de> DeserializeSeed<'de> for Top {
-    type Value = Body;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Body, D::Error> {
+    type Value = Body<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Body<'de>, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for Top {
-    type Value = Body;
+    type Value = Body<'de>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON-RPC message object or a batch array")
     }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Body, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Body<'de>, A::Error> {
         MessageVisitor {
             limits: self.limits,
         }
         .visit_map(map)
         .map(Body::Single)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Body, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Body<'de>, A::Error> {
         let mut messages = Vec::new();
         while let Some(m) = seq.next_element_seed(MessageSeed {
             limits: self.limits,
@@ -172,7 +173,7 @@ impl<'de> Visitor<'de> for Top {
         }
         Ok(Body::Batch(messages))
     }
-    only_objects!(Body, "the body must be a JSON-RPC message object");
+    only_objects!(Body<'de>, "the body must be a JSON-RPC message object");
 }
 
 struct MessageSeed {
@@ -180,8 +181,8 @@ struct MessageSeed {
 }
 
 impl<'de> DeserializeSeed<'de> for MessageSeed {
-    type Value = Message;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Message, D::Error> {
+    type Value = Message<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Message<'de>, D::Error> {
         d.deserialize_any(MessageVisitor {
             limits: self.limits,
         })
@@ -193,26 +194,26 @@ struct MessageVisitor {
 }
 
 impl<'de> Visitor<'de> for MessageVisitor {
-    type Value = Message;
+    type Value = Message<'de>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON-RPC message object")
     }
 
     only_objects!(
-        Message,
+        Message<'de>,
         "each batch element must be a JSON-RPC message object"
     );
 
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Message, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Message<'de>, A::Error> {
         Err(invalid("batches cannot be nested"))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message<'de>, A::Error> {
         let depth = 1;
         let mut keys = KeySet::default();
         let mut jsonrpc: Option<Cow<'de, str>> = None;
-        let mut id: Option<Box<RawValue>> = None;
-        let mut method: Option<String> = None;
+        let mut id: Option<&'de RawValue> = None;
+        let mut method: Option<Cow<'de, str>> = None;
         let mut params = Params::default();
         let (mut has_result, mut has_error) = (false, false);
         while let Some(key) = map.next_key::<Key<'de>>()? {
@@ -220,7 +221,7 @@ impl<'de> Visitor<'de> for MessageVisitor {
             match key.0.as_ref() {
                 "jsonrpc" => jsonrpc = Some(map.next_value::<Key<'de>>()?.0),
                 "id" => {
-                    let raw: Box<RawValue> = map.next_value()?;
+                    let raw: &'de RawValue = map.next_value()?;
                     let text = raw.get();
                     let ok = text.starts_with('"')
                         || text.starts_with('-')
@@ -295,12 +296,12 @@ impl<'de> Visitor<'de> for MessageVisitor {
 }
 
 #[derive(Default)]
-struct Params {
-    name: Option<String>,
-    uri: Option<String>,
-    protocol_version: Option<String>,
-    meta_version: Option<String>,
-    progress_token: Option<Box<RawValue>>,
+struct Params<'de> {
+    name: Option<Cow<'de, str>>,
+    uri: Option<Cow<'de, str>>,
+    protocol_version: Option<Cow<'de, str>>,
+    meta_version: Option<Cow<'de, str>>,
+    progress_token: Option<&'de RawValue>,
 }
 
 struct ParamsSeed {
@@ -309,18 +310,18 @@ struct ParamsSeed {
 }
 
 impl<'de> DeserializeSeed<'de> for ParamsSeed {
-    type Value = Params;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Params, D::Error> {
+    type Value = Params<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Params<'de>, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for ParamsSeed {
-    type Value = Params;
+    type Value = Params<'de>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("params as an object or an array")
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Params, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Params<'de>, A::Error> {
         Walk {
             depth: self.depth,
             limits: self.limits,
@@ -328,7 +329,7 @@ impl<'de> Visitor<'de> for ParamsSeed {
         .visit_seq(seq)?;
         Ok(Params::default())
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Params, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Params<'de>, A::Error> {
         check_depth::<A::Error>(self.depth, self.limits)?;
         let mut keys = KeySet::default();
         let mut params = Params::default();
@@ -358,7 +359,7 @@ impl<'de> Visitor<'de> for ParamsSeed {
         }
         Ok(params)
     }
-    only_objects!(Params, "params must be an object or an array");
+    only_objects!(Params<'de>, "params must be an object or an array");
 }
 
 struct MetaSeed {
@@ -366,15 +367,18 @@ struct MetaSeed {
     limits: Limits,
 }
 
+/// What `_meta` says: the protocol version and the progress token.
+type Meta<'de> = (Option<Cow<'de, str>>, Option<&'de RawValue>);
+
 impl<'de> DeserializeSeed<'de> for MetaSeed {
-    type Value = (Option<String>, Option<Box<RawValue>>);
+    type Value = Meta<'de>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for MetaSeed {
-    type Value = (Option<String>, Option<Box<RawValue>>);
+    type Value = Meta<'de>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("_meta as an object")
     }
@@ -392,7 +396,7 @@ impl<'de> Visitor<'de> for MetaSeed {
                     })?;
                 }
                 "progressToken" => {
-                    let raw: Box<RawValue> = map.next_value()?;
+                    let raw: &'de RawValue = map.next_value()?;
                     let text = raw.get();
                     if !(text.starts_with('"')
                         || text.starts_with('-')
@@ -445,40 +449,46 @@ struct MaybeString {
     limits: Limits,
 }
 
+/// A captured string: borrowed from the input unless it contained escapes.
+type MaybeStr<'de> = Option<Cow<'de, str>>;
+
 impl<'de> DeserializeSeed<'de> for MaybeString {
-    type Value = Option<String>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<String>, D::Error> {
+    type Value = MaybeStr<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<MaybeStr<'de>, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for MaybeString {
-    type Value = Option<String>;
+    type Value = MaybeStr<'de>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<String>, E> {
-        Ok(Some(v.to_owned()))
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<MaybeStr<'de>, E> {
+        Ok(Some(Cow::Borrowed(v)))
     }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Option<String>, E> {
-        Ok(Some(v))
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<MaybeStr<'de>, E> {
+        Ok(Some(Cow::Owned(v.to_owned())))
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Option<String>, E> {
+    fn visit_string<E: de::Error>(self, v: String) -> Result<MaybeStr<'de>, E> {
+        Ok(Some(Cow::Owned(v)))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<MaybeStr<'de>, E> {
         Ok(None)
     }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Option<String>, E> {
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<MaybeStr<'de>, E> {
         Ok(None)
     }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Option<String>, E> {
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<MaybeStr<'de>, E> {
         Ok(None)
     }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Option<String>, E> {
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<MaybeStr<'de>, E> {
         Ok(None)
     }
-    fn visit_unit<E: de::Error>(self) -> Result<Option<String>, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<MaybeStr<'de>, E> {
         Ok(None)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Option<String>, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<MaybeStr<'de>, A::Error> {
         Walk {
             depth: self.depth,
             limits: self.limits,
@@ -486,7 +496,7 @@ impl<'de> Visitor<'de> for MaybeString {
         .visit_seq(seq)
         .map(|()| None)
     }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<String>, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MaybeStr<'de>, A::Error> {
         Walk {
             depth: self.depth,
             limits: self.limits,
@@ -614,11 +624,17 @@ impl<'de> de::Deserialize<'de> for Key<'de> {
     }
 }
 
-/// The keys seen in one object: a short list, switching to a hash set for large objects so a
-/// hostile object with many keys costs linear time, not quadratic.
+/// How many keys of one object are kept inline, compared one by one, before they move to a
+/// hash set. Objects of JSON-RPC messages are small: the envelope, `params`, `_meta`, arguments.
+const INLINE_KEYS: usize = 8;
+
+/// The keys seen in one object: a short list on the stack (so a typical message is checked
+/// without allocating), switching to a hash set for large objects so a hostile object with many
+/// keys costs linear time, not quadratic.
 #[derive(Default)]
 struct KeySet<'a> {
-    small: Vec<Cow<'a, str>>,
+    small: [Option<Cow<'a, str>>; INLINE_KEYS],
+    len: usize,
     large: Option<std::collections::HashSet<Cow<'a, str>>>,
 }
 
@@ -628,16 +644,20 @@ impl<'a> KeySet<'a> {
     fn insert<E: de::Error>(&mut self, key: &Cow<'a, str>) -> Result<(), E> {
         let fresh = match &mut self.large {
             Some(set) => set.insert(key.clone()),
-            None if self.small.len() < 16 => {
-                let fresh = !self.small.iter().any(|k| k == key);
-                self.small.push(key.clone());
-                fresh
-            }
             None => {
-                let mut set: std::collections::HashSet<_> = self.small.drain(..).collect();
-                let fresh = set.insert(key.clone());
-                self.large = Some(set);
-                fresh
+                if self.small.iter().flatten().any(|k| k == key) {
+                    false
+                } else if let Some(slot) = self.small.get_mut(self.len) {
+                    *slot = Some(key.clone());
+                    self.len += 1;
+                    true
+                } else {
+                    let mut set: std::collections::HashSet<_> =
+                        self.small.iter_mut().filter_map(Option::take).collect();
+                    set.insert(key.clone());
+                    self.large = Some(set);
+                    true
+                }
             }
         };
         if fresh {

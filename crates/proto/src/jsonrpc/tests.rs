@@ -109,6 +109,18 @@ fn duplicate_keys_are_rejected_anywhere() {
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","n\u0061me":"b"}}"#,
         "error -32700: invalid JSON: duplicate object key \"name\"",
     );
+    // Past the keys kept inline, in a hash set: a repeat is still found, whichever key it is.
+    let many = |repeat: &str| {
+        let keys: String = (0..20).map(|i| format!(r#""k{i}":{i},"#)).collect();
+        format!(r#"{{"jsonrpc":"2.0","id":1,"method":"a","params":{{{keys}"{repeat}":0}}}}"#)
+    };
+    check(&many("k20"), "Request id=1 method=a");
+    for repeat in ["k0", "k7", "k8", "k19"] {
+        check(
+            &many(repeat),
+            &format!("error -32700: invalid JSON: duplicate object key \"{repeat}\""),
+        );
+    }
 }
 
 #[test]
@@ -127,7 +139,8 @@ fn depth_is_limited() {
         "error -32700: invalid JSON: nesting deeper than 8 levels",
     );
     // Far past serde_json's own recursion limit: still a clean parse error, no stack overflow.
-    let result = inspect(deep(100_000).as_bytes(), Limits { max_depth: 8 });
+    let body = deep(100_000);
+    let result = inspect(body.as_bytes(), Limits { max_depth: 8 });
     assert_eq!(result.err().map(|e| e.code()), Some(-32700));
 }
 
