@@ -228,6 +228,7 @@ EOF
         return 1
     fi
     PORTCULLIS_URL="$base/servers/echo/mcp"
+    # shellcheck disable=SC2034 # used by bench/run
     PORTCULLIS_AUTH_URL="$base/servers/echo-auth/mcp"
     log "Portcullis ready: $PORTCULLIS_URL (pid $PORTCULLIS_PID)"
 }
