@@ -386,7 +386,6 @@ impl Gateway {
                 Ok(Some(kind)) => {
                     if let Some(id) = message
                         .id
-                        .as_deref()
                         .and_then(|id| serde_json::from_str(id.get()).ok())
                     {
                         targets.push((id, kind));
@@ -413,7 +412,7 @@ impl Gateway {
                     return Err(refusal.into_error(
                         &rights,
                         upstream.challenge.clone(),
-                        message.id.as_deref(),
+                        message.id,
                     ));
                 }
             }

@@ -39,7 +39,7 @@ fn rules(roles: &[&str], scopes: ScopeRules) -> Arc<UpstreamRules> {
     })
 }
 
-fn message(body: &str) -> jsonrpc::Message {
+fn message(body: &str) -> jsonrpc::Message<'_> {
     match jsonrpc::inspect(body.as_bytes(), Limits { max_depth: 64 }).unwrap() {
         jsonrpc::Body::Single(m) => m,
         jsonrpc::Body::Batch(_) => panic!("a batch"),
