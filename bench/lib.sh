@@ -162,14 +162,57 @@ start_echo() {
 
 # start_portcullis BIN [WRAPPER...]: starts Portcullis in front of $ECHO_URL with a fresh SQLite
 # store in $TMP (under WRAPPER, e.g. valgrind, when given), and waits (at most 60 s, or
-# $PORTCULLIS_READY_TIMEOUT s) for GET /readyz to answer 200. Two upstreams, both the echo:
-# `echo` with auth = "none" and `echo-auth` with auth = "oauth" accepting Portcullis API keys.
-# Sets PORTCULLIS_PID, PORTCULLIS_URL and PORTCULLIS_AUTH_URL; on failure sets
-# PORTCULLIS_PROBLEM and returns 1.
+# $PORTCULLIS_READY_TIMEOUT s) for GET /readyz to answer 200. Three upstreams, all the echo:
+# `echo` with auth = "none", `echo-auth` with auth = "oauth" accepting Portcullis API keys under
+# an allow-all policy (`authenticated_roles`), and `echo-policy`, the same decided by grants of
+# the 100 roles of `policy_roles` (see `grant_policy`).
+# Sets PORTCULLIS_PID, PORTCULLIS_URL, PORTCULLIS_AUTH_URL and PORTCULLIS_POLICY_URL; on failure
+# sets PORTCULLIS_PROBLEM and returns 1.
 PORTCULLIS_PID=""
 PORTCULLIS_URL=""
 PORTCULLIS_AUTH_URL=""
+PORTCULLIS_POLICY_URL=""
 PORTCULLIS_PROBLEM=""
+
+# How many roles and grants the relayed-policy target's policy holds.
+POLICY_ROLES=100
+POLICY_GRANTS=1000
+
+# policy_roles: the [[roles]] of the relayed-policy target, printed as TOML: bench-role-0 …
+# bench-role-99, each listing tools and allowing the calls of tools named tool-<i>-*; the last
+# one also allows the echo tool of echo-policy.
+policy_roles() {
+    local i
+    for ((i = 0; i < POLICY_ROLES; i++)); do
+        printf '[[roles]]\nname = "bench-role-%d"\npermissions = ["mcp.tools.list", "mcp.tools.call:echo-policy/tool-%d-*"' "$i" "$i"
+        ((i == POLICY_ROLES - 1)) && printf ', "mcp.tools.call:echo-policy/echo"'
+        printf ']\n'
+    done
+}
+
+# grant_policy BIN: the grants of the relayed-policy target, made with `portcullis admin role
+# grant` against the running Portcullis's store: POLICY_GRANTS in all, of which ten are the bench
+# key's (service:bench; nine roles that do not allow the call, then the one that does), the rest
+# other services'. Portcullis picks them up within a second (it polls the store's authorization
+# version).
+grant_policy() {
+    local bin=$1 i subject role
+    for ((i = 0; i < POLICY_GRANTS; i++)); do
+        if ((i < 10)); then
+            subject=service:bench
+            role=bench-role-$((POLICY_ROLES - 10 + i))
+        else
+            subject=service:other-$i
+            role=bench-role-$((i % POLICY_ROLES))
+        fi
+        (cd "$TMP/portcullis" && timeout 30 "$bin" admin --config "$TMP/portcullis.toml" role grant \
+            --service "$subject" --role "$role" --server echo-policy) >/dev/null 2>>"$TMP/grants.log" || {
+            cat "$TMP/grants.log" >&2
+            return 1
+        }
+    done
+    sleep 1
+}
 start_portcullis() {
     local bin=$1 port base code="" i
     shift
@@ -198,6 +241,14 @@ name = "echo-auth"
 url = "$ECHO_URL"
 auth = "oauth"
 accept = ["api_key"]
+# An allow-all policy: every authenticated caller may do everything here.
+authenticated_roles = ["service"]
+[[upstreams]]
+name = "echo-policy"
+url = "$ECHO_URL"
+auth = "oauth"
+accept = ["api_key"]
+$(policy_roles)
 EOF
     log "starting Portcullis on $base (config $TMP/portcullis.toml)"
     (cd "$TMP/portcullis" && exec "${wrapper[@]}" "$bin" serve --config "$TMP/portcullis.toml") \
@@ -230,6 +281,8 @@ EOF
     PORTCULLIS_URL="$base/servers/echo/mcp"
     # shellcheck disable=SC2034 # used by bench/run
     PORTCULLIS_AUTH_URL="$base/servers/echo-auth/mcp"
+    # shellcheck disable=SC2034 # used by bench/run
+    PORTCULLIS_POLICY_URL="$base/servers/echo-policy/mcp"
     log "Portcullis ready: $PORTCULLIS_URL (pid $PORTCULLIS_PID)"
 }
 
