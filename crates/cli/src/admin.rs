@@ -117,7 +117,7 @@ pub(crate) enum ApiKeyCommand {
 }
 
 pub(crate) async fn run(config: Config, json: bool, command: AdminCommand) -> anyhow::Result<()> {
-    let store = crate::store::open(&config.store.url).await?;
+    let store = crate::store::open(&config.store, crate::store::Announcing::Yes).await?;
     let now = OffsetDateTime::now_utc();
     let output = match command {
         AdminCommand::Keys { command } => keys(&config, store.as_ref(), command, now).await?,

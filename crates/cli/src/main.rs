@@ -187,7 +187,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Migrate { config } => run(config.as_ref(), |config| async move {
-            let store = store::open(&config.store.url).await?;
+            let store = store::open(&config.store, store::Announcing::No).await?;
             let applied = store.applied_migrations().await?;
             println!(
                 "{} store migrated: {} migration{} applied",

@@ -15,7 +15,7 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     // is even reached) rather than the first request that needs a signature.
     let shutdown = shutdown_signal()?;
     let sealer = Arc::new(crate::keys::encryption_keys(&config)?);
-    let store = crate::store::open(&config.store.url).await?;
+    let store = crate::store::open(&config.store, crate::store::Announcing::Yes).await?;
     // Identity tokens for upstreams sign with these (the authorization server will too).
     let signing_keys = Arc::new(portcullis_core::signing::LiveKeys::new(
         crate::keys::signing_keys(&config, &*store, &sealer).await?,
@@ -107,12 +107,26 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         Pages::new(&config, sealer.clone(), pages::system_clock()).with_providers(providers),
     );
     pages::spawn_session_janitor(store.clone());
-    portcullis_server::spawn_revocation_watch(gateway.clone(), store.clone());
+    let signals = Arc::new(portcullis_store::ChangeSignals::default());
+    let sources = portcullis_server::changes::listen(
+        store.as_ref(),
+        config.store.redis_url.as_deref(),
+        &signals,
+    )
+    .await?;
+    tracing::info!(announcements = ?sources, poll = ?config.store.change_poll, "watching for role, grant and revocation changes");
+    portcullis_server::spawn_revocation_watch(
+        gateway.clone(),
+        store.clone(),
+        signals.clone(),
+        config.store.change_poll,
+    );
     portcullis_server::spawn_policy_watch(
         gateway.clone(),
         store.clone(),
         Arc::new(config.clone()),
         policy_version,
+        signals,
     );
     portcullis_server::spawn_key_reload(signing_keys.clone(), store, sealer);
     portcullis_server::spawn_janitor(gateway);

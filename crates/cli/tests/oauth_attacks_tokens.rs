@@ -836,7 +836,12 @@ async fn a7_the_person_is_identified_by_the_issuers_immutable_id() {
 #[tokio::test]
 async fn a8_a_disabled_accounts_tokens_stop_at_once() {
     let w = world().await;
-    portcullis_server::spawn_revocation_watch(w.app.gateway.clone(), w.app.store.clone());
+    portcullis_server::spawn_revocation_watch(
+        w.app.gateway.clone(),
+        w.app.store.clone(),
+        std::sync::Arc::new(portcullis_store::ChangeSignals::default()),
+        std::time::Duration::from_secs(1),
+    );
     let tokens = w.tokens().await;
     let access = s(&tokens["access_token"]).to_owned();
     assert_eq!(w.mcp_status("files", &access).await, 200);

@@ -1,6 +1,8 @@
-//! Two `portcullis serve` processes on one PostgreSQL store: a grant made with the CLI is in
-//! force on both within a second, and so is its revocation. Needs `PORTCULLIS_TEST_POSTGRES_URL`
-//! (CI sets it; without it, and without `CI`, the test passes without running).
+//! Two `portcullis serve` processes on one store: a grant made with the CLI is in force on both
+//! within a second, and so are its withdrawal and the revocation of the caller's API key — told
+//! by PostgreSQL's LISTEN/NOTIFY, by Redis pub/sub, or found by the poll. The PostgreSQL case
+//! needs `PORTCULLIS_TEST_POSTGRES_URL` and the Redis case `PORTCULLIS_TEST_REDIS_URL` (CI sets
+//! both; without them, and without `CI`, those tests pass without running).
 
 #![allow(
     clippy::unwrap_used,
@@ -18,11 +20,11 @@ use common::{free_port, portcullis};
 use portcullis_testkit::{MockConfig, MockUpstream, SessionMode};
 use serde_json::{Value, json};
 
-fn postgres_url() -> Option<String> {
-    match std::env::var("PORTCULLIS_TEST_POSTGRES_URL") {
+fn test_url(variable: &str) -> Option<String> {
+    match std::env::var(variable) {
         Ok(url) if !url.is_empty() => Some(url),
         _ if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but PORTCULLIS_TEST_POSTGRES_URL is not")
+            panic!("CI is set but {variable} is not")
         }
         _ => None,
     }
@@ -46,6 +48,7 @@ async fn fresh_schema(base: &str) -> (String, String, sqlx::PgPool) {
     (url, name, pool)
 }
 
+/// A replica's configuration: `store` is the `[store]` table's body.
 fn write_config(
     dir: &Path,
     name: &str,
@@ -58,7 +61,7 @@ fn write_config(
         &path,
         format!(
             "version = 1\n[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\
-             [store]\nurl = \"{store}\"\n\
+             [store]\n{store}\n\
              [[upstreams]]\nname = \"files\"\nurl = \"{upstream}\"\naccept = [\"api_key\"]\n"
         ),
     )
@@ -84,7 +87,9 @@ fn admin(config: &Path, key: &str, args: &[&str]) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
 }
 
-async fn allowed(client: &reqwest::Client, port: u16, bearer: &str) -> bool {
+/// Whether the caller may call the tool: `Some(true)` yes, `Some(false)` refused by the
+/// policy, `None` its credential is refused (401).
+async fn allowed(client: &reqwest::Client, port: u16, bearer: &str) -> Option<bool> {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "hi"}}});
     let response = client
         .post(format!("http://127.0.0.1:{port}/servers/files/mcp"))
@@ -96,8 +101,11 @@ async fn allowed(client: &reqwest::Client, port: u16, bearer: &str) -> bool {
         .send()
         .await
         .unwrap();
+    if response.status() == 401 {
+        return None;
+    }
     assert_eq!(response.status(), 200);
-    response.json::<Value>().await.unwrap()["result"].is_object()
+    Some(response.json::<Value>().await.unwrap()["result"].is_object())
 }
 
 /// How long until `allowed` is `want` on both replicas (polled every 20 ms, up to 5 s).
@@ -105,7 +113,7 @@ async fn until_both(
     client: &reqwest::Client,
     ports: [u16; 2],
     bearer: &str,
-    want: bool,
+    want: Option<bool>,
 ) -> Duration {
     let started = Instant::now();
     for port in ports {
@@ -120,10 +128,10 @@ async fn until_both(
     started.elapsed()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_grant_and_its_revocation_reach_every_replica_within_a_second() {
-    let Some(base) = postgres_url() else { return };
-    let (store, schema, pool) = fresh_schema(&base).await;
+/// Starts two replicas on `store` (the `[store]` body, without `url`'s line when `url` is in
+/// it already), then grants, withdraws and revokes with the CLI, asserting each reaches both
+/// replicas within a second.
+async fn replicas_follow_the_cli(store: &str, migrate_first: bool) {
     let upstream = MockUpstream::start(MockConfig {
         sessions: SessionMode::Stateless,
         ..MockConfig::default()
@@ -131,24 +139,27 @@ async fn a_grant_and_its_revocation_reach_every_replica_within_a_second() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let store = store.replace("{dir}", &dir.path().display().to_string());
     let ports = [free_port(), free_port()];
     let configs = [
         write_config(dir.path(), "a.toml", &store, ports[0], &upstream.url()),
         write_config(dir.path(), "b.toml", &store, ports[1], &upstream.url()),
     ];
     let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-    let migrated = portcullis()
-        .env("PORTCULLIS_ENCRYPTION_KEY", key)
-        .arg("migrate")
-        .arg("--config")
-        .arg(&configs[0])
-        .output()
-        .unwrap();
-    assert!(
-        migrated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&migrated.stderr)
-    );
+    if migrate_first {
+        let migrated = portcullis()
+            .env("PORTCULLIS_ENCRYPTION_KEY", key)
+            .arg("migrate")
+            .arg("--config")
+            .arg(&configs[0])
+            .output()
+            .unwrap();
+        assert!(
+            migrated.status.success(),
+            "{}",
+            String::from_utf8_lossy(&migrated.stderr)
+        );
+    }
     let mut replicas = Vec::new();
     for (config, port) in configs.iter().zip(ports) {
         let mut command = common::serve_command();
@@ -173,8 +184,9 @@ async fn a_grant_and_its_revocation_reach_every_replica_within_a_second() {
     let bearer = format!("Bearer {}", created["api_key"].as_str().unwrap());
     let client = reqwest::Client::new();
     for port in ports {
-        assert!(
-            !allowed(&client, port, &bearer).await,
+        assert_eq!(
+            allowed(&client, port, &bearer).await,
+            Some(false),
             "allowed before any grant"
         );
     }
@@ -190,20 +202,62 @@ async fn a_grant_and_its_revocation_reach_every_replica_within_a_second() {
         "files",
     ];
     admin(&configs[1], key, &grant);
-    let took = until_both(&client, ports, &bearer, true).await;
+    let took = until_both(&client, ports, &bearer, Some(true)).await;
     assert!(took < Duration::from_secs(1), "the grant took {took:?}");
 
-    let mut revoke = grant;
-    revoke[1] = "revoke";
-    admin(&configs[0], key, &revoke);
-    let took = until_both(&client, ports, &bearer, false).await;
+    let mut withdraw = grant;
+    withdraw[1] = "revoke";
+    admin(&configs[0], key, &withdraw);
+    let took = until_both(&client, ports, &bearer, Some(false)).await;
     assert!(
         took < Duration::from_secs(1),
-        "the revocation took {took:?}"
+        "the withdrawal took {took:?}"
+    );
+
+    // Granted again, then the key itself revoked: both replicas verified (and cached) it.
+    admin(&configs[1], key, &grant);
+    until_both(&client, ports, &bearer, Some(true)).await;
+    let id = created["id"].as_str().unwrap();
+    admin(&configs[1], key, &["api-key", "revoke", "--id", id]);
+    let took = until_both(&client, ports, &bearer, None).await;
+    assert!(
+        took < Duration::from_secs(1),
+        "the key's revocation took {took:?}"
     );
     drop(replicas);
+}
+
+/// The poll is an hour: only LISTEN/NOTIFY can bring the changes within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_replicas_hear_changes_through_listen_notify() {
+    let Some(base) = test_url("PORTCULLIS_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let (store, schema, pool) = fresh_schema(&base).await;
+    replicas_follow_the_cli(&format!("url = \"{store}\"\nchange_poll = \"1h\""), true).await;
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
         .execute(&pool)
         .await
         .unwrap();
+}
+
+/// Two processes on one SQLite file, the poll an hour: only Redis can bring the changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_replicas_hear_changes_through_redis() {
+    let Some(redis) = test_url("PORTCULLIS_TEST_REDIS_URL") else {
+        return;
+    };
+    replicas_follow_the_cli(
+        &format!(
+            "url = \"sqlite://{{dir}}/shared.db\"\nredis_url = \"{redis}\"\nchange_poll = \"1h\""
+        ),
+        true,
+    )
+    .await;
+}
+
+/// No announcements at all: the poll (250 ms by default) finds every change within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_without_announcements_find_changes_by_polling() {
+    replicas_follow_the_cli("url = \"sqlite://{dir}/shared.db\"", true).await;
 }

@@ -4,6 +4,7 @@
 //! Handlers are thin: they hand the request to `portcullis_gateway::Gateway` and map its errors
 //! in `error`, the one place errors become HTTP.
 
+pub mod changes;
 mod error;
 mod forward_auth;
 mod jwks;
@@ -25,7 +26,7 @@ use portcullis_core::clients::ClientRegistry;
 use portcullis_core::oauth::AuthorizationServer;
 use portcullis_core::oauth::metadata::RegistrationOptions;
 use portcullis_gateway::Gateway;
-use portcullis_store::Store;
+use portcullis_store::{Change, ChangeSignals, Store};
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
@@ -260,17 +261,26 @@ pub async fn serve(
 /// a missed poll or two.
 const REVOCATION_WINDOW: Duration = Duration::from_secs(120);
 
-/// Polls the store every second for API keys revoked by any replica (or the CLI) and drops them
-/// from the gateway's cache of verified credentials, until the process ends.
-pub fn spawn_revocation_watch(gateway: Arc<Gateway>, store: Arc<dyn Store>) {
+/// Drops from the gateway's caches every API key, grant and access token revoked by any replica
+/// (or the CLI), until the process ends: at once when `signals` is woken (an announcement), and
+/// every `poll` in any case.
+pub fn spawn_revocation_watch(
+    gateway: Arc<Gateway>,
+    store: Arc<dyn Store>,
+    signals: Arc<ChangeSignals>,
+    poll: Duration,
+) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut tick = tokio::time::interval(poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Revocations seen within the window, so each is applied once.
         let mut seen = std::collections::HashSet::new();
         let mut window_start = time::OffsetDateTime::now_utc();
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = signals.woken(Change::Revocation) => {}
+            }
             let since = time::OffsetDateTime::now_utc() - REVOCATION_WINDOW;
             if since - window_start > REVOCATION_WINDOW {
                 // Revocations older than the window can no longer be returned: start over.
@@ -280,10 +290,10 @@ pub fn spawn_revocation_watch(gateway: Arc<Gateway>, store: Arc<dyn Store>) {
             match gateway.drop_revoked(store.as_ref(), since, &mut seen).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(
-                    keys = n,
-                    "revoked API keys dropped from the credential cache"
+                    revocations = n,
+                    "revoked credentials dropped from the credential cache"
                 ),
-                Err(e) => tracing::debug!(error = %e, "could not poll for revoked API keys"),
+                Err(e) => tracing::debug!(error = %e, "could not poll for revocations"),
             }
         }
     });
@@ -304,24 +314,25 @@ pub async fn load_policy(
     Ok(version)
 }
 
-/// How often each replica asks the store whether roles or grants changed: a change is in force
-/// everywhere within this and the time to rebuild.
-pub const POLICY_POLL: Duration = Duration::from_millis(250);
-
 /// Rebuilds the authorization policy whenever the store's authorization version moves (a role
 /// or grant written by the CLI, another replica, or an account created with default roles),
-/// until the process ends. A rebuild that fails keeps the policy in force and is retried.
+/// until the process ends: the version is read when `signals` is woken (an announcement) and
+/// every `poll` in any case. A rebuild that fails keeps the policy in force and is retried.
 pub fn spawn_policy_watch(
     gateway: Arc<Gateway>,
     store: Arc<dyn Store>,
     config: Arc<portcullis_core::config::Config>,
     mut version: i64,
+    signals: Arc<ChangeSignals>,
 ) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(POLICY_POLL);
+        let mut tick = tokio::time::interval(config.store.change_poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = signals.woken(Change::Authorization) => {}
+            }
             match store.authorization_version().await {
                 Ok(now) if now == version => {}
                 Ok(_) => match load_policy(&gateway, store.as_ref(), &config).await {

@@ -196,7 +196,11 @@ async fn revoke_grant(
             .execute(&mut **tx)
             .await
             .map_err(from_sqlx)?;
-    Ok(result.rows_affected() > 0)
+    let revoked = result.rows_affected() > 0;
+    if revoked {
+        crate::changes::notify(tx, portcullis_store::Change::Revocation).await?;
+    }
+    Ok(revoked)
 }
 
 async fn refresh_with_grant(
@@ -477,6 +481,7 @@ impl PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(from_sqlx)?;
+        crate::changes::notify(&mut tx, portcullis_store::Change::Revocation).await?;
         tx.commit().await.map_err(from_sqlx)
     }
 

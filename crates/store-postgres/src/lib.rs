@@ -9,6 +9,7 @@
 mod account_security;
 mod authorization;
 mod authorization_model;
+mod changes;
 mod error;
 mod federation;
 mod migrations;
@@ -17,6 +18,7 @@ mod tests;
 mod webauthn;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,11 +27,11 @@ use portcullis_store::columns::{
     browser_session_from_columns, user_from_columns,
 };
 use portcullis_store::{
-    ApiKey, ApiKeyKind, ApplicationType, AuthorizationCode, BrowserSession, CeremonyKind, Client,
-    ClientSource, CodeRedemption, Consent, ExternalIdentity, Factor, FactorUse, FederationState,
-    Grant, ProviderToken, RefreshRotation, RefreshToken, RelaySession, RevokedAccessToken,
-    SessionKey, SigningKey, Store, StoreError, StoredRole, StoredRoleGrant, Throttle,
-    TokenEndpointAuthMethod, User, UserStatus, WebauthnCeremony, username_key,
+    Announce, ApiKey, ApiKeyKind, ApplicationType, AuthorizationCode, BrowserSession, CeremonyKind,
+    Change, ChangeSignals, Client, ClientSource, CodeRedemption, Consent, ExternalIdentity, Factor,
+    FactorUse, FederationState, Grant, ProviderToken, RefreshRotation, RefreshToken, RelaySession,
+    RevokedAccessToken, SessionKey, SigningKey, Store, StoreError, StoredRole, StoredRoleGrant,
+    Throttle, TokenEndpointAuthMethod, User, UserStatus, WebauthnCeremony, username_key,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row};
@@ -46,6 +48,8 @@ const MAX_CONNECTIONS: u32 = 10;
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Told after each commit of a [`Change`] (the Redis fan-out), besides NOTIFY.
+    announce: Option<Arc<dyn Announce>>,
 }
 
 impl PostgresStore {
@@ -72,7 +76,10 @@ impl PostgresStore {
             .await
             .map_err(from_sqlx)?;
         tracing::debug!("opened postgres store");
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            announce: None,
+        })
     }
 
     /// Applies the migrations this binary carries that the database lacks.
@@ -93,6 +100,26 @@ impl PostgresStore {
             .run_direct(None, &mut *conn, false)
             .await
             .map_err(from_migrate)
+    }
+
+    /// Tells `announce` after each commit of a role, grant or revocation change, besides the
+    /// NOTIFY every such commit sends (see [`changes`]).
+    pub fn with_announcer(mut self, announce: Arc<dyn Announce>) -> Self {
+        self.announce = Some(announce);
+        self
+    }
+
+    async fn announced<T>(
+        &self,
+        change: Change,
+        result: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if result.is_ok()
+            && let Some(announce) = &self.announce
+        {
+            announce.announce(change).await;
+        }
+        result
     }
 
     /// Closes every connection, waiting for calls in flight; later calls fail with `Unavailable`.
@@ -535,14 +562,25 @@ impl Store for PostgresStore {
     }
 
     async fn api_key_revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         let result =
             sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                 .bind(id)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(from_sqlx)?;
-        Ok(result.rows_affected() > 0)
+        let revoked = result.rows_affected() > 0;
+        if revoked {
+            changes::notify(&mut tx, Change::Revocation).await?;
+        }
+        tx.commit().await.map_err(from_sqlx)?;
+        self.announced(Change::Revocation, Ok(revoked)).await
+    }
+
+    async fn listen_changes(&self, signals: Arc<ChangeSignals>) -> Result<bool, StoreError> {
+        changes::listen(&self.pool, signals).await?;
+        Ok(true)
     }
 
     async fn signing_key_insert(&self, key: &SigningKey) -> Result<(), StoreError> {
@@ -648,7 +686,11 @@ impl Store for PostgresStore {
     }
 
     async fn grant_revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
-        self.authorization_grant_revoke(id, now).await
+        self.announced(
+            Change::Revocation,
+            self.authorization_grant_revoke(id, now).await,
+        )
+        .await
     }
 
     async fn grants_revoked_since(&self, since: OffsetDateTime) -> Result<Vec<Grant>, StoreError> {
@@ -669,12 +711,22 @@ impl Store for PostgresStore {
         successor: &RefreshToken,
         retry_grace: time::Duration,
     ) -> Result<RefreshRotation, StoreError> {
-        self.authorization_refresh_rotate(token_hash, now, successor, retry_grace)
-            .await
+        let rotation = self
+            .authorization_refresh_rotate(token_hash, now, successor, retry_grace)
+            .await?;
+        if matches!(rotation, RefreshRotation::Reused { .. }) {
+            // The reuse revoked the grant.
+            return self.announced(Change::Revocation, Ok(rotation)).await;
+        }
+        Ok(rotation)
     }
 
     async fn access_token_revoke(&self, token: &RevokedAccessToken) -> Result<(), StoreError> {
-        self.authorization_access_token_revoke(token).await
+        self.announced(
+            Change::Revocation,
+            self.authorization_access_token_revoke(token).await,
+        )
+        .await
     }
 
     async fn access_tokens_revoked_since(
@@ -1061,7 +1113,11 @@ impl Store for PostgresStore {
         identity: &ExternalIdentity,
         grants: &[StoredRoleGrant],
     ) -> Result<(), StoreError> {
-        self.insert_user_with_identity(user, identity, grants).await
+        self.announced(
+            Change::Authorization,
+            self.insert_user_with_identity(user, identity, grants).await,
+        )
+        .await
     }
 
     async fn external_identity_signed_in(
@@ -1137,11 +1193,13 @@ impl Store for PostgresStore {
     }
 
     async fn role_put(&self, role: &StoredRole) -> Result<(), StoreError> {
-        self.put_role(role).await
+        self.announced(Change::Authorization, self.put_role(role).await)
+            .await
     }
 
     async fn role_delete(&self, name: &str) -> Result<bool, StoreError> {
-        self.delete_role(name).await
+        self.announced(Change::Authorization, self.delete_role(name).await)
+            .await
     }
 
     async fn role_list(&self) -> Result<Vec<StoredRole>, StoreError> {
@@ -1149,11 +1207,13 @@ impl Store for PostgresStore {
     }
 
     async fn role_grant_insert(&self, grant: &StoredRoleGrant) -> Result<(), StoreError> {
-        self.insert_role_grant(grant).await
+        self.announced(Change::Authorization, self.insert_role_grant(grant).await)
+            .await
     }
 
     async fn role_grant_delete(&self, id: &str) -> Result<bool, StoreError> {
-        self.delete_role_grant(id).await
+        self.announced(Change::Authorization, self.delete_role_grant(id).await)
+            .await
     }
 
     async fn role_grant_list(&self) -> Result<Vec<StoredRoleGrant>, StoreError> {

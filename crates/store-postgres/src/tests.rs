@@ -114,6 +114,59 @@ async fn conformance_in_the_default_schema() {
 }
 
 #[tokio::test]
+async fn committed_changes_are_announced_and_notified() {
+    let Some(url) = database_url("committed_changes_are_announced_and_notified") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await;
+    let recorder = Arc::new(conformance::changes::Recorder::default());
+    let writer = schema.store().await.with_announcer(recorder.clone());
+    writer.migrate().await.unwrap();
+    // Another process's view of the same database: it hears the writer's commits.
+    let listener = schema.store().await;
+    let signals = Arc::new(ChangeSignals::default());
+    assert!(listener.listen_changes(signals.clone()).await.unwrap());
+    let scope = Scope::new(nonce());
+    let heard = |change: Change| {
+        let signals = signals.clone();
+        async move {
+            tokio::time::timeout(Duration::from_secs(5), signals.woken(change))
+                .await
+                .unwrap_or_else(|_| panic!("no {change:?} notification within 5 s"));
+        }
+    };
+    // Role and grant writes notify from the trigger, revocations from their statements.
+    writer
+        .role_grant_insert(&portcullis_store::StoredRoleGrant {
+            id: scope.name("notified-grant"),
+            grantee_kind: portcullis_store::GranteeKind::User,
+            grantee: scope.name("alice"),
+            role: "viewer".to_owned(),
+            scope_kind: portcullis_store::GrantScopeKind::All,
+            scope: String::new(),
+            created_at: OffsetDateTime::now_utc(),
+        })
+        .await
+        .unwrap();
+    heard(Change::Authorization).await;
+    writer
+        .access_token_revoke(&RevokedAccessToken {
+            jti: scope.name("notified-jti"),
+            expires_at: OffsetDateTime::now_utc() + time::Duration::minutes(5),
+            revoked_at: OffsetDateTime::now_utc(),
+        })
+        .await
+        .unwrap();
+    heard(Change::Revocation).await;
+    conformance::changes::changes_are_announced_after_commit(&writer, &scope, &recorder).await;
+    heard(Change::Authorization).await;
+    heard(Change::Revocation).await;
+    writer.close().await;
+    listener.close().await;
+    schema.drop().await;
+}
+
+#[tokio::test]
 async fn migrate_is_idempotent() {
     let Some(url) = database_url("migrate_is_idempotent") else {
         return;

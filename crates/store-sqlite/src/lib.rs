@@ -39,11 +39,11 @@ use portcullis_store::columns::{
     browser_session_from_columns, user_from_columns,
 };
 use portcullis_store::{
-    ApiKey, ApiKeyKind, ApplicationType, AuthorizationCode, BrowserSession, CeremonyKind, Client,
-    ClientSource, CodeRedemption, Consent, ExternalIdentity, Factor, FactorUse, FederationState,
-    Grant, ProviderToken, RefreshRotation, RefreshToken, RelaySession, RevokedAccessToken,
-    SessionKey, SigningKey, Store, StoreError, StoredRole, StoredRoleGrant, Throttle,
-    TokenEndpointAuthMethod, User, UserStatus, WebauthnCeremony, username_key,
+    Announce, ApiKey, ApiKeyKind, ApplicationType, AuthorizationCode, BrowserSession, CeremonyKind,
+    Change, Client, ClientSource, CodeRedemption, Consent, ExternalIdentity, Factor, FactorUse,
+    FederationState, Grant, ProviderToken, RefreshRotation, RefreshToken, RelaySession,
+    RevokedAccessToken, SessionKey, SigningKey, Store, StoreError, StoredRole, StoredRoleGrant,
+    Throttle, TokenEndpointAuthMethod, User, UserStatus, WebauthnCeremony, username_key,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -69,6 +69,9 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// This process's turn to write: see [`WriteTransaction`].
     writer: Arc<Mutex<()>>,
+    /// Told after each commit of a [`Change`] (the Redis fan-out): SQLite cannot tell other
+    /// processes itself.
+    announce: Option<Arc<dyn Announce>>,
 }
 
 /// A write transaction, begun in this process's turn to write.
@@ -140,7 +143,27 @@ impl SqliteStore {
         Ok(Self {
             pool,
             writer: Arc::new(Mutex::new(())),
+            announce: None,
         })
+    }
+
+    /// Tells `announce` after each commit of a role, grant or revocation change.
+    pub fn with_announcer(mut self, announce: Arc<dyn Announce>) -> Self {
+        self.announce = Some(announce);
+        self
+    }
+
+    async fn announced<T>(
+        &self,
+        change: Change,
+        result: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if result.is_ok()
+            && let Some(announce) = &self.announce
+        {
+            announce.announce(change).await;
+        }
+        result
     }
 
     /// Applies the migrations this binary carries that the database lacks.
@@ -709,7 +732,8 @@ impl Store for SqliteStore {
                 .await
                 .map_err(from_sqlx)?;
         tx.commit().await.map_err(from_sqlx)?;
-        Ok(result.rows_affected() > 0)
+        self.announced(Change::Revocation, Ok(result.rows_affected() > 0))
+            .await
     }
 
     async fn signing_key_insert(&self, key: &SigningKey) -> Result<(), StoreError> {
@@ -798,7 +822,11 @@ impl Store for SqliteStore {
     }
 
     async fn grant_revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
-        self.authorization_grant_revoke(id, now).await
+        self.announced(
+            Change::Revocation,
+            self.authorization_grant_revoke(id, now).await,
+        )
+        .await
     }
 
     async fn grants_revoked_since(&self, since: OffsetDateTime) -> Result<Vec<Grant>, StoreError> {
@@ -819,12 +847,22 @@ impl Store for SqliteStore {
         successor: &RefreshToken,
         retry_grace: time::Duration,
     ) -> Result<RefreshRotation, StoreError> {
-        self.authorization_refresh_rotate(token_hash, now, successor, retry_grace)
-            .await
+        let rotation = self
+            .authorization_refresh_rotate(token_hash, now, successor, retry_grace)
+            .await?;
+        if matches!(rotation, RefreshRotation::Reused { .. }) {
+            // The reuse revoked the grant.
+            return self.announced(Change::Revocation, Ok(rotation)).await;
+        }
+        Ok(rotation)
     }
 
     async fn access_token_revoke(&self, token: &RevokedAccessToken) -> Result<(), StoreError> {
-        self.authorization_access_token_revoke(token).await
+        self.announced(
+            Change::Revocation,
+            self.authorization_access_token_revoke(token).await,
+        )
+        .await
     }
 
     async fn access_tokens_revoked_since(
@@ -1219,7 +1257,11 @@ impl Store for SqliteStore {
         identity: &ExternalIdentity,
         grants: &[StoredRoleGrant],
     ) -> Result<(), StoreError> {
-        self.insert_user_with_identity(user, identity, grants).await
+        self.announced(
+            Change::Authorization,
+            self.insert_user_with_identity(user, identity, grants).await,
+        )
+        .await
     }
 
     async fn external_identity_signed_in(
@@ -1295,11 +1337,13 @@ impl Store for SqliteStore {
     }
 
     async fn role_put(&self, role: &StoredRole) -> Result<(), StoreError> {
-        self.put_role(role).await
+        self.announced(Change::Authorization, self.put_role(role).await)
+            .await
     }
 
     async fn role_delete(&self, name: &str) -> Result<bool, StoreError> {
-        self.delete_role(name).await
+        self.announced(Change::Authorization, self.delete_role(name).await)
+            .await
     }
 
     async fn role_list(&self) -> Result<Vec<StoredRole>, StoreError> {
@@ -1307,11 +1351,13 @@ impl Store for SqliteStore {
     }
 
     async fn role_grant_insert(&self, grant: &StoredRoleGrant) -> Result<(), StoreError> {
-        self.insert_role_grant(grant).await
+        self.announced(Change::Authorization, self.insert_role_grant(grant).await)
+            .await
     }
 
     async fn role_grant_delete(&self, id: &str) -> Result<bool, StoreError> {
-        self.delete_role_grant(id).await
+        self.announced(Change::Authorization, self.delete_role_grant(id).await)
+            .await
     }
 
     async fn role_grant_list(&self) -> Result<Vec<StoredRoleGrant>, StoreError> {

@@ -48,6 +48,22 @@ async fn conformance_on_a_file() {
 }
 
 #[tokio::test]
+async fn committed_changes_are_announced() {
+    let recorder = std::sync::Arc::new(conformance::changes::Recorder::default());
+    let store = SqliteStore::connect("sqlite::memory:")
+        .await
+        .unwrap()
+        .with_announcer(recorder.clone());
+    store.migrate().await.unwrap();
+    conformance::changes::changes_are_announced_after_commit(
+        &store,
+        &conformance::Scope::new(1),
+        &recorder,
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn conformance_in_memory() {
     let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
     store.migrate().await.unwrap();

@@ -31,6 +31,7 @@ use time::{Duration, OffsetDateTime, UtcOffset};
 mod account_security;
 mod authorization;
 mod authorization_model;
+pub mod changes;
 pub mod clients;
 mod federation;
 mod webauthn;

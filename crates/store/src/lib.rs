@@ -8,6 +8,7 @@
 mod account_security;
 mod api_key;
 mod browser_session;
+mod changes;
 mod client;
 pub mod columns;
 mod error;
@@ -29,6 +30,7 @@ pub use account_security::{
 };
 pub use api_key::{ApiKey, ApiKeyKind};
 pub use browser_session::BrowserSession;
+pub use changes::{Announce, Change, ChangeSignals};
 pub use client::{ApplicationType, Client, ClientSource, TokenEndpointAuthMethod};
 pub use error::StoreError;
 pub use federation::{ExternalIdentity, FederationState, ProviderToken};
@@ -561,4 +563,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// A number that changes whenever a custom role or a role grant is written, by any writer
     /// (replicas poll it and rebuild their policy when it moves).
     async fn authorization_version(&self) -> Result<i64, StoreError>;
+
+    /// Starts waking `signals` whenever any process (another replica, the CLI) commits a role,
+    /// grant or user-status change or a revocation, for as long as the process runs. Returns
+    /// `false` when the backend cannot hear other processes' commits (then only the replica's
+    /// polls find them). An error means the backend could but the listening could not start.
+    async fn listen_changes(
+        &self,
+        signals: std::sync::Arc<ChangeSignals>,
+    ) -> Result<bool, StoreError> {
+        let _ = signals;
+        Ok(false)
+    }
 }

@@ -137,6 +137,7 @@ pub async fn spawn_setup(
         store.clone(),
         Arc::new(config.clone()),
         policy_version,
+        Arc::new(portcullis_store::ChangeSignals::default()),
     );
     gateway.start().await;
     let fetch = portcullis_gateway::fetch::HttpFetch::new(Default::default()).unwrap();

@@ -173,6 +173,20 @@ pub const KEYS: &[Key] = &[
         description: "Where state lives: `sqlite://PATH` (embedded; relative paths are relative to the working directory) or `sqlite::memory:`, or `postgres://…` for several replicas.",
     },
     Key {
+        path: "store.redis_url",
+        kind: Kind::String,
+        default: None,
+        example: "\"redis://127.0.0.1:6379\"",
+        description: "Optional. A Redis server (`redis://` or `rediss://` for TLS) through which replicas announce role, grant and revocation changes to each other with pub/sub (channel `portcullis:changes`), for stores that cannot announce them themselves: an embedded SQLite file shared by several processes, or PostgreSQL behind a pooler that breaks LISTEN. PostgreSQL stores announce with LISTEN/NOTIFY without it. The server and `portcullis admin` commands publish after each such change; `portcullis serve` refuses to start when the server does not answer.",
+    },
+    Key {
+        path: "store.change_poll",
+        kind: Kind::Duration,
+        default: Some("\"250ms\""),
+        example: "\"5s\"",
+        description: "How often each replica reads the store for role, grant and revocation changes besides the announcements (LISTEN/NOTIFY, Redis): the longest a change takes to reach a replica that missed its announcement. Between 50ms and 1h.",
+    },
+    Key {
         path: "keys.encryption_key_env",
         kind: Kind::String,
         default: Some("\"PORTCULLIS_ENCRYPTION_KEY\""),

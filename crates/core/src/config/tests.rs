@@ -1521,3 +1521,35 @@ fn roles_load_and_mistakes_name_the_key() {
         );
     }
 }
+
+#[test]
+fn store_announcement_problems_name_the_key() {
+    assert_problem(
+        "version = 1\n[store]\nredis_url = \"http://127.0.0.1:6379\"\n",
+        &[],
+        "store.redis_url",
+        "redis://",
+    );
+    assert_problem(
+        "version = 1\n[store]\nchange_poll = \"10ms\"\n",
+        &[],
+        "store.change_poll",
+        "between 50ms and 1h",
+    );
+    assert_problem(
+        "version = 1\n",
+        &[("PORTCULLIS_STORE__CHANGE_POLL", "2h")],
+        "store.change_poll",
+        "between 50ms and 1h",
+    );
+    let config =
+        load("version = 1\n[store]\nredis_url = \"rediss://:secret@cache.internal:6380\"\nchange_poll = \"5s\"\n")
+            .unwrap();
+    assert_eq!(config.store.change_poll, std::time::Duration::from_secs(5));
+    // The problem never repeats the URL: it may hold a password.
+    let found = problems(
+        "version = 1\n[store]\nredis_url = \"tcp://:hunter2@cache\"\n",
+        &[],
+    );
+    assert!(!format!("{found:?}").contains("hunter2"), "{found:?}");
+}

@@ -112,12 +112,19 @@ impl Default for ServerConfig {
 pub struct StoreConfig {
     /// `sqlite://path` (embedded, the default) or `postgres://…`.
     pub url: String,
+    /// `redis://…`: announcements of role, grant and revocation changes between replicas.
+    pub redis_url: Option<String>,
+    /// How often each replica reads the store for changes it was not told of.
+    #[serde(with = "serde_duration")]
+    pub change_poll: Duration,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             url: "sqlite://portcullis-data/portcullis.db".to_owned(),
+            redis_url: None,
+            change_poll: Duration::from_millis(250),
         }
     }
 }

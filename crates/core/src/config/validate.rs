@@ -95,6 +95,19 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         );
     }
 
+    if let Some(redis) = &config.store.redis_url
+        && !(redis.starts_with("redis://") || redis.starts_with("rediss://"))
+    {
+        p.add(
+            "store.redis_url",
+            "the scheme must be redis:// or rediss://".to_owned(),
+        );
+    }
+    if !(Duration::from_millis(50)..=Duration::from_secs(3600)).contains(&config.store.change_poll)
+    {
+        p.add("store.change_poll", "must be between 50ms and 1h");
+    }
+
     check_tokens(&mut p, &config.tokens);
     if !is_env_var_name(&config.keys.encryption_key_env) {
         p.add(

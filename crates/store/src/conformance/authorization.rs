@@ -46,7 +46,7 @@ pub(super) fn code(scope: &Scope, seed: u8, at: OffsetDateTime) -> Authorization
     }
 }
 
-fn grant(scope: &Scope, name: &str, at: OffsetDateTime) -> Grant {
+pub(super) fn grant(scope: &Scope, name: &str, at: OffsetDateTime) -> Grant {
     Grant {
         id: scope.name(name),
         client_id: scope.name("client"),
@@ -61,7 +61,7 @@ fn grant(scope: &Scope, name: &str, at: OffsetDateTime) -> Grant {
     }
 }
 
-fn refresh(scope: &Scope, seed: u8, grant_id: &str, at: OffsetDateTime) -> RefreshToken {
+pub(super) fn refresh(scope: &Scope, seed: u8, grant_id: &str, at: OffsetDateTime) -> RefreshToken {
     RefreshToken {
         token_hash: scope.secret_hash(seed),
         grant_id: grant_id.to_owned(),
@@ -237,7 +237,7 @@ pub async fn concurrent_redemptions_let_exactly_one_win(store: &dyn Store, scope
     }
 }
 
-async fn start_family(
+pub(super) async fn start_family(
     store: &dyn Store,
     scope: &Scope,
     code_seed: u8,
