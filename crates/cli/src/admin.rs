@@ -107,8 +107,8 @@ pub(crate) enum ApiKeyCommand {
         #[arg(long)]
         subject: Option<String>,
     },
-    /// Revoke a key: every request made with it is refused from now on (a running Portcullis
-    /// that verified it in the last 30 seconds may accept it until then).
+    /// Revoke a key: every running Portcullis refuses it from its next request (at once with
+    /// PostgreSQL or `store.redis_url`, otherwise within `store.change_poll`) and ends its streams.
     Revoke {
         /// The key's id (`key_…`), as `list` shows it.
         #[arg(long)]

@@ -57,23 +57,35 @@ fn reader_role(config: &mut portcullis_core::config::Config) {
 
 /// Stores an API key for the service `subject` with `scopes`; returns the bearer value.
 async fn key(app: &App, subject: &str, scopes: &str) -> String {
+    key_until(app, subject, scopes, None).await.1
+}
+
+/// Stores an API key for `subject` with `scopes`, expiring at `expires_at`; returns its id and
+/// the bearer value.
+async fn key_until(
+    app: &App,
+    subject: &str,
+    scopes: &str,
+    expires_at: Option<OffsetDateTime>,
+) -> (String, String) {
     let key = new_api_key(&mut rand::rng());
+    let id = format!("key-{subject}-{}", &key.secret[4..12]);
     app.store
         .api_key_insert(&ApiKey {
-            id: format!("key-{subject}-{}", &key.secret[4..12]),
+            id: id.clone(),
             secret_hash: key.hash,
             subject: subject.to_owned(),
             name: "test".to_owned(),
             kind: ApiKeyKind::ApiKey,
             scopes: scopes.to_owned(),
             created_at: OffsetDateTime::now_utc(),
-            expires_at: None,
+            expires_at,
             last_used_at: None,
             revoked_at: None,
         })
         .await
         .unwrap();
-    format!("Bearer {}", key.secret)
+    (id, format!("Bearer {}", key.secret))
 }
 
 async fn grant(app: &App, service: &str, role: &str, upstream: Option<&str>) -> String {
@@ -435,8 +447,8 @@ where
     false
 }
 
-#[tokio::test]
-async fn an_open_stream_is_told_when_its_callers_rights_change() {
+/// Portcullis in front of `files`, a server whose GET streams stay open and silent.
+async fn quiet_streams() -> (MockUpstream, App) {
     let files = MockUpstream::start(MockConfig {
         get_stream_events: 0,
         ..MockConfig::default()
@@ -444,6 +456,12 @@ async fn an_open_stream_is_told_when_its_callers_rights_change() {
     .await
     .unwrap();
     let app = spawn(vec![upstream("files", &files.url())]).await;
+    (files, app)
+}
+
+#[tokio::test]
+async fn an_open_stream_is_told_when_its_callers_rights_change() {
+    let (_files, app) = quiet_streams().await;
     let bearer = key(&app, "svc:watcher", "").await;
     let other = key(&app, "svc:other", "").await;
     grant(&app, "svc:watcher", "service", Some("files")).await;
@@ -513,6 +531,88 @@ async fn an_open_stream_is_told_when_its_callers_rights_change() {
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
     assert!(seen.contains("event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n"), "{seen}");
+}
+
+/// Opens a session and its GET stream for `bearer` at upstream `files`.
+async fn open_stream(app: &App, bearer: &str) -> reqwest::Response {
+    let (session, _) = open_session(app, "files", bearer).await;
+    let stream = app
+        .client
+        .get(app.mcp("files"))
+        .header("accept", "text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("mcp-session-id", &session)
+        .header("authorization", bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    stream
+}
+
+/// Reads `stream` until it ends; `Err` if it is still open after `within`.
+async fn ends_within(stream: &mut reqwest::Response, within: Duration) -> Result<(), ()> {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.chunk()).await {
+            Err(_) => return Err(()),
+            Ok(Ok(None) | Err(_)) => return Ok(()),
+            Ok(Ok(Some(_))) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_open_stream_ends_when_its_credential_is_revoked_or_expires() {
+    let (_files, app) = quiet_streams().await;
+    portcullis_server::spawn_revocation_watch(
+        app.gateway.clone(),
+        app.store.clone(),
+        std::sync::Arc::new(portcullis_store::ChangeSignals::default()),
+        Duration::from_millis(250),
+    );
+    let (revoked_id, revoked) = key_until(&app, "svc:revoked", "", None).await;
+    let (_, expiring) = key_until(
+        &app,
+        "svc:expiring",
+        "",
+        Some(OffsetDateTime::now_utc() + time::Duration::seconds(3)),
+    )
+    .await;
+    let (_, staying) = key_until(&app, "svc:staying", "", None).await;
+    for service in ["svc:revoked", "svc:expiring", "svc:staying"] {
+        grant(&app, service, "service", Some("files")).await;
+    }
+    let mut streams = Vec::new();
+    for bearer in [&revoked, &expiring, &staying] {
+        streams.push(open_stream(&app, bearer).await);
+    }
+    let [revoked_stream, expiring_stream, staying_stream] = &mut streams[..] else {
+        unreachable!()
+    };
+    assert!(
+        app.store
+            .api_key_revoke(&revoked_id, OffsetDateTime::now_utc())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        ends_within(revoked_stream, Duration::from_secs(1)).await,
+        Ok(()),
+        "the revoked key's stream ends within a second"
+    );
+    assert_eq!(send(&app, "files", &revoked, &call("echo")).await.0, 401);
+    assert_eq!(
+        ends_within(expiring_stream, Duration::from_secs(5)).await,
+        Ok(()),
+        "the expired key's stream ends"
+    );
+    assert_eq!(
+        ends_within(staying_stream, Duration::from_millis(300)).await,
+        Err(()),
+        "the other caller's stream stays open"
+    );
 }
 
 #[tokio::test]

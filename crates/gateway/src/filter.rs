@@ -247,6 +247,7 @@ pub(crate) fn guard_stream(
     rights: Rights,
     policy: tokio::sync::watch::Receiver<std::sync::Arc<portcullis_policy::Policy>>,
     upstream: String,
+    liveness: Liveness,
 ) -> Response<Body> {
     if !matches!(media(&response), Media::EventStream) {
         return response;
@@ -264,6 +265,7 @@ pub(crate) fn guard_stream(
         },
         policy: Some(policy),
         fingerprint,
+        liveness,
         done: false,
     };
     let stream = futures_util::stream::unfold(state, |mut guard| async move {
@@ -282,7 +284,47 @@ struct Guard {
     /// `None` once the policy's sender is gone (the gateway is shutting down).
     policy: Option<tokio::sync::watch::Receiver<std::sync::Arc<portcullis_policy::Policy>>>,
     fingerprint: u64,
+    liveness: Liveness,
     done: bool,
+}
+
+/// What ends a guarded stream before its upstream does: its caller's credential revoked (the
+/// access token, its grant, the API key) or expired. The client reconnects with a valid one, or
+/// is refused.
+pub(crate) struct Liveness {
+    pub(crate) caller: std::sync::Arc<portcullis_core::auth::Principal>,
+    pub(crate) revocations: std::sync::Arc<portcullis_core::auth::RevocationList>,
+    /// Moves whenever revocations reach this process.
+    pub(crate) revoked: tokio::sync::watch::Receiver<u64>,
+    /// When the credential expires.
+    pub(crate) expires: Option<tokio::time::Instant>,
+}
+
+impl Liveness {
+    /// Returns when the stream must end: the credential revoked or expired.
+    async fn ended(&mut self) -> &'static str {
+        let expiry = async {
+            match self.expires {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let revoked = async {
+            loop {
+                if self.revoked.changed().await.is_err() {
+                    // The gateway is gone: nothing will be revoked any more.
+                    std::future::pending::<()>().await;
+                }
+                if self.revocations.revokes(&self.caller) {
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            () = expiry => "the credential expired",
+            () = revoked => "the credential was revoked",
+        }
+    }
 }
 
 impl Guard {
@@ -295,6 +337,11 @@ impl Guard {
                 }
             };
             tokio::select! {
+                why = self.liveness.ended() => {
+                    tracing::info!(upstream = %self.filter.upstream, subject = %self.liveness.caller.subject, reason = why, "stream ended");
+                    self.done = true;
+                    return None;
+                }
                 alive = changed => {
                     if !alive {
                         self.policy = None;

@@ -123,6 +123,8 @@ pub struct Gateway {
     authenticator: Authenticator,
     /// Revoked Portcullis access tokens and grants, consulted by the `portcullis` validator.
     revocations: Arc<RevocationList>,
+    /// Moves whenever revocations reach this process, so guarded streams look at theirs.
+    revoked: tokio::sync::watch::Sender<u64>,
     /// How long a revocation is remembered: the longest an access token lives, and a margin.
     revocation_retention: Duration,
     identity_tokens: identity_token::IdentityTokens,
@@ -340,6 +342,7 @@ impl Gateway {
             upstreams,
             authenticator: Authenticator::new(),
             revocations,
+            revoked: tokio::sync::watch::Sender::new(0),
             revocation_retention: config.tokens.access_token_ttl + Duration::from_secs(300),
             identity_tokens,
             public_url,
@@ -436,11 +439,22 @@ impl Gateway {
             caller.clone(),
             upstream.rules.clone(),
         );
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let expires = caller.expires_at.map(|at| {
+            let left = u64::try_from(at.saturating_sub(now)).unwrap_or(0);
+            tokio::time::Instant::now() + std::time::Duration::from_secs(left)
+        });
         filter::guard_stream(
             response,
             rights,
             self.policy_slot.watch(),
             upstream.name.clone(),
+            filter::Liveness {
+                caller: caller.clone(),
+                revocations: self.revocations.clone(),
+                revoked: self.revoked.subscribe(),
+                expires,
+            },
         )
     }
 
@@ -628,14 +642,16 @@ impl Gateway {
         seen: &mut std::collections::HashSet<String>,
     ) -> Result<usize, portcullis_store::StoreError> {
         let mut new = 0;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
         for key in store.api_keys_revoked_since(since).await? {
             if seen.insert(format!("key:{}", key.id)) {
                 self.authenticator.forget(key.secret_hash);
+                // An API key's principal carries the key's id as its credential id.
+                self.revocations.revoke_token(&key.id, now);
                 new += 1;
             }
         }
         let mut tokens_revoked = false;
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
         for grant in store.grants_revoked_since(since).await? {
             if seen.insert(format!("grant:{}", grant.id)) {
                 self.revocations.revoke_grant(&grant.id, now);
@@ -652,6 +668,9 @@ impl Gateway {
         }
         if tokens_revoked {
             self.authenticator.forget_revoked(&self.revocations);
+        }
+        if new > 0 {
+            self.revoked.send_modify(|n| *n = n.wrapping_add(1));
         }
         self.revocations
             .prune(now - i64::try_from(self.revocation_retention.as_secs()).unwrap_or(i64::MAX));
@@ -692,6 +711,7 @@ impl Gateway {
             self.revocations.revoke_grant(grant_id, now);
         }
         self.authenticator.forget_revoked(&self.revocations);
+        self.revoked.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// The RFC 9728 metadata of upstream `name`; `None` for an unknown upstream or one with

@@ -201,6 +201,7 @@ impl ApiKeyValidator {
                 "api_key".to_owned()
             }],
             expires_at,
+            token_id: Some(key.id),
             ..Principal::default()
         })
     }

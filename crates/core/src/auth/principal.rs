@@ -23,8 +23,8 @@ pub struct Principal {
     pub auth_methods: Vec<String>,
     /// When the credential stops being valid, in seconds since the Unix epoch.
     pub expires_at: Option<i64>,
-    /// The credential's own id (a Portcullis access token's `jti`), so that revoking it can
-    /// drop it from caches.
+    /// The credential's own id (a Portcullis access token's `jti`, an API key's or service
+    /// token's id), so that revoking it can drop it from caches and end its streams.
     pub token_id: Option<String>,
     /// The grant a Portcullis access token was issued under: revoking the grant stops it.
     pub grant_id: Option<String>,
