@@ -14,14 +14,10 @@
 
 mod common;
 
-use std::io::Write;
-use std::path::Path;
-use std::process::Stdio;
-
 use common::browser::{Browser, Page};
 use common::documents::DocumentServer;
 use common::oauth::*;
-use common::{free_port, portcullis, serve_ready, stop};
+use common::process::{Deployment, holds};
 use portcullis_store::Store;
 use serde_json::{Value, json};
 
@@ -651,160 +647,19 @@ async fn g11_a_changed_document_is_read_again_and_its_old_redirect_uri_refused()
 }
 
 // §2.2 C5 against the real process and store: after a whole flow, no file of the SQLite store
-// holds a code, refresh token, client secret, registration token or password in clear.
+// holds a code, token, client secret, registration token or password in clear.
 #[tokio::test]
 async fn c5_the_sqlite_store_holds_no_secret_in_clear() {
-    let upstream =
-        portcullis_testkit::MockUpstream::start(portcullis_testkit::MockConfig::default())
-            .await
-            .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let config = dir.path().join("c.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "version = 1\n[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"{base}\"\n\
-             [store]\nurl = \"sqlite://{}/p.db\"\n\
-             [[upstreams]]\nname = \"files\"\nurl = \"{}\"\n",
-            dir.path().display(),
-            upstream.url()
-        ),
-    )
-    .unwrap();
-    let config = config.to_str().unwrap().to_owned();
-    let mut create = portcullis()
-        .args([
-            "admin",
-            "user",
-            "create",
-            "--username",
-            "alice",
-            "--email",
-            "alice@example.com",
-            "--password-stdin",
-            "--config",
-            &config,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    create
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .unwrap();
-    let output = create.wait_with_output().unwrap();
+    let mut deployment = Deployment::start("", &[]).await;
+    let flow = deployment.full_flow().await;
+    deployment.stop().await;
+    std::fs::remove_file(&deployment.log).unwrap();
+    let bytes = deployment.files();
     assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        holds(&bytes, &flow.client_id),
+        "the store files were not read"
     );
-    let child = serve_ready(Path::new(&config), port).await;
-
-    let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("{base}/register"))
-        .json(&json!({"client_name": "Backend", "redirect_uris": [REDIRECT], "grant_types": ["authorization_code", "refresh_token"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let client_id = created["client_id"].as_str().unwrap().to_owned();
-    let client_secret = created["client_secret"].as_str().unwrap().to_owned();
-    let registration_token = created["registration_access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let resource = format!("{base}/servers/files/mcp");
-    let query: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([
-            ("response_type", "code"),
-            ("client_id", client_id.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_challenge", CHALLENGE),
-            ("code_challenge_method", "S256"),
-            ("state", STATE),
-            ("resource", resource.as_str()),
-        ])
-        .finish();
-    let mut browser = Browser::remote(&base);
-    let signed = browser
-        .sign_in("alice", PASSWORD, Some(&format!("/authorize?{query}")))
-        .await;
-    assert_eq!(signed.status, 303, "{}", signed.body);
-    let consent = browser.get(&format!("/authorize?{query}")).await;
-    assert_eq!(consent.status, 200, "{}", consent.body);
-    let allowed = browser
-        .post(
-            "/authorize",
-            &[
-                ("csrf_token", &consent.csrf()),
-                ("request", &html_unescape(&consent.field("request"))),
-                ("decision", "allow"),
-            ],
-        )
-        .await;
-    let back = url::Url::parse(allowed.location()).unwrap();
-    let code = query_of(&back)("code").unwrap();
-    let tokens: Value = http
-        .post(format!("{base}/token"))
-        .header("authorization", basic(&client_id, &client_secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-            ("resource", &resource),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let first_refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
-    let refreshed: Value = http
-        .post(format!("{base}/token"))
-        .header("authorization", basic(&client_id, &client_secret))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &first_refresh),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let second_refresh = refreshed["refresh_token"].as_str().unwrap().to_owned();
-    let session = browser.session(false).unwrap().clone();
-    stop(child).await;
-
-    let mut bytes = Vec::new();
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            bytes.extend(std::fs::read(&path).unwrap());
-        }
-    }
-    let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
-    assert!(contains(&client_id), "the store files were not read");
-    for (what, secret) in [
-        ("code", code.as_str()),
-        ("first refresh token", first_refresh.as_str()),
-        ("second refresh token", second_refresh.as_str()),
-        ("client secret", client_secret.as_str()),
-        ("registration access token", registration_token.as_str()),
-        ("password", PASSWORD),
-        ("browser session", session.as_str()),
-    ] {
-        assert!(!contains(secret), "the {what} is stored in clear");
+    for (what, secret) in &flow.secrets {
+        assert!(!holds(&bytes, secret), "the {what} is stored in clear");
     }
 }

@@ -12,6 +12,7 @@
 pub mod browser;
 pub mod documents;
 pub mod oauth;
+pub mod process;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

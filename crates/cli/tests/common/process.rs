@@ -1,0 +1,261 @@
+//! A whole deployment in a real process: `portcullis serve` on an SQLite file in a temporary
+//! directory, in front of a mock MCP server, with an account, and the complete OAuth flow a
+//! client and a person run against it — for tests about what the process leaves behind (store
+//! files, logs).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use portcullis_testkit::{MockConfig, MockUpstream};
+use serde_json::{Value, json};
+
+use super::browser::Browser;
+use super::oauth::{
+    CHALLENGE, PASSWORD, REDIRECT, STATE, VERIFIER, basic, html_unescape, query_of,
+};
+use super::{free_port, portcullis, serve_child_ready, serve_command, stop};
+
+pub struct Deployment {
+    pub dir: tempfile::TempDir,
+    pub base: String,
+    pub config: PathBuf,
+    /// Where the process's stderr (its logs) goes.
+    pub log: PathBuf,
+    child: Option<tokio::process::Child>,
+    _upstream: MockUpstream,
+}
+
+/// The secrets a [`Deployment::full_flow`] handled, by what they are, and the client's id (not
+/// a secret: proof that what was searched holds the flow at all).
+#[derive(Clone)]
+pub struct FlowSecrets {
+    pub client_id: String,
+    pub secrets: Vec<(&'static str, String)>,
+}
+
+impl Deployment {
+    /// Starts `portcullis serve` with `extra` appended to its configuration and `env` set, once
+    /// the account `alice` (password [`PASSWORD`]) exists.
+    pub async fn start(extra: &str, env: &[(&str, &str)]) -> Deployment {
+        let upstream = MockUpstream::start(MockConfig::default()).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let config = dir.path().join("c.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "version = 1\n[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"{base}\"\n\
+                 [store]\nurl = \"sqlite://{}/p.db\"\n\
+                 [accounts]\ndefault_roles = [\"developer\"]\n\
+                 [[upstreams]]\nname = \"files\"\nurl = \"{}\"\n{extra}",
+                dir.path().display(),
+                upstream.url()
+            ),
+        )
+        .unwrap();
+        create_alice(&config, env);
+        let log = dir.path().join("portcullis.log");
+        let mut command = serve_command();
+        command
+            .arg("--config")
+            .arg(&config)
+            .envs(env.iter().copied())
+            .stderr(std::fs::File::create(&log).unwrap());
+        let child = serve_child_ready(command, port).await;
+        Deployment {
+            dir,
+            base,
+            config,
+            log,
+            child: Some(child),
+            _upstream: upstream,
+        }
+    }
+
+    /// Stops the process (SIGTERM, exit 0).
+    pub async fn stop(&mut self) {
+        if let Some(child) = self.child.take() {
+            stop(child).await;
+        }
+    }
+
+    /// Every byte of every file the deployment wrote in its directory.
+    pub fn files(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                bytes.extend(std::fs::read(&path).unwrap());
+            }
+        }
+        bytes
+    }
+
+    /// A client registers itself (RFC 7591, with a secret), alice signs in and allows it, the
+    /// client redeems the code, refreshes, calls a tool with the access token and revokes it.
+    pub async fn full_flow(&self) -> FlowSecrets {
+        let base = &self.base;
+        let http = reqwest::Client::new();
+        let created: Value = http
+            .post(format!("{base}/register"))
+            .json(&json!({"client_name": "Backend", "redirect_uris": [REDIRECT], "grant_types": ["authorization_code", "refresh_token"]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let client_id = created["client_id"].as_str().unwrap().to_owned();
+        let client_secret = created["client_secret"].as_str().unwrap().to_owned();
+        let registration_token = created["registration_access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let resource = format!("{base}/servers/files/mcp");
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("response_type", "code"),
+                ("client_id", client_id.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+                ("state", STATE),
+                ("resource", resource.as_str()),
+            ])
+            .finish();
+        let mut browser = Browser::remote(base);
+        let signed = browser
+            .sign_in("alice", PASSWORD, Some(&format!("/authorize?{query}")))
+            .await;
+        assert_eq!(signed.status, 303, "{}", signed.body);
+        let consent = browser.get(&format!("/authorize?{query}")).await;
+        assert_eq!(consent.status, 200, "{}", consent.body);
+        let csrf = consent.csrf();
+        let allowed = browser
+            .post(
+                "/authorize",
+                &[
+                    ("csrf_token", &csrf),
+                    ("request", &html_unescape(&consent.field("request"))),
+                    ("decision", "allow"),
+                ],
+            )
+            .await;
+        let back = url::Url::parse(allowed.location()).unwrap();
+        let code = query_of(&back)("code").unwrap();
+        let token = |form: Vec<(&'static str, String)>| {
+            let http = http.clone();
+            let authorization = basic(&client_id, &client_secret);
+            async move {
+                let answer: Value = http
+                    .post(format!("{base}/token"))
+                    .header("authorization", authorization)
+                    .form(&form)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                assert!(answer["access_token"].is_string(), "{answer}");
+                answer
+            }
+        };
+        let tokens = token(vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code.clone()),
+            ("redirect_uri", REDIRECT.to_owned()),
+            ("code_verifier", VERIFIER.to_owned()),
+            ("resource", resource.clone()),
+        ])
+        .await;
+        let first_refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        let refreshed = token(vec![
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", first_refresh.clone()),
+        ])
+        .await;
+        let second_refresh = refreshed["refresh_token"].as_str().unwrap().to_owned();
+        let access = refreshed["access_token"].as_str().unwrap().to_owned();
+        let init = http
+            .post(&resource)
+            .header("authorization", format!("Bearer {access}"))
+            .header("accept", "application/json, text/event-stream")
+            .json(&super::initialize_body())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(init.status(), 200, "the access token works");
+        let revoked = http
+            .post(format!("{base}/revoke"))
+            .header("authorization", basic(&client_id, &client_secret))
+            .form(&[("token", access.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(revoked.status(), 200);
+        let session = browser.session(false).unwrap().clone();
+        FlowSecrets {
+            client_id,
+            secrets: vec![
+                ("code", code),
+                ("PKCE verifier", VERIFIER.to_owned()),
+                (
+                    "first access token",
+                    tokens["access_token"].as_str().unwrap().to_owned(),
+                ),
+                ("first refresh token", first_refresh),
+                ("second access token", access),
+                ("second refresh token", second_refresh),
+                ("client secret", client_secret),
+                ("registration access token", registration_token),
+                ("password", PASSWORD.to_owned()),
+                ("browser session", session),
+                ("CSRF token", csrf),
+            ],
+        }
+    }
+}
+
+fn create_alice(config: &Path, env: &[(&str, &str)]) {
+    let mut create = portcullis()
+        .args([
+            "admin",
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--email",
+            "alice@example.com",
+            "--password-stdin",
+            "--config",
+        ])
+        .arg(config)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    let output = create.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Whether `haystack` holds `needle`'s bytes anywhere.
+pub fn holds(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
