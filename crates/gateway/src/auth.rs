@@ -99,6 +99,9 @@ struct Verified {
 /// The credential validators and the cache of what they verified.
 pub struct Authenticator {
     cache: moka::sync::Cache<[u8; 32], Arc<Verified>>,
+    /// `portcullis_credential_cache_total{result="hit"}` and `{result="miss"}`.
+    hits: metrics::Counter,
+    misses: metrics::Counter,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -243,6 +246,8 @@ impl Authenticator {
                 .time_to_live(CACHE_TTL_CAP)
                 .support_invalidation_closures()
                 .build(),
+            hits: metrics::counter!("portcullis_credential_cache_total", "result" => "hit"),
+            misses: metrics::counter!("portcullis_credential_cache_total", "result" => "miss"),
         }
     }
 
@@ -273,12 +278,22 @@ impl Authenticator {
             let key = cache_key(credential, upstream);
             if let Some(hit) = self.cache.get(&key) {
                 if hit.valid_until > now {
+                    self.hits.increment(1);
                     return Ok(hit.caller.clone());
                 }
                 self.cache.invalidate(&key);
             }
+            self.misses.increment(1);
             for validator in validators {
-                match validator.validate(*credential, context).await {
+                let checked = validator.validate(*credential, context).await;
+                let result = match &checked {
+                    Ok(_) => "valid",
+                    Err(Rejection::NotApplicable) => "not_applicable",
+                    Err(Rejection::Invalid(_)) => "invalid",
+                    Err(Rejection::Unavailable(_)) => "unavailable",
+                };
+                metrics::counter!("portcullis_credential_checks_total", "validator" => validator.id().to_owned(), "result" => result).increment(1);
+                match checked {
                     Ok(principal) => {
                         if principal.expires_at.is_some_and(|at| at <= now) {
                             tracing::info!(

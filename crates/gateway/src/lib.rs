@@ -114,6 +114,7 @@ struct Upstream {
     in_flight: Arc<Semaphore>,
     streams: Arc<Semaphore>,
     busy: metrics::Counter,
+    decisions: Decisions,
 }
 
 /// Every upstream, and the shared checks in front of them.
@@ -142,6 +143,34 @@ pub struct Gateway {
     /// Roles and grants: what authenticated callers may do.
     policy_slot: PolicySlot,
     denied: metrics::Counter,
+}
+
+/// `portcullis_authorization_decisions_total` of one upstream, by decision.
+#[derive(Debug)]
+struct Decisions {
+    allow: metrics::Counter,
+    deny: metrics::Counter,
+    step_up: metrics::Counter,
+}
+
+impl Decisions {
+    fn new(upstream: &str) -> Self {
+        let counter = |decision: &'static str| metrics::counter!("portcullis_authorization_decisions_total", "upstream" => upstream.to_owned(), "decision" => decision);
+        Decisions {
+            allow: counter("allow"),
+            deny: counter("deny"),
+            step_up: counter("step_up"),
+        }
+    }
+
+    fn count<T>(&self, decision: &Result<T, authorize::Refusal>) {
+        match decision {
+            Ok(_) => &self.allow,
+            Err(authorize::Refusal::StepUp(_)) => &self.step_up,
+            Err(_) => &self.deny,
+        }
+        .increment(1);
+    }
 }
 
 impl Gateway {
@@ -335,6 +364,7 @@ impl Gateway {
                     in_flight: Arc::new(Semaphore::new(up.max_in_flight)),
                     streams: Arc::new(Semaphore::new(up.max_streams)),
                     busy: metrics::counter!("portcullis_upstream_errors_total", "upstream" => up.name.clone(), "reason" => "busy"),
+                    decisions: Decisions::new(&up.name),
                 },
             );
         }
@@ -384,7 +414,9 @@ impl Gateway {
         };
         let mut targets = Vec::new();
         for message in messages {
-            match authorize::check(&rights, message) {
+            let decision = authorize::check(&rights, message);
+            upstream.decisions.count(&decision);
+            match decision {
                 Ok(None) => {}
                 Ok(Some(kind)) => {
                     if let Some(id) = message

@@ -179,15 +179,23 @@ impl Deployment {
         .await;
         let second_refresh = refreshed["refresh_token"].as_str().unwrap().to_owned();
         let access = refreshed["access_token"].as_str().unwrap().to_owned();
-        let init = http
-            .post(&resource)
-            .header("authorization", format!("Bearer {access}"))
-            .header("accept", "application/json, text/event-stream")
-            .json(&super::initialize_body())
-            .send()
+        // Twice (the second verification comes from the cache), then a method nobody may use.
+        let mcp = |body: Value| {
+            http.post(&resource)
+                .header("authorization", format!("Bearer {access}"))
+                .header("accept", "application/json, text/event-stream")
+                .json(&body)
+                .send()
+        };
+        for _ in 0..2 {
+            let init = mcp(super::initialize_body()).await.unwrap();
+            assert_eq!(init.status(), 200, "the access token works");
+        }
+        let refused = mcp(json!({"jsonrpc": "2.0", "id": 9, "method": "vendor/unknown"}))
             .await
             .unwrap();
-        assert_eq!(init.status(), 200, "the access token works");
+        assert_eq!(refused.status(), 200);
+        assert!(refused.text().await.unwrap().contains("-32601"));
         let revoked = http
             .post(format!("{base}/revoke"))
             .header("authorization", basic(&client_id, &client_secret))

@@ -44,6 +44,14 @@ async fn token_post(State(state): State<AppState>, request: Request) -> Result<R
             &mut StdRng::from_os_rng(),
         )
         .await?;
+    // Only the grant types the server issues for; the parameter was checked by `token`.
+    let grant_type = match params.get("grant_type") {
+        Some("authorization_code") => "authorization_code",
+        Some("refresh_token") => "refresh_token",
+        Some("client_credentials") => "client_credentials",
+        _ => "other",
+    };
+    metrics::counter!("portcullis_tokens_issued_total", "grant_type" => grant_type).increment(1);
     Ok(no_store(StatusCode::OK, Json(response)))
 }
 

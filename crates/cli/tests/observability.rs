@@ -1,0 +1,144 @@
+//! What a running process tells its operators about a whole flow — registration, sign-in,
+//! consent, code, refresh, MCP requests allowed and refused, revocation: its logs at debug level
+//! for every crate (`RUST_LOG=debug`), as JSON lines, where each line is a structured record and
+//! none holds a password, code, verifier, token, client secret, registration token, session or
+//! CSRF token; and its metrics, which count each step.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use common::oauth::basic;
+use common::process::{Deployment, holds};
+use serde_json::Value;
+
+#[tokio::test]
+async fn debug_logs_of_a_whole_flow_hold_no_secret() {
+    let mut deployment = Deployment::start(
+        "[log]\nlevel = \"debug\"\nformat = \"json\"\n",
+        &[("RUST_LOG", "debug")],
+    )
+    .await;
+    let flow = deployment.full_flow().await;
+    deployment.stop().await;
+    let log = std::fs::read(&deployment.log).unwrap();
+    let text = String::from_utf8(log.clone()).unwrap();
+    let mut lines = 0;
+    for line in text.lines() {
+        let record: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON record ({e}): {line}"));
+        assert!(record["level"].is_string(), "{line}");
+        lines += 1;
+    }
+    // Proof that the flow was logged in detail: the requests of each step, debug lines of the
+    // dependencies, and the client by id.
+    for step in [
+        "/register",
+        "/login",
+        "/authorize",
+        "/token",
+        "/servers/files/mcp",
+        "/revoke",
+    ] {
+        assert!(text.contains(step), "no line about {step}");
+    }
+    assert!(text.contains("\"DEBUG\""), "no debug line at all");
+    assert!(holds(&log, &flow.client_id), "the client is never named");
+    assert!(lines > 50, "only {lines} lines");
+    let client_secret = &flow
+        .secrets
+        .iter()
+        .find(|(what, _)| *what == "client secret")
+        .unwrap()
+        .1;
+    let client_authentication = basic(&flow.client_id, client_secret);
+    let mut secrets = flow.secrets.clone();
+    secrets.push((
+        "client authentication header",
+        client_authentication
+            .trim_start_matches("Basic ")
+            .to_owned(),
+    ));
+    for (what, secret) in &secrets {
+        assert!(!holds(&log, secret), "the {what} is in the log");
+    }
+}
+
+/// The value of the series `name{labels}` in a Prometheus text exposition (0 when absent).
+fn series(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    metrics
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.rsplit_once(' '))
+        .filter(|(key, _)| {
+            key.split_once('{').map_or(*key == name, |(n, rest)| {
+                n == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
+            })
+        })
+        .map(|(_, value)| value.parse::<f64>().unwrap())
+        .sum()
+}
+
+#[tokio::test]
+async fn metrics_count_tokens_credentials_and_decisions() {
+    let mut deployment = Deployment::start("", &[]).await;
+    deployment.full_flow().await;
+    let metrics = reqwest::get(format!("{}/metrics", deployment.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    deployment.stop().await;
+    let count = |name: &str, labels: &[(&str, &str)]| series(&metrics, name, labels);
+    assert_eq!(
+        count(
+            "portcullis_tokens_issued_total",
+            &[("grant_type", "authorization_code")]
+        ),
+        1.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        count(
+            "portcullis_tokens_issued_total",
+            &[("grant_type", "refresh_token")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        count("portcullis_credential_cache_total", &[("result", "miss")]),
+        1.0
+    );
+    assert_eq!(
+        count("portcullis_credential_cache_total", &[("result", "hit")]),
+        2.0
+    );
+    assert_eq!(
+        count("portcullis_credential_checks_total", &[("result", "valid")]),
+        1.0
+    );
+    let decisions = |decision| {
+        count(
+            "portcullis_authorization_decisions_total",
+            &[("upstream", "files"), ("decision", decision)],
+        )
+    };
+    assert_eq!(decisions("allow"), 2.0);
+    assert_eq!(decisions("deny"), 1.0);
+    assert_eq!(decisions("step_up"), 0.0);
+    assert!(
+        count(
+            "portcullis_upstream_first_byte_seconds_count",
+            &[("upstream", "files")]
+        ) >= 2.0
+    );
+}
