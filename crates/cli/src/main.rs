@@ -219,7 +219,6 @@ where
             return ExitCode::FAILURE;
         }
     };
-    logging::init(&config.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -230,12 +229,24 @@ where
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(f(config)) {
+    let telemetry = {
+        let _runtime = runtime.enter();
+        match logging::init(&config.log) {
+            Ok(telemetry) => telemetry,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    let code = match runtime.block_on(f(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown();
+    code
 }

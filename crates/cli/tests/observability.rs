@@ -142,3 +142,81 @@ async fn metrics_count_tokens_credentials_and_decisions() {
         ) >= 2.0
     );
 }
+
+/// An OTLP/HTTP traces receiver on loopback: answers every POST with 200 and keeps the bodies.
+async fn trace_receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>,
+) {
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = received.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let sink = sink.clone();
+            tokio::spawn(async move {
+                let mut stream = tokio::io::BufReader::new(stream);
+                loop {
+                    let mut head = Vec::new();
+                    loop {
+                        let mut line = String::new();
+                        if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        head.push(line);
+                    }
+                    let header = |name: &str| {
+                        head.iter().find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+                        })
+                    };
+                    let length: usize = header("content-length").unwrap().parse().unwrap();
+                    let mut body = vec![0; length];
+                    stream.read_exact(&mut body).await.unwrap();
+                    sink.lock()
+                        .unwrap()
+                        .push((header("content-type").unwrap_or_default(), body));
+                    stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                        .await
+                        .unwrap();
+                }
+            });
+        }
+    });
+    (url, received)
+}
+
+#[tokio::test]
+async fn spans_are_exported_over_otlp_when_an_endpoint_is_set() {
+    let (endpoint, received) = trace_receiver().await;
+    let mut deployment =
+        Deployment::start(&format!("[log]\notlp_endpoint = \"{endpoint}\"\n"), &[]).await;
+    let answer = reqwest::Client::new()
+        .get(format!("{}/healthz", deployment.base))
+        .header("x-request-id", "otlp-probe-0001")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    // Stopping flushes the batch.
+    deployment.stop().await;
+    let received = received.lock().unwrap();
+    assert!(!received.is_empty(), "nothing was exported");
+    let mut exported = Vec::new();
+    for (content_type, body) in received.iter() {
+        assert_eq!(content_type, "application/x-protobuf");
+        exported.extend_from_slice(body);
+    }
+    // Protobuf carries strings as they are: the service, the span and its request id.
+    for needle in ["portcullis", "request", "otlp-probe-0001", "/healthz"] {
+        assert!(holds(&exported, needle), "no {needle:?} in the export");
+    }
+}

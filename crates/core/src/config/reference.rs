@@ -257,6 +257,13 @@ pub const KEYS: &[Key] = &[
         description: "`text` for people, `json` (one object per line) for log pipelines.",
     },
     Key {
+        path: "log.otlp_endpoint",
+        kind: Kind::String,
+        default: None,
+        example: "\"http://127.0.0.1:4318/v1/traces\"",
+        description: "Optional; off by default. The full URL of an OpenTelemetry collector's OTLP/HTTP traces receiver (`http://` or `https://`, binary protobuf): the spans the log filter lets through — one per HTTP request, carrying its `request_id`, with the events inside — are exported to it in batches, as service `portcullis`. The `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, `…_TIMEOUT` and `…_COMPRESSION` variables apply. Needs the `otel` cargo feature (on by default).",
+    },
+    Key {
         path: "tenants.by_email_domain",
         kind: Kind::StringMap,
         default: Some("{}"),

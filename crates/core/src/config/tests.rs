@@ -1553,3 +1553,21 @@ fn store_announcement_problems_name_the_key() {
     );
     assert!(!format!("{found:?}").contains("hunter2"), "{found:?}");
 }
+
+#[test]
+fn an_otlp_endpoint_must_be_an_http_url() {
+    for bad in ["127.0.0.1:4318", "grpc://collector:4317", "http://"] {
+        assert_problem(
+            &format!("version = 1\n[log]\notlp_endpoint = \"{bad}\"\n"),
+            &[],
+            "log.otlp_endpoint",
+            "http:// or https://",
+        );
+    }
+    let config =
+        load("version = 1\n[log]\notlp_endpoint = \"https://otel.internal/v1/traces\"\n").unwrap();
+    assert_eq!(
+        config.log.otlp_endpoint.as_deref(),
+        Some("https://otel.internal/v1/traces")
+    );
+}

@@ -227,6 +227,8 @@ pub struct LogConfig {
     pub level: String,
     /// `text` for people, `json` for log pipelines.
     pub format: LogFormat,
+    /// The OTLP/HTTP traces receiver to export spans to; none by default.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for LogConfig {
@@ -234,6 +236,7 @@ impl Default for LogConfig {
         LogConfig {
             level: "info".to_owned(),
             format: LogFormat::Text,
+            otlp_endpoint: None,
         }
     }
 }

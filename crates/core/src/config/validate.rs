@@ -95,6 +95,11 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         );
     }
 
+    if let Some(endpoint) = &config.log.otlp_endpoint
+        && !matches!(url::Url::parse(endpoint), Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some())
+    {
+        p.add("log.otlp_endpoint", "must be an http:// or https:// URL");
+    }
     if let Some(redis) = &config.store.redis_url
         && !(redis.starts_with("redis://") || redis.starts_with("rediss://"))
     {
