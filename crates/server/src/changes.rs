@@ -95,8 +95,7 @@ impl Announce for RedisAnnouncer {
 /// subscription both kinds are woken, so announcements missed meanwhile are read from the store.
 pub async fn subscribe_redis(url: &str, signals: Arc<ChangeSignals>) -> Result<(), RedisError> {
     let client = client(url)?;
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(REDIS_CHANNEL).await?;
+    let mut pubsub = subscribe(&client).await?;
     tokio::spawn(async move {
         loop {
             {
@@ -112,7 +111,7 @@ pub async fn subscribe_redis(url: &str, signals: Arc<ChangeSignals>) -> Result<(
             tracing::warn!("the Redis subscription ended: subscribing again");
             pubsub = loop {
                 tokio::time::sleep(RESUBSCRIBE_DELAY).await;
-                match resubscribe(&client).await {
+                match subscribe(&client).await {
                     Ok(pubsub) => break pubsub,
                     Err(e) => tracing::warn!(error = %e, "could not subscribe on Redis"),
                 }
@@ -124,7 +123,7 @@ pub async fn subscribe_redis(url: &str, signals: Arc<ChangeSignals>) -> Result<(
     Ok(())
 }
 
-async fn resubscribe(client: &redis::Client) -> Result<redis::aio::PubSub, RedisError> {
+async fn subscribe(client: &redis::Client) -> Result<redis::aio::PubSub, RedisError> {
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub.subscribe(REDIS_CHANNEL).await?;
     Ok(pubsub)
