@@ -257,3 +257,64 @@ async fn debug_output_does_not_show_the_password() {
     assert!(!format!("{store:?}").contains(password));
     store.close().await;
 }
+
+#[tokio::test]
+async fn the_audit_log_refuses_updates_and_deletes() {
+    let Some(url) = database_url("the_audit_log_refuses_updates_and_deletes") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await;
+    let store = schema.store().await;
+    store.migrate().await.unwrap();
+    let scope = Scope::new(nonce());
+    store
+        .audit_append(&[conformance::audit::event(&scope, "test.kept", "kept", 0)])
+        .await
+        .unwrap();
+    for sql in [
+        "UPDATE audit_log SET target = 'changed'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+    ] {
+        let err = sqlx::query(sql).execute(&store.pool).await.unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    let log = conformance::audit::whole_log(&store).await;
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].event.target, Some(scope.name("kept")));
+    store.close().await;
+    schema.drop().await;
+}
+
+/// Two stores (two pools, as two replicas have) appending at once keep one chain: the advisory
+/// lock makes them take turns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_appending_at_once_keep_one_chain() {
+    let Some(url) = database_url("two_replicas_appending_at_once_keep_one_chain") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await;
+    let first = schema.store().await;
+    first.migrate().await.unwrap();
+    let second = schema.store().await;
+    let scope = Scope::new(nonce());
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let store = if i % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        let event = conformance::audit::event(&scope, "test.race", "race", i);
+        tasks.spawn(async move { store.audit_append(&[event]).await });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.unwrap().unwrap();
+    }
+    let log = conformance::audit::whole_log(&first).await;
+    assert_eq!(log.len(), 40);
+    conformance::audit::assert_one_chain(&first, &log);
+    first.close().await;
+    second.close().await;
+    schema.drop().await;
+}

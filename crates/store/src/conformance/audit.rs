@@ -1,0 +1,291 @@
+//! The audit log: appends form one chain whoever writes them, an audited change and its record
+//! are committed together or not at all, and listings filter as asked.
+//!
+//! Other runs of the suite (and other processes) may append to the same log at the same time, so
+//! every check finds its own records by the scope's names and judges the chain as a whole.
+
+use super::{Scope, api_key, base_plus};
+use crate::audit::check_link;
+use crate::{AuditEvent, AuditQuery, AuditRecord, Store, StoreError};
+
+pub async fn run_all_in(store: &dyn Store, scope: &Scope) {
+    appended_events_round_trip_in_one_chain(store, scope).await;
+    an_audited_change_and_its_record_commit_together(store, scope).await;
+    listings_filter_by_seq_time_and_count(store, scope).await;
+    concurrent_appends_never_fork_the_chain(store, scope).await;
+}
+
+fn fail(store: &dyn Store, what: &str, e: StoreError) -> ! {
+    panic!("{}: {what}: {e}", store.backend())
+}
+
+/// An event of this scope; `micros` after the suite's base time, with nanoseconds the store drops.
+pub fn event(scope: &Scope, action: &str, target: &str, micros: i64) -> AuditEvent {
+    AuditEvent {
+        time: base_plus(micros) + time::Duration::nanoseconds(789),
+        actor: Some(scope.name("operator")),
+        tenant: Some("acme".to_owned()),
+        client: None,
+        action: action.to_owned(),
+        target: Some(scope.name(target)),
+        decision: "success".to_owned(),
+        reason: Some("a reason with ünïcode".to_owned()),
+        request_id: Some("req-1".to_owned()),
+        source: Some("192.0.2.7".to_owned()),
+    }
+}
+
+/// The whole log, oldest first.
+pub async fn whole_log(store: &dyn Store) -> Vec<AuditRecord> {
+    let mut records = Vec::new();
+    loop {
+        let query = AuditQuery {
+            after_seq: records.last().map_or(0, |r: &AuditRecord| r.seq),
+            limit: 500,
+            ..AuditQuery::default()
+        };
+        let page = store
+            .audit_list(&query)
+            .await
+            .unwrap_or_else(|e| fail(store, "audit_list", e));
+        if page.is_empty() {
+            return records;
+        }
+        records.extend(page);
+    }
+}
+
+/// The records of this scope whose target is `target`.
+async fn mine(store: &dyn Store, scope: &Scope, target: &str) -> Vec<AuditRecord> {
+    let target = scope.name(target);
+    whole_log(store)
+        .await
+        .into_iter()
+        .filter(|r| r.event.target.as_deref() == Some(target.as_str()))
+        .collect()
+}
+
+/// Panics unless `log` (a whole log, oldest first) is one unbroken chain.
+pub fn assert_one_chain(store: &dyn Store, log: &[AuditRecord]) {
+    let mut previous = None;
+    for record in log {
+        if let Err(e) = check_link(previous, record) {
+            panic!("{}: the audit chain is broken: {e}", store.backend());
+        }
+        previous = Some(record);
+    }
+}
+
+/// Appended events come back as given (time to the microsecond, in UTC), in order, each linked
+/// to the one before.
+pub async fn appended_events_round_trip_in_one_chain(store: &dyn Store, scope: &Scope) {
+    let events: Vec<AuditEvent> = (0..3)
+        .map(|i| event(scope, &format!("test.step{i}"), "round-trip", i))
+        .collect();
+    store
+        .audit_append(&events)
+        .await
+        .unwrap_or_else(|e| fail(store, "audit_append", e));
+    store
+        .audit_append(&[])
+        .await
+        .unwrap_or_else(|e| fail(store, "audit_append of nothing", e));
+    let found = mine(store, scope, "round-trip").await;
+    let actions: Vec<&str> = found.iter().map(|r| r.event.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["test.step0", "test.step1", "test.step2"],
+        "{}",
+        store.backend()
+    );
+    for (record, event) in found.iter().zip(&events) {
+        let expected = AuditEvent {
+            time: crate::audit::audit_time(event.time),
+            ..event.clone()
+        };
+        assert_eq!(record.event, expected, "{}", store.backend());
+        assert_eq!(record.hash, record.compute_hash(), "{}", store.backend());
+    }
+    assert!(
+        found.windows(2).all(|w| w[0].seq < w[1].seq),
+        "{}: seq ascends",
+        store.backend()
+    );
+    assert_one_chain(store, &whole_log(store).await);
+}
+
+/// A change made with its record appends the record; a change that fails appends nothing.
+pub async fn an_audited_change_and_its_record_commit_together(store: &dyn Store, scope: &Scope) {
+    let key = api_key(scope, "audited-key", 201, base_plus(0));
+    let created = event(scope, "api_key.create", "audited-key", 1);
+    store
+        .api_key_insert_audited(&key, Some(&created))
+        .await
+        .unwrap_or_else(|e| fail(store, "api_key_insert_audited", e));
+    let found = mine(store, scope, "audited-key").await;
+    assert_eq!(
+        found.len(),
+        1,
+        "{}: one record of the insert",
+        store.backend()
+    );
+
+    // The same key again conflicts: neither the key nor the record is written.
+    let again = event(scope, "api_key.create", "audited-key-again", 2);
+    match store.api_key_insert_audited(&key, Some(&again)).await {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("{}: duplicate insert: {other:?}", store.backend()),
+    }
+    assert!(
+        mine(store, scope, "audited-key-again").await.is_empty(),
+        "{}: a failed change left its record",
+        store.backend()
+    );
+
+    let revoked = event(scope, "api_key.revoke", "audited-key-revoke", 3);
+    assert!(
+        store
+            .api_key_revoke_audited(&key.id, base_plus(3), Some(&revoked))
+            .await
+            .unwrap_or_else(|e| fail(store, "api_key_revoke_audited", e)),
+        "{}",
+        store.backend()
+    );
+    assert_eq!(mine(store, scope, "audited-key-revoke").await.len(), 1);
+
+    // An outcome the caller chooses not to record appends nothing; an unknown refresh token
+    // changes nothing, so it is not even asked.
+    let asked = std::sync::atomic::AtomicBool::new(false);
+    let decide = |_: &crate::RefreshRotation| {
+        asked.store(true, std::sync::atomic::Ordering::SeqCst);
+        Some(event(scope, "token.refresh", "unknown-refresh", 4))
+    };
+    let successor = crate::RefreshToken {
+        token_hash: scope.secret_hash(202),
+        grant_id: scope.name("no-such-grant"),
+        created_at: base_plus(4),
+        expires_at: base_plus(1_000_000),
+        used_at: None,
+        retried_at: None,
+        successor_hash: None,
+    };
+    let outcome = store
+        .refresh_rotate_audited(
+            &scope.secret_hash(203),
+            base_plus(4),
+            &successor,
+            time::Duration::seconds(10),
+            Some(&decide),
+        )
+        .await
+        .unwrap_or_else(|e| fail(store, "refresh_rotate_audited", e));
+    assert_eq!(
+        outcome,
+        crate::RefreshRotation::Unknown,
+        "{}",
+        store.backend()
+    );
+    assert!(!asked.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(mine(store, scope, "unknown-refresh").await.is_empty());
+    store.api_key_revoke(&key.id, base_plus(5)).await.ok();
+}
+
+/// `after_seq`, `since`, `limit` and `newest` select as documented; results ascend by `seq`.
+pub async fn listings_filter_by_seq_time_and_count(store: &dyn Store, scope: &Scope) {
+    // Far in the future of every other check, so `since` selects these alone.
+    let far = 10_000_000_000_000;
+    let events: Vec<AuditEvent> = (0..4)
+        .map(|i| event(scope, &format!("test.list{i}"), "listing", far + i))
+        .collect();
+    store
+        .audit_append(&events)
+        .await
+        .unwrap_or_else(|e| fail(store, "audit_append", e));
+    let mine = mine(store, scope, "listing").await;
+    assert_eq!(mine.len(), 4, "{}", store.backend());
+    let target = &mine[0].event.target;
+    let list = |query: AuditQuery| async move {
+        store
+            .audit_list(&query)
+            .await
+            .unwrap_or_else(|e| fail(store, "audit_list", e))
+            .into_iter()
+            .filter(|r| &r.event.target == target)
+            .map(|r| r.event.action)
+            .collect::<Vec<_>>()
+    };
+    let since = Some(crate::audit::audit_time(events[2].time));
+    assert_eq!(
+        list(AuditQuery {
+            since,
+            ..AuditQuery::default()
+        })
+        .await,
+        ["test.list2", "test.list3"],
+        "{}: since",
+        store.backend()
+    );
+    assert_eq!(
+        list(AuditQuery {
+            after_seq: mine[0].seq,
+            limit: 2,
+            ..AuditQuery::default()
+        })
+        .await
+        .first()
+        .map(String::as_str),
+        Some("test.list1"),
+        "{}: after_seq",
+        store.backend()
+    );
+    let newest = store
+        .audit_list(&AuditQuery {
+            since: Some(crate::audit::audit_time(events[0].time)),
+            limit: 2,
+            newest: true,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap_or_else(|e| fail(store, "audit_list", e));
+    assert_eq!(newest.len(), 2, "{}: limit", store.backend());
+    assert!(
+        newest[0].seq < newest[1].seq,
+        "{}: ascending",
+        store.backend()
+    );
+    let last = whole_log(store).await.pop().map(|r| r.seq);
+    assert_eq!(
+        newest.last().map(|r| r.seq),
+        last,
+        "{}: newest",
+        store.backend()
+    );
+}
+
+/// Eight writers appending at once leave one unbroken chain holding all their records.
+pub async fn concurrent_appends_never_fork_the_chain(store: &dyn Store, scope: &Scope) {
+    let batch = |i: i64| {
+        vec![
+            event(scope, "test.concurrent", "concurrent", i),
+            event(scope, "test.concurrent", "concurrent", i),
+        ]
+    };
+    let b: Vec<Vec<AuditEvent>> = (0..8).map(batch).collect();
+    let results = tokio::join!(
+        store.audit_append(&b[0]),
+        store.audit_append(&b[1]),
+        store.audit_append(&b[2]),
+        store.audit_append(&b[3]),
+        store.audit_append(&b[4]),
+        store.audit_append(&b[5]),
+        store.audit_append(&b[6]),
+        store.audit_append(&b[7]),
+    );
+    for result in [
+        results.0, results.1, results.2, results.3, results.4, results.5, results.6, results.7,
+    ] {
+        result.unwrap_or_else(|e| fail(store, "concurrent audit_append", e));
+    }
+    assert_eq!(mine(store, scope, "concurrent").await.len(), 16);
+    assert_one_chain(store, &whole_log(store).await);
+}
