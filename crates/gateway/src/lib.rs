@@ -7,6 +7,7 @@
 //! legacy HTTP+SSE servers and stdio child processes (`bridge`). Each upstream has its own
 //! connection pool, timeouts and in-flight cap, so one failing upstream never affects another.
 
+pub mod audit;
 pub mod auth;
 mod authorize;
 mod body;
@@ -140,6 +141,8 @@ pub struct Gateway {
     /// Roles and grants: what authenticated callers may do.
     policy_slot: PolicySlot,
     denied: metrics::Counter,
+    /// Authorization decisions for the audit log, written in the background.
+    decisions: audit::DecisionLog,
 }
 
 impl Gateway {
@@ -185,6 +188,7 @@ impl Gateway {
             )) as Arc<dyn Validator>
         });
         let identity_tokens = identity_token::IdentityTokens::new(signing_keys, &public_url);
+        let decisions = audit::DecisionLog::new(&config.audit, store.clone());
         let sessions = Arc::new(Sessions::new(store));
         let shutdown_deadline = CancellationToken::new();
         let custom_roles: Vec<portcullis_policy::RoleDefinition> = config
@@ -354,7 +358,13 @@ impl Gateway {
             shutdown_deadline,
             policy_slot: PolicySlot::new(initial_policy),
             denied: metrics::counter!("portcullis_authorization_denied_total"),
+            decisions,
         })
+    }
+
+    /// The audit trail of authorization decisions (and whether the audit log is on at all).
+    pub fn decisions(&self) -> &audit::DecisionLog {
+        &self.decisions
     }
 
     /// The roles and grants in force; `replace` it when they change.
@@ -369,6 +379,7 @@ impl Gateway {
         upstream: &Upstream,
         caller: &Arc<Principal>,
         body: &jsonrpc::Body,
+        origin: Option<&audit::RequestOrigin>,
     ) -> Result<Option<ListFilter>, RelayError> {
         let rights = Rights::new(
             self.policy_slot.current(),
@@ -381,7 +392,24 @@ impl Gateway {
         };
         let mut targets = Vec::new();
         for message in messages {
-            match authorize::check(&rights, message) {
+            let decision = authorize::check(&rights, message);
+            // Methods every caller may use (the handshake, pings, notifications) are not
+            // authorization decisions worth a record.
+            if let Some(method) = message.method.as_deref()
+                && authorize::needs_permission(method)
+            {
+                let name = message.name.as_deref().or(message.uri.as_deref());
+                let refusal = decision.as_ref().err().map(authorize::Refusal::reason);
+                self.decisions.decision(
+                    origin,
+                    caller,
+                    &upstream.name,
+                    method,
+                    name,
+                    refusal.as_deref(),
+                );
+            }
+            match decision {
                 Ok(None) => {}
                 Ok(Some(kind)) => {
                     if let Some(id) = message
@@ -855,7 +883,12 @@ impl Gateway {
 
         let filter = match caller {
             Some(caller) => self
-                .authorize(upstream, caller.principal(), &inspected)
+                .authorize(
+                    upstream,
+                    caller.principal(),
+                    &inspected,
+                    parts.extensions.get::<audit::RequestOrigin>(),
+                )
                 .map_err(|e| e.with_id(request_id))?,
             None => None,
         };

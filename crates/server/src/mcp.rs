@@ -129,7 +129,7 @@ async fn serve_mcp(
     segment: std::ops::Range<usize>,
 ) -> Result<Response, Infallible> {
     let state = &shared.state;
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let raw = parts.uri.path().get(segment).unwrap_or_default();
     let name = decode(raw);
     let upstream = match &name {
@@ -152,6 +152,8 @@ async fn serve_mcp(
         "mcp",
         label,
     );
+    let origin = crate::audit::origin_of(state, tracked.id(), &parts.headers, &parts.extensions);
+    parts.extensions.insert(origin);
     let mut response = if parts.method == Method::OPTIONS {
         preflight(state, &parts)
     } else {

@@ -119,6 +119,7 @@ pub async fn start_session(
     replacing: Option<&SessionSecret>,
     timeouts: SessionTimeouts,
     now: OffsetDateTime,
+    audit: Option<&portcullis_store::AuditEvent>,
 ) -> Result<StartedSession, AccountsError> {
     if let Some(old) = replacing {
         store.browser_session_delete(&old.id_hash()).await?;
@@ -134,7 +135,9 @@ pub async fn start_session(
         auth_time: now,
         amr,
     };
-    store.browser_session_insert(&session).await?;
+    store
+        .browser_session_insert_audited(&session, audit)
+        .await?;
     Ok(StartedSession { secret, session })
 }
 

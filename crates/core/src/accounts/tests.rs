@@ -306,6 +306,7 @@ async fn started(store: &MemoryStore, user: &User, now: OffsetDateTime) -> Start
         None,
         TIMEOUTS,
         now,
+        None,
     )
     .await
     .unwrap()
@@ -383,6 +384,7 @@ async fn started_at_zero_then(store: &MemoryStore, user: &User) -> SessionSecret
         None,
         TIMEOUTS,
         at(0),
+        None,
     )
     .await
     .unwrap();
@@ -402,6 +404,7 @@ async fn a_new_session_replaces_the_one_the_browser_held() {
         Some(&planted.secret),
         TIMEOUTS,
         at(10),
+        None,
     )
     .await
     .unwrap();

@@ -527,6 +527,7 @@ mod tests {
             None,
             timeouts,
             now,
+            None,
         )
         .await
         .unwrap();
@@ -568,6 +569,7 @@ mod tests {
             None,
             timeouts,
             now,
+            None,
         )
         .await
         .unwrap();

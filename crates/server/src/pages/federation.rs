@@ -179,6 +179,7 @@ pub(crate) async fn start_post(
 /// `GET /auth/callback/{id}`: the provider sent the browser back.
 pub(crate) async fn callback_get(
     State(state): State<AppState>,
+    crate::audit::Audit(audit): crate::audit::Audit,
     Path(id): Path<String>,
     Query(params): Query<CallbackParams>,
     headers: HeaderMap,
@@ -255,6 +256,8 @@ pub(crate) async fn callback_get(
         &headers,
         &user,
         session_amr(provider, &identity.amr),
+        &audit.through(provider.id()),
+        portcullis_core::audit::action::SIGN_IN,
     )
     .await?;
     let next = next_page(
