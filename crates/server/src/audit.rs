@@ -13,21 +13,26 @@ use portcullis_gateway::audit::RequestOrigin;
 
 use crate::AppState;
 
-/// The origin of a request with `id` and these headers and extensions: its id, and its client
+/// The origin of a request with `id` and these headers from `peer`: its id, and its client
 /// address as `trusted_proxies` reads it (none when served without peer addresses).
 pub(crate) fn origin_of(
     state: &AppState,
     id: Option<&str>,
     headers: &http::HeaderMap,
-    extensions: &Extensions,
+    peer: Option<SocketAddr>,
 ) -> RequestOrigin {
-    let source = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| state.trusted_proxies.client_address(addr.ip(), headers));
+    let source = peer.map(|addr| state.trusted_proxies.client_address(addr.ip(), headers));
     RequestOrigin {
         request_id: id.map(str::to_owned),
         source,
     }
+}
+
+/// The peer of a request the router serves.
+pub(crate) fn peer_of(extensions: &Extensions) -> Option<SocketAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| *addr)
 }
 
 /// The audit context of a request: its id and source, recording on when `[audit] enabled`.

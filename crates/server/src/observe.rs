@@ -227,7 +227,7 @@ pub(crate) async fn track(
         &state,
         tracked.id(),
         request.headers(),
-        request.extensions(),
+        crate::audit::peer_of(request.extensions()),
     );
     request.extensions_mut().insert(origin);
     let span = tracked.span().clone();
