@@ -11,6 +11,7 @@ use crate::{AuditEvent, AuditQuery, AuditRecord, Store, StoreError};
 pub async fn run_all_in(store: &dyn Store, scope: &Scope) {
     appended_events_round_trip_in_one_chain(store, scope).await;
     an_audited_change_and_its_record_commit_together(store, scope).await;
+    every_audited_change_appends_its_record(store, scope).await;
     listings_filter_by_seq_time_and_count(store, scope).await;
     concurrent_appends_never_fork_the_chain(store, scope).await;
 }
@@ -188,6 +189,172 @@ pub async fn an_audited_change_and_its_record_commit_together(store: &dyn Store,
     assert!(!asked.load(std::sync::atomic::Ordering::SeqCst));
     assert!(mine(store, scope, "unknown-refresh").await.is_empty());
     store.api_key_revoke(&key.id, base_plus(5)).await.ok();
+}
+
+/// Each `x_audited` method appends its record (checked method by method, each record with a
+/// target of its own).
+pub async fn every_audited_change_appends_its_record(store: &dyn Store, scope: &Scope) {
+    use super::accounts::{browser_session, user};
+    use super::authorization_model::{grant, role};
+    use super::clients::client;
+    use crate::{Consent, GrantScopeKind, RevokedAccessToken, UserStatus};
+
+    let at = base_plus(0);
+    let record = |name: &str| Some(event(scope, name, name, 0));
+    let check = |result: Result<(), StoreError>, what: &str| {
+        result.unwrap_or_else(|e| fail(store, what, e));
+    };
+    let alice = user(scope, "AuditAlice", at);
+    check(
+        store
+            .user_insert_audited(&alice, record("a-user-insert").as_ref())
+            .await,
+        "user_insert_audited",
+    );
+    let session = browser_session(&alice, scope.secret_hash(210), at);
+    check(
+        store
+            .browser_session_insert_audited(&session, record("a-session-insert").as_ref())
+            .await,
+        "browser_session_insert_audited",
+    );
+    let changed = [
+        store
+            .user_set_status_audited(
+                &alice.id,
+                UserStatus::Disabled,
+                at,
+                record("a-user-status").as_ref(),
+            )
+            .await,
+        store
+            .user_set_password_audited(&alice.id, "x", true, at, record("a-user-password").as_ref())
+            .await,
+    ];
+    for result in changed {
+        assert!(result.unwrap_or_else(|e| fail(store, "user change", e)));
+    }
+    store
+        .mfa_reset_audited(&alice.id, record("a-mfa-reset").as_ref())
+        .await
+        .unwrap_or_else(|e| fail(store, "mfa_reset_audited", e));
+    let custom = role(scope, "audit-role", 0);
+    check(
+        store
+            .role_put_audited(&custom, record("a-role-put").as_ref())
+            .await,
+        "role_put_audited",
+    );
+    let granted = grant(scope, "audit-grant", &custom.name, GrantScopeKind::All, 0);
+    check(
+        store
+            .role_grant_insert_audited(&granted, record("a-role-grant").as_ref())
+            .await,
+        "role_grant_insert_audited",
+    );
+    assert!(
+        store
+            .role_grant_delete_audited(&granted.id, record("a-role-revoke").as_ref())
+            .await
+            .unwrap_or_else(|e| fail(store, "role_grant_delete_audited", e))
+    );
+    assert!(
+        store
+            .role_delete_audited(&custom.name, record("a-role-delete").as_ref())
+            .await
+            .unwrap_or_else(|e| fail(store, "role_delete_audited", e))
+    );
+    let app = client(scope, "audit-client", at);
+    check(
+        store
+            .client_insert_audited(&app, record("a-client-insert").as_ref())
+            .await,
+        "client_insert_audited",
+    );
+    assert!(
+        store
+            .client_update_audited(&app, record("a-client-update").as_ref())
+            .await
+            .unwrap_or_else(|e| fail(store, "client_update_audited", e))
+    );
+    let consent = Consent {
+        subject: alice.id.clone(),
+        client_id: app.client_id.clone(),
+        redirect_uri: "http://127.0.0.1:9/cb".to_owned(),
+        resource: "http://127.0.0.1:9/servers/files/mcp".to_owned(),
+        scope: "files:read".to_owned(),
+        created_at: at,
+    };
+    check(
+        store
+            .consent_put_audited(&consent, record("a-consent").as_ref())
+            .await,
+        "consent_put_audited",
+    );
+    check(
+        store
+            .access_token_revoke_audited(
+                &RevokedAccessToken {
+                    jti: scope.name("audit-jti"),
+                    expires_at: base_plus(1_000_000_000),
+                    revoked_at: at,
+                },
+                record("a-access-revoke").as_ref(),
+            )
+            .await,
+        "access_token_revoke_audited",
+    );
+    assert!(
+        store
+            .client_delete_audited(&app.client_id, record("a-client-delete").as_ref())
+            .await
+            .unwrap_or_else(|e| fail(store, "client_delete_audited", e))
+    );
+    let key = super::signing_key(scope, "audit-key", 211, at);
+    check(
+        store
+            .signing_key_insert_audited(&key, record("a-signing-key").as_ref())
+            .await,
+        "signing_key_insert_audited",
+    );
+    assert!(
+        store
+            .signing_key_retire_audited(&key.kid, at, record("a-signing-retire").as_ref())
+            .await
+            .unwrap_or_else(|e| fail(store, "signing_key_retire_audited", e))
+    );
+    assert!(
+        store
+            .user_delete_audited(&alice.id, record("a-user-delete").as_ref())
+            .await
+            .unwrap_or_else(|e| fail(store, "user_delete_audited", e))
+    );
+    for target in [
+        "a-user-insert",
+        "a-session-insert",
+        "a-user-status",
+        "a-user-password",
+        "a-mfa-reset",
+        "a-role-put",
+        "a-role-grant",
+        "a-role-revoke",
+        "a-role-delete",
+        "a-client-insert",
+        "a-client-update",
+        "a-consent",
+        "a-access-revoke",
+        "a-client-delete",
+        "a-signing-key",
+        "a-signing-retire",
+        "a-user-delete",
+    ] {
+        assert_eq!(
+            mine(store, scope, target).await.len(),
+            1,
+            "{}: the record of {target}",
+            store.backend()
+        );
+    }
 }
 
 /// `after_seq`, `since`, `limit` and `newest` select as documented; results ascend by `seq`.

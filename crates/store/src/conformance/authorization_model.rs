@@ -15,7 +15,7 @@ fn fail(store: &dyn Store, what: &str, e: StoreError) -> ! {
     panic!("{}: {what}: {e}", store.backend())
 }
 
-fn role(scope: &Scope, name: &str, at: i64) -> StoredRole {
+pub(super) fn role(scope: &Scope, name: &str, at: i64) -> StoredRole {
     StoredRole {
         name: scope.name(name),
         inherits: vec!["viewer".to_owned(), "other role".to_owned()],
@@ -29,7 +29,13 @@ fn role(scope: &Scope, name: &str, at: i64) -> StoredRole {
     }
 }
 
-fn grant(scope: &Scope, id: &str, role: &str, kind: GrantScopeKind, at: i64) -> StoredRoleGrant {
+pub(super) fn grant(
+    scope: &Scope,
+    id: &str,
+    role: &str,
+    kind: GrantScopeKind,
+    at: i64,
+) -> StoredRoleGrant {
     StoredRoleGrant {
         id: scope.name(id),
         grantee_kind: GranteeKind::User,
