@@ -365,6 +365,10 @@ impl KeyRing {
 /// lifetime of a token signed by the old key, plus the leeway, so that every such token expires
 /// before its key leaves the JWKS. Rotating again before the first rotation completes is safe:
 /// retirements are only ever brought forward, and the newest key that may sign is the one used.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "who acts (the audit context) joins what the operation already needed"
+)]
 pub async fn rotate(
     store: &dyn Store,
     audit: &AuditContext,

@@ -111,6 +111,10 @@ fn after(now: OffsetDateTime, duration: Duration) -> OffsetDateTime {
 
 /// Starts a session for `user_id`, proven by `amr` at `now`, under the fresh `secret`; ends the
 /// session `replacing` (the one the browser held, whatever its user) first.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "who acts (the audit context) joins what the operation already needed"
+)]
 pub async fn start_session(
     store: &dyn Store,
     user_id: &str,

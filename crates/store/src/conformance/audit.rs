@@ -4,6 +4,11 @@
 //! Other runs of the suite (and other processes) may append to the same log at the same time, so
 //! every check finds its own records by the scope's names and judges the chain as a whole.
 
+#![allow(
+    clippy::indexing_slicing,
+    reason = "test-support code: it indexes the fixed lists of events it has just built"
+)]
+
 use super::{Scope, api_key, base_plus};
 use crate::audit::check_link;
 use crate::{AuditEvent, AuditQuery, AuditRecord, Store, StoreError};
@@ -319,7 +324,11 @@ pub async fn every_audited_change_appends_its_record(store: &dyn Store, scope: &
     );
     assert!(
         store
-            .signing_key_retire_audited(&key.kid, at, record("a-signing-retire").as_ref())
+            .signing_key_retire_audited(
+                &key.kid,
+                super::SIGNING_KEY_CLEANUP,
+                record("a-signing-retire").as_ref()
+            )
             .await
             .unwrap_or_else(|e| fail(store, "signing_key_retire_audited", e))
     );
@@ -355,6 +364,7 @@ pub async fn every_audited_change_appends_its_record(store: &dyn Store, scope: &
             store.backend()
         );
     }
+    super::signing_cleanup(store, scope).await;
 }
 
 /// `after_seq`, `since`, `limit` and `newest` select as documented; results ascend by `seq`.
