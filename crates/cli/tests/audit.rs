@@ -27,21 +27,6 @@ use portcullis_testkit::{MockConfig, MockUpstream};
 use serde_json::{Value, json};
 use sha2::Digest;
 
-fn write_config(dir: &Path, port: u16, upstream: &str) -> String {
-    let path = dir.join("c.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "version = 1\n[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\
-             [store]\nurl = \"sqlite://{}/p.db\"\n\
-             [[upstreams]]\nname = \"files\"\nurl = \"{upstream}\"\naccept = [\"api_key\"]\n",
-            dir.display()
-        ),
-    )
-    .unwrap();
-    path.to_str().unwrap().to_owned()
-}
-
 /// `portcullis admin ARGS --config CONFIG --json`, which must succeed, as JSON.
 fn admin_json(config: &str, args: &[&str]) -> Value {
     let mut all = args.to_vec();
@@ -84,7 +69,7 @@ async fn actions_through_the_cli_and_the_server_are_in_the_audit_log() {
     let upstream = MockUpstream::start(MockConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config = write_config(dir.path(), port, &upstream.url());
+    let config = common::files_config(dir.path(), port, &upstream.url());
     let base = format!("http://127.0.0.1:{port}");
     let operator = format!(
         "cli:{}",
@@ -300,7 +285,7 @@ async fn actions_through_the_cli_and_the_server_are_in_the_audit_log() {
 #[tokio::test]
 async fn verify_finds_a_tampered_row() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), free_port(), "http://127.0.0.1:9/mcp");
+    let config = common::files_config(dir.path(), free_port(), "http://127.0.0.1:9/mcp");
     for name in ["a", "b", "c", "d"] {
         admin_json(
             &config,

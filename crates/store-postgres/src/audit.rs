@@ -5,64 +5,18 @@
 //! first committed, and the chain never forks. (Its `seq` primary key would refuse a fork anyway,
 //! failing the second transaction rather than waiting.)
 
+use portcullis_store::columns::{
+    AUDIT_COLUMNS, AuditColumns, audit_hash, audit_record_from_columns,
+};
 use portcullis_store::{AuditEvent, AuditOutcome, AuditQuery, AuditRecord, StoreError};
 use sqlx::{PgConnection, Postgres, Transaction};
 use time::OffsetDateTime;
 
-use crate::PostgresStore;
 use crate::error::from_sqlx;
+use crate::{PostgresStore, as_is};
 
 /// The advisory lock key of the chain's head: "PCAUDIT" in ASCII.
 const CHAIN_LOCK: i64 = 0x0050_4341_5544_4954;
-
-/// The columns of `audit_log` in the order [`AuditRow`] reads them.
-const AUDIT_COLUMNS: &str = "seq, time, actor, tenant, client, action, target, decision, reason, \
-                             request_id, source, prev_hash, hash";
-
-type AuditRow = (
-    i64,
-    OffsetDateTime,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Vec<u8>,
-    Vec<u8>,
-);
-
-fn hash_column(bytes: Vec<u8>, column: &str) -> Result<[u8; 32], StoreError> {
-    bytes
-        .try_into()
-        .map_err(|_| StoreError::Backend(format!("audit_log.{column} is not 32 bytes")))
-}
-
-fn record_from_row(row: AuditRow) -> Result<AuditRecord, StoreError> {
-    let (seq, time, actor, tenant, client, action, target, decision, reason, request_id, source) = (
-        row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10,
-    );
-    Ok(AuditRecord {
-        seq,
-        event: AuditEvent {
-            time,
-            actor,
-            tenant,
-            client,
-            action,
-            target,
-            decision,
-            reason,
-            request_id,
-            source,
-        },
-        prev_hash: hash_column(row.11, "prev_hash")?,
-        hash: hash_column(row.12, "hash")?,
-    })
-}
 
 /// Appends `event` after the current head. `conn` must be in a transaction.
 pub(crate) async fn append(conn: &mut PgConnection, event: &AuditEvent) -> Result<(), StoreError> {
@@ -77,7 +31,7 @@ pub(crate) async fn append(conn: &mut PgConnection, event: &AuditEvent) -> Resul
             .await
             .map_err(from_sqlx)?;
     let head = head
-        .map(|(seq, hash)| Ok::<_, StoreError>((seq, hash_column(hash, "hash")?)))
+        .map(|(seq, hash)| Ok::<_, StoreError>((seq, audit_hash(hash, "hash")?)))
         .transpose()?;
     let record = AuditRecord::chain(head, event);
     let event = &record.event;
@@ -148,7 +102,7 @@ impl PostgresStore {
         query: &AuditQuery,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         let order = if query.newest { "DESC" } else { "ASC" };
-        let rows: Vec<AuditRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let rows: Vec<AuditColumns<OffsetDateTime>> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {AUDIT_COLUMNS} FROM audit_log \
              WHERE seq > $1 AND ($2::timestamptz IS NULL OR time >= $2) \
              ORDER BY seq {order} LIMIT $3"
@@ -161,7 +115,7 @@ impl PostgresStore {
         .map_err(from_sqlx)?;
         let mut records = rows
             .into_iter()
-            .map(record_from_row)
+            .map(|row| audit_record_from_columns(row, as_is))
             .collect::<Result<Vec<_>, _>>()?;
         records.sort_by_key(|r| r.seq);
         Ok(records)

@@ -4,60 +4,14 @@
 //! holds the database's one write lock from the start, so the head read here is still the head
 //! when the new row is inserted.
 
+use portcullis_store::columns::{
+    AUDIT_COLUMNS, AuditColumns, audit_hash, audit_record_from_columns,
+};
 use portcullis_store::{AuditEvent, AuditQuery, AuditRecord, StoreError};
 use sqlx::SqliteConnection;
 
 use crate::error::from_sqlx;
 use crate::{SqliteStore, from_micros, to_micros};
-
-/// The columns of `audit_log` in the order [`AuditRow`] reads them.
-const AUDIT_COLUMNS: &str = "seq, time, actor, tenant, client, action, target, decision, reason, \
-                             request_id, source, prev_hash, hash";
-
-type AuditRow = (
-    i64,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Vec<u8>,
-    Vec<u8>,
-);
-
-fn hash_column(bytes: Vec<u8>, column: &str) -> Result<[u8; 32], StoreError> {
-    bytes
-        .try_into()
-        .map_err(|_| StoreError::Backend(format!("audit_log.{column} is not 32 bytes")))
-}
-
-fn record_from_row(row: AuditRow) -> Result<AuditRecord, StoreError> {
-    let (seq, time, actor, tenant, client, action, target, decision, reason, request_id, source) = (
-        row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10,
-    );
-    Ok(AuditRecord {
-        seq,
-        event: AuditEvent {
-            time: from_micros(time, "time")?,
-            actor,
-            tenant,
-            client,
-            action,
-            target,
-            decision,
-            reason,
-            request_id,
-            source,
-        },
-        prev_hash: hash_column(row.11, "prev_hash")?,
-        hash: hash_column(row.12, "hash")?,
-    })
-}
 
 /// Appends `event` after the current head. `conn` must be in a write transaction.
 pub(crate) async fn append(
@@ -70,7 +24,7 @@ pub(crate) async fn append(
             .await
             .map_err(from_sqlx)?;
     let head = head
-        .map(|(seq, hash)| Ok::<_, StoreError>((seq, hash_column(hash, "hash")?)))
+        .map(|(seq, hash)| Ok::<_, StoreError>((seq, audit_hash(hash, "hash")?)))
         .transpose()?;
     let record = AuditRecord::chain(head, event);
     let event = &record.event;
@@ -118,7 +72,7 @@ impl SqliteStore {
     ) -> Result<Vec<AuditRecord>, StoreError> {
         let since = query.since.map(to_micros).transpose()?;
         let order = if query.newest { "DESC" } else { "ASC" };
-        let rows: Vec<AuditRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let rows: Vec<AuditColumns<i64>> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {AUDIT_COLUMNS} FROM audit_log \
              WHERE seq > $1 AND ($2 IS NULL OR time >= $2) ORDER BY seq {order} LIMIT $3"
         )))
@@ -130,7 +84,7 @@ impl SqliteStore {
         .map_err(from_sqlx)?;
         let mut records = rows
             .into_iter()
-            .map(record_from_row)
+            .map(|row| audit_record_from_columns(row, from_micros))
             .collect::<Result<Vec<_>, _>>()?;
         records.sort_by_key(|r| r.seq);
         Ok(records)

@@ -166,6 +166,18 @@ impl MemoryStore {
         }
     }
 
+    /// `result` of a change, after appending `audit` to the audit log if the change was made.
+    fn audited<T>(
+        &self,
+        result: Result<T, StoreError>,
+        audit: Option<&AuditEvent>,
+    ) -> Result<T, StoreError> {
+        if result.is_ok() {
+            self.audit_push(audit);
+        }
+        result
+    }
+
     /// The audit log as stored, for tests that tamper with it (there are no triggers to bypass).
     pub fn audit_log_mut(&self) -> MutexGuard<'_, Vec<AuditRecord>> {
         self.audit.lock().unwrap_or_else(PoisonError::into_inner)
@@ -269,47 +281,46 @@ impl Store for MemoryStore {
         key: &ApiKey,
         audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        let result: Result<(), StoreError> = async {
-            let mut keys = self.api_keys();
-            let client_id = key.kind.client_id();
-            if keys.contains_key(&key.id) {
-                return Err(StoreError::Conflict(format!(
-                    "api key {:?} already exists",
-                    key.id
-                )));
-            }
-            if keys
-                .values()
-                .any(|other| other.secret_hash == key.secret_hash)
-            {
-                return Err(StoreError::Conflict(
-                    "an api key with this secret hash already exists".to_owned(),
-                ));
-            }
-            if client_id.is_some()
-                && keys
+        self.audited(
+            async {
+                let mut keys = self.api_keys();
+                let client_id = key.kind.client_id();
+                if keys.contains_key(&key.id) {
+                    return Err(StoreError::Conflict(format!(
+                        "api key {:?} already exists",
+                        key.id
+                    )));
+                }
+                if keys
                     .values()
-                    .any(|other| other.kind.client_id() == client_id)
-            {
-                return Err(StoreError::Conflict(format!(
-                    "a service token with client id {client_id:?} already exists"
-                )));
+                    .any(|other| other.secret_hash == key.secret_hash)
+                {
+                    return Err(StoreError::Conflict(
+                        "an api key with this secret hash already exists".to_owned(),
+                    ));
+                }
+                if client_id.is_some()
+                    && keys
+                        .values()
+                        .any(|other| other.kind.client_id() == client_id)
+                {
+                    return Err(StoreError::Conflict(format!(
+                        "a service token with client id {client_id:?} already exists"
+                    )));
+                }
+                let stored = ApiKey {
+                    created_at: as_stored(key.created_at),
+                    expires_at: key.expires_at.map(as_stored),
+                    last_used_at: key.last_used_at.map(as_stored),
+                    revoked_at: key.revoked_at.map(as_stored),
+                    ..key.clone()
+                };
+                keys.insert(key.id.clone(), stored);
+                Ok(())
             }
-            let stored = ApiKey {
-                created_at: as_stored(key.created_at),
-                expires_at: key.expires_at.map(as_stored),
-                last_used_at: key.last_used_at.map(as_stored),
-                revoked_at: key.revoked_at.map(as_stored),
-                ..key.clone()
-            };
-            keys.insert(key.id.clone(), stored);
-            Ok(())
-        }
-        .await;
-        if result.is_ok() {
-            self.audit_push(audit);
-        }
-        result
+            .await,
+            audit,
+        )
     }
 
     async fn api_key_by_hash(&self, secret_hash: &[u8; 32]) -> Result<Option<ApiKey>, StoreError> {
@@ -376,20 +387,19 @@ impl Store for MemoryStore {
         now: OffsetDateTime,
         audit: Option<&AuditEvent>,
     ) -> Result<bool, StoreError> {
-        let result: Result<bool, StoreError> = async {
-            Ok(match self.api_keys().get_mut(id) {
-                Some(key) if key.revoked_at.is_none() => {
-                    key.revoked_at = Some(as_stored(now));
-                    true
-                }
-                _ => false,
-            })
-        }
-        .await;
-        if result.is_ok() {
-            self.audit_push(audit);
-        }
-        result
+        self.audited(
+            async {
+                Ok(match self.api_keys().get_mut(id) {
+                    Some(key) if key.revoked_at.is_none() => {
+                        key.revoked_at = Some(as_stored(now));
+                        true
+                    }
+                    _ => false,
+                })
+            }
+            .await,
+            audit,
+        )
     }
 
     async fn signing_key_insert_audited(
@@ -397,28 +407,27 @@ impl Store for MemoryStore {
         key: &SigningKey,
         audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        let result: Result<(), StoreError> = async {
-            let mut keys = self.signing_keys();
-            if keys.contains_key(&key.kid) {
-                return Err(StoreError::Conflict(format!(
-                    "signing key {:?} already exists",
-                    key.kid
-                )));
+        self.audited(
+            async {
+                let mut keys = self.signing_keys();
+                if keys.contains_key(&key.kid) {
+                    return Err(StoreError::Conflict(format!(
+                        "signing key {:?} already exists",
+                        key.kid
+                    )));
+                }
+                let stored = SigningKey {
+                    created_at: as_stored(key.created_at),
+                    not_before: as_stored(key.not_before),
+                    retire_after: key.retire_after.map(as_stored),
+                    ..key.clone()
+                };
+                keys.insert(key.kid.clone(), stored);
+                Ok(())
             }
-            let stored = SigningKey {
-                created_at: as_stored(key.created_at),
-                not_before: as_stored(key.not_before),
-                retire_after: key.retire_after.map(as_stored),
-                ..key.clone()
-            };
-            keys.insert(key.kid.clone(), stored);
-            Ok(())
-        }
-        .await;
-        if result.is_ok() {
-            self.audit_push(audit);
-        }
-        result
+            .await,
+            audit,
+        )
     }
 
     async fn signing_key_list(&self) -> Result<Vec<SigningKey>, StoreError> {
@@ -433,23 +442,22 @@ impl Store for MemoryStore {
         at: OffsetDateTime,
         audit: Option<&AuditEvent>,
     ) -> Result<bool, StoreError> {
-        let result: Result<bool, StoreError> = async {
-            Ok(match self.signing_keys().get_mut(kid) {
-                Some(key) => {
-                    let at = as_stored(at);
-                    if key.retire_after.is_none_or(|current| at < current) {
-                        key.retire_after = Some(at);
+        self.audited(
+            async {
+                Ok(match self.signing_keys().get_mut(kid) {
+                    Some(key) => {
+                        let at = as_stored(at);
+                        if key.retire_after.is_none_or(|current| at < current) {
+                            key.retire_after = Some(at);
+                        }
+                        true
                     }
-                    true
-                }
-                None => false,
-            })
-        }
-        .await;
-        if result.is_ok() {
-            self.audit_push(audit);
-        }
-        result
+                    None => false,
+                })
+            }
+            .await,
+            audit,
+        )
     }
 
     async fn signing_keys_purge(&self, retired_before: OffsetDateTime) -> Result<u64, StoreError> {
@@ -502,12 +510,10 @@ impl Store for MemoryStore {
         now: OffsetDateTime,
         audit: Option<&AuditEvent>,
     ) -> Result<bool, StoreError> {
-        let result: Result<bool, StoreError> =
-            async { Ok(self.authorization().grant_revoke(id, now)) }.await;
-        if result.is_ok() {
-            self.audit_push(audit);
-        }
-        result
+        self.audited(
+            async { Ok(self.authorization().grant_revoke(id, now)) }.await,
+            audit,
+        )
     }
 
     async fn grants_revoked_since(&self, since: OffsetDateTime) -> Result<Vec<Grant>, StoreError> {
@@ -547,15 +553,14 @@ impl Store for MemoryStore {
         token: &RevokedAccessToken,
         audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        let result: Result<(), StoreError> = async {
-            self.authorization().access_token_revoke(token);
-            Ok(())
-        }
-        .await;
-        if result.is_ok() {
-            self.audit_push(audit);
-        }
-        result
+        self.audited(
+            async {
+                self.authorization().access_token_revoke(token);
+                Ok(())
+            }
+            .await,
+            audit,
+        )
     }
 
     async fn access_tokens_revoked_since(
@@ -570,15 +575,14 @@ impl Store for MemoryStore {
         consent: &Consent,
         audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        let result: Result<(), StoreError> = async {
-            self.authorization().consent_put(consent);
-            Ok(())
-        }
-        .await;
-        if result.is_ok() {
-            self.audit_push(audit);
-        }
-        result
+        self.audited(
+            async {
+                self.authorization().consent_put(consent);
+                Ok(())
+            }
+            .await,
+            audit,
+        )
     }
 
     async fn consent_get(
@@ -602,38 +606,37 @@ impl Store for MemoryStore {
         user: &User,
         audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        let result: Result<(), StoreError> = async {
-            let mut accounts = self.accounts();
-            if accounts.users.contains_key(&user.id) {
-                return Err(StoreError::Conflict(format!(
-                    "user {:?} already exists",
-                    user.id
-                )));
+        self.audited(
+            async {
+                let mut accounts = self.accounts();
+                if accounts.users.contains_key(&user.id) {
+                    return Err(StoreError::Conflict(format!(
+                        "user {:?} already exists",
+                        user.id
+                    )));
+                }
+                let key = username_key(&user.username);
+                if accounts
+                    .users
+                    .values()
+                    .any(|other| username_key(&other.username) == key)
+                {
+                    return Err(StoreError::Conflict(format!(
+                        "the username {:?} is taken",
+                        user.username
+                    )));
+                }
+                let stored = User {
+                    created_at: as_stored(user.created_at),
+                    updated_at: as_stored(user.updated_at),
+                    ..user.clone()
+                };
+                accounts.users.insert(user.id.clone(), stored);
+                Ok(())
             }
-            let key = username_key(&user.username);
-            if accounts
-                .users
-                .values()
-                .any(|other| username_key(&other.username) == key)
-            {
-                return Err(StoreError::Conflict(format!(
-                    "the username {:?} is taken",
-                    user.username
-                )));
-            }
-            let stored = User {
-                created_at: as_stored(user.created_at),
-                updated_at: as_stored(user.updated_at),
-                ..user.clone()
-            };
-            accounts.users.insert(user.id.clone(), stored);
-            Ok(())
-        }
-        .await;
-        if result.is_ok() {
-            self.audit_push(audit);
-        }
-        result
+            .await,
+            audit,
+        )
     }
 
     async fn user_get(&self, id: &str) -> Result<Option<User>, StoreError> {
@@ -663,21 +666,20 @@ impl Store for MemoryStore {
         now: OffsetDateTime,
         audit: Option<&AuditEvent>,
     ) -> Result<bool, StoreError> {
-        let result: Result<bool, StoreError> = async {
-            Ok(match self.accounts().users.get_mut(id) {
-                Some(user) => {
-                    user.status = status;
-                    user.updated_at = as_stored(now);
-                    true
-                }
-                None => false,
-            })
-        }
-        .await;
-        if result.is_ok() {
-            self.audit_push(audit);
-        }
-        result
+        self.audited(
+            async {
+                Ok(match self.accounts().users.get_mut(id) {
+                    Some(user) => {
+                        user.status = status;
+                        user.updated_at = as_stored(now);
+                        true
+                    }
+                    None => false,
+                })
+            }
+            .await,
+            audit,
+        )
     }
 
     async fn client_insert_audited(
@@ -685,22 +687,21 @@ impl Store for MemoryStore {
         client: &Client,
         audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        let result: Result<(), StoreError> = async {
-            let mut clients = self.clients();
-            if clients.contains_key(&client.client_id) {
-                return Err(StoreError::Conflict(format!(
-                    "client {:?} already exists",
-                    client.client_id
-                )));
+        self.audited(
+            async {
+                let mut clients = self.clients();
+                if clients.contains_key(&client.client_id) {
+                    return Err(StoreError::Conflict(format!(
+                        "client {:?} already exists",
+                        client.client_id
+                    )));
+                }
+                clients.insert(client.client_id.clone(), client_as_stored(client));
+                Ok(())
             }
-            clients.insert(client.client_id.clone(), client_as_stored(client));
-            Ok(())
-        }
-        .await;
-        if result.is_ok() {
-            self.audit_push(audit);
-        }
-        result
+            .await,
+            audit,
+        )
     }
 
     async fn client_get(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
@@ -712,25 +713,24 @@ impl Store for MemoryStore {
         client: &Client,
         audit: Option<&AuditEvent>,
     ) -> Result<bool, StoreError> {
-        let result: Result<bool, StoreError> = async {
-            Ok(match self.clients().get_mut(&client.client_id) {
-                Some(stored) => {
-                    *stored = Client {
-                        source: stored.source,
-                        created_at: stored.created_at,
-                        last_used_at: stored.last_used_at,
-                        ..client_as_stored(client)
-                    };
-                    true
-                }
-                None => false,
-            })
-        }
-        .await;
-        if result.is_ok() {
-            self.audit_push(audit);
-        }
-        result
+        self.audited(
+            async {
+                Ok(match self.clients().get_mut(&client.client_id) {
+                    Some(stored) => {
+                        *stored = Client {
+                            source: stored.source,
+                            created_at: stored.created_at,
+                            last_used_at: stored.last_used_at,
+                            ..client_as_stored(client)
+                        };
+                        true
+                    }
+                    None => false,
+                })
+            }
+            .await,
+            audit,
+        )
     }
 
     async fn client_delete_audited(
@@ -738,12 +738,10 @@ impl Store for MemoryStore {
         client_id: &str,
         audit: Option<&AuditEvent>,
     ) -> Result<bool, StoreError> {
-        let result: Result<bool, StoreError> =
-            async { Ok(self.clients().remove(client_id).is_some()) }.await;
-        if result.is_ok() {
-            self.audit_push(audit);
-        }
-        result
+        self.audited(
+            async { Ok(self.clients().remove(client_id).is_some()) }.await,
+            audit,
+        )
     }
 
     async fn client_list(&self) -> Result<Vec<Client>, StoreError> {
@@ -773,22 +771,21 @@ impl Store for MemoryStore {
         now: OffsetDateTime,
         audit: Option<&AuditEvent>,
     ) -> Result<bool, StoreError> {
-        let result: Result<bool, StoreError> = async {
-            Ok(match self.accounts().users.get_mut(id) {
-                Some(user) => {
-                    user.password_hash = Some(password_hash.to_owned());
-                    user.must_change_password = must_change_password;
-                    user.updated_at = as_stored(now);
-                    true
-                }
-                None => false,
-            })
-        }
-        .await;
-        if result.is_ok() {
-            self.audit_push(audit);
-        }
-        result
+        self.audited(
+            async {
+                Ok(match self.accounts().users.get_mut(id) {
+                    Some(user) => {
+                        user.password_hash = Some(password_hash.to_owned());
+                        user.must_change_password = must_change_password;
+                        user.updated_at = as_stored(now);
+                        true
+                    }
+                    None => false,
+                })
+            }
+            .await,
+            audit,
+        )
     }
 
     async fn browser_session_insert_audited(
@@ -796,35 +793,34 @@ impl Store for MemoryStore {
         session: &BrowserSession,
         audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        let result: Result<(), StoreError> = async {
-            let mut accounts = self.accounts();
-            if accounts.sessions.contains_key(&session.id_hash) {
-                return Err(StoreError::Conflict(
-                    "a browser session with this id hash already exists".to_owned(),
-                ));
+        self.audited(
+            async {
+                let mut accounts = self.accounts();
+                if accounts.sessions.contains_key(&session.id_hash) {
+                    return Err(StoreError::Conflict(
+                        "a browser session with this id hash already exists".to_owned(),
+                    ));
+                }
+                if !accounts.users.contains_key(&session.user_id) {
+                    return Err(StoreError::Backend(format!(
+                        "no user {:?} for the browser session",
+                        session.user_id
+                    )));
+                }
+                let stored = BrowserSession {
+                    created_at: as_stored(session.created_at),
+                    last_seen_at: as_stored(session.last_seen_at),
+                    idle_expires_at: as_stored(session.idle_expires_at),
+                    absolute_expires_at: as_stored(session.absolute_expires_at),
+                    auth_time: as_stored(session.auth_time),
+                    ..session.clone()
+                };
+                accounts.sessions.insert(session.id_hash, stored);
+                Ok(())
             }
-            if !accounts.users.contains_key(&session.user_id) {
-                return Err(StoreError::Backend(format!(
-                    "no user {:?} for the browser session",
-                    session.user_id
-                )));
-            }
-            let stored = BrowserSession {
-                created_at: as_stored(session.created_at),
-                last_seen_at: as_stored(session.last_seen_at),
-                idle_expires_at: as_stored(session.idle_expires_at),
-                absolute_expires_at: as_stored(session.absolute_expires_at),
-                auth_time: as_stored(session.auth_time),
-                ..session.clone()
-            };
-            accounts.sessions.insert(session.id_hash, stored);
-            Ok(())
-        }
-        .await;
-        if result.is_ok() {
-            self.audit_push(audit);
-        }
-        result
+            .await,
+            audit,
+        )
     }
 
     async fn browser_session_get(
@@ -896,25 +892,24 @@ impl Store for MemoryStore {
         id: &str,
         audit: Option<&AuditEvent>,
     ) -> Result<bool, StoreError> {
-        let result: Result<bool, StoreError> = async {
-            let mut accounts = self.accounts();
-            if accounts.users.remove(id).is_none() {
-                return Ok(false);
+        self.audited(
+            async {
+                let mut accounts = self.accounts();
+                if accounts.users.remove(id).is_none() {
+                    return Ok(false);
+                }
+                accounts.sessions.retain(|_, session| session.user_id != id);
+                accounts.factors.retain(|_, factor| factor.user_id != id);
+                accounts.recovery_codes.retain(|code| code.user_id != id);
+                accounts
+                    .identities
+                    .retain(|_, identity| identity.user_id != id);
+                accounts.provider_tokens.retain(|(user, _), _| user != id);
+                Ok(true)
             }
-            accounts.sessions.retain(|_, session| session.user_id != id);
-            accounts.factors.retain(|_, factor| factor.user_id != id);
-            accounts.recovery_codes.retain(|code| code.user_id != id);
-            accounts
-                .identities
-                .retain(|_, identity| identity.user_id != id);
-            accounts.provider_tokens.retain(|(user, _), _| user != id);
-            Ok(true)
-        }
-        .await;
-        if result.is_ok() {
-            self.audit_push(audit);
-        }
-        result
+            .await,
+            audit,
+        )
     }
 
     async fn browser_sessions_of_user(
@@ -945,33 +940,32 @@ impl Store for MemoryStore {
         factor: &Factor,
         audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        let result: Result<(), StoreError> = async {
-            let mut accounts = self.accounts();
-            if accounts.factors.contains_key(&factor.id) {
-                return Err(StoreError::Conflict(format!(
-                    "factor {:?} already exists",
-                    factor.id
-                )));
+        self.audited(
+            async {
+                let mut accounts = self.accounts();
+                if accounts.factors.contains_key(&factor.id) {
+                    return Err(StoreError::Conflict(format!(
+                        "factor {:?} already exists",
+                        factor.id
+                    )));
+                }
+                if !accounts.users.contains_key(&factor.user_id) {
+                    return Err(StoreError::Backend(format!(
+                        "no user {:?} for the factor",
+                        factor.user_id
+                    )));
+                }
+                let stored = Factor {
+                    created_at: as_stored(factor.created_at),
+                    last_used_at: factor.last_used_at.map(as_stored),
+                    ..factor.clone()
+                };
+                accounts.factors.insert(factor.id.clone(), stored);
+                Ok(())
             }
-            if !accounts.users.contains_key(&factor.user_id) {
-                return Err(StoreError::Backend(format!(
-                    "no user {:?} for the factor",
-                    factor.user_id
-                )));
-            }
-            let stored = Factor {
-                created_at: as_stored(factor.created_at),
-                last_used_at: factor.last_used_at.map(as_stored),
-                ..factor.clone()
-            };
-            accounts.factors.insert(factor.id.clone(), stored);
-            Ok(())
-        }
-        .await;
-        if result.is_ok() {
-            self.audit_push(audit);
-        }
-        result
+            .await,
+            audit,
+        )
     }
 
     async fn factors_of_user(&self, user_id: &str) -> Result<Vec<Factor>, StoreError> {
@@ -992,23 +986,22 @@ impl Store for MemoryStore {
         id: &str,
         audit: Option<&AuditEvent>,
     ) -> Result<bool, StoreError> {
-        let result: Result<bool, StoreError> = async {
-            let mut accounts = self.accounts();
-            if accounts
-                .factors
-                .get(id)
-                .is_some_and(|factor| factor.user_id == user_id)
-            {
-                accounts.factors.remove(id);
-                return Ok(true);
+        self.audited(
+            async {
+                let mut accounts = self.accounts();
+                if accounts
+                    .factors
+                    .get(id)
+                    .is_some_and(|factor| factor.user_id == user_id)
+                {
+                    accounts.factors.remove(id);
+                    return Ok(true);
+                }
+                Ok(false)
             }
-            Ok(false)
-        }
-        .await;
-        if result.is_ok() {
-            self.audit_push(audit);
-        }
-        result
+            .await,
+            audit,
+        )
     }
 
     async fn factor_use(
@@ -1099,23 +1092,22 @@ impl Store for MemoryStore {
         user_id: &str,
         audit: Option<&AuditEvent>,
     ) -> Result<u64, StoreError> {
-        let result: Result<u64, StoreError> = async {
-            let mut accounts = self.accounts();
-            let before = accounts.factors.len();
-            accounts
-                .factors
-                .retain(|_, factor| factor.user_id != user_id);
-            let removed = before - accounts.factors.len();
-            accounts
-                .recovery_codes
-                .retain(|code| code.user_id != user_id);
-            Ok(u64::try_from(removed).unwrap_or(u64::MAX))
-        }
-        .await;
-        if result.is_ok() {
-            self.audit_push(audit);
-        }
-        result
+        self.audited(
+            async {
+                let mut accounts = self.accounts();
+                let before = accounts.factors.len();
+                accounts
+                    .factors
+                    .retain(|_, factor| factor.user_id != user_id);
+                let removed = before - accounts.factors.len();
+                accounts
+                    .recovery_codes
+                    .retain(|code| code.user_id != user_id);
+                Ok(u64::try_from(removed).unwrap_or(u64::MAX))
+            }
+            .await,
+            audit,
+        )
     }
 
     async fn throttle_get(&self, key: &str) -> Result<Option<Throttle>, StoreError> {
@@ -1428,28 +1420,27 @@ impl Store for MemoryStore {
         role: &StoredRole,
         audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        let result: Result<(), StoreError> = async {
-            let mut model = self.model();
-            let created_at = model
-                .0
-                .get(&role.name)
-                .map_or(as_stored(role.created_at), |old| old.created_at);
-            model.0.insert(
-                role.name.clone(),
-                StoredRole {
-                    created_at,
-                    updated_at: as_stored(role.updated_at),
-                    ..role.clone()
-                },
-            );
-            self.model_changed();
-            Ok(())
-        }
-        .await;
-        if result.is_ok() {
-            self.audit_push(audit);
-        }
-        result
+        self.audited(
+            async {
+                let mut model = self.model();
+                let created_at = model
+                    .0
+                    .get(&role.name)
+                    .map_or(as_stored(role.created_at), |old| old.created_at);
+                model.0.insert(
+                    role.name.clone(),
+                    StoredRole {
+                        created_at,
+                        updated_at: as_stored(role.updated_at),
+                        ..role.clone()
+                    },
+                );
+                self.model_changed();
+                Ok(())
+            }
+            .await,
+            audit,
+        )
     }
 
     async fn role_delete_audited(
@@ -1457,24 +1448,23 @@ impl Store for MemoryStore {
         name: &str,
         audit: Option<&AuditEvent>,
     ) -> Result<bool, StoreError> {
-        let result: Result<bool, StoreError> = async {
-            let mut model = self.model();
-            if model.1.iter().any(|g| g.role == name) {
-                return Err(StoreError::Conflict(format!(
-                    "the role {name:?} is granted; revoke its grants first"
-                )));
+        self.audited(
+            async {
+                let mut model = self.model();
+                if model.1.iter().any(|g| g.role == name) {
+                    return Err(StoreError::Conflict(format!(
+                        "the role {name:?} is granted; revoke its grants first"
+                    )));
+                }
+                let removed = model.0.remove(name).is_some();
+                if removed {
+                    self.model_changed();
+                }
+                Ok(removed)
             }
-            let removed = model.0.remove(name).is_some();
-            if removed {
-                self.model_changed();
-            }
-            Ok(removed)
-        }
-        .await;
-        if result.is_ok() {
-            self.audit_push(audit);
-        }
-        result
+            .await,
+            audit,
+        )
     }
 
     async fn role_list(&self) -> Result<Vec<StoredRole>, StoreError> {
@@ -1488,33 +1478,32 @@ impl Store for MemoryStore {
         grant: &StoredRoleGrant,
         audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        let result: Result<(), StoreError> = async {
-            let mut model = self.model();
-            let same = |g: &StoredRoleGrant| {
-                g.id == grant.id
-                    || (g.grantee_kind == grant.grantee_kind
-                        && g.grantee == grant.grantee
-                        && g.role == grant.role
-                        && g.scope_kind == grant.scope_kind
-                        && g.scope == grant.scope)
-            };
-            if model.1.iter().any(same) {
-                return Err(StoreError::Conflict(
-                    "the role is granted so already".to_owned(),
-                ));
+        self.audited(
+            async {
+                let mut model = self.model();
+                let same = |g: &StoredRoleGrant| {
+                    g.id == grant.id
+                        || (g.grantee_kind == grant.grantee_kind
+                            && g.grantee == grant.grantee
+                            && g.role == grant.role
+                            && g.scope_kind == grant.scope_kind
+                            && g.scope == grant.scope)
+                };
+                if model.1.iter().any(same) {
+                    return Err(StoreError::Conflict(
+                        "the role is granted so already".to_owned(),
+                    ));
+                }
+                model.1.push(StoredRoleGrant {
+                    created_at: as_stored(grant.created_at),
+                    ..grant.clone()
+                });
+                self.model_changed();
+                Ok(())
             }
-            model.1.push(StoredRoleGrant {
-                created_at: as_stored(grant.created_at),
-                ..grant.clone()
-            });
-            self.model_changed();
-            Ok(())
-        }
-        .await;
-        if result.is_ok() {
-            self.audit_push(audit);
-        }
-        result
+            .await,
+            audit,
+        )
     }
 
     async fn role_grant_delete_audited(
@@ -1522,20 +1511,19 @@ impl Store for MemoryStore {
         id: &str,
         audit: Option<&AuditEvent>,
     ) -> Result<bool, StoreError> {
-        let result: Result<bool, StoreError> = async {
-            let mut model = self.model();
-            let before = model.1.len();
-            model.1.retain(|g| g.id != id);
-            if model.1.len() != before {
-                self.model_changed();
+        self.audited(
+            async {
+                let mut model = self.model();
+                let before = model.1.len();
+                model.1.retain(|g| g.id != id);
+                if model.1.len() != before {
+                    self.model_changed();
+                }
+                Ok(model.1.len() != before)
             }
-            Ok(model.1.len() != before)
-        }
-        .await;
-        if result.is_ok() {
-            self.audit_push(audit);
-        }
-        result
+            .await,
+            audit,
+        )
     }
 
     async fn role_grant_list(&self) -> Result<Vec<StoredRoleGrant>, StoreError> {

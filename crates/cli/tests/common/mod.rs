@@ -487,3 +487,20 @@ pub async fn sign_in(port: u16, username: &str, password: &str) -> (u16, String,
         .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
     (response.status().as_u16(), location, session)
 }
+
+/// A configuration in `dir` (SQLite store `p.db` there) listening on `port`, publishing `upstream` as
+/// `files` for API keys; returns its path.
+pub fn files_config(dir: &std::path::Path, port: u16, upstream: &str) -> String {
+    let path = dir.join("c.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "version = 1\n[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\
+             [store]\nurl = \"sqlite://{}/p.db\"\n\
+             [[upstreams]]\nname = \"files\"\nurl = \"{upstream}\"\naccept = [\"api_key\"]\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_owned()
+}

@@ -466,3 +466,52 @@ pub async fn concurrent_appends_never_fork_the_chain(store: &dyn Store, scope: &
     assert_eq!(mine(store, scope, "concurrent").await.len(), 16);
     assert_one_chain(store, &whole_log(store).await);
 }
+
+/// Two stores on one database, standing for two processes or replicas, appending at once (from
+/// several threads) leave one chain holding every record; `first`'s log must start empty.
+pub async fn two_writers_keep_one_chain(
+    first: std::sync::Arc<dyn Store>,
+    second: std::sync::Arc<dyn Store>,
+) {
+    let scope = Scope::fresh();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let store = if i % 2 == 0 { &first } else { &second }.clone();
+        let event = event(&scope, "test.race", "race", i);
+        tasks.spawn(async move { store.audit_append(&[event]).await });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result
+            .unwrap_or_else(|e| panic!("a writer panicked: {e}"))
+            .unwrap_or_else(|e| fail(first.as_ref(), "concurrent audit_append", e));
+    }
+    let log = whole_log(first.as_ref()).await;
+    assert_eq!(log.len(), 40, "{}", first.backend());
+    assert_one_chain(first.as_ref(), &log);
+}
+
+/// After `tamper` (which the backend's append-only triggers must refuse) the one record appended
+/// before is still there as it was.
+pub async fn the_log_survives_refused_tampering<F, Fut>(store: &dyn Store, tamper: F)
+where
+    F: Fn(&'static str) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let scope = Scope::fresh();
+    store
+        .audit_append(&[event(&scope, "test.kept", "kept", 0)])
+        .await
+        .unwrap_or_else(|e| fail(store, "audit_append", e));
+    for sql in [
+        "UPDATE audit_log SET target = 'changed'",
+        "DELETE FROM audit_log",
+    ] {
+        match tamper(sql).await {
+            Err(message) => assert!(message.contains("append-only"), "{sql}: {message}"),
+            Ok(()) => panic!("{}: {sql} was allowed", store.backend()),
+        }
+    }
+    let log = whole_log(store).await;
+    assert_eq!(log.len(), 1, "{}", store.backend());
+    assert_eq!(log[0].event.target, Some(scope.name("kept")));
+}
