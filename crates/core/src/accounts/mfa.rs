@@ -269,13 +269,17 @@ pub async fn verify_code(
     Err(AccountsError::InvalidCode)
 }
 
-/// Removes one of the user's factors. Removing the last one also removes the recovery codes.
+/// Removes one of the user's factors, with `audit` (its record) in the same transaction.
+/// Removing the last one also removes the recovery codes.
 pub async fn remove_factor(
     store: &dyn Store,
     user: &User,
     factor_id: &str,
+    audit: Option<&portcullis_store::AuditEvent>,
 ) -> Result<bool, AccountsError> {
-    let removed = store.factor_delete(&user.id, factor_id).await?;
+    let removed = store
+        .factor_delete_audited(&user.id, factor_id, audit)
+        .await?;
     if removed && store.factors_of_user(&user.id).await?.is_empty() {
         store.mfa_reset(&user.id).await?;
     }

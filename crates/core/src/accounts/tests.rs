@@ -766,7 +766,11 @@ mod second_factors {
         // Removing the last factor removes the recovery codes too.
         accounts.mfa = MfaPolicy::Optional;
         let factor = store.factors_of_user(&alice.id).await.unwrap().remove(0);
-        assert!(remove_factor(&store, &alice, &factor.id).await.unwrap());
+        assert!(
+            remove_factor(&store, &alice, &factor.id, None)
+                .await
+                .unwrap()
+        );
         assert_eq!(store.recovery_codes_left(&alice.id).await.unwrap(), 0);
         assert_eq!(step(&accounts, &alice, &pwd).await, None);
     }

@@ -733,6 +733,7 @@ pub(crate) struct RemoveForm {
 /// the recovery codes with it).
 pub(crate) async fn remove_post(
     State(state): State<AppState>,
+    crate::audit::Audit(audit): crate::audit::Audit,
     headers: HeaderMap,
     Form(form): Form<RemoveForm>,
 ) -> Result<Response, ApiError> {
@@ -763,7 +764,14 @@ pub(crate) async fn remove_post(
         )
         .into());
     }
-    remove_factor(store, user, &form.factor)
+    let event = audit.acting(&user.id, user.tenant.as_deref()).decided(
+        pages.now(),
+        action::MFA_REMOVE,
+        Some(&portcullis_core::admin::users::user_target(user)),
+        portcullis_core::audit::SUCCESS,
+        Some(&form.factor),
+    );
+    remove_factor(store, user, &form.factor, event.as_ref())
         .await
         .map_err(page_failure)?;
     tracing::info!(user = %user.id, factor = %form.factor, "second factor removed");
