@@ -120,3 +120,85 @@ async fn write(mut receiver: mpsc::Receiver<AuditEvent>, store: Arc<dyn Store>) 
         batch.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use portcullis_store::{AuditQuery, MemoryStore};
+
+    use super::*;
+
+    /// The decisions `config` records out of one refusal and 200 allowed requests.
+    async fn recorded(config: AuditConfig) -> Vec<(String, Option<String>)> {
+        let store = Arc::new(MemoryStore::new());
+        let log = DecisionLog::new(&config, store.clone());
+        let caller = Principal::new("portcullis", "usr_1");
+        let expected_actor = caller.subject.clone();
+        let origin = RequestOrigin {
+            request_id: Some("req-1".to_owned()),
+            source: Some(IpAddr::from([192, 0, 2, 7])),
+        };
+        log.decision(
+            Some(&origin),
+            &caller,
+            "files",
+            "tools/call",
+            Some("delete"),
+            Some("not permitted"),
+        );
+        for _ in 0..200 {
+            log.decision(None, &caller, "files", "tools/list", None, None);
+        }
+        drop(log);
+        // The writer ends once the queue's sender is gone and it has written what was queued.
+        for _ in 0..100 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            if Arc::strong_count(&store) == 1 {
+                break;
+            }
+        }
+        let records = store.audit_list(&AuditQuery::default()).await.unwrap();
+        if let Some(first) = records.first() {
+            assert_eq!(first.event.request_id.as_deref(), Some("req-1"));
+            assert_eq!(first.event.source.as_deref(), Some("192.0.2.7"));
+            assert_eq!(first.event.actor, Some(expected_actor));
+        }
+        records
+            .into_iter()
+            .map(|r| (r.event.decision, r.event.target))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn refusals_are_always_recorded_and_allows_as_sampled() {
+        let deny = || {
+            (
+                "deny".to_owned(),
+                Some("files/tools/call:delete".to_owned()),
+            )
+        };
+        let allow = ("allow".to_owned(), Some("files/tools/list".to_owned()));
+        let default = recorded(AuditConfig::default()).await;
+        assert_eq!(default, [deny()]);
+        let all = recorded(AuditConfig {
+            authorization_allows_sample: 1.0,
+            ..AuditConfig::default()
+        })
+        .await;
+        assert_eq!(all.len(), 201);
+        assert_eq!(all[0], deny());
+        assert!(all[1..].iter().all(|r| *r == allow));
+        let some = recorded(AuditConfig {
+            authorization_allows_sample: 0.5,
+            ..AuditConfig::default()
+        })
+        .await;
+        // 200 draws at one half: 60 to 140 is beyond doubt (p < 10⁻⁸ outside).
+        assert!((61..=141).contains(&some.len()), "{}", some.len());
+        let off = recorded(AuditConfig {
+            enabled: false,
+            authorization_allows_sample: 1.0,
+        })
+        .await;
+        assert!(off.is_empty());
+    }
+}
