@@ -462,6 +462,26 @@ async fn github_allowlists_and_email_domains_are_checked_at_every_sign_in() {
     let refused = f.through_provider(&mut third, "/account").await;
     assert_eq!(refused.status, 403, "{}", refused.body);
     assert_eq!(f.users().await, 1);
+
+    // The audit log has the one sign-in and the two refusals, through the provider.
+    let sign_ins: Vec<(String, Option<String>)> = app
+        .store
+        .audit_list(&portcullis_store::AuditQuery::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event.action == "session.sign_in")
+        .map(|r| (r.event.decision, r.event.client))
+        .collect();
+    let through = Some("corp".to_owned());
+    assert_eq!(
+        sign_ins,
+        [
+            ("success".to_owned(), through.clone()),
+            ("failure".to_owned(), through.clone()),
+            ("failure".to_owned(), through),
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

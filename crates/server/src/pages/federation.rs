@@ -214,7 +214,20 @@ pub(crate) async fn callback_get(
             _ => return Err(failure_page(name, FederationError::BadState)),
         },
     };
-    let identity = complete(
+    // A refusal by the provider or by the allowlists is a refused sign-in, and recorded as one.
+    let audit = audit.through(provider.id());
+    let refused = |e: FederationError| async {
+        let event = audit.decided(
+            now,
+            portcullis_core::audit::action::SIGN_IN,
+            None,
+            portcullis_core::audit::FAILURE,
+            Some(&e.to_string()),
+        );
+        portcullis_core::audit::record(store, event).await;
+        failure_page(name, e)
+    };
+    let identity = match complete(
         provider,
         &pages.sealer,
         &pending,
@@ -223,9 +236,12 @@ pub(crate) async fn callback_get(
         now,
     )
     .await
-    .map_err(|e| failure_page(name, e))?;
+    {
+        Ok(identity) => identity,
+        Err(e) => return Err(refused(e).await),
+    };
     let mut rng = rng();
-    let outcome = account_for(
+    let outcome = match account_for(
         store,
         provider,
         pages.providers.tenants(),
@@ -235,7 +251,10 @@ pub(crate) async fn callback_get(
         &mut rng,
     )
     .await
-    .map_err(|e| failure_page(name, e))?;
+    {
+        Ok(outcome) => outcome,
+        Err(e) => return Err(refused(e).await),
+    };
     let user = outcome.user().clone();
     tokens::keep(
         store,
@@ -256,7 +275,7 @@ pub(crate) async fn callback_get(
         &headers,
         &user,
         session_amr(provider, &identity.amr),
-        &audit.through(provider.id()),
+        &audit,
         portcullis_core::audit::action::SIGN_IN,
     )
     .await?;
