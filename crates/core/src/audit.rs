@@ -123,6 +123,9 @@ pub mod action {
     pub const MFA: &str = "session.mfa";
     pub const MFA_ENROLL: &str = "mfa.enroll";
     pub const MFA_REMOVE: &str = "mfa.remove";
+    pub const RECOVERY_CODES: &str = "mfa.recovery_codes";
+    pub const IDENTITY_LINK: &str = "identity.link";
+    pub const IDENTITY_UNLINK: &str = "identity.unlink";
     pub const PASSWORD_CHANGE: &str = "user.change_password";
     pub const CONSENT_GIVE: &str = "consent.give";
     pub const CONSENT_WITHDRAW: &str = "consent.withdraw";

@@ -141,6 +141,7 @@ impl PostgresStore {
         user_id: &str,
         code_hashes: &[[u8; 32]],
         now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         let user: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
@@ -170,7 +171,7 @@ impl PostgresStore {
             .await
             .map_err(from_sqlx)?;
         }
-        tx.commit().await.map_err(from_sqlx)
+        crate::audit::commit(tx, audit).await
     }
 
     pub(crate) async fn use_recovery_code(

@@ -140,6 +140,7 @@ impl SqliteStore {
         user_id: &str,
         code_hashes: &[[u8; 32]],
         now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         let user: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM users WHERE id = $1")
@@ -169,7 +170,7 @@ impl SqliteStore {
             .await
             .map_err(from_sqlx)?;
         }
-        tx.commit().await.map_err(from_sqlx)
+        tx.commit_audited(audit).await
     }
 
     pub(crate) async fn use_recovery_code(

@@ -1246,13 +1246,15 @@ impl Store for SqliteStore {
         self.use_factor(user_id, id, step, data, now).await
     }
 
-    async fn recovery_codes_set(
+    async fn recovery_codes_set_audited(
         &self,
         user_id: &str,
         code_hashes: &[[u8; 32]],
         now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        self.set_recovery_codes(user_id, code_hashes, now).await
+        self.set_recovery_codes(user_id, code_hashes, now, audit)
+            .await
     }
 
     async fn recovery_code_use(
@@ -1316,20 +1318,23 @@ impl Store for SqliteStore {
         self.identities_of(user_id).await
     }
 
-    async fn external_identity_insert(
+    async fn external_identity_insert_audited(
         &self,
         identity: &ExternalIdentity,
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        self.link_identity(identity).await
+        self.link_identity(identity, audit).await
     }
 
-    async fn user_insert_with_identity(
+    async fn user_insert_with_identity_audited(
         &self,
         user: &User,
         identity: &ExternalIdentity,
         grants: &[StoredRoleGrant],
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        self.insert_user_with_identity(user, identity, grants).await
+        self.insert_user_with_identity(user, identity, grants, audit)
+            .await
     }
 
     async fn external_identity_signed_in(
@@ -1344,12 +1349,13 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn external_identities_delete(
+    async fn external_identities_delete_audited(
         &self,
         user_id: &str,
         provider: &str,
+        audit: Option<&AuditEvent>,
     ) -> Result<u64, StoreError> {
-        self.unlink_identities(user_id, provider).await
+        self.unlink_identities(user_id, provider, audit).await
     }
 
     async fn federation_state_insert(&self, state: &FederationState) -> Result<(), StoreError> {

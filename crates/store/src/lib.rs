@@ -592,12 +592,24 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<FactorUse, StoreError>;
 
     /// Replaces the user's recovery codes with new ones (hashes), all unused.
+    async fn recovery_codes_set_audited(
+        &self,
+        user_id: &str,
+        code_hashes: &[[u8; 32]],
+        now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError>;
+
+    /// [`Store::recovery_codes_set_audited`] with nothing to audit.
     async fn recovery_codes_set(
         &self,
         user_id: &str,
         code_hashes: &[[u8; 32]],
         now: OffsetDateTime,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.recovery_codes_set_audited(user_id, code_hashes, now, None)
+            .await
+    }
 
     /// Uses one of the user's recovery codes, atomically: `true` if it existed unused and is now
     /// used, `false` otherwise (so two presentations of one code never both succeed).
@@ -662,19 +674,42 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ///
     /// Fails with [`StoreError::Conflict`] if the identity is linked already (to any account);
     /// nothing is written then.
-    async fn external_identity_insert(&self, identity: &ExternalIdentity)
-    -> Result<(), StoreError>;
+    async fn external_identity_insert_audited(
+        &self,
+        identity: &ExternalIdentity,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError>;
+
+    /// [`Store::external_identity_insert_audited`] with nothing to audit.
+    async fn external_identity_insert(
+        &self,
+        identity: &ExternalIdentity,
+    ) -> Result<(), StoreError> {
+        self.external_identity_insert_audited(identity, None).await
+    }
 
     /// Creates an account, links an identity to it and grants it `grants` (its default roles),
     /// in one transaction: all of it exists afterwards or none. Fails with
     /// [`StoreError::Conflict`] if the username is taken, the identity is linked already or a
     /// grant's id is taken.
+    async fn user_insert_with_identity_audited(
+        &self,
+        user: &User,
+        identity: &ExternalIdentity,
+        grants: &[StoredRoleGrant],
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError>;
+
+    /// [`Store::user_insert_with_identity_audited`] with nothing to audit.
     async fn user_insert_with_identity(
         &self,
         user: &User,
         identity: &ExternalIdentity,
         grants: &[StoredRoleGrant],
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.user_insert_with_identity_audited(user, identity, grants, None)
+            .await
+    }
 
     /// Records a sign-in with the identity: the address the provider gave now and when.
     /// Returns `false` if the identity is not linked.
@@ -689,11 +724,22 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Unlinks a provider's identities from `user_id` (and forgets the user's tokens from it).
     /// Returns how many identities were unlinked.
+    async fn external_identities_delete_audited(
+        &self,
+        user_id: &str,
+        provider: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<u64, StoreError>;
+
+    /// [`Store::external_identities_delete_audited`] with nothing to audit.
     async fn external_identities_delete(
         &self,
         user_id: &str,
         provider: &str,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<u64, StoreError> {
+        self.external_identities_delete_audited(user_id, provider, None)
+            .await
+    }
 
     /// Records a sign-in sent to a provider.
     ///

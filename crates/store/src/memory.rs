@@ -1033,30 +1033,38 @@ impl Store for MemoryStore {
         Ok(FactorUse::Used)
     }
 
-    async fn recovery_codes_set(
+    async fn recovery_codes_set_audited(
         &self,
         user_id: &str,
         code_hashes: &[[u8; 32]],
         now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        let mut accounts = self.accounts();
-        if !accounts.users.contains_key(user_id) {
-            return Err(StoreError::Backend(format!(
-                "no user {user_id:?} for the recovery codes"
-            )));
+        let result: Result<(), StoreError> = async {
+            let mut accounts = self.accounts();
+            if !accounts.users.contains_key(user_id) {
+                return Err(StoreError::Backend(format!(
+                    "no user {user_id:?} for the recovery codes"
+                )));
+            }
+            accounts
+                .recovery_codes
+                .retain(|code| code.user_id != user_id);
+            for hash in code_hashes {
+                accounts.recovery_codes.push(RecoveryCode {
+                    user_id: user_id.to_owned(),
+                    code_hash: *hash,
+                    created_at: as_stored(now),
+                    used_at: None,
+                });
+            }
+            Ok(())
         }
-        accounts
-            .recovery_codes
-            .retain(|code| code.user_id != user_id);
-        for hash in code_hashes {
-            accounts.recovery_codes.push(RecoveryCode {
-                user_id: user_id.to_owned(),
-                code_hash: *hash,
-                created_at: as_stored(now),
-                used_at: None,
-            });
+        .await;
+        if result.is_ok() {
+            self.audit_push(audit);
         }
-        Ok(())
+        result
     }
 
     async fn recovery_code_use(
@@ -1192,69 +1200,85 @@ impl Store for MemoryStore {
         Ok(identities)
     }
 
-    async fn external_identity_insert(
+    async fn external_identity_insert_audited(
         &self,
         identity: &ExternalIdentity,
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        let mut accounts = self.accounts();
-        if !accounts.users.contains_key(&identity.user_id) {
-            return Err(StoreError::Backend(format!(
-                "no user {:?} for the identity",
-                identity.user_id
-            )));
+        let result: Result<(), StoreError> = async {
+            let mut accounts = self.accounts();
+            if !accounts.users.contains_key(&identity.user_id) {
+                return Err(StoreError::Backend(format!(
+                    "no user {:?} for the identity",
+                    identity.user_id
+                )));
+            }
+            link(&mut accounts, identity)
         }
-        link(&mut accounts, identity)
+        .await;
+        if result.is_ok() {
+            self.audit_push(audit);
+        }
+        result
     }
 
-    async fn user_insert_with_identity(
+    async fn user_insert_with_identity_audited(
         &self,
         user: &User,
         identity: &ExternalIdentity,
         grants: &[StoredRoleGrant],
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        // Lock order: the authorization model, then accounts (nothing takes them the other way).
-        let mut model = self.model();
-        if grants
-            .iter()
-            .any(|g| model.1.iter().any(|other| other.id == g.id))
-        {
-            return Err(StoreError::Conflict("a grant id is taken".to_owned()));
+        let result: Result<(), StoreError> = async {
+            // Lock order: the authorization model, then accounts (nothing takes them the other way).
+            let mut model = self.model();
+            if grants
+                .iter()
+                .any(|g| model.1.iter().any(|other| other.id == g.id))
+            {
+                return Err(StoreError::Conflict("a grant id is taken".to_owned()));
+            }
+            let mut accounts = self.accounts();
+            let key = (identity.provider.clone(), identity.subject.clone());
+            if accounts.identities.contains_key(&key) {
+                return Err(StoreError::Conflict(format!(
+                    "the identity {}:{} is linked already",
+                    identity.provider, identity.subject
+                )));
+            }
+            let username = username_key(&user.username);
+            if accounts.users.contains_key(&user.id)
+                || accounts
+                    .users
+                    .values()
+                    .any(|other| username_key(&other.username) == username)
+            {
+                return Err(StoreError::Conflict(format!(
+                    "the username {:?} is taken",
+                    user.username
+                )));
+            }
+            let stored = User {
+                created_at: as_stored(user.created_at),
+                updated_at: as_stored(user.updated_at),
+                ..user.clone()
+            };
+            accounts.users.insert(user.id.clone(), stored);
+            link(&mut accounts, identity)?;
+            model.1.extend(grants.iter().map(|g| StoredRoleGrant {
+                created_at: as_stored(g.created_at),
+                ..g.clone()
+            }));
+            if !grants.is_empty() {
+                self.model_changed();
+            }
+            Ok(())
         }
-        let mut accounts = self.accounts();
-        let key = (identity.provider.clone(), identity.subject.clone());
-        if accounts.identities.contains_key(&key) {
-            return Err(StoreError::Conflict(format!(
-                "the identity {}:{} is linked already",
-                identity.provider, identity.subject
-            )));
+        .await;
+        if result.is_ok() {
+            self.audit_push(audit);
         }
-        let username = username_key(&user.username);
-        if accounts.users.contains_key(&user.id)
-            || accounts
-                .users
-                .values()
-                .any(|other| username_key(&other.username) == username)
-        {
-            return Err(StoreError::Conflict(format!(
-                "the username {:?} is taken",
-                user.username
-            )));
-        }
-        let stored = User {
-            created_at: as_stored(user.created_at),
-            updated_at: as_stored(user.updated_at),
-            ..user.clone()
-        };
-        accounts.users.insert(user.id.clone(), stored);
-        link(&mut accounts, identity)?;
-        model.1.extend(grants.iter().map(|g| StoredRoleGrant {
-            created_at: as_stored(g.created_at),
-            ..g.clone()
-        }));
-        if !grants.is_empty() {
-            self.model_changed();
-        }
-        Ok(())
+        result
     }
 
     async fn external_identity_signed_in(
@@ -1278,20 +1302,28 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    async fn external_identities_delete(
+    async fn external_identities_delete_audited(
         &self,
         user_id: &str,
         provider: &str,
+        audit: Option<&AuditEvent>,
     ) -> Result<u64, StoreError> {
-        let mut accounts = self.accounts();
-        let before = accounts.identities.len();
-        accounts
-            .identities
-            .retain(|_, i| !(i.user_id == user_id && i.provider == provider));
-        accounts
-            .provider_tokens
-            .remove(&(user_id.to_owned(), provider.to_owned()));
-        Ok(u64::try_from(before - accounts.identities.len()).unwrap_or(u64::MAX))
+        let result: Result<u64, StoreError> = async {
+            let mut accounts = self.accounts();
+            let before = accounts.identities.len();
+            accounts
+                .identities
+                .retain(|_, i| !(i.user_id == user_id && i.provider == provider));
+            accounts
+                .provider_tokens
+                .remove(&(user_id.to_owned(), provider.to_owned()));
+            Ok(u64::try_from(before - accounts.identities.len()).unwrap_or(u64::MAX))
+        }
+        .await;
+        if result.is_ok() {
+            self.audit_push(audit);
+        }
+        result
     }
 
     async fn federation_state_insert(&self, state: &FederationState) -> Result<(), StoreError> {

@@ -243,6 +243,7 @@ pub(crate) async fn callback_get(
     let mut rng = rng();
     let outcome = match account_for(
         store,
+        &audit,
         provider,
         pages.providers.tenants(),
         &identity,
@@ -330,6 +331,7 @@ pub(crate) struct UnlinkForm {
 /// is the account's only way to sign in.
 pub(crate) async fn unlink_post(
     State(state): State<AppState>,
+    crate::audit::Audit(audit): crate::audit::Audit,
     signed_in: super::SignedIn,
     Form(form): Form<UnlinkForm>,
 ) -> Result<Response, ApiError> {
@@ -354,8 +356,16 @@ pub(crate) async fn unlink_post(
         )
         .into());
     }
+    let event = audit
+        .acting(&user.id, user.tenant.as_deref())
+        .through(&form.provider)
+        .event(
+            pages.now(),
+            portcullis_core::audit::action::IDENTITY_UNLINK,
+            Some(&portcullis_core::admin::users::user_target(user)),
+        );
     let removed = store
-        .external_identities_delete(&user.id, &form.provider)
+        .external_identities_delete_audited(&user.id, &form.provider, event.as_ref())
         .await
         .map_err(|e| failure_page(&form.provider, e.into()))?;
     if removed > 0 {

@@ -692,6 +692,7 @@ pub(crate) struct EmptyForm {}
 /// once.
 pub(crate) async fn recovery_codes_post(
     State(state): State<AppState>,
+    crate::audit::Audit(audit): crate::audit::Audit,
     headers: HeaderMap,
     Form(EmptyForm {}): Form<EmptyForm>,
 ) -> Result<Response, ApiError> {
@@ -717,7 +718,12 @@ pub(crate) async fn recovery_codes_post(
         .into());
     }
     let mut rng = StdRng::from_os_rng();
-    let codes = new_recovery_codes(store, &user.id, pages.now(), &mut rng)
+    let event = audit.acting(&user.id, user.tenant.as_deref()).event(
+        pages.now(),
+        action::RECOVERY_CODES,
+        Some(&portcullis_core::admin::users::user_target(user)),
+    );
+    let codes = new_recovery_codes(store, &user.id, pages.now(), &mut rng, event.as_ref())
         .await
         .map_err(page_failure)?;
     tracing::info!(user = %user.id, "new recovery codes made");
