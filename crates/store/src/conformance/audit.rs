@@ -332,6 +332,54 @@ pub async fn every_audited_change_appends_its_record(store: &dyn Store, scope: &
             .await
             .unwrap_or_else(|e| fail(store, "signing_key_retire_audited", e))
     );
+    check(
+        store
+            .recovery_codes_set_audited(
+                &alice.id,
+                &[scope.secret_hash(212)],
+                at,
+                record("a-recovery-codes").as_ref(),
+            )
+            .await,
+        "recovery_codes_set_audited",
+    );
+    let link = super::federation::identity(scope, "audit-idp", "audit-sub", &alice);
+    check(
+        store
+            .external_identity_insert_audited(&link, record("a-identity-link").as_ref())
+            .await,
+        "external_identity_insert_audited",
+    );
+    assert_eq!(
+        store
+            .external_identities_delete_audited(
+                &alice.id,
+                &link.provider,
+                record("a-identity-unlink").as_ref()
+            )
+            .await
+            .unwrap_or_else(|e| fail(store, "external_identities_delete_audited", e)),
+        1
+    );
+    let bob = super::federation::federated_user(scope, "AuditBob");
+    let bob_link = super::federation::identity(scope, "audit-idp", "audit-bob", &bob);
+    check(
+        store
+            .user_insert_with_identity_audited(
+                &bob,
+                &bob_link,
+                &[],
+                record("a-user-with-identity").as_ref(),
+            )
+            .await,
+        "user_insert_with_identity_audited",
+    );
+    assert!(
+        store
+            .user_delete_audited(&bob.id, None)
+            .await
+            .unwrap_or_else(|e| fail(store, "user_delete_audited", e))
+    );
     assert!(
         store
             .user_delete_audited(&alice.id, record("a-user-delete").as_ref())
@@ -355,6 +403,10 @@ pub async fn every_audited_change_appends_its_record(store: &dyn Store, scope: &
         "a-client-delete",
         "a-signing-key",
         "a-signing-retire",
+        "a-recovery-codes",
+        "a-identity-link",
+        "a-identity-unlink",
+        "a-user-with-identity",
         "a-user-delete",
     ] {
         assert_eq!(
