@@ -3,6 +3,7 @@
 //! position; with `--json` the result is one JSON document on stdout, and a secret shown once
 //! appears under a self-explanatory key (`api_key`, `client_secret`, `password`).
 
+mod audit;
 mod roles;
 mod users;
 
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use portcullis_core::admin::api_keys;
+use portcullis_core::audit::AuditContext;
 use portcullis_core::config::{Config, parse_duration};
 use portcullis_store::{ApiKey, ApiKeyKind};
 use serde_json::{Value, json};
@@ -60,6 +62,11 @@ pub(crate) enum AdminCommand {
     Authz {
         #[command(subcommand)]
         command: roles::AuthzCommand,
+    },
+    /// The audit log: list, export and verify its hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
     },
 }
 
@@ -119,8 +126,11 @@ pub(crate) enum ApiKeyCommand {
 pub(crate) async fn run(config: Config, json: bool, command: AdminCommand) -> anyhow::Result<()> {
     let store = crate::store::open(&config.store, crate::store::Announcing::Yes).await?;
     let now = OffsetDateTime::now_utc();
+    let audit = AuditContext::cli(&operator(), config.audit.enabled);
     let output = match command {
-        AdminCommand::Keys { command } => keys(&config, store.as_ref(), command, now).await?,
+        AdminCommand::Keys { command } => {
+            keys(&config, store.as_ref(), &audit, command, now).await?
+        }
         AdminCommand::ApiKey { command } => match command {
             ApiKeyCommand::Create {
                 name,
@@ -145,7 +155,8 @@ pub(crate) async fn run(config: Config, json: bool, command: AdminCommand) -> an
                     service_token,
                 };
                 let created =
-                    api_keys::create(store.as_ref(), request, now, &mut rand::rng()).await?;
+                    api_keys::create(store.as_ref(), &audit, request, now, &mut rand::rng())
+                        .await?;
                 created_output(&created, now)
             }
             ApiKeyCommand::List { subject } => {
@@ -156,19 +167,26 @@ pub(crate) async fn run(config: Config, json: bool, command: AdminCommand) -> an
                 }
             }
             ApiKeyCommand::Revoke { id } => {
-                let key = api_keys::revoke(store.as_ref(), &id, now).await?;
+                let key = api_keys::revoke(store.as_ref(), &audit, &id, now).await?;
                 Output {
                     json: key_json(&key, now),
                     text: format!("revoked {} ({} for {})\n", key.id, key.name, key.subject),
                 }
             }
         },
-        AdminCommand::User { command } => users::run(store.as_ref(), &config, command, now).await?,
-        AdminCommand::Client { command } => {
-            crate::admin_clients::run(&config, store.as_ref(), command, now).await?
+        AdminCommand::User { command } => {
+            users::run(store.as_ref(), &audit, &config, command, now).await?
         }
-        AdminCommand::Role { command } => roles::run(store.as_ref(), &config, command, now).await?,
+        AdminCommand::Client { command } => {
+            crate::admin_clients::run(&config, store.as_ref(), &audit, command, now).await?
+        }
+        AdminCommand::Role { command } => {
+            roles::run(store.as_ref(), &audit, &config, command, now).await?
+        }
         AdminCommand::Authz { command } => roles::authz(store.as_ref(), &config, command).await?,
+        AdminCommand::Audit { command } => {
+            return audit::run(store.as_ref(), json, command, now).await;
+        }
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&output.json)?);
@@ -178,9 +196,20 @@ pub(crate) async fn run(config: Config, json: bool, command: AdminCommand) -> an
     Ok(())
 }
 
+/// The operator as the audit log names them: the Unix user running the command (by uid, so that
+/// a changed `USER` does not change it), or the uid when it has no name.
+fn operator() -> String {
+    let uid = nix::unistd::getuid();
+    match nix::unistd::User::from_uid(uid) {
+        Ok(Some(user)) => user.name,
+        _ => format!("uid {uid}"),
+    }
+}
+
 async fn keys(
     config: &Config,
     store: &dyn portcullis_store::Store,
+    audit: &AuditContext,
     command: KeysCommand,
     now: OffsetDateTime,
 ) -> anyhow::Result<Output> {
@@ -207,6 +236,7 @@ async fn keys(
             + std::time::Duration::from_secs(60);
         let rotation = portcullis_core::signing::rotate(
             store,
+            audit,
             &sealer,
             config.tokens.signing_alg,
             now,

@@ -4,6 +4,7 @@
 
 use clap::Subcommand;
 use portcullis_core::admin::clients;
+use portcullis_core::audit::AuditContext;
 use portcullis_core::clients::{Client, configured_client};
 use portcullis_core::config::Config;
 use portcullis_store::Store;
@@ -58,6 +59,7 @@ pub(crate) enum ClientCommand {
 pub(crate) async fn run(
     config: &Config,
     store: &dyn Store,
+    audit: &AuditContext,
     command: ClientCommand,
     now: OffsetDateTime,
 ) -> anyhow::Result<Output> {
@@ -90,7 +92,7 @@ pub(crate) async fn run(
                 grant_types: &grant_types,
                 scope: scope.as_deref(),
             };
-            let created = clients::create(store, request, now, &mut rand::rng()).await?;
+            let created = clients::create(store, audit, request, now, &mut rand::rng()).await?;
             secret_output(&created, "created")
         }
         ClientCommand::List => {
@@ -113,7 +115,7 @@ pub(crate) async fn run(
         }
         ClientCommand::Delete { client_id } => {
             refuse_configured(&client_id)?;
-            let client = clients::delete(store, &client_id, now).await?;
+            let client = clients::delete(store, audit, &client_id, now).await?;
             Output {
                 json: client_json(&client),
                 text: format!("deleted client {} ({})\n", client.client_id, client.name),
@@ -121,7 +123,8 @@ pub(crate) async fn run(
         }
         ClientCommand::RotateSecret { client_id } => {
             refuse_configured(&client_id)?;
-            let rotated = clients::rotate_secret(store, &client_id, &mut rand::rng()).await?;
+            let rotated =
+                clients::rotate_secret(store, audit, &client_id, now, &mut rand::rng()).await?;
             secret_output(&rotated, "new secret for")
         }
     })

@@ -25,6 +25,11 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let first_admin = if demo {
         portcullis_core::admin::users::create_first_admin(
             store.as_ref(),
+            &portcullis_core::audit::AuditContext {
+                enabled: config.audit.enabled,
+                actor: Some("portcullis:demo".to_owned()),
+                ..Default::default()
+            },
             &portcullis_core::accounts::InlineHashing,
             &portcullis_core::accounts::PasswordPolicy::from_config(&config.accounts),
             time::OffsetDateTime::now_utc(),

@@ -654,6 +654,7 @@ async fn a_role_can_require_a_second_factor_of_the_accounts_granted_it() {
     let config = portcullis_core::config::Config::default();
     portcullis_core::admin::roles::grant(
         app.store.as_ref(),
+        &portcullis_core::audit::AuditContext::off(),
         &config,
         &portcullis_core::admin::roles::Grantee::User("alice"),
         "admin",

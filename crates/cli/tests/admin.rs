@@ -34,25 +34,10 @@ fn admin_json(args: &[&str]) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
-fn write_config(dir: &Path, port: u16, upstream: &str) -> String {
-    let path = dir.join("c.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "version = 1\n[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\
-             [store]\nurl = \"sqlite://{}/p.db\"\n\
-             [[upstreams]]\nname = \"files\"\nurl = \"{upstream}\"\naccept = [\"api_key\"]\n",
-            dir.display()
-        ),
-    )
-    .unwrap();
-    path.to_str().unwrap().to_owned()
-}
-
 #[test]
 fn api_keys_are_created_listed_and_revoked_with_global_flags_anywhere() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), 9, "http://127.0.0.1:9/mcp");
+    let config = common::files_config(dir.path(), 9, "http://127.0.0.1:9/mcp");
     let created = admin_json(&[
         "--config",
         &config,
@@ -165,7 +150,7 @@ async fn a_key_made_by_the_cli_opens_the_upstream_of_a_running_portcullis() {
     let upstream = MockUpstream::start(MockConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config = write_config(dir.path(), port, &upstream.url());
+    let config = common::files_config(dir.path(), port, &upstream.url());
     let good = admin_json(&[
         "api-key",
         "create",
@@ -260,7 +245,7 @@ async fn a_key_made_by_the_cli_opens_the_upstream_of_a_running_portcullis() {
 async fn a_rotation_publishes_the_next_key_before_it_signs() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config = write_config(dir.path(), port, "http://127.0.0.1:9/mcp");
+    let config = common::files_config(dir.path(), port, "http://127.0.0.1:9/mcp");
     let rotated = admin_json(&["keys", "rotate", "--json", "--config", &config]);
     let new_kid = rotated["new_kid"].as_str().unwrap().to_owned();
     let retiring = rotated["retiring"].as_array().unwrap();

@@ -462,6 +462,35 @@ async fn github_allowlists_and_email_domains_are_checked_at_every_sign_in() {
     let refused = f.through_provider(&mut third, "/account").await;
     assert_eq!(refused.status, 403, "{}", refused.body);
     assert_eq!(f.users().await, 1);
+
+    // The audit log has the account made at the first sign-in, the sign-in and the two
+    // refusals, through the provider.
+    let records = app
+        .store
+        .audit_list(&portcullis_store::AuditQuery::default())
+        .await
+        .unwrap();
+    let created: Vec<_> = records
+        .iter()
+        .filter(|r| r.event.action == "user.create")
+        .collect();
+    assert_eq!(created.len(), 1, "{records:?}");
+    assert_eq!(created[0].event.actor.as_deref(), Some(user.id.as_str()));
+    assert_eq!(created[0].event.client.as_deref(), Some("corp"));
+    let sign_ins: Vec<(String, Option<String>)> = records
+        .into_iter()
+        .filter(|r| r.event.action == "session.sign_in")
+        .map(|r| (r.event.decision, r.event.client))
+        .collect();
+    let through = Some("corp".to_owned());
+    assert_eq!(
+        sign_ins,
+        [
+            ("success".to_owned(), through.clone()),
+            ("failure".to_owned(), through.clone()),
+            ("failure".to_owned(), through),
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

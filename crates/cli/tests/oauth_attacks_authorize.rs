@@ -997,6 +997,7 @@ async fn k8_a_client_may_ask_only_for_its_own_scopes() {
     let w = world().await;
     let narrow = portcullis_core::admin::clients::create(
         w.app.store.as_ref(),
+        &portcullis_core::audit::AuditContext::off(),
         portcullis_core::admin::clients::NewClient {
             name: "Reader",
             redirect_uris: &[REDIRECT.to_owned()],

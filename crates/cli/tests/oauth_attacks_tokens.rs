@@ -79,6 +79,7 @@ async fn confidential_code(w: &World) -> (String, String, String) {
 async fn disable_alice(w: &World) {
     portcullis_core::admin::users::set_status(
         w.app.store.as_ref(),
+        &portcullis_core::audit::AuditContext::off(),
         "alice",
         UserStatus::Disabled,
         time::OffsetDateTime::now_utc(),

@@ -182,6 +182,7 @@ async fn wrong_password_unknown_user_and_disabled_account_look_the_same() {
     .await;
     users::set_status(
         app.store.as_ref(),
+        &portcullis_core::audit::AuditContext::off(),
         "dora",
         UserStatus::Disabled,
         time::OffsetDateTime::now_utc(),

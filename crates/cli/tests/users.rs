@@ -11,11 +11,10 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
-use common::{free_port, portcullis, serve_ready, stop};
+use common::{admin_with_stdin, free_port, serve_ready, sign_in, stop};
 use serde_json::Value;
 
 const PASSWORD: &str = "correct horse battery";
@@ -34,25 +33,6 @@ fn write_config(dir: &Path, port: u16) -> String {
     path.to_str().unwrap().to_owned()
 }
 
-/// Runs `portcullis admin ARGS` with `stdin` piped in.
-fn admin_with_stdin(args: &[&str], stdin: &str) -> Output {
-    let mut child = portcullis()
-        .arg("admin")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A command refused for its arguments exits without reading its input, perhaps before this
-    // write: the pipe is then closed, which is no failure of the test.
-    match child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("writing stdin: {e}"),
-        _ => {}
-    }
-    child.wait_with_output().unwrap()
-}
-
 fn json_of(output: &Output) -> Value {
     assert!(
         output.status.success(),
@@ -65,51 +45,6 @@ fn json_of(output: &Output) -> Value {
 
 fn admin_json(args: &[&str]) -> Value {
     json_of(&admin_with_stdin(args, ""))
-}
-
-/// Signs in over HTTP; returns the status, `Location` and the session cookie (`name=value`).
-async fn sign_in(port: u16, username: &str, password: &str) -> (u16, String, Option<String>) {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let login = client.get(format!("{base}/login")).send().await.unwrap();
-    let csrf_cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let body = login.text().await.unwrap();
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = body.find(marker).unwrap() + marker.len();
-    let token = &body[start..start + body[start..].find('"').unwrap()];
-    let form: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("csrf_token", token)
-        .append_pair("username", username)
-        .append_pair("password", password)
-        .finish();
-    let response = client
-        .post(format!("{base}/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("origin", &base)
-        .header("cookie", csrf_cookie)
-        .body(form)
-        .send()
-        .await
-        .unwrap();
-    let location = response
-        .headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let session = response
-        .headers()
-        .get("set-cookie")
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
-    (response.status().as_u16(), location, session)
 }
 
 #[tokio::test]

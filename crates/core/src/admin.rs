@@ -3,6 +3,7 @@
 //! Time and randomness are parameters, like everywhere in `core`.
 
 pub mod api_keys;
+pub mod audit;
 pub mod clients;
 pub mod roles;
 pub mod users;

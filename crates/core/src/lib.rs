@@ -14,6 +14,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod clients;
 pub mod config;

@@ -144,9 +144,10 @@ impl AuthorizationServer {
         &self,
         grant_id: &str,
         now: time::OffsetDateTime,
+        audit: Option<&portcullis_store::AuditEvent>,
     ) -> Result<(), OAuthError> {
         self.store
-            .grant_revoke(grant_id, now)
+            .grant_revoke_audited(grant_id, now, audit)
             .await
             .map_err(unavailable)?;
         self.notify(&Revoked {
@@ -172,6 +173,7 @@ impl AuthorizationServer {
     /// revoked. The account page's "revoke access" and account deletion use it.
     pub async fn revoke_grants_of(
         &self,
+        audit: &crate::audit::AuditContext,
         subject: &str,
         client_id: Option<&str>,
         now: time::OffsetDateTime,
@@ -186,7 +188,12 @@ impl AuthorizationServer {
             .iter()
             .filter(|g| client_id.is_none_or(|c| g.client_id == c))
         {
-            self.revoke_grant(&grant.id, now).await?;
+            let event = audit.through(&grant.client_id).event(
+                now,
+                crate::audit::action::CONSENT_WITHDRAW,
+                Some(&grant.id),
+            );
+            self.revoke_grant(&grant.id, now, event.as_ref()).await?;
             revoked += 1;
         }
         Ok(revoked)

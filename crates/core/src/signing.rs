@@ -22,6 +22,7 @@
 //! pair from that seed or scalar), like everything else in core. RSA is not offered: aws-lc-rs only
 //! generates RSA keys from its own random source.
 
+use crate::audit::{AuditContext, action};
 use aws_lc_rs::agreement::{ECDH_P256, PrivateKey};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
@@ -269,7 +270,8 @@ impl KeyRing {
         if ring.signing_key(now).is_some() {
             return Ok(ring);
         }
-        let kid = create_key(store, sealer, alg, now, now, rng).await?;
+        // A first key is not a rotation: nothing is recorded.
+        let kid = create_key(store, &AuditContext::off(), sealer, alg, now, now, rng).await?;
         tracing::info!(kid, alg = alg.as_str(), "created a signing key");
         KeyRing::load(store, sealer, now).await
     }
@@ -363,8 +365,13 @@ impl KeyRing {
 /// lifetime of a token signed by the old key, plus the leeway, so that every such token expires
 /// before its key leaves the JWKS. Rotating again before the first rotation completes is safe:
 /// retirements are only ever brought forward, and the newest key that may sign is the one used.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "who acts (the audit context) joins what the operation already needed"
+)]
 pub async fn rotate(
     store: &dyn Store,
+    audit: &AuditContext,
     sealer: &Sealer,
     alg: SigningAlg,
     now: OffsetDateTime,
@@ -380,7 +387,7 @@ pub async fn rotate(
         .map(|key| key.kid)
         .collect();
     let signs_from = now + publish_delay;
-    let new_kid = create_key(store, sealer, alg, now, signs_from, rng).await?;
+    let new_kid = create_key(store, audit, sealer, alg, now, signs_from, rng).await?;
     let retire_at = signs_from + retire_delay;
     for kid in &current {
         store.signing_key_retire(kid, retire_at).await?;
@@ -409,6 +416,7 @@ pub async fn rotate(
 /// Generates, seals and stores a key of `alg`; returns its kid.
 async fn create_key(
     store: &dyn Store,
+    audit: &AuditContext,
     sealer: &Sealer,
     alg: SigningAlg,
     now: OffsetDateTime,
@@ -424,16 +432,20 @@ async fn create_key(
         .map_err(|_| SigningError::Create("the key does not seal"))?;
     let public_jwk = serde_json::to_string(&material.jwk)
         .map_err(|_| SigningError::Create("the public key does not serialize"))?;
+    let event = audit.event(now, action::KEY_ROTATE, Some(&material.kid));
     store
-        .signing_key_insert(&SigningKey {
-            kid: material.kid.clone(),
-            alg: alg.as_str().to_owned(),
-            public_jwk,
-            private_key_sealed: sealed,
-            created_at: now,
-            not_before,
-            retire_after: None,
-        })
+        .signing_key_insert_audited(
+            &SigningKey {
+                kid: material.kid.clone(),
+                alg: alg.as_str().to_owned(),
+                public_jwk,
+                private_key_sealed: sealed,
+                created_at: now,
+                not_before,
+                retire_after: None,
+            },
+            event.as_ref(),
+        )
         .await?;
     Ok(material.kid)
 }

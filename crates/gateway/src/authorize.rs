@@ -260,6 +260,24 @@ pub(crate) enum Refusal {
     StepUp(String),
 }
 
+impl Refusal {
+    /// Why, for the audit log.
+    pub(crate) fn reason(&self) -> String {
+        match self {
+            Refusal::NotFound { .. } => {
+                "not permitted, or an unknown method (answered as not found)".to_owned()
+            }
+            Refusal::StepUp(scope) => format!("the token lacks the scope {scope}"),
+        }
+    }
+}
+
+/// Whether a message with `method` is an authorization decision: one the policy decides, or an
+/// unknown method refused; not one every caller may send (the handshake, pings, notifications).
+pub(crate) fn needs_permission(method: &str) -> bool {
+    !matches!(method_rule(method), MethodRule::Open)
+}
+
 /// Checks one client message. `Ok(Some(kind))`: allowed, and its result is the list `kind`,
 /// which must be filtered; `Ok(None)`: allowed as it is.
 pub(crate) fn check(rights: &Rights, message: &Message) -> Result<Option<ListKind>, Refusal> {

@@ -7,6 +7,7 @@
 //! legacy HTTP+SSE servers and stdio child processes (`bridge`). Each upstream has its own
 //! connection pool, timeouts and in-flight cap, so one failing upstream never affects another.
 
+pub mod audit;
 pub mod auth;
 mod authorize;
 mod body;
@@ -114,7 +115,7 @@ struct Upstream {
     in_flight: Arc<Semaphore>,
     streams: Arc<Semaphore>,
     busy: metrics::Counter,
-    decisions: Decisions,
+    decision_counts: Decisions,
 }
 
 /// Every upstream, and the shared checks in front of them.
@@ -143,6 +144,8 @@ pub struct Gateway {
     /// Roles and grants: what authenticated callers may do.
     policy_slot: PolicySlot,
     denied: metrics::Counter,
+    /// Authorization decisions for the audit log, written in the background.
+    decisions: audit::DecisionLog,
 }
 
 /// `portcullis_authorization_decisions_total` of one upstream, by decision.
@@ -216,6 +219,7 @@ impl Gateway {
             )) as Arc<dyn Validator>
         });
         let identity_tokens = identity_token::IdentityTokens::new(signing_keys, &public_url);
+        let decisions = audit::DecisionLog::new(&config.audit, store.clone());
         let sessions = Arc::new(Sessions::new(store));
         let shutdown_deadline = CancellationToken::new();
         let custom_roles: Vec<portcullis_policy::RoleDefinition> = config
@@ -364,7 +368,7 @@ impl Gateway {
                     in_flight: Arc::new(Semaphore::new(up.max_in_flight)),
                     streams: Arc::new(Semaphore::new(up.max_streams)),
                     busy: metrics::counter!("portcullis_upstream_errors_total", "upstream" => up.name.clone(), "reason" => "busy"),
-                    decisions: Decisions::new(&up.name),
+                    decision_counts: Decisions::new(&up.name),
                 },
             );
         }
@@ -387,7 +391,13 @@ impl Gateway {
             shutdown_deadline,
             policy_slot: PolicySlot::new(initial_policy),
             denied: metrics::counter!("portcullis_authorization_denied_total"),
+            decisions,
         })
+    }
+
+    /// The audit trail of authorization decisions (and whether the audit log is on at all).
+    pub fn decisions(&self) -> &audit::DecisionLog {
+        &self.decisions
     }
 
     /// The roles and grants in force; `replace` it when they change.
@@ -402,6 +412,7 @@ impl Gateway {
         upstream: &Upstream,
         caller: &Arc<Principal>,
         body: &jsonrpc::Body,
+        origin: Option<&audit::RequestOrigin>,
     ) -> Result<Option<ListFilter>, RelayError> {
         let rights = Rights::new(
             self.policy_slot.current(),
@@ -415,7 +426,23 @@ impl Gateway {
         let mut targets = Vec::new();
         for message in messages {
             let decision = authorize::check(&rights, message);
-            upstream.decisions.count(&decision);
+            upstream.decision_counts.count(&decision);
+            // Methods every caller may use (the handshake, pings, notifications) are not
+            // authorization decisions worth a record.
+            if let Some(method) = message.method.as_deref()
+                && authorize::needs_permission(method)
+            {
+                let name = message.name.as_deref().or(message.uri.as_deref());
+                let refusal = decision.as_ref().err().map(authorize::Refusal::reason);
+                self.decisions.decision(
+                    origin,
+                    caller,
+                    &upstream.name,
+                    method,
+                    name,
+                    refusal.as_deref(),
+                );
+            }
             match decision {
                 Ok(None) => {}
                 Ok(Some(kind)) => {
@@ -907,7 +934,12 @@ impl Gateway {
 
         let filter = match caller {
             Some(caller) => self
-                .authorize(upstream, caller.principal(), &inspected)
+                .authorize(
+                    upstream,
+                    caller.principal(),
+                    &inspected,
+                    parts.extensions.get::<audit::RequestOrigin>(),
+                )
                 .map_err(|e| e.with_id(request_id))?,
             None => None,
         };

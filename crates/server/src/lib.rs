@@ -4,6 +4,7 @@
 //! Handlers are thin: they hand the request to `portcullis_gateway::Gateway` and map its errors
 //! in `error`, the one place errors become HTTP.
 
+mod audit;
 pub mod changes;
 mod error;
 mod forward_auth;

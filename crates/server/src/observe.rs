@@ -164,6 +164,11 @@ impl Tracked {
         }
     }
 
+    /// The request's id.
+    pub(crate) fn id(&self) -> Option<&str> {
+        self.id.to_str().ok()
+    }
+
     /// The request's span, for the future that answers it.
     pub(crate) fn span(&self) -> &tracing::Span {
         &self.span
@@ -201,7 +206,11 @@ impl Tracked {
 /// made here otherwise), logs it in a span, echoes it in the response, and counts the request
 /// per route and method and status. (MCP requests are tracked the same way by `mcp::Front`,
 /// which answers them before the router.)
-pub(crate) async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn track(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -214,6 +223,13 @@ pub(crate) async fn track(State(state): State<AppState>, request: Request, next:
         route,
         "",
     );
+    let origin = crate::audit::origin_of(
+        &state,
+        tracked.id(),
+        request.headers(),
+        crate::audit::peer_of(request.extensions()),
+    );
+    request.extensions_mut().insert(origin);
     let span = tracked.span().clone();
     let mut response = next.run(request).instrument(span).await;
     tracked.finish(&mut response);

@@ -191,9 +191,15 @@ async fn registration_post(
         authorization(&parts.headers),
     )?;
     let body = json_body(&parts.headers, body).await?;
-    let registered =
-        registration::register(&state.clients, &body, OffsetDateTime::now_utc(), &mut rng())
-            .await?;
+    let audit = crate::audit::context(&state, &parts.extensions);
+    let registered = registration::register(
+        &state.clients,
+        &audit,
+        &body,
+        OffsetDateTime::now_utc(),
+        &mut rng(),
+    )
+    .await?;
     Ok(information(
         StatusCode::CREATED,
         &state,
@@ -236,8 +242,10 @@ async fn registration_put(
     )
     .await?;
     let body = json_body(&parts.headers, body).await?;
+    let audit = crate::audit::context(&state, &parts.extensions);
     let updated = registration::update(
         &state.clients,
+        &audit,
         &client_id,
         authorization(&parts.headers),
         &body,
@@ -256,12 +264,14 @@ async fn registration_put(
 
 async fn registration_delete(
     State(state): State<AppState>,
+    crate::audit::Audit(audit): crate::audit::Audit,
     Path(client_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     enabled(&state.clients)?;
     let revoked = registration::delete(
         &state.clients,
+        &audit,
         &client_id,
         authorization(&headers),
         OffsetDateTime::now_utc(),

@@ -5,7 +5,7 @@ use portcullis_store::columns::{
     BROWSER_SESSION_COLUMNS, BrowserSessionColumns, FACTOR_COLUMNS, FactorColumns,
     browser_session_from_columns, factor_from_columns,
 };
-use portcullis_store::{BrowserSession, Factor, FactorUse, StoreError, Throttle};
+use portcullis_store::{AuditEvent, BrowserSession, Factor, FactorUse, StoreError, Throttle};
 use time::OffsetDateTime;
 
 use crate::error::from_sqlx;
@@ -21,9 +21,13 @@ fn throttle_from_row(row: (i32, OffsetDateTime)) -> Result<Throttle, StoreError>
 }
 
 impl PostgresStore {
-    pub(crate) async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn delete_user(
+        &self,
+        id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
         let query = sqlx::query("DELETE FROM users WHERE id = $1").bind(id);
-        Ok(self.write(query).await? > 0)
+        Ok(self.write_audited(query, audit).await? > 0)
     }
 
     pub(crate) async fn sessions_of_user(
@@ -44,7 +48,11 @@ impl PostgresStore {
             .collect()
     }
 
-    pub(crate) async fn insert_factor(&self, factor: &Factor) -> Result<(), StoreError> {
+    pub(crate) async fn insert_factor(
+        &self,
+        factor: &Factor,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
         let query = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO mfa_factors ({FACTOR_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         )))
@@ -56,7 +64,7 @@ impl PostgresStore {
         .bind(factor.last_step)
         .bind(factor.created_at)
         .bind(factor.last_used_at);
-        self.write(query).await.map(|_| ())
+        self.write_audited(query, audit).await.map(|_| ())
     }
 
     pub(crate) async fn factors_of(&self, user_id: &str) -> Result<Vec<Factor>, StoreError> {
@@ -72,11 +80,16 @@ impl PostgresStore {
             .collect()
     }
 
-    pub(crate) async fn delete_factor(&self, user_id: &str, id: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn delete_factor(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
         let query = sqlx::query("DELETE FROM mfa_factors WHERE id = $1 AND user_id = $2")
             .bind(id)
             .bind(user_id);
-        Ok(self.write(query).await? > 0)
+        Ok(self.write_audited(query, audit).await? > 0)
     }
 
     pub(crate) async fn use_factor(
@@ -128,6 +141,7 @@ impl PostgresStore {
         user_id: &str,
         code_hashes: &[[u8; 32]],
         now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         let user: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
@@ -157,7 +171,7 @@ impl PostgresStore {
             .await
             .map_err(from_sqlx)?;
         }
-        tx.commit().await.map_err(from_sqlx)
+        crate::audit::commit(tx, audit).await
     }
 
     pub(crate) async fn use_recovery_code(
@@ -187,7 +201,11 @@ impl PostgresStore {
         Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
-    pub(crate) async fn reset_mfa(&self, user_id: &str) -> Result<u64, StoreError> {
+    pub(crate) async fn reset_mfa(
+        &self,
+        user_id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         let factors = sqlx::query("DELETE FROM mfa_factors WHERE user_id = $1")
             .bind(user_id)
@@ -200,7 +218,7 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(from_sqlx)?;
-        tx.commit().await.map_err(from_sqlx)?;
+        crate::audit::commit(tx, audit).await?;
         Ok(factors)
     }
 

@@ -3,8 +3,8 @@
 //! one code or refresh token are serialised and the second sees the first's write.
 
 use portcullis_store::{
-    AuthorizationCode, CodeRedemption, Consent, Grant, RefreshRotation, RefreshToken,
-    RevokedAccessToken, StoreError,
+    AuditEvent, AuditOutcome, AuthorizationCode, CodeRedemption, Consent, Grant, RefreshRotation,
+    RefreshToken, RevokedAccessToken, StoreError,
 };
 use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
@@ -280,6 +280,7 @@ impl PostgresStore {
         now: OffsetDateTime,
         grant: &Grant,
         refresh: Option<&RefreshToken>,
+        audit: AuditOutcome<'_, CodeRedemption>,
     ) -> Result<CodeRedemption, StoreError> {
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         let row: Option<CodeRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -296,10 +297,14 @@ impl PostgresStore {
             if let Some(id) = &code.grant_id {
                 revoke_grant(&mut tx, id, now).await?;
             }
-            tx.commit().await.map_err(from_sqlx)?;
-            return Ok(CodeRedemption::Replayed {
-                grant_id: code.grant_id,
-            });
+            return crate::audit::commit_with(
+                tx,
+                CodeRedemption::Replayed {
+                    grant_id: code.grant_id,
+                },
+                audit,
+            )
+            .await;
         }
         if code.expires_at <= now {
             return Ok(CodeRedemption::Expired);
@@ -315,8 +320,7 @@ impl PostgresStore {
         if let Some(refresh) = refresh {
             insert_refresh(&mut tx, refresh).await?;
         }
-        tx.commit().await.map_err(from_sqlx)?;
-        Ok(CodeRedemption::Redeemed)
+        crate::audit::commit_with(tx, CodeRedemption::Redeemed, audit).await
     }
 
     pub(crate) async fn authorization_grant_get(
@@ -337,10 +341,11 @@ impl PostgresStore {
         &self,
         id: &str,
         now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         let revoked = revoke_grant(&mut tx, id, now).await?;
-        tx.commit().await.map_err(from_sqlx)?;
+        crate::audit::commit(tx, audit).await?;
         Ok(revoked)
     }
 
@@ -407,6 +412,7 @@ impl PostgresStore {
         now: OffsetDateTime,
         successor: &RefreshToken,
         retry_grace: time::Duration,
+        audit: AuditOutcome<'_, RefreshRotation>,
     ) -> Result<RefreshRotation, StoreError> {
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         let Some((token, grant)) = refresh_with_grant(&mut tx, token_hash).await? else {
@@ -427,8 +433,7 @@ impl PostgresStore {
             .await
             .map_err(from_sqlx)?;
             insert_refresh(&mut tx, successor).await?;
-            tx.commit().await.map_err(from_sqlx)?;
-            return Ok(RefreshRotation::Rotated(grant));
+            return crate::audit::commit_with(tx, RefreshRotation::Rotated(grant), audit).await;
         };
         let previous = match token.successor_hash {
             Some(hash) => refresh_with_grant(&mut tx, &hash)
@@ -458,17 +463,16 @@ impl PostgresStore {
             .await
             .map_err(from_sqlx)?;
             insert_refresh(&mut tx, successor).await?;
-            tx.commit().await.map_err(from_sqlx)?;
-            return Ok(RefreshRotation::Retried(grant));
+            return crate::audit::commit_with(tx, RefreshRotation::Retried(grant), audit).await;
         }
         revoke_grant(&mut tx, &grant.id, now).await?;
-        tx.commit().await.map_err(from_sqlx)?;
-        Ok(RefreshRotation::Reused { grant_id: grant.id })
+        crate::audit::commit_with(tx, RefreshRotation::Reused { grant_id: grant.id }, audit).await
     }
 
     pub(crate) async fn authorization_access_token_revoke(
         &self,
         token: &RevokedAccessToken,
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         sqlx::query(
@@ -482,7 +486,7 @@ impl PostgresStore {
         .await
         .map_err(from_sqlx)?;
         crate::changes::notify(&mut tx, portcullis_store::Change::Revocation).await?;
-        tx.commit().await.map_err(from_sqlx)
+        crate::audit::commit(tx, audit).await
     }
 
     pub(crate) async fn authorization_access_tokens_revoked_since(
@@ -511,6 +515,7 @@ impl PostgresStore {
     pub(crate) async fn authorization_consent_put(
         &self,
         consent: &Consent,
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         sqlx::query(
@@ -528,7 +533,7 @@ impl PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(from_sqlx)?;
-        tx.commit().await.map_err(from_sqlx)
+        crate::audit::commit(tx, audit).await
     }
 
     pub(crate) async fn authorization_consent_get(

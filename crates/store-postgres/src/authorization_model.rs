@@ -1,6 +1,8 @@
 //! Custom roles and role grants, in PostgreSQL.
 
-use portcullis_store::{GrantScopeKind, GranteeKind, StoreError, StoredRole, StoredRoleGrant};
+use portcullis_store::{
+    AuditEvent, GrantScopeKind, GranteeKind, StoreError, StoredRole, StoredRoleGrant,
+};
 
 use time::OffsetDateTime;
 
@@ -59,7 +61,11 @@ fn grant_from_row(row: GrantRow) -> Result<StoredRoleGrant, StoreError> {
 }
 
 impl PostgresStore {
-    pub(crate) async fn put_role(&self, role: &StoredRole) -> Result<(), StoreError> {
+    pub(crate) async fn put_role(
+        &self,
+        role: &StoredRole,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
         let query = sqlx::query(
             "INSERT INTO roles (name, inherits, permissions, description, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO UPDATE SET \
@@ -72,10 +78,14 @@ impl PostgresStore {
         .bind(role.description.as_deref())
         .bind(role.created_at)
         .bind(role.updated_at);
-        self.write(query).await.map(|_| ())
+        self.write_audited(query, audit).await.map(|_| ())
     }
 
-    pub(crate) async fn delete_role(&self, name: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn delete_role(
+        &self,
+        name: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         // Lock the role's row first, so a grant inserted meanwhile waits for this decision.
         sqlx::query("SELECT name FROM roles WHERE name = $1 FOR UPDATE")
@@ -99,7 +109,7 @@ impl PostgresStore {
             .await
             .map_err(from_sqlx)?
             .rows_affected();
-        tx.commit().await.map_err(from_sqlx)?;
+        crate::audit::commit(tx, audit).await?;
         Ok(deleted > 0)
     }
 
@@ -117,6 +127,7 @@ impl PostgresStore {
     pub(crate) async fn insert_role_grant(
         &self,
         grant: &StoredRoleGrant,
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
         let query = sqlx::query(
             "INSERT INTO role_grants (id, grantee_kind, grantee, role, scope_kind, scope, created_at) \
@@ -129,12 +140,16 @@ impl PostgresStore {
         .bind(grant.scope_kind.as_str())
         .bind(&grant.scope)
         .bind(grant.created_at);
-        self.write(query).await.map(|_| ())
+        self.write_audited(query, audit).await.map(|_| ())
     }
 
-    pub(crate) async fn delete_role_grant(&self, id: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn delete_role_grant(
+        &self,
+        id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
         let query = sqlx::query("DELETE FROM role_grants WHERE id = $1").bind(id);
-        Ok(self.write(query).await? > 0)
+        Ok(self.write_audited(query, audit).await? > 0)
     }
 
     pub(crate) async fn role_grants(&self) -> Result<Vec<StoredRoleGrant>, StoreError> {

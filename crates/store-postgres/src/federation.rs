@@ -7,8 +7,8 @@ use portcullis_store::columns::{
     user_from_columns,
 };
 use portcullis_store::{
-    ExternalIdentity, FederationState, ProviderToken, StoreError, StoredRoleGrant, User,
-    username_key,
+    AuditEvent, ExternalIdentity, FederationState, ProviderToken, StoreError, StoredRoleGrant,
+    User, username_key,
 };
 use sqlx::Postgres;
 use time::OffsetDateTime;
@@ -82,8 +82,11 @@ impl PostgresStore {
     pub(crate) async fn link_identity(
         &self,
         identity: &ExternalIdentity,
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        self.write(insert_identity(identity)?).await.map(|_| ())
+        self.write_audited(insert_identity(identity)?, audit)
+            .await
+            .map(|_| ())
     }
 
     pub(crate) async fn insert_user_with_identity(
@@ -91,6 +94,7 @@ impl PostgresStore {
         user: &User,
         identity: &ExternalIdentity,
         grants: &[StoredRoleGrant],
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         sqlx::query(
@@ -136,7 +140,7 @@ impl PostgresStore {
             .map_err(from_sqlx)?;
         }
         // Dropping the transaction on an error above rolls the user back with it.
-        tx.commit().await.map_err(from_sqlx)
+        crate::audit::commit(tx, audit).await
     }
 
     pub(crate) async fn identity_signed_in(
@@ -163,6 +167,7 @@ impl PostgresStore {
         &self,
         user_id: &str,
         provider: &str,
+        audit: Option<&AuditEvent>,
     ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         let unlinked =
@@ -179,7 +184,7 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(from_sqlx)?;
-        tx.commit().await.map_err(from_sqlx)?;
+        crate::audit::commit(tx, audit).await?;
         Ok(unlinked)
     }
 

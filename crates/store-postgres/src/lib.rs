@@ -7,6 +7,7 @@
 //! (keyed by the database name), so replicas that start together migrate one at a time.
 
 mod account_security;
+mod audit;
 mod authorization;
 mod authorization_model;
 mod changes;
@@ -27,11 +28,12 @@ use portcullis_store::columns::{
     browser_session_from_columns, user_from_columns,
 };
 use portcullis_store::{
-    Announce, ApiKey, ApiKeyKind, ApplicationType, AuthorizationCode, BrowserSession, CeremonyKind,
-    Change, ChangeSignals, Client, ClientSource, CodeRedemption, Consent, ExternalIdentity, Factor,
-    FactorUse, FederationState, Grant, ProviderToken, RefreshRotation, RefreshToken, RelaySession,
-    RevokedAccessToken, SessionKey, SigningKey, Store, StoreError, StoredRole, StoredRoleGrant,
-    Throttle, TokenEndpointAuthMethod, User, UserStatus, WebauthnCeremony, username_key,
+    Announce, ApiKey, ApiKeyKind, ApplicationType, AuditEvent, AuditOutcome, AuditQuery,
+    AuditRecord, AuthorizationCode, BrowserSession, CeremonyKind, Change, ChangeSignals, Client,
+    ClientSource, CodeRedemption, Consent, ExternalIdentity, Factor, FactorUse, FederationState,
+    Grant, ProviderToken, RefreshRotation, RefreshToken, RelaySession, RevokedAccessToken,
+    SessionKey, SigningKey, Store, StoreError, StoredRole, StoredRoleGrant, Throttle,
+    TokenEndpointAuthMethod, User, UserStatus, WebauthnCeremony, username_key,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row};
@@ -343,6 +345,21 @@ impl PostgresStore {
         Ok(result.rows_affected())
     }
 
+    /// [`PostgresStore::write`], appending `audit` (when given) in the same transaction.
+    async fn write_audited(
+        &self,
+        query: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
+        audit: Option<&AuditEvent>,
+    ) -> Result<u64, StoreError> {
+        let Some(audit) = audit else {
+            return self.write(query).await;
+        };
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        let result = query.execute(&mut *tx).await.map_err(from_sqlx)?;
+        audit::commit(tx, Some(audit)).await?;
+        Ok(result.rows_affected())
+    }
+
     /// The one `api_keys` row whose `column` equals `value`.
     async fn api_key_where<'a, T>(
         &self,
@@ -475,7 +492,12 @@ impl Store for PostgresStore {
         Ok(result.rows_affected())
     }
 
-    async fn api_key_insert(&self, key: &ApiKey) -> Result<(), StoreError> {
+    async fn api_key_insert_audited(
+        &self,
+        key: &ApiKey,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         sqlx::query(
             "INSERT INTO api_keys \
              (id, secret_hash, subject, name, kind, client_id, scopes, \
@@ -493,9 +515,10 @@ impl Store for PostgresStore {
         .bind(key.expires_at)
         .bind(key.last_used_at)
         .bind(key.revoked_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(from_sqlx)?;
+        crate::audit::commit(tx, audit).await?;
         Ok(())
     }
 
@@ -561,7 +584,12 @@ impl Store for PostgresStore {
         Ok(result.rows_affected() > 0)
     }
 
-    async fn api_key_revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn api_key_revoke_audited(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         let result =
             sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
@@ -574,7 +602,7 @@ impl Store for PostgresStore {
         if revoked {
             changes::notify(&mut tx, Change::Revocation).await?;
         }
-        tx.commit().await.map_err(from_sqlx)?;
+        crate::audit::commit(tx, audit).await?;
         self.announced(Change::Revocation, Ok(revoked)).await
     }
 
@@ -583,7 +611,12 @@ impl Store for PostgresStore {
         Ok(true)
     }
 
-    async fn signing_key_insert(&self, key: &SigningKey) -> Result<(), StoreError> {
+    async fn signing_key_insert_audited(
+        &self,
+        key: &SigningKey,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         sqlx::query(
             "INSERT INTO signing_keys \
              (kid, alg, public_jwk, private_key_sealed, created_at, not_before, retire_after) \
@@ -596,9 +629,10 @@ impl Store for PostgresStore {
         .bind(key.created_at)
         .bind(key.not_before)
         .bind(key.retire_after)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(from_sqlx)?;
+        crate::audit::commit(tx, audit).await?;
         Ok(())
     }
 
@@ -637,16 +671,23 @@ impl Store for PostgresStore {
             .collect())
     }
 
-    async fn signing_key_retire(&self, kid: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn signing_key_retire_audited(
+        &self,
+        kid: &str,
+        at: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         // LEAST ignores NULLs, so a first retirement sets the time.
         let result = sqlx::query(
             "UPDATE signing_keys SET retire_after = LEAST(retire_after, $2) WHERE kid = $1",
         )
         .bind(kid)
         .bind(at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(from_sqlx)?;
+        crate::audit::commit(tx, audit).await?;
         Ok(result.rows_affected() > 0)
     }
 
@@ -670,14 +711,15 @@ impl Store for PostgresStore {
         self.authorization_code_get(code_hash).await
     }
 
-    async fn code_redeem(
+    async fn code_redeem_audited(
         &self,
         code_hash: &[u8; 32],
         now: OffsetDateTime,
         grant: &Grant,
         refresh: Option<&RefreshToken>,
+        audit: AuditOutcome<'_, CodeRedemption>,
     ) -> Result<CodeRedemption, StoreError> {
-        self.authorization_code_redeem(code_hash, now, grant, refresh)
+        self.authorization_code_redeem(code_hash, now, grant, refresh, audit)
             .await
     }
 
@@ -685,10 +727,15 @@ impl Store for PostgresStore {
         self.authorization_grant_get(id).await
     }
 
-    async fn grant_revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn grant_revoke_audited(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
         self.announced(
             Change::Revocation,
-            self.authorization_grant_revoke(id, now).await,
+            self.authorization_grant_revoke(id, now, audit).await,
         )
         .await
     }
@@ -704,15 +751,16 @@ impl Store for PostgresStore {
         self.authorization_refresh_get(token_hash).await
     }
 
-    async fn refresh_rotate(
+    async fn refresh_rotate_audited(
         &self,
         token_hash: &[u8; 32],
         now: OffsetDateTime,
         successor: &RefreshToken,
         retry_grace: time::Duration,
+        audit: AuditOutcome<'_, RefreshRotation>,
     ) -> Result<RefreshRotation, StoreError> {
         let rotation = self
-            .authorization_refresh_rotate(token_hash, now, successor, retry_grace)
+            .authorization_refresh_rotate(token_hash, now, successor, retry_grace, audit)
             .await?;
         if matches!(rotation, RefreshRotation::Reused { .. }) {
             // The reuse revoked the grant.
@@ -721,10 +769,14 @@ impl Store for PostgresStore {
         Ok(rotation)
     }
 
-    async fn access_token_revoke(&self, token: &RevokedAccessToken) -> Result<(), StoreError> {
+    async fn access_token_revoke_audited(
+        &self,
+        token: &RevokedAccessToken,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
         self.announced(
             Change::Revocation,
-            self.authorization_access_token_revoke(token).await,
+            self.authorization_access_token_revoke(token, audit).await,
         )
         .await
     }
@@ -736,8 +788,12 @@ impl Store for PostgresStore {
         self.authorization_access_tokens_revoked_since(since).await
     }
 
-    async fn consent_put(&self, consent: &Consent) -> Result<(), StoreError> {
-        self.authorization_consent_put(consent).await
+    async fn consent_put_audited(
+        &self,
+        consent: &Consent,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.authorization_consent_put(consent, audit).await
     }
 
     async fn consent_get(
@@ -755,7 +811,11 @@ impl Store for PostgresStore {
         self.purge_authorization(now).await
     }
 
-    async fn user_insert(&self, user: &User) -> Result<(), StoreError> {
+    async fn user_insert_audited(
+        &self,
+        user: &User,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
         let query = sqlx::query(
             "INSERT INTO users \
              (id, username, username_key, email, email_verified, display_name, tenant, status, \
@@ -774,7 +834,7 @@ impl Store for PostgresStore {
         .bind(user.must_change_password)
         .bind(user.created_at)
         .bind(user.updated_at);
-        self.write(query).await.map(|_| ())
+        self.write_audited(query, audit).await.map(|_| ())
     }
 
     async fn user_get(&self, id: &str) -> Result<Option<User>, StoreError> {
@@ -799,25 +859,27 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn user_set_status(
+    async fn user_set_status_audited(
         &self,
         id: &str,
         status: UserStatus,
         now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
     ) -> Result<bool, StoreError> {
         let query = sqlx::query("UPDATE users SET status = $2, updated_at = $3 WHERE id = $1")
             .bind(id)
             .bind(status.as_str())
             .bind(now);
-        Ok(self.write(query).await? > 0)
+        Ok(self.write_audited(query, audit).await? > 0)
     }
 
-    async fn user_set_password(
+    async fn user_set_password_audited(
         &self,
         id: &str,
         password_hash: &str,
         must_change_password: bool,
         now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
     ) -> Result<bool, StoreError> {
         let query = sqlx::query(
             "UPDATE users SET password_hash = $2, must_change_password = $3, updated_at = $4 \
@@ -827,10 +889,14 @@ impl Store for PostgresStore {
         .bind(password_hash)
         .bind(must_change_password)
         .bind(now);
-        Ok(self.write(query).await? > 0)
+        Ok(self.write_audited(query, audit).await? > 0)
     }
 
-    async fn browser_session_insert(&self, session: &BrowserSession) -> Result<(), StoreError> {
+    async fn browser_session_insert_audited(
+        &self,
+        session: &BrowserSession,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
         let query = sqlx::query(
             "INSERT INTO browser_sessions \
              (id_hash, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, \
@@ -845,7 +911,7 @@ impl Store for PostgresStore {
         .bind(session.absolute_expires_at)
         .bind(session.auth_time)
         .bind(session.amr_column());
-        self.write(query).await.map(|_| ())
+        self.write_audited(query, audit).await.map(|_| ())
     }
 
     async fn browser_session_get(
@@ -902,7 +968,12 @@ impl Store for PostgresStore {
         self.write(query).await
     }
 
-    async fn client_insert(&self, client: &Client) -> Result<(), StoreError> {
+    async fn client_insert_audited(
+        &self,
+        client: &Client,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         let query = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO oauth_clients \
              (client_id, source, created_at, last_used_at, {CLIENT_REPLACEABLE_COLUMNS}) \
@@ -913,9 +984,10 @@ impl Store for PostgresStore {
         .bind(client.created_at)
         .bind(client.last_used_at);
         bind_replaceable(query, client)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(from_sqlx)?;
+        crate::audit::commit(tx, audit).await?;
         Ok(())
     }
 
@@ -930,25 +1002,37 @@ impl Store for PostgresStore {
         row.as_ref().map(client_from_row).transpose()
     }
 
-    async fn client_update(&self, client: &Client) -> Result<bool, StoreError> {
+    async fn client_update_audited(
+        &self,
+        client: &Client,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         let query = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE oauth_clients SET ({CLIENT_REPLACEABLE_COLUMNS}) = \
              ({CLIENT_REPLACEABLE_VALUES_FROM_2}) WHERE client_id = $1"
         )))
         .bind(&client.client_id);
         let result = bind_replaceable(query, client)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(from_sqlx)?;
+        crate::audit::commit(tx, audit).await?;
         Ok(result.rows_affected() > 0)
     }
 
-    async fn client_delete(&self, client_id: &str) -> Result<bool, StoreError> {
+    async fn client_delete_audited(
+        &self,
+        client_id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         let result = sqlx::query("DELETE FROM oauth_clients WHERE client_id = $1")
             .bind(client_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(from_sqlx)?;
+        crate::audit::commit(tx, audit).await?;
         Ok(result.rows_affected() > 0)
     }
 
@@ -992,8 +1076,12 @@ impl Store for PostgresStore {
         Ok(result.rows_affected())
     }
 
-    async fn user_delete(&self, id: &str) -> Result<bool, StoreError> {
-        self.delete_user(id).await
+    async fn user_delete_audited(
+        &self,
+        id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.delete_user(id, audit).await
     }
 
     async fn browser_sessions_of_user(
@@ -1011,16 +1099,25 @@ impl Store for PostgresStore {
         self.authorization_grants_of_client(client_id).await
     }
 
-    async fn factor_insert(&self, factor: &Factor) -> Result<(), StoreError> {
-        self.insert_factor(factor).await
+    async fn factor_insert_audited(
+        &self,
+        factor: &Factor,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.insert_factor(factor, audit).await
     }
 
     async fn factors_of_user(&self, user_id: &str) -> Result<Vec<Factor>, StoreError> {
         self.factors_of(user_id).await
     }
 
-    async fn factor_delete(&self, user_id: &str, id: &str) -> Result<bool, StoreError> {
-        self.delete_factor(user_id, id).await
+    async fn factor_delete_audited(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.delete_factor(user_id, id, audit).await
     }
 
     async fn factor_use(
@@ -1034,13 +1131,15 @@ impl Store for PostgresStore {
         self.use_factor(user_id, id, step, data, now).await
     }
 
-    async fn recovery_codes_set(
+    async fn recovery_codes_set_audited(
         &self,
         user_id: &str,
         code_hashes: &[[u8; 32]],
         now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        self.set_recovery_codes(user_id, code_hashes, now).await
+        self.set_recovery_codes(user_id, code_hashes, now, audit)
+            .await
     }
 
     async fn recovery_code_use(
@@ -1056,8 +1155,12 @@ impl Store for PostgresStore {
         self.recovery_codes_unused(user_id).await
     }
 
-    async fn mfa_reset(&self, user_id: &str) -> Result<u64, StoreError> {
-        self.reset_mfa(user_id).await
+    async fn mfa_reset_audited(
+        &self,
+        user_id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<u64, StoreError> {
+        self.reset_mfa(user_id, audit).await
     }
 
     async fn throttle_get(&self, key: &str) -> Result<Option<Throttle>, StoreError> {
@@ -1100,22 +1203,25 @@ impl Store for PostgresStore {
         self.identities_of(user_id).await
     }
 
-    async fn external_identity_insert(
+    async fn external_identity_insert_audited(
         &self,
         identity: &ExternalIdentity,
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        self.link_identity(identity).await
+        self.link_identity(identity, audit).await
     }
 
-    async fn user_insert_with_identity(
+    async fn user_insert_with_identity_audited(
         &self,
         user: &User,
         identity: &ExternalIdentity,
         grants: &[StoredRoleGrant],
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
         self.announced(
             Change::Authorization,
-            self.insert_user_with_identity(user, identity, grants).await,
+            self.insert_user_with_identity(user, identity, grants, audit)
+                .await,
         )
         .await
     }
@@ -1132,12 +1238,13 @@ impl Store for PostgresStore {
             .await
     }
 
-    async fn external_identities_delete(
+    async fn external_identities_delete_audited(
         &self,
         user_id: &str,
         provider: &str,
+        audit: Option<&AuditEvent>,
     ) -> Result<u64, StoreError> {
-        self.unlink_identities(user_id, provider).await
+        self.unlink_identities(user_id, provider, audit).await
     }
 
     async fn federation_state_insert(&self, state: &FederationState) -> Result<(), StoreError> {
@@ -1192,13 +1299,21 @@ impl Store for PostgresStore {
         self.purge_ceremonies(expired_before).await
     }
 
-    async fn role_put(&self, role: &StoredRole) -> Result<(), StoreError> {
-        self.announced(Change::Authorization, self.put_role(role).await)
+    async fn role_put_audited(
+        &self,
+        role: &StoredRole,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.announced(Change::Authorization, self.put_role(role, audit).await)
             .await
     }
 
-    async fn role_delete(&self, name: &str) -> Result<bool, StoreError> {
-        self.announced(Change::Authorization, self.delete_role(name).await)
+    async fn role_delete_audited(
+        &self,
+        name: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.announced(Change::Authorization, self.delete_role(name, audit).await)
             .await
     }
 
@@ -1206,14 +1321,28 @@ impl Store for PostgresStore {
         self.roles().await
     }
 
-    async fn role_grant_insert(&self, grant: &StoredRoleGrant) -> Result<(), StoreError> {
-        self.announced(Change::Authorization, self.insert_role_grant(grant).await)
-            .await
+    async fn role_grant_insert_audited(
+        &self,
+        grant: &StoredRoleGrant,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.announced(
+            Change::Authorization,
+            self.insert_role_grant(grant, audit).await,
+        )
+        .await
     }
 
-    async fn role_grant_delete(&self, id: &str) -> Result<bool, StoreError> {
-        self.announced(Change::Authorization, self.delete_role_grant(id).await)
-            .await
+    async fn role_grant_delete_audited(
+        &self,
+        id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.announced(
+            Change::Authorization,
+            self.delete_role_grant(id, audit).await,
+        )
+        .await
     }
 
     async fn role_grant_list(&self) -> Result<Vec<StoredRoleGrant>, StoreError> {
@@ -1222,5 +1351,13 @@ impl Store for PostgresStore {
 
     async fn authorization_version(&self) -> Result<i64, StoreError> {
         self.read_authorization_version().await
+    }
+
+    async fn audit_append(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        self.append_audit_events(events).await
+    }
+
+    async fn audit_list(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        self.list_audit(query).await
     }
 }

@@ -73,6 +73,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "authorization version",
         include_str!("../migrations/0012_authorization_version.sql"),
     ),
+    (
+        13,
+        "audit log",
+        include_str!("../migrations/0013_audit_log.sql"),
+    ),
 ];
 
 /// A migrator over [`MIGRATIONS`] that refuses a database holding migrations it does not know.

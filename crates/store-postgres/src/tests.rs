@@ -310,3 +310,52 @@ async fn debug_output_does_not_show_the_password() {
     assert!(!format!("{store:?}").contains(password));
     store.close().await;
 }
+
+#[tokio::test]
+async fn the_audit_log_refuses_updates_and_deletes() {
+    let Some(url) = database_url("the_audit_log_refuses_updates_and_deletes") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await;
+    let store = schema.store().await;
+    store.migrate().await.unwrap();
+    conformance::audit::the_log_survives_refused_tampering(&store, |sql| {
+        let pool = store.pool.clone();
+        async move {
+            sqlx::query(sql)
+                .execute(&pool)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await;
+    let truncate = sqlx::query("TRUNCATE audit_log")
+        .execute(&store.pool)
+        .await
+        .unwrap_err();
+    assert!(truncate.to_string().contains("append-only"), "{truncate}");
+    store.close().await;
+    schema.drop().await;
+}
+
+/// Two stores (two pools, as two replicas have) appending at once: the advisory lock makes them
+/// take turns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_appending_at_once_keep_one_chain() {
+    let Some(url) = database_url("two_replicas_appending_at_once_keep_one_chain") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await;
+    let first = schema.store().await;
+    first.migrate().await.unwrap();
+    let second = schema.store().await;
+    conformance::audit::two_writers_keep_one_chain(
+        std::sync::Arc::new(first.clone()),
+        std::sync::Arc::new(second.clone()),
+    )
+    .await;
+    first.close().await;
+    second.close().await;
+    schema.drop().await;
+}

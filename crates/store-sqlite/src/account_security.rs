@@ -5,7 +5,7 @@ use portcullis_store::columns::{
     BROWSER_SESSION_COLUMNS, BrowserSessionColumns, FACTOR_COLUMNS, FactorColumns,
     browser_session_from_columns, factor_from_columns,
 };
-use portcullis_store::{BrowserSession, Factor, FactorUse, StoreError, Throttle};
+use portcullis_store::{AuditEvent, BrowserSession, Factor, FactorUse, StoreError, Throttle};
 use time::OffsetDateTime;
 
 use crate::error::from_sqlx;
@@ -21,9 +21,13 @@ fn throttle_from_row(row: (i64, i64)) -> Result<Throttle, StoreError> {
 }
 
 impl SqliteStore {
-    pub(crate) async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn delete_user(
+        &self,
+        id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
         let query = sqlx::query("DELETE FROM users WHERE id = $1").bind(id);
-        Ok(self.write(query).await? > 0)
+        Ok(self.write_audited(query, audit).await? > 0)
     }
 
     pub(crate) async fn sessions_of_user(
@@ -43,7 +47,11 @@ impl SqliteStore {
             .collect()
     }
 
-    pub(crate) async fn insert_factor(&self, factor: &Factor) -> Result<(), StoreError> {
+    pub(crate) async fn insert_factor(
+        &self,
+        factor: &Factor,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
         let query = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO mfa_factors ({FACTOR_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         )))
@@ -55,7 +63,7 @@ impl SqliteStore {
         .bind(factor.last_step)
         .bind(to_micros(factor.created_at)?)
         .bind(factor.last_used_at.map(to_micros).transpose()?);
-        self.write(query).await.map(|_| ())
+        self.write_audited(query, audit).await.map(|_| ())
     }
 
     pub(crate) async fn factors_of(&self, user_id: &str) -> Result<Vec<Factor>, StoreError> {
@@ -71,11 +79,16 @@ impl SqliteStore {
             .collect()
     }
 
-    pub(crate) async fn delete_factor(&self, user_id: &str, id: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn delete_factor(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
         let query = sqlx::query("DELETE FROM mfa_factors WHERE id = $1 AND user_id = $2")
             .bind(id)
             .bind(user_id);
-        Ok(self.write(query).await? > 0)
+        Ok(self.write_audited(query, audit).await? > 0)
     }
 
     pub(crate) async fn use_factor(
@@ -127,6 +140,7 @@ impl SqliteStore {
         user_id: &str,
         code_hashes: &[[u8; 32]],
         now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         let user: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM users WHERE id = $1")
@@ -156,7 +170,7 @@ impl SqliteStore {
             .await
             .map_err(from_sqlx)?;
         }
-        tx.commit().await.map_err(from_sqlx)
+        tx.commit_audited(audit).await
     }
 
     pub(crate) async fn use_recovery_code(
@@ -186,7 +200,11 @@ impl SqliteStore {
         Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
-    pub(crate) async fn reset_mfa(&self, user_id: &str) -> Result<u64, StoreError> {
+    pub(crate) async fn reset_mfa(
+        &self,
+        user_id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
         let factors = sqlx::query("DELETE FROM mfa_factors WHERE user_id = $1")
             .bind(user_id)
@@ -199,7 +217,7 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(from_sqlx)?;
-        tx.commit().await.map_err(from_sqlx)?;
+        tx.commit_audited(audit).await?;
         Ok(factors)
     }
 

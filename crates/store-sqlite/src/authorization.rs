@@ -4,8 +4,8 @@
 //! write.
 
 use portcullis_store::{
-    AuthorizationCode, CodeRedemption, Consent, Grant, RefreshRotation, RefreshToken,
-    RevokedAccessToken, StoreError,
+    AuditEvent, AuditOutcome, AuthorizationCode, CodeRedemption, Consent, Grant, RefreshRotation,
+    RefreshToken, RevokedAccessToken, StoreError,
 };
 use sqlx::sqlite::SqliteConnection;
 use time::OffsetDateTime;
@@ -271,6 +271,7 @@ impl SqliteStore {
         now: OffsetDateTime,
         grant: &Grant,
         refresh: Option<&RefreshToken>,
+        audit: AuditOutcome<'_, CodeRedemption>,
     ) -> Result<CodeRedemption, StoreError> {
         let mut tx = self.begin_write().await?;
         let row: Option<CodeRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -287,10 +288,14 @@ impl SqliteStore {
             if let Some(id) = &code.grant_id {
                 revoke_grant(&mut tx, id, now).await?;
             }
-            tx.commit().await.map_err(from_sqlx)?;
-            return Ok(CodeRedemption::Replayed {
-                grant_id: code.grant_id,
-            });
+            return tx
+                .commit_with(
+                    CodeRedemption::Replayed {
+                        grant_id: code.grant_id,
+                    },
+                    audit,
+                )
+                .await;
         }
         if code.expires_at <= now {
             return Ok(CodeRedemption::Expired);
@@ -306,8 +311,7 @@ impl SqliteStore {
         if let Some(refresh) = refresh {
             insert_refresh(&mut tx, refresh).await?;
         }
-        tx.commit().await.map_err(from_sqlx)?;
-        Ok(CodeRedemption::Redeemed)
+        tx.commit_with(CodeRedemption::Redeemed, audit).await
     }
 
     pub(crate) async fn authorization_grant_get(
@@ -328,10 +332,11 @@ impl SqliteStore {
         &self,
         id: &str,
         now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let revoked = revoke_grant(&mut tx, id, now).await?;
-        tx.commit().await.map_err(from_sqlx)?;
+        tx.commit_audited(audit).await?;
         Ok(revoked)
     }
 
@@ -397,6 +402,7 @@ impl SqliteStore {
         now: OffsetDateTime,
         successor: &RefreshToken,
         retry_grace: time::Duration,
+        audit: AuditOutcome<'_, RefreshRotation>,
     ) -> Result<RefreshRotation, StoreError> {
         let mut tx = self.begin_write().await?;
         let Some((token, grant)) = refresh_with_grant(&mut tx, token_hash).await? else {
@@ -417,8 +423,7 @@ impl SqliteStore {
             .await
             .map_err(from_sqlx)?;
             insert_refresh(&mut tx, successor).await?;
-            tx.commit().await.map_err(from_sqlx)?;
-            return Ok(RefreshRotation::Rotated(grant));
+            return tx.commit_with(RefreshRotation::Rotated(grant), audit).await;
         };
         let previous = match token.successor_hash {
             Some(hash) => refresh_with_grant(&mut tx, &hash)
@@ -448,17 +453,17 @@ impl SqliteStore {
             .await
             .map_err(from_sqlx)?;
             insert_refresh(&mut tx, successor).await?;
-            tx.commit().await.map_err(from_sqlx)?;
-            return Ok(RefreshRotation::Retried(grant));
+            return tx.commit_with(RefreshRotation::Retried(grant), audit).await;
         }
         revoke_grant(&mut tx, &grant.id, now).await?;
-        tx.commit().await.map_err(from_sqlx)?;
-        Ok(RefreshRotation::Reused { grant_id: grant.id })
+        tx.commit_with(RefreshRotation::Reused { grant_id: grant.id }, audit)
+            .await
     }
 
     pub(crate) async fn authorization_access_token_revoke(
         &self,
         token: &RevokedAccessToken,
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
@@ -471,7 +476,7 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(from_sqlx)?;
-        tx.commit().await.map_err(from_sqlx)
+        tx.commit_audited(audit).await
     }
 
     pub(crate) async fn authorization_access_tokens_revoked_since(
@@ -500,6 +505,7 @@ impl SqliteStore {
     pub(crate) async fn authorization_consent_put(
         &self,
         consent: &Consent,
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
@@ -517,7 +523,7 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(from_sqlx)?;
-        tx.commit().await.map_err(from_sqlx)
+        tx.commit_audited(audit).await
     }
 
     pub(crate) async fn authorization_consent_get(

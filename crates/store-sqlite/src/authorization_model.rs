@@ -1,6 +1,8 @@
 //! Custom roles and role grants, in SQLite.
 
-use portcullis_store::{GrantScopeKind, GranteeKind, StoreError, StoredRole, StoredRoleGrant};
+use portcullis_store::{
+    AuditEvent, GrantScopeKind, GranteeKind, StoreError, StoredRole, StoredRoleGrant,
+};
 
 use crate::error::from_sqlx;
 use crate::{SqliteStore, from_micros, to_micros};
@@ -42,7 +44,11 @@ fn grant_from_row(row: GrantRow) -> Result<StoredRoleGrant, StoreError> {
 }
 
 impl SqliteStore {
-    pub(crate) async fn put_role(&self, role: &StoredRole) -> Result<(), StoreError> {
+    pub(crate) async fn put_role(
+        &self,
+        role: &StoredRole,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
         let query = sqlx::query(
             "INSERT INTO roles (name, inherits, permissions, description, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO UPDATE SET \
@@ -55,10 +61,14 @@ impl SqliteStore {
         .bind(role.description.as_deref())
         .bind(to_micros(role.created_at)?)
         .bind(to_micros(role.updated_at)?);
-        self.write(query).await.map(|_| ())
+        self.write_audited(query, audit).await.map(|_| ())
     }
 
-    pub(crate) async fn delete_role(&self, name: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn delete_role(
+        &self,
+        name: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let (granted,): (i64,) = sqlx::query_as("SELECT count(*) FROM role_grants WHERE role = $1")
             .bind(name)
@@ -76,7 +86,7 @@ impl SqliteStore {
             .await
             .map_err(from_sqlx)?
             .rows_affected();
-        tx.commit().await.map_err(from_sqlx)?;
+        tx.commit_audited(audit).await?;
         Ok(deleted > 0)
     }
 
@@ -94,6 +104,7 @@ impl SqliteStore {
     pub(crate) async fn insert_role_grant(
         &self,
         grant: &StoredRoleGrant,
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
         let query = sqlx::query(
             "INSERT INTO role_grants (id, grantee_kind, grantee, role, scope_kind, scope, created_at) \
@@ -106,12 +117,16 @@ impl SqliteStore {
         .bind(grant.scope_kind.as_str())
         .bind(&grant.scope)
         .bind(to_micros(grant.created_at)?);
-        self.write(query).await.map(|_| ())
+        self.write_audited(query, audit).await.map(|_| ())
     }
 
-    pub(crate) async fn delete_role_grant(&self, id: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn delete_role_grant(
+        &self,
+        id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
         let query = sqlx::query("DELETE FROM role_grants WHERE id = $1").bind(id);
-        Ok(self.write(query).await? > 0)
+        Ok(self.write_audited(query, audit).await? > 0)
     }
 
     pub(crate) async fn role_grants(&self) -> Result<Vec<StoredRoleGrant>, StoreError> {

@@ -18,6 +18,7 @@
 //! forgets an in-memory database when its last connection closes.
 
 mod account_security;
+mod audit;
 mod authorization;
 mod authorization_model;
 mod error;
@@ -39,11 +40,12 @@ use portcullis_store::columns::{
     browser_session_from_columns, user_from_columns,
 };
 use portcullis_store::{
-    Announce, ApiKey, ApiKeyKind, ApplicationType, AuthorizationCode, BrowserSession, CeremonyKind,
-    Change, Client, ClientSource, CodeRedemption, Consent, ExternalIdentity, Factor, FactorUse,
-    FederationState, Grant, ProviderToken, RefreshRotation, RefreshToken, RelaySession,
-    RevokedAccessToken, SessionKey, SigningKey, Store, StoreError, StoredRole, StoredRoleGrant,
-    Throttle, TokenEndpointAuthMethod, User, UserStatus, WebauthnCeremony, username_key,
+    Announce, ApiKey, ApiKeyKind, ApplicationType, AuditEvent, AuditOutcome, AuditQuery,
+    AuditRecord, AuthorizationCode, BrowserSession, CeremonyKind, Change, Client, ClientSource,
+    CodeRedemption, Consent, ExternalIdentity, Factor, FactorUse, FederationState, Grant,
+    ProviderToken, RefreshRotation, RefreshToken, RelaySession, RevokedAccessToken, SessionKey,
+    SigningKey, Store, StoreError, StoredRole, StoredRoleGrant, Throttle, TokenEndpointAuthMethod,
+    User, UserStatus, WebauthnCeremony, username_key,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -92,6 +94,30 @@ impl WriteTransaction {
     /// transaction rolls back and the turn passes on as well.)
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
         self.tx.commit().await
+    }
+
+    /// Appends `audit`, when given, to the audit log, then commits: the change and its record
+    /// are committed together or not at all.
+    pub(crate) async fn commit_audited(
+        mut self,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        if let Some(event) = audit {
+            audit::append(&mut self, event).await?;
+        }
+        self.commit().await.map_err(from_sqlx)
+    }
+
+    /// Commits a change whose record depends on its `outcome` (see [`AuditOutcome`]), and returns
+    /// the outcome.
+    pub(crate) async fn commit_with<T>(
+        self,
+        outcome: T,
+        audit: AuditOutcome<'_, T>,
+    ) -> Result<T, StoreError> {
+        let event = audit.and_then(|audit| audit(&outcome));
+        self.commit_audited(event.as_ref()).await?;
+        Ok(outcome)
     }
 }
 
@@ -496,6 +522,18 @@ impl SqliteStore {
         Ok(result.rows_affected())
     }
 
+    /// [`SqliteStore::write`], appending `audit` (when given) in the same transaction.
+    async fn write_audited(
+        &self,
+        query: sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments>,
+        audit: Option<&AuditEvent>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let result = query.execute(&mut *tx).await.map_err(from_sqlx)?;
+        tx.commit_audited(audit).await?;
+        Ok(result.rows_affected())
+    }
+
     /// The one `api_keys` row whose `column` equals `value`.
     async fn api_key_where<'a, T>(
         &self,
@@ -632,7 +670,11 @@ impl Store for SqliteStore {
         Ok(result.rows_affected())
     }
 
-    async fn api_key_insert(&self, key: &ApiKey) -> Result<(), StoreError> {
+    async fn api_key_insert_audited(
+        &self,
+        key: &ApiKey,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO api_keys \
@@ -654,7 +696,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(from_sqlx)?;
-        tx.commit().await.map_err(from_sqlx)
+        tx.commit_audited(audit).await
     }
 
     async fn api_key_by_hash(&self, secret_hash: &[u8; 32]) -> Result<Option<ApiKey>, StoreError> {
@@ -722,7 +764,12 @@ impl Store for SqliteStore {
         Ok(result.rows_affected() > 0)
     }
 
-    async fn api_key_revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn api_key_revoke_audited(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let result =
             sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
@@ -731,12 +778,16 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(from_sqlx)?;
-        tx.commit().await.map_err(from_sqlx)?;
+        tx.commit_audited(audit).await?;
         self.announced(Change::Revocation, Ok(result.rows_affected() > 0))
             .await
     }
 
-    async fn signing_key_insert(&self, key: &SigningKey) -> Result<(), StoreError> {
+    async fn signing_key_insert_audited(
+        &self,
+        key: &SigningKey,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO signing_keys \
@@ -753,7 +804,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(from_sqlx)?;
-        tx.commit().await.map_err(from_sqlx)
+        tx.commit_audited(audit).await
     }
 
     async fn signing_key_list(&self) -> Result<Vec<SigningKey>, StoreError> {
@@ -768,7 +819,12 @@ impl Store for SqliteStore {
         rows.into_iter().map(signing_key_from_row).collect()
     }
 
-    async fn signing_key_retire(&self, kid: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn signing_key_retire_audited(
+        &self,
+        kid: &str,
+        at: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         // SQLite's two-argument MIN is NULL if either is, hence the COALESCE.
         let result = sqlx::query(
@@ -780,7 +836,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(from_sqlx)?;
-        tx.commit().await.map_err(from_sqlx)?;
+        tx.commit_audited(audit).await?;
         Ok(result.rows_affected() > 0)
     }
 
@@ -806,14 +862,15 @@ impl Store for SqliteStore {
         self.authorization_code_get(code_hash).await
     }
 
-    async fn code_redeem(
+    async fn code_redeem_audited(
         &self,
         code_hash: &[u8; 32],
         now: OffsetDateTime,
         grant: &Grant,
         refresh: Option<&RefreshToken>,
+        audit: AuditOutcome<'_, CodeRedemption>,
     ) -> Result<CodeRedemption, StoreError> {
-        self.authorization_code_redeem(code_hash, now, grant, refresh)
+        self.authorization_code_redeem(code_hash, now, grant, refresh, audit)
             .await
     }
 
@@ -821,10 +878,15 @@ impl Store for SqliteStore {
         self.authorization_grant_get(id).await
     }
 
-    async fn grant_revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn grant_revoke_audited(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
         self.announced(
             Change::Revocation,
-            self.authorization_grant_revoke(id, now).await,
+            self.authorization_grant_revoke(id, now, audit).await,
         )
         .await
     }
@@ -840,15 +902,16 @@ impl Store for SqliteStore {
         self.authorization_refresh_get(token_hash).await
     }
 
-    async fn refresh_rotate(
+    async fn refresh_rotate_audited(
         &self,
         token_hash: &[u8; 32],
         now: OffsetDateTime,
         successor: &RefreshToken,
         retry_grace: time::Duration,
+        audit: AuditOutcome<'_, RefreshRotation>,
     ) -> Result<RefreshRotation, StoreError> {
         let rotation = self
-            .authorization_refresh_rotate(token_hash, now, successor, retry_grace)
+            .authorization_refresh_rotate(token_hash, now, successor, retry_grace, audit)
             .await?;
         if matches!(rotation, RefreshRotation::Reused { .. }) {
             // The reuse revoked the grant.
@@ -857,10 +920,14 @@ impl Store for SqliteStore {
         Ok(rotation)
     }
 
-    async fn access_token_revoke(&self, token: &RevokedAccessToken) -> Result<(), StoreError> {
+    async fn access_token_revoke_audited(
+        &self,
+        token: &RevokedAccessToken,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
         self.announced(
             Change::Revocation,
-            self.authorization_access_token_revoke(token).await,
+            self.authorization_access_token_revoke(token, audit).await,
         )
         .await
     }
@@ -872,8 +939,12 @@ impl Store for SqliteStore {
         self.authorization_access_tokens_revoked_since(since).await
     }
 
-    async fn consent_put(&self, consent: &Consent) -> Result<(), StoreError> {
-        self.authorization_consent_put(consent).await
+    async fn consent_put_audited(
+        &self,
+        consent: &Consent,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.authorization_consent_put(consent, audit).await
     }
 
     async fn consent_get(
@@ -891,7 +962,11 @@ impl Store for SqliteStore {
         self.purge_authorization(now).await
     }
 
-    async fn user_insert(&self, user: &User) -> Result<(), StoreError> {
+    async fn user_insert_audited(
+        &self,
+        user: &User,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
         let query = sqlx::query(
             "INSERT INTO users \
              (id, username, username_key, email, email_verified, display_name, tenant, status, \
@@ -910,7 +985,7 @@ impl Store for SqliteStore {
         .bind(user.must_change_password)
         .bind(to_micros(user.created_at)?)
         .bind(to_micros(user.updated_at)?);
-        self.write(query).await.map(|_| ())
+        self.write_audited(query, audit).await.map(|_| ())
     }
 
     async fn user_get(&self, id: &str) -> Result<Option<User>, StoreError> {
@@ -935,25 +1010,27 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn user_set_status(
+    async fn user_set_status_audited(
         &self,
         id: &str,
         status: UserStatus,
         now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
     ) -> Result<bool, StoreError> {
         let query = sqlx::query("UPDATE users SET status = $2, updated_at = $3 WHERE id = $1")
             .bind(id)
             .bind(status.as_str())
             .bind(to_micros(now)?);
-        Ok(self.write(query).await? > 0)
+        Ok(self.write_audited(query, audit).await? > 0)
     }
 
-    async fn user_set_password(
+    async fn user_set_password_audited(
         &self,
         id: &str,
         password_hash: &str,
         must_change_password: bool,
         now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
     ) -> Result<bool, StoreError> {
         let query = sqlx::query(
             "UPDATE users SET password_hash = $2, must_change_password = $3, updated_at = $4 \
@@ -963,10 +1040,14 @@ impl Store for SqliteStore {
         .bind(password_hash)
         .bind(must_change_password)
         .bind(to_micros(now)?);
-        Ok(self.write(query).await? > 0)
+        Ok(self.write_audited(query, audit).await? > 0)
     }
 
-    async fn browser_session_insert(&self, session: &BrowserSession) -> Result<(), StoreError> {
+    async fn browser_session_insert_audited(
+        &self,
+        session: &BrowserSession,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
         let query = sqlx::query(
             "INSERT INTO browser_sessions \
              (id_hash, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, \
@@ -981,7 +1062,7 @@ impl Store for SqliteStore {
         .bind(to_micros(session.absolute_expires_at)?)
         .bind(to_micros(session.auth_time)?)
         .bind(session.amr_column());
-        self.write(query).await.map(|_| ())
+        self.write_audited(query, audit).await.map(|_| ())
     }
 
     async fn browser_session_get(
@@ -1037,7 +1118,11 @@ impl Store for SqliteStore {
         self.write(query).await
     }
 
-    async fn client_insert(&self, client: &Client) -> Result<(), StoreError> {
+    async fn client_insert_audited(
+        &self,
+        client: &Client,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         let query = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO oauth_clients \
@@ -1052,7 +1137,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(from_sqlx)?;
-        tx.commit().await.map_err(from_sqlx)
+        tx.commit_audited(audit).await
     }
 
     async fn client_get(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
@@ -1066,7 +1151,11 @@ impl Store for SqliteStore {
         row.as_ref().map(client_from_row).transpose()
     }
 
-    async fn client_update(&self, client: &Client) -> Result<bool, StoreError> {
+    async fn client_update_audited(
+        &self,
+        client: &Client,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let query = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE oauth_clients SET ({CLIENT_REPLACEABLE_COLUMNS}) = \
@@ -1077,18 +1166,22 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(from_sqlx)?;
-        tx.commit().await.map_err(from_sqlx)?;
+        tx.commit_audited(audit).await?;
         Ok(result.rows_affected() > 0)
     }
 
-    async fn client_delete(&self, client_id: &str) -> Result<bool, StoreError> {
+    async fn client_delete_audited(
+        &self,
+        client_id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let result = sqlx::query("DELETE FROM oauth_clients WHERE client_id = $1")
             .bind(client_id)
             .execute(&mut *tx)
             .await
             .map_err(from_sqlx)?;
-        tx.commit().await.map_err(from_sqlx)?;
+        tx.commit_audited(audit).await?;
         Ok(result.rows_affected() > 0)
     }
 
@@ -1136,8 +1229,12 @@ impl Store for SqliteStore {
         Ok(result.rows_affected())
     }
 
-    async fn user_delete(&self, id: &str) -> Result<bool, StoreError> {
-        self.delete_user(id).await
+    async fn user_delete_audited(
+        &self,
+        id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.delete_user(id, audit).await
     }
 
     async fn browser_sessions_of_user(
@@ -1155,16 +1252,25 @@ impl Store for SqliteStore {
         self.authorization_grants_of_client(client_id).await
     }
 
-    async fn factor_insert(&self, factor: &Factor) -> Result<(), StoreError> {
-        self.insert_factor(factor).await
+    async fn factor_insert_audited(
+        &self,
+        factor: &Factor,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.insert_factor(factor, audit).await
     }
 
     async fn factors_of_user(&self, user_id: &str) -> Result<Vec<Factor>, StoreError> {
         self.factors_of(user_id).await
     }
 
-    async fn factor_delete(&self, user_id: &str, id: &str) -> Result<bool, StoreError> {
-        self.delete_factor(user_id, id).await
+    async fn factor_delete_audited(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.delete_factor(user_id, id, audit).await
     }
 
     async fn factor_use(
@@ -1178,13 +1284,15 @@ impl Store for SqliteStore {
         self.use_factor(user_id, id, step, data, now).await
     }
 
-    async fn recovery_codes_set(
+    async fn recovery_codes_set_audited(
         &self,
         user_id: &str,
         code_hashes: &[[u8; 32]],
         now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        self.set_recovery_codes(user_id, code_hashes, now).await
+        self.set_recovery_codes(user_id, code_hashes, now, audit)
+            .await
     }
 
     async fn recovery_code_use(
@@ -1200,8 +1308,12 @@ impl Store for SqliteStore {
         self.recovery_codes_unused(user_id).await
     }
 
-    async fn mfa_reset(&self, user_id: &str) -> Result<u64, StoreError> {
-        self.reset_mfa(user_id).await
+    async fn mfa_reset_audited(
+        &self,
+        user_id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<u64, StoreError> {
+        self.reset_mfa(user_id, audit).await
     }
 
     async fn throttle_get(&self, key: &str) -> Result<Option<Throttle>, StoreError> {
@@ -1244,22 +1356,25 @@ impl Store for SqliteStore {
         self.identities_of(user_id).await
     }
 
-    async fn external_identity_insert(
+    async fn external_identity_insert_audited(
         &self,
         identity: &ExternalIdentity,
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        self.link_identity(identity).await
+        self.link_identity(identity, audit).await
     }
 
-    async fn user_insert_with_identity(
+    async fn user_insert_with_identity_audited(
         &self,
         user: &User,
         identity: &ExternalIdentity,
         grants: &[StoredRoleGrant],
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
         self.announced(
             Change::Authorization,
-            self.insert_user_with_identity(user, identity, grants).await,
+            self.insert_user_with_identity(user, identity, grants, audit)
+                .await,
         )
         .await
     }
@@ -1276,12 +1391,13 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn external_identities_delete(
+    async fn external_identities_delete_audited(
         &self,
         user_id: &str,
         provider: &str,
+        audit: Option<&AuditEvent>,
     ) -> Result<u64, StoreError> {
-        self.unlink_identities(user_id, provider).await
+        self.unlink_identities(user_id, provider, audit).await
     }
 
     async fn federation_state_insert(&self, state: &FederationState) -> Result<(), StoreError> {
@@ -1336,13 +1452,21 @@ impl Store for SqliteStore {
         self.purge_ceremonies(expired_before).await
     }
 
-    async fn role_put(&self, role: &StoredRole) -> Result<(), StoreError> {
-        self.announced(Change::Authorization, self.put_role(role).await)
+    async fn role_put_audited(
+        &self,
+        role: &StoredRole,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.announced(Change::Authorization, self.put_role(role, audit).await)
             .await
     }
 
-    async fn role_delete(&self, name: &str) -> Result<bool, StoreError> {
-        self.announced(Change::Authorization, self.delete_role(name).await)
+    async fn role_delete_audited(
+        &self,
+        name: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.announced(Change::Authorization, self.delete_role(name, audit).await)
             .await
     }
 
@@ -1350,14 +1474,28 @@ impl Store for SqliteStore {
         self.roles().await
     }
 
-    async fn role_grant_insert(&self, grant: &StoredRoleGrant) -> Result<(), StoreError> {
-        self.announced(Change::Authorization, self.insert_role_grant(grant).await)
-            .await
+    async fn role_grant_insert_audited(
+        &self,
+        grant: &StoredRoleGrant,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.announced(
+            Change::Authorization,
+            self.insert_role_grant(grant, audit).await,
+        )
+        .await
     }
 
-    async fn role_grant_delete(&self, id: &str) -> Result<bool, StoreError> {
-        self.announced(Change::Authorization, self.delete_role_grant(id).await)
-            .await
+    async fn role_grant_delete_audited(
+        &self,
+        id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.announced(
+            Change::Authorization,
+            self.delete_role_grant(id, audit).await,
+        )
+        .await
     }
 
     async fn role_grant_list(&self) -> Result<Vec<StoredRoleGrant>, StoreError> {
@@ -1366,5 +1504,13 @@ impl Store for SqliteStore {
 
     async fn authorization_version(&self) -> Result<i64, StoreError> {
         self.read_authorization_version().await
+    }
+
+    async fn audit_append(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        self.append_audit_events(events).await
+    }
+
+    async fn audit_list(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        self.list_audit(query).await
     }
 }

@@ -306,3 +306,31 @@ fn database_files_are_found_as_connect_would_open_them() {
         Err(StoreError::Config(_))
     ));
 }
+
+#[tokio::test]
+async fn the_audit_log_refuses_updates_and_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = migrated_file_store(dir.path()).await;
+    conformance::audit::the_log_survives_refused_tampering(&store, |sql| {
+        let pool = store.pool.clone();
+        async move {
+            sqlx::query(sql)
+                .execute(&pool)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await;
+}
+
+/// Two stores on one file stand for two processes (each has its own turn to write).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_appending_at_once_keep_one_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = migrated_file_store(dir.path()).await;
+    let second = SqliteStore::connect(&file_url(dir.path(), "nested/dirs/portcullis.db"))
+        .await
+        .unwrap();
+    conformance::audit::two_writers_keep_one_chain(Arc::new(first), Arc::new(second)).await;
+}

@@ -1,4 +1,4 @@
-//! The column layouts of the accounts tables, shared by the SQL backends.
+//! The column layouts of the accounts tables and the audit log, shared by the SQL backends.
 //!
 //! Each backend selects these columns in this order into the tuples below, with its own type for
 //! timestamps (SQLite's INTEGER microseconds, PostgreSQL's `TIMESTAMPTZ`), and turns the tuple
@@ -7,8 +7,8 @@
 use time::OffsetDateTime;
 
 use crate::{
-    BrowserSession, CeremonyKind, ExternalIdentity, Factor, FactorKind, FederationState,
-    ProviderToken, StoreError, User, UserStatus, WebauthnCeremony,
+    AuditEvent, AuditRecord, BrowserSession, CeremonyKind, ExternalIdentity, Factor, FactorKind,
+    FederationState, ProviderToken, StoreError, User, UserStatus, WebauthnCeremony,
 };
 
 /// The columns of `users`, in the order of [`UserColumns`].
@@ -264,5 +264,73 @@ pub fn ceremony_from_columns<T>(
         kind,
         state,
         expires_at: time(expires_at, "expires_at")?,
+    })
+}
+
+/// The columns of `audit_log`, in the order of [`AuditColumns`].
+pub const AUDIT_COLUMNS: &str = "seq, time, actor, tenant, client, action, target, decision, \
+                                 reason, request_id, source, prev_hash, hash";
+
+/// One `audit_log` row, with its time of type `T`.
+pub type AuditColumns<T> = (
+    i64,
+    T,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Vec<u8>,
+    Vec<u8>,
+);
+
+/// A 32-byte hash column of `audit_log`.
+pub fn audit_hash(bytes: Vec<u8>, column: &str) -> Result<[u8; 32], StoreError> {
+    // The table's CHECK constraint rules this out; a failure means a damaged database.
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Backend(format!("audit_log.{column} is not 32 bytes")))
+}
+
+/// The record a row holds; `time` as for [`user_from_columns`].
+pub fn audit_record_from_columns<T>(
+    row: AuditColumns<T>,
+    time: impl Fn(T, &'static str) -> Result<OffsetDateTime, StoreError>,
+) -> Result<AuditRecord, StoreError> {
+    let (
+        seq,
+        at,
+        actor,
+        tenant,
+        client,
+        action,
+        target,
+        decision,
+        reason,
+        request_id,
+        source,
+        prev_hash,
+        hash,
+    ) = row;
+    Ok(AuditRecord {
+        seq,
+        event: AuditEvent {
+            time: time(at, "time")?,
+            actor,
+            tenant,
+            client,
+            action,
+            target,
+            decision,
+            reason,
+            request_id,
+            source,
+        },
+        prev_hash: audit_hash(prev_hash, "prev_hash")?,
+        hash: audit_hash(hash, "hash")?,
     })
 }

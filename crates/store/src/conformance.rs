@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 mod account_security;
+pub mod audit;
 mod authorization;
 mod authorization_model;
 pub mod changes;
@@ -269,6 +270,7 @@ pub async fn run_all_in(store: &dyn Store, scope: &Scope) {
     authorization_model::run_all_in(store, scope).await;
     webauthn::run_all_in(store, scope).await;
     clients::run_all_in(store, scope).await;
+    audit::run_all_in(store, scope).await;
 }
 
 /// `ping` succeeds on a working store.

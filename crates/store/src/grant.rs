@@ -161,6 +161,23 @@ pub enum RefreshRotation {
     Reused { grant_id: String },
 }
 
+impl RefreshRotation {
+    /// Whether this outcome changed the store (and so is what an audit record describes).
+    pub fn changed(&self) -> bool {
+        matches!(
+            self,
+            Self::Rotated(_) | Self::Retried(_) | Self::Reused { .. }
+        )
+    }
+}
+
+impl CodeRedemption {
+    /// Whether this outcome changed the store (and so is what an audit record describes).
+    pub fn changed(&self) -> bool {
+        matches!(self, Self::Redeemed | Self::Replayed { .. })
+    }
+}
+
 /// An access token revoked before it expired: the gateway refuses it until `expires_at`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevokedAccessToken {

@@ -7,6 +7,7 @@
 
 mod account_security;
 mod api_key;
+pub mod audit;
 mod browser_session;
 mod changes;
 mod client;
@@ -29,6 +30,7 @@ pub use account_security::{
     CeremonyKind, Factor, FactorKind, FactorUse, RecoveryCode, Throttle, WebauthnCeremony,
 };
 pub use api_key::{ApiKey, ApiKeyKind};
+pub use audit::{AuditEvent, AuditQuery, AuditRecord};
 pub use browser_session::BrowserSession;
 pub use changes::{Announce, Change, ChangeSignals};
 pub use client::{ApplicationType, Client, ClientSource, TokenEndpointAuthMethod};
@@ -60,9 +62,21 @@ impl std::fmt::Debug for ShortHash<'_> {
     }
 }
 
+/// A caller's choice of audit record for a change whose outcome only the store knows (a code
+/// redemption, a refresh rotation): called inside the transaction with an outcome that changes
+/// the store (`changed()`), it returns the record to append, or `None` to append nothing.
+/// Outcomes that change nothing commit nothing, and the caller records them itself if it wants.
+pub type AuditOutcome<'a, T> = Option<&'a (dyn Fn(&T) -> Option<AuditEvent> + Send + Sync)>;
+
 /// Everything Portcullis persists.
 ///
 /// Implementations must make each method atomic; methods that write are single transactions.
+///
+/// The changes that the audit log records come in two spellings: `x_audited(…, audit)`, which
+/// appends `audit` (when given) to the audit log in the same transaction as the change, so that
+/// the change and its record are committed together or not at all, and `x(…)`, the same without a
+/// record (for tests and for internal writes that are not events). A change that fails appends
+/// nothing.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// A short name for logs and `/readyz`: `sqlite`, `postgres` or `memory`.
@@ -100,7 +114,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ///
     /// Fails with [`StoreError::Conflict`] if another key has the same `id`, `secret_hash` or
     /// service-token client id; nothing is written then.
-    async fn api_key_insert(&self, key: &ApiKey) -> Result<(), StoreError>;
+    async fn api_key_insert_audited(
+        &self,
+        key: &ApiKey,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError>;
+
+    /// [`Store::api_key_insert_audited`] with nothing to audit.
+    async fn api_key_insert(&self, key: &ApiKey) -> Result<(), StoreError> {
+        self.api_key_insert_audited(key, None).await
+    }
 
     /// Looks a key up by the SHA-256 of its secret.
     ///
@@ -130,7 +153,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ///
     /// Idempotent: returns `true` if this call revoked it, `false` if no key has that id or it was
     /// already revoked (the first revocation time is kept). An expired key can still be revoked.
-    async fn api_key_revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
+    async fn api_key_revoke_audited(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError>;
+
+    /// [`Store::api_key_revoke_audited`] with nothing to audit.
+    async fn api_key_revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.api_key_revoke_audited(id, now, None).await
+    }
 
     /// The keys revoked at or after `since`, by `revoked_at` (then `id`).
     ///
@@ -144,7 +177,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ///
     /// Fails with [`StoreError::Conflict`] if a key with the same `kid` exists; nothing is
     /// written then.
-    async fn signing_key_insert(&self, key: &SigningKey) -> Result<(), StoreError>;
+    async fn signing_key_insert_audited(
+        &self,
+        key: &SigningKey,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError>;
+
+    /// [`Store::signing_key_insert_audited`] with nothing to audit.
+    async fn signing_key_insert(&self, key: &SigningKey) -> Result<(), StoreError> {
+        self.signing_key_insert_audited(key, None).await
+    }
 
     /// Every signing key, retired ones included, oldest first (by `created_at`, then `kid`
     /// compared byte-wise).
@@ -157,7 +199,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// an earlier instant, which is kept (a retirement is only ever brought forward, so two
     /// rotations racing each other, or an emergency retirement racing a rotation, end with the
     /// earliest time). Returns `false` if no key has that `kid`.
-    async fn signing_key_retire(&self, kid: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
+    async fn signing_key_retire_audited(
+        &self,
+        kid: &str,
+        at: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError>;
+
+    /// [`Store::signing_key_retire_audited`] with nothing to audit.
+    async fn signing_key_retire(&self, kid: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
+        self.signing_key_retire_audited(kid, at, None).await
+    }
 
     /// Deletes every key whose `retire_after` is strictly before `retired_before`; returns how
     /// many were deleted. Current keys (no `retire_after`) are never deleted.
@@ -175,20 +227,43 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// that first redemption revoked at `now` and nothing stored. The caller checks the request
     /// against the code (client, redirect URI, PKCE) before calling this, so an invalid replay
     /// changes nothing.
+    async fn code_redeem_audited(
+        &self,
+        code_hash: &[u8; 32],
+        now: OffsetDateTime,
+        grant: &Grant,
+        refresh: Option<&RefreshToken>,
+        audit: AuditOutcome<'_, CodeRedemption>,
+    ) -> Result<CodeRedemption, StoreError>;
+
+    /// [`Store::code_redeem_audited`] with nothing to audit.
     async fn code_redeem(
         &self,
         code_hash: &[u8; 32],
         now: OffsetDateTime,
         grant: &Grant,
         refresh: Option<&RefreshToken>,
-    ) -> Result<CodeRedemption, StoreError>;
+    ) -> Result<CodeRedemption, StoreError> {
+        self.code_redeem_audited(code_hash, now, grant, refresh, None)
+            .await
+    }
 
     /// A grant by id.
     async fn grant_get(&self, id: &str) -> Result<Option<Grant>, StoreError>;
 
     /// Revokes a grant at `now` (idempotent: the first revocation time is kept); returns `true` if
     /// this call revoked it. Its refresh tokens stop working with it.
-    async fn grant_revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
+    async fn grant_revoke_audited(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError>;
+
+    /// [`Store::grant_revoke_audited`] with nothing to audit.
+    async fn grant_revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.grant_revoke_audited(id, now, None).await
+    }
 
     /// The grants revoked at or after `since`, by `revoked_at` then `id`. Every replica polls this
     /// to refuse the access tokens of revoked grants.
@@ -204,16 +279,38 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// exchanged for `successor`; a token rotated less than `retry_grace` ago whose successor was
     /// never used may be presented once more (the successor is withdrawn and `successor` stored
     /// instead); any other reuse revokes the grant.
+    async fn refresh_rotate_audited(
+        &self,
+        token_hash: &[u8; 32],
+        now: OffsetDateTime,
+        successor: &RefreshToken,
+        retry_grace: time::Duration,
+        audit: AuditOutcome<'_, RefreshRotation>,
+    ) -> Result<RefreshRotation, StoreError>;
+
+    /// [`Store::refresh_rotate_audited`] with nothing to audit.
     async fn refresh_rotate(
         &self,
         token_hash: &[u8; 32],
         now: OffsetDateTime,
         successor: &RefreshToken,
         retry_grace: time::Duration,
-    ) -> Result<RefreshRotation, StoreError>;
+    ) -> Result<RefreshRotation, StoreError> {
+        self.refresh_rotate_audited(token_hash, now, successor, retry_grace, None)
+            .await
+    }
 
     /// Records the revocation of an access token (idempotent).
-    async fn access_token_revoke(&self, token: &RevokedAccessToken) -> Result<(), StoreError>;
+    async fn access_token_revoke_audited(
+        &self,
+        token: &RevokedAccessToken,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError>;
+
+    /// [`Store::access_token_revoke_audited`] with nothing to audit.
+    async fn access_token_revoke(&self, token: &RevokedAccessToken) -> Result<(), StoreError> {
+        self.access_token_revoke_audited(token, None).await
+    }
 
     /// The access tokens revoked at or after `since`, by `revoked_at` then `jti`.
     async fn access_tokens_revoked_since(
@@ -222,7 +319,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Vec<RevokedAccessToken>, StoreError>;
 
     /// Records (or replaces) a remembered consent.
-    async fn consent_put(&self, consent: &Consent) -> Result<(), StoreError>;
+    async fn consent_put_audited(
+        &self,
+        consent: &Consent,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError>;
+
+    /// [`Store::consent_put_audited`] with nothing to audit.
+    async fn consent_put(&self, consent: &Consent) -> Result<(), StoreError> {
+        self.consent_put_audited(consent, None).await
+    }
 
     /// The remembered consent of `subject` for `client_id` at `redirect_uri` and `resource`.
     async fn consent_get(
@@ -241,7 +347,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ///
     /// Fails with [`StoreError::Conflict`] if another user has the same `id`, or a username equal
     /// to this one without regard to case ([`username_key`]); nothing is written then.
-    async fn user_insert(&self, user: &User) -> Result<(), StoreError>;
+    async fn user_insert_audited(
+        &self,
+        user: &User,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError>;
+
+    /// [`Store::user_insert_audited`] with nothing to audit.
+    async fn user_insert(&self, user: &User) -> Result<(), StoreError> {
+        self.user_insert_audited(user, None).await
+    }
 
     /// Looks a user up by id.
     async fn user_get(&self, id: &str) -> Result<Option<User>, StoreError>;
@@ -255,28 +370,61 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn user_list(&self) -> Result<Vec<User>, StoreError>;
 
     /// Sets the user's status and `updated_at`; returns `false` if no user has that id.
+    async fn user_set_status_audited(
+        &self,
+        id: &str,
+        status: UserStatus,
+        now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError>;
+
+    /// [`Store::user_set_status_audited`] with nothing to audit.
     async fn user_set_status(
         &self,
         id: &str,
         status: UserStatus,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<bool, StoreError> {
+        self.user_set_status_audited(id, status, now, None).await
+    }
 
     /// Replaces the user's password hash and `must_change_password`, and sets `updated_at`;
     /// returns `false` if no user has that id.
+    async fn user_set_password_audited(
+        &self,
+        id: &str,
+        password_hash: &str,
+        must_change_password: bool,
+        now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError>;
+
+    /// [`Store::user_set_password_audited`] with nothing to audit.
     async fn user_set_password(
         &self,
         id: &str,
         password_hash: &str,
         must_change_password: bool,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<bool, StoreError> {
+        self.user_set_password_audited(id, password_hash, must_change_password, now, None)
+            .await
+    }
 
     /// Records a new browser session.
     ///
     /// Fails with [`StoreError::Conflict`] if a session with the same `id_hash` exists, and with
     /// an error if no user has its `user_id`; nothing is written then.
-    async fn browser_session_insert(&self, session: &BrowserSession) -> Result<(), StoreError>;
+    async fn browser_session_insert_audited(
+        &self,
+        session: &BrowserSession,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError>;
+
+    /// [`Store::browser_session_insert_audited`] with nothing to audit.
+    async fn browser_session_insert(&self, session: &BrowserSession) -> Result<(), StoreError> {
+        self.browser_session_insert_audited(session, None).await
+    }
 
     /// Looks a session up by the SHA-256 of its secret.
     ///
@@ -314,7 +462,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ///
     /// Fails with [`StoreError::Conflict`] if a client with the same `client_id` exists; nothing is
     /// written then.
-    async fn client_insert(&self, client: &Client) -> Result<(), StoreError>;
+    async fn client_insert_audited(
+        &self,
+        client: &Client,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError>;
+
+    /// [`Store::client_insert_audited`] with nothing to audit.
+    async fn client_insert(&self, client: &Client) -> Result<(), StoreError> {
+        self.client_insert_audited(client, None).await
+    }
 
     /// Looks a client up by its `client_id`.
     ///
@@ -325,10 +482,28 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Replaces a client's registered metadata and credentials (an RFC 7592 update, a secret
     /// rotation) with those of `client`: every field but `client_id`, `source`, `created_at` and
     /// `last_used_at`, which keep their stored values. Returns `false` if no client has that id.
-    async fn client_update(&self, client: &Client) -> Result<bool, StoreError>;
+    async fn client_update_audited(
+        &self,
+        client: &Client,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError>;
+
+    /// [`Store::client_update_audited`] with nothing to audit.
+    async fn client_update(&self, client: &Client) -> Result<bool, StoreError> {
+        self.client_update_audited(client, None).await
+    }
 
     /// Deletes a client; returns `false` if it did not exist.
-    async fn client_delete(&self, client_id: &str) -> Result<bool, StoreError>;
+    async fn client_delete_audited(
+        &self,
+        client_id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError>;
+
+    /// [`Store::client_delete_audited`] with nothing to audit.
+    async fn client_delete(&self, client_id: &str) -> Result<bool, StoreError> {
+        self.client_delete_audited(client_id, None).await
+    }
 
     /// Every stored client, oldest first (by `created_at`, then `client_id` compared byte-wise).
     ///
@@ -350,7 +525,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Deletes a user with everything that is theirs alone: browser sessions, second factors and
     /// recovery codes. Grants are the caller's to revoke first. Returns `false` if no user has
     /// that id.
-    async fn user_delete(&self, id: &str) -> Result<bool, StoreError>;
+    async fn user_delete_audited(
+        &self,
+        id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError>;
+
+    /// [`Store::user_delete_audited`] with nothing to audit.
+    async fn user_delete(&self, id: &str) -> Result<bool, StoreError> {
+        self.user_delete_audited(id, None).await
+    }
 
     /// The user's browser sessions, expired ones included, newest first (by `created_at`).
     async fn browser_sessions_of_user(
@@ -370,13 +554,32 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ///
     /// Fails with [`StoreError::Conflict`] if a factor with the same `id` exists, and with an error
     /// if no user has its `user_id`; nothing is written then.
-    async fn factor_insert(&self, factor: &Factor) -> Result<(), StoreError>;
+    async fn factor_insert_audited(
+        &self,
+        factor: &Factor,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError>;
+
+    /// [`Store::factor_insert_audited`] with nothing to audit.
+    async fn factor_insert(&self, factor: &Factor) -> Result<(), StoreError> {
+        self.factor_insert_audited(factor, None).await
+    }
 
     /// The user's second factors, oldest first (by `created_at`, then `id`).
     async fn factors_of_user(&self, user_id: &str) -> Result<Vec<Factor>, StoreError>;
 
     /// Removes one of the user's factors; returns `false` if the user has no factor with that id.
-    async fn factor_delete(&self, user_id: &str, id: &str) -> Result<bool, StoreError>;
+    async fn factor_delete_audited(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError>;
+
+    /// [`Store::factor_delete_audited`] with nothing to audit.
+    async fn factor_delete(&self, user_id: &str, id: &str) -> Result<bool, StoreError> {
+        self.factor_delete_audited(user_id, id, None).await
+    }
 
     /// Records a use of one of the user's factors at `now`, atomically: with `step` (TOTP), only
     /// if it is after the factor's `last_step`, which becomes `step`; with `data` (a passkey's
@@ -391,12 +594,24 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<FactorUse, StoreError>;
 
     /// Replaces the user's recovery codes with new ones (hashes), all unused.
+    async fn recovery_codes_set_audited(
+        &self,
+        user_id: &str,
+        code_hashes: &[[u8; 32]],
+        now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError>;
+
+    /// [`Store::recovery_codes_set_audited`] with nothing to audit.
     async fn recovery_codes_set(
         &self,
         user_id: &str,
         code_hashes: &[[u8; 32]],
         now: OffsetDateTime,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.recovery_codes_set_audited(user_id, code_hashes, now, None)
+            .await
+    }
 
     /// Uses one of the user's recovery codes, atomically: `true` if it existed unused and is now
     /// used, `false` otherwise (so two presentations of one code never both succeed).
@@ -412,7 +627,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Removes every second factor and recovery code of the user (an administrator's reset);
     /// returns how many factors there were.
-    async fn mfa_reset(&self, user_id: &str) -> Result<u64, StoreError>;
+    async fn mfa_reset_audited(
+        &self,
+        user_id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<u64, StoreError>;
+
+    /// [`Store::mfa_reset_audited`] with nothing to audit.
+    async fn mfa_reset(&self, user_id: &str) -> Result<u64, StoreError> {
+        self.mfa_reset_audited(user_id, None).await
+    }
 
     /// The failures counted against `key`, if any.
     async fn throttle_get(&self, key: &str) -> Result<Option<Throttle>, StoreError>;
@@ -452,19 +676,42 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ///
     /// Fails with [`StoreError::Conflict`] if the identity is linked already (to any account);
     /// nothing is written then.
-    async fn external_identity_insert(&self, identity: &ExternalIdentity)
-    -> Result<(), StoreError>;
+    async fn external_identity_insert_audited(
+        &self,
+        identity: &ExternalIdentity,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError>;
+
+    /// [`Store::external_identity_insert_audited`] with nothing to audit.
+    async fn external_identity_insert(
+        &self,
+        identity: &ExternalIdentity,
+    ) -> Result<(), StoreError> {
+        self.external_identity_insert_audited(identity, None).await
+    }
 
     /// Creates an account, links an identity to it and grants it `grants` (its default roles),
     /// in one transaction: all of it exists afterwards or none. Fails with
     /// [`StoreError::Conflict`] if the username is taken, the identity is linked already or a
     /// grant's id is taken.
+    async fn user_insert_with_identity_audited(
+        &self,
+        user: &User,
+        identity: &ExternalIdentity,
+        grants: &[StoredRoleGrant],
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError>;
+
+    /// [`Store::user_insert_with_identity_audited`] with nothing to audit.
     async fn user_insert_with_identity(
         &self,
         user: &User,
         identity: &ExternalIdentity,
         grants: &[StoredRoleGrant],
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.user_insert_with_identity_audited(user, identity, grants, None)
+            .await
+    }
 
     /// Records a sign-in with the identity: the address the provider gave now and when.
     /// Returns `false` if the identity is not linked.
@@ -479,11 +726,22 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Unlinks a provider's identities from `user_id` (and forgets the user's tokens from it).
     /// Returns how many identities were unlinked.
+    async fn external_identities_delete_audited(
+        &self,
+        user_id: &str,
+        provider: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<u64, StoreError>;
+
+    /// [`Store::external_identities_delete_audited`] with nothing to audit.
     async fn external_identities_delete(
         &self,
         user_id: &str,
         provider: &str,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<u64, StoreError> {
+        self.external_identities_delete_audited(user_id, provider, None)
+            .await
+    }
 
     /// Records a sign-in sent to a provider.
     ///
@@ -541,21 +799,57 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<u64, StoreError>;
 
     /// Creates or replaces the custom role `role.name` (its `created_at` is kept on replace).
-    async fn role_put(&self, role: &StoredRole) -> Result<(), StoreError>;
+    async fn role_put_audited(
+        &self,
+        role: &StoredRole,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError>;
+
+    /// [`Store::role_put_audited`] with nothing to audit.
+    async fn role_put(&self, role: &StoredRole) -> Result<(), StoreError> {
+        self.role_put_audited(role, None).await
+    }
 
     /// Deletes a custom role; returns `false` if there is none of that name. Fails with
     /// [`StoreError::Conflict`] while a grant names it (nothing is deleted then).
-    async fn role_delete(&self, name: &str) -> Result<bool, StoreError>;
+    async fn role_delete_audited(
+        &self,
+        name: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError>;
+
+    /// [`Store::role_delete_audited`] with nothing to audit.
+    async fn role_delete(&self, name: &str) -> Result<bool, StoreError> {
+        self.role_delete_audited(name, None).await
+    }
 
     /// Every custom role in the store, by name.
     async fn role_list(&self) -> Result<Vec<StoredRole>, StoreError>;
 
     /// Records a grant. Fails with [`StoreError::Conflict`] if the same role is granted to the
     /// same grantee in the same scope already, or the id is taken.
-    async fn role_grant_insert(&self, grant: &StoredRoleGrant) -> Result<(), StoreError>;
+    async fn role_grant_insert_audited(
+        &self,
+        grant: &StoredRoleGrant,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError>;
+
+    /// [`Store::role_grant_insert_audited`] with nothing to audit.
+    async fn role_grant_insert(&self, grant: &StoredRoleGrant) -> Result<(), StoreError> {
+        self.role_grant_insert_audited(grant, None).await
+    }
 
     /// Deletes a grant by id; returns whether there was one.
-    async fn role_grant_delete(&self, id: &str) -> Result<bool, StoreError>;
+    async fn role_grant_delete_audited(
+        &self,
+        id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError>;
+
+    /// [`Store::role_grant_delete_audited`] with nothing to audit.
+    async fn role_grant_delete(&self, id: &str) -> Result<bool, StoreError> {
+        self.role_grant_delete_audited(id, None).await
+    }
 
     /// Every grant, oldest first (by `created_at`, then `id`).
     async fn role_grant_list(&self) -> Result<Vec<StoredRoleGrant>, StoreError>;
@@ -575,4 +869,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         let _ = signals;
         Ok(false)
     }
+    /// Appends `events` to the audit log, in order, in one transaction, for events that change
+    /// nothing else (a refused sign-in, an authorization decision). Nothing is appended if it fails.
+    async fn audit_append(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
+
+    /// Audit records matching `query`, in ascending `seq`.
+    async fn audit_list(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
 }

@@ -20,6 +20,7 @@ use crate::{
     RevokedAccessToken, SessionKey, SigningKey, Store, StoreError, Throttle, User, UserStatus,
     WebauthnCeremony, username_key,
 };
+use crate::{AuditEvent, AuditOutcome, AuditQuery, AuditRecord};
 use crate::{ExternalIdentity, FederationState, ProviderToken, StoredRole, StoredRoleGrant};
 
 /// An in-memory [`Store`]; cheap to create, forgotten on drop.
@@ -41,6 +42,10 @@ pub struct MemoryStore {
     authorization_model: Mutex<(HashMap<String, StoredRole>, Vec<StoredRoleGrant>)>,
     /// Moves with every write to `authorization_model`.
     authorization_version: std::sync::atomic::AtomicI64,
+    /// The audit log, oldest first. A change and its record take separate locks here (the SQL
+    /// backends write both in one transaction); the record is appended only once the change is
+    /// made.
+    audit: Mutex<Vec<AuditRecord>>,
 }
 
 #[derive(Default)]
@@ -152,6 +157,32 @@ impl MemoryStore {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Appends `event`, if any, to the audit log.
+    fn audit_push(&self, event: Option<&AuditEvent>) {
+        if let Some(event) = event {
+            let mut log = self.audit.lock().unwrap_or_else(PoisonError::into_inner);
+            let last = log.last().map(|last| (last.seq, last.hash));
+            log.push(AuditRecord::chain(last, event));
+        }
+    }
+
+    /// `result` of a change, after appending `audit` to the audit log if the change was made.
+    fn audited<T>(
+        &self,
+        result: Result<T, StoreError>,
+        audit: Option<&AuditEvent>,
+    ) -> Result<T, StoreError> {
+        if result.is_ok() {
+            self.audit_push(audit);
+        }
+        result
+    }
+
+    /// The audit log as stored, for tests that tamper with it (there are no triggers to bypass).
+    pub fn audit_log_mut(&self) -> MutexGuard<'_, Vec<AuditRecord>> {
+        self.audit.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn accounts(&self) -> MutexGuard<'_, Accounts> {
         // As for relay sessions: rows are inserted, removed or have fields set without any step
         // that can panic half-way.
@@ -245,41 +276,51 @@ impl Store for MemoryStore {
         Ok(u64::try_from(before - sessions.len()).unwrap_or(u64::MAX))
     }
 
-    async fn api_key_insert(&self, key: &ApiKey) -> Result<(), StoreError> {
-        let mut keys = self.api_keys();
-        let client_id = key.kind.client_id();
-        if keys.contains_key(&key.id) {
-            return Err(StoreError::Conflict(format!(
-                "api key {:?} already exists",
-                key.id
-            )));
-        }
-        if keys
-            .values()
-            .any(|other| other.secret_hash == key.secret_hash)
-        {
-            return Err(StoreError::Conflict(
-                "an api key with this secret hash already exists".to_owned(),
-            ));
-        }
-        if client_id.is_some()
-            && keys
-                .values()
-                .any(|other| other.kind.client_id() == client_id)
-        {
-            return Err(StoreError::Conflict(format!(
-                "a service token with client id {client_id:?} already exists"
-            )));
-        }
-        let stored = ApiKey {
-            created_at: as_stored(key.created_at),
-            expires_at: key.expires_at.map(as_stored),
-            last_used_at: key.last_used_at.map(as_stored),
-            revoked_at: key.revoked_at.map(as_stored),
-            ..key.clone()
-        };
-        keys.insert(key.id.clone(), stored);
-        Ok(())
+    async fn api_key_insert_audited(
+        &self,
+        key: &ApiKey,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.audited(
+            async {
+                let mut keys = self.api_keys();
+                let client_id = key.kind.client_id();
+                if keys.contains_key(&key.id) {
+                    return Err(StoreError::Conflict(format!(
+                        "api key {:?} already exists",
+                        key.id
+                    )));
+                }
+                if keys
+                    .values()
+                    .any(|other| other.secret_hash == key.secret_hash)
+                {
+                    return Err(StoreError::Conflict(
+                        "an api key with this secret hash already exists".to_owned(),
+                    ));
+                }
+                if client_id.is_some()
+                    && keys
+                        .values()
+                        .any(|other| other.kind.client_id() == client_id)
+                {
+                    return Err(StoreError::Conflict(format!(
+                        "a service token with client id {client_id:?} already exists"
+                    )));
+                }
+                let stored = ApiKey {
+                    created_at: as_stored(key.created_at),
+                    expires_at: key.expires_at.map(as_stored),
+                    last_used_at: key.last_used_at.map(as_stored),
+                    revoked_at: key.revoked_at.map(as_stored),
+                    ..key.clone()
+                };
+                keys.insert(key.id.clone(), stored);
+                Ok(())
+            }
+            .await,
+            audit,
+        )
     }
 
     async fn api_key_by_hash(&self, secret_hash: &[u8; 32]) -> Result<Option<ApiKey>, StoreError> {
@@ -340,32 +381,53 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn api_key_revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
-        Ok(match self.api_keys().get_mut(id) {
-            Some(key) if key.revoked_at.is_none() => {
-                key.revoked_at = Some(as_stored(now));
-                true
+    async fn api_key_revoke_audited(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.audited(
+            async {
+                Ok(match self.api_keys().get_mut(id) {
+                    Some(key) if key.revoked_at.is_none() => {
+                        key.revoked_at = Some(as_stored(now));
+                        true
+                    }
+                    _ => false,
+                })
             }
-            _ => false,
-        })
+            .await,
+            audit,
+        )
     }
 
-    async fn signing_key_insert(&self, key: &SigningKey) -> Result<(), StoreError> {
-        let mut keys = self.signing_keys();
-        if keys.contains_key(&key.kid) {
-            return Err(StoreError::Conflict(format!(
-                "signing key {:?} already exists",
-                key.kid
-            )));
-        }
-        let stored = SigningKey {
-            created_at: as_stored(key.created_at),
-            not_before: as_stored(key.not_before),
-            retire_after: key.retire_after.map(as_stored),
-            ..key.clone()
-        };
-        keys.insert(key.kid.clone(), stored);
-        Ok(())
+    async fn signing_key_insert_audited(
+        &self,
+        key: &SigningKey,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.audited(
+            async {
+                let mut keys = self.signing_keys();
+                if keys.contains_key(&key.kid) {
+                    return Err(StoreError::Conflict(format!(
+                        "signing key {:?} already exists",
+                        key.kid
+                    )));
+                }
+                let stored = SigningKey {
+                    created_at: as_stored(key.created_at),
+                    not_before: as_stored(key.not_before),
+                    retire_after: key.retire_after.map(as_stored),
+                    ..key.clone()
+                };
+                keys.insert(key.kid.clone(), stored);
+                Ok(())
+            }
+            .await,
+            audit,
+        )
     }
 
     async fn signing_key_list(&self) -> Result<Vec<SigningKey>, StoreError> {
@@ -374,17 +436,28 @@ impl Store for MemoryStore {
         Ok(listed)
     }
 
-    async fn signing_key_retire(&self, kid: &str, at: OffsetDateTime) -> Result<bool, StoreError> {
-        Ok(match self.signing_keys().get_mut(kid) {
-            Some(key) => {
-                let at = as_stored(at);
-                if key.retire_after.is_none_or(|current| at < current) {
-                    key.retire_after = Some(at);
-                }
-                true
+    async fn signing_key_retire_audited(
+        &self,
+        kid: &str,
+        at: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.audited(
+            async {
+                Ok(match self.signing_keys().get_mut(kid) {
+                    Some(key) => {
+                        let at = as_stored(at);
+                        if key.retire_after.is_none_or(|current| at < current) {
+                            key.retire_after = Some(at);
+                        }
+                        true
+                    }
+                    None => false,
+                })
             }
-            None => false,
-        })
+            .await,
+            audit,
+        )
     }
 
     async fn signing_keys_purge(&self, retired_before: OffsetDateTime) -> Result<u64, StoreError> {
@@ -406,23 +479,41 @@ impl Store for MemoryStore {
         Ok(self.authorization().code_get(code_hash))
     }
 
-    async fn code_redeem(
+    async fn code_redeem_audited(
         &self,
         code_hash: &[u8; 32],
         now: OffsetDateTime,
         grant: &Grant,
         refresh: Option<&RefreshToken>,
+        audit: AuditOutcome<'_, CodeRedemption>,
     ) -> Result<CodeRedemption, StoreError> {
-        self.authorization()
-            .code_redeem(code_hash, now, grant, refresh)
+        let result: Result<CodeRedemption, StoreError> = async {
+            self.authorization()
+                .code_redeem(code_hash, now, grant, refresh)
+        }
+        .await;
+        if let (Ok(outcome), Some(audit)) = (&result, audit)
+            && outcome.changed()
+        {
+            self.audit_push(audit(outcome).as_ref());
+        }
+        result
     }
 
     async fn grant_get(&self, id: &str) -> Result<Option<Grant>, StoreError> {
         Ok(self.authorization().grant_get(id))
     }
 
-    async fn grant_revoke(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
-        Ok(self.authorization().grant_revoke(id, now))
+    async fn grant_revoke_audited(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.audited(
+            async { Ok(self.authorization().grant_revoke(id, now)) }.await,
+            audit,
+        )
     }
 
     async fn grants_revoked_since(&self, since: OffsetDateTime) -> Result<Vec<Grant>, StoreError> {
@@ -436,20 +527,40 @@ impl Store for MemoryStore {
         Ok(self.authorization().refresh_get(token_hash))
     }
 
-    async fn refresh_rotate(
+    async fn refresh_rotate_audited(
         &self,
         token_hash: &[u8; 32],
         now: OffsetDateTime,
         successor: &RefreshToken,
         retry_grace: time::Duration,
+        audit: AuditOutcome<'_, RefreshRotation>,
     ) -> Result<RefreshRotation, StoreError> {
-        self.authorization()
-            .refresh_rotate(token_hash, now, successor, retry_grace)
+        let result: Result<RefreshRotation, StoreError> = async {
+            self.authorization()
+                .refresh_rotate(token_hash, now, successor, retry_grace)
+        }
+        .await;
+        if let (Ok(outcome), Some(audit)) = (&result, audit)
+            && outcome.changed()
+        {
+            self.audit_push(audit(outcome).as_ref());
+        }
+        result
     }
 
-    async fn access_token_revoke(&self, token: &RevokedAccessToken) -> Result<(), StoreError> {
-        self.authorization().access_token_revoke(token);
-        Ok(())
+    async fn access_token_revoke_audited(
+        &self,
+        token: &RevokedAccessToken,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.audited(
+            async {
+                self.authorization().access_token_revoke(token);
+                Ok(())
+            }
+            .await,
+            audit,
+        )
     }
 
     async fn access_tokens_revoked_since(
@@ -459,9 +570,19 @@ impl Store for MemoryStore {
         Ok(self.authorization().access_tokens_revoked_since(since))
     }
 
-    async fn consent_put(&self, consent: &Consent) -> Result<(), StoreError> {
-        self.authorization().consent_put(consent);
-        Ok(())
+    async fn consent_put_audited(
+        &self,
+        consent: &Consent,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.audited(
+            async {
+                self.authorization().consent_put(consent);
+                Ok(())
+            }
+            .await,
+            audit,
+        )
     }
 
     async fn consent_get(
@@ -480,32 +601,42 @@ impl Store for MemoryStore {
         Ok(self.authorization().purge(now))
     }
 
-    async fn user_insert(&self, user: &User) -> Result<(), StoreError> {
-        let mut accounts = self.accounts();
-        if accounts.users.contains_key(&user.id) {
-            return Err(StoreError::Conflict(format!(
-                "user {:?} already exists",
-                user.id
-            )));
-        }
-        let key = username_key(&user.username);
-        if accounts
-            .users
-            .values()
-            .any(|other| username_key(&other.username) == key)
-        {
-            return Err(StoreError::Conflict(format!(
-                "the username {:?} is taken",
-                user.username
-            )));
-        }
-        let stored = User {
-            created_at: as_stored(user.created_at),
-            updated_at: as_stored(user.updated_at),
-            ..user.clone()
-        };
-        accounts.users.insert(user.id.clone(), stored);
-        Ok(())
+    async fn user_insert_audited(
+        &self,
+        user: &User,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.audited(
+            async {
+                let mut accounts = self.accounts();
+                if accounts.users.contains_key(&user.id) {
+                    return Err(StoreError::Conflict(format!(
+                        "user {:?} already exists",
+                        user.id
+                    )));
+                }
+                let key = username_key(&user.username);
+                if accounts
+                    .users
+                    .values()
+                    .any(|other| username_key(&other.username) == key)
+                {
+                    return Err(StoreError::Conflict(format!(
+                        "the username {:?} is taken",
+                        user.username
+                    )));
+                }
+                let stored = User {
+                    created_at: as_stored(user.created_at),
+                    updated_at: as_stored(user.updated_at),
+                    ..user.clone()
+                };
+                accounts.users.insert(user.id.clone(), stored);
+                Ok(())
+            }
+            .await,
+            audit,
+        )
     }
 
     async fn user_get(&self, id: &str) -> Result<Option<User>, StoreError> {
@@ -528,55 +659,89 @@ impl Store for MemoryStore {
         Ok(listed)
     }
 
-    async fn user_set_status(
+    async fn user_set_status_audited(
         &self,
         id: &str,
         status: UserStatus,
         now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
     ) -> Result<bool, StoreError> {
-        Ok(match self.accounts().users.get_mut(id) {
-            Some(user) => {
-                user.status = status;
-                user.updated_at = as_stored(now);
-                true
+        self.audited(
+            async {
+                Ok(match self.accounts().users.get_mut(id) {
+                    Some(user) => {
+                        user.status = status;
+                        user.updated_at = as_stored(now);
+                        true
+                    }
+                    None => false,
+                })
             }
-            None => false,
-        })
+            .await,
+            audit,
+        )
     }
 
-    async fn client_insert(&self, client: &Client) -> Result<(), StoreError> {
-        let mut clients = self.clients();
-        if clients.contains_key(&client.client_id) {
-            return Err(StoreError::Conflict(format!(
-                "client {:?} already exists",
-                client.client_id
-            )));
-        }
-        clients.insert(client.client_id.clone(), client_as_stored(client));
-        Ok(())
+    async fn client_insert_audited(
+        &self,
+        client: &Client,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.audited(
+            async {
+                let mut clients = self.clients();
+                if clients.contains_key(&client.client_id) {
+                    return Err(StoreError::Conflict(format!(
+                        "client {:?} already exists",
+                        client.client_id
+                    )));
+                }
+                clients.insert(client.client_id.clone(), client_as_stored(client));
+                Ok(())
+            }
+            .await,
+            audit,
+        )
     }
 
     async fn client_get(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
         Ok(self.clients().get(client_id).cloned())
     }
 
-    async fn client_update(&self, client: &Client) -> Result<bool, StoreError> {
-        Ok(match self.clients().get_mut(&client.client_id) {
-            Some(stored) => {
-                *stored = Client {
-                    source: stored.source,
-                    created_at: stored.created_at,
-                    last_used_at: stored.last_used_at,
-                    ..client_as_stored(client)
-                };
-                true
+    async fn client_update_audited(
+        &self,
+        client: &Client,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.audited(
+            async {
+                Ok(match self.clients().get_mut(&client.client_id) {
+                    Some(stored) => {
+                        *stored = Client {
+                            source: stored.source,
+                            created_at: stored.created_at,
+                            last_used_at: stored.last_used_at,
+                            ..client_as_stored(client)
+                        };
+                        true
+                    }
+                    None => false,
+                })
             }
-            None => false,
-        })
+            .await,
+            audit,
+        )
     }
 
-    async fn client_delete(&self, client_id: &str) -> Result<bool, StoreError> {
-        Ok(self.clients().remove(client_id).is_some())
+    async fn client_delete_audited(
+        &self,
+        client_id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.audited(
+            async { Ok(self.clients().remove(client_id).is_some()) }.await,
+            audit,
+        )
     }
 
     async fn client_list(&self) -> Result<Vec<Client>, StoreError> {
@@ -598,47 +763,64 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn user_set_password(
+    async fn user_set_password_audited(
         &self,
         id: &str,
         password_hash: &str,
         must_change_password: bool,
         now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
     ) -> Result<bool, StoreError> {
-        Ok(match self.accounts().users.get_mut(id) {
-            Some(user) => {
-                user.password_hash = Some(password_hash.to_owned());
-                user.must_change_password = must_change_password;
-                user.updated_at = as_stored(now);
-                true
+        self.audited(
+            async {
+                Ok(match self.accounts().users.get_mut(id) {
+                    Some(user) => {
+                        user.password_hash = Some(password_hash.to_owned());
+                        user.must_change_password = must_change_password;
+                        user.updated_at = as_stored(now);
+                        true
+                    }
+                    None => false,
+                })
             }
-            None => false,
-        })
+            .await,
+            audit,
+        )
     }
 
-    async fn browser_session_insert(&self, session: &BrowserSession) -> Result<(), StoreError> {
-        let mut accounts = self.accounts();
-        if accounts.sessions.contains_key(&session.id_hash) {
-            return Err(StoreError::Conflict(
-                "a browser session with this id hash already exists".to_owned(),
-            ));
-        }
-        if !accounts.users.contains_key(&session.user_id) {
-            return Err(StoreError::Backend(format!(
-                "no user {:?} for the browser session",
-                session.user_id
-            )));
-        }
-        let stored = BrowserSession {
-            created_at: as_stored(session.created_at),
-            last_seen_at: as_stored(session.last_seen_at),
-            idle_expires_at: as_stored(session.idle_expires_at),
-            absolute_expires_at: as_stored(session.absolute_expires_at),
-            auth_time: as_stored(session.auth_time),
-            ..session.clone()
-        };
-        accounts.sessions.insert(session.id_hash, stored);
-        Ok(())
+    async fn browser_session_insert_audited(
+        &self,
+        session: &BrowserSession,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.audited(
+            async {
+                let mut accounts = self.accounts();
+                if accounts.sessions.contains_key(&session.id_hash) {
+                    return Err(StoreError::Conflict(
+                        "a browser session with this id hash already exists".to_owned(),
+                    ));
+                }
+                if !accounts.users.contains_key(&session.user_id) {
+                    return Err(StoreError::Backend(format!(
+                        "no user {:?} for the browser session",
+                        session.user_id
+                    )));
+                }
+                let stored = BrowserSession {
+                    created_at: as_stored(session.created_at),
+                    last_seen_at: as_stored(session.last_seen_at),
+                    idle_expires_at: as_stored(session.idle_expires_at),
+                    absolute_expires_at: as_stored(session.absolute_expires_at),
+                    auth_time: as_stored(session.auth_time),
+                    ..session.clone()
+                };
+                accounts.sessions.insert(session.id_hash, stored);
+                Ok(())
+            }
+            .await,
+            audit,
+        )
     }
 
     async fn browser_session_get(
@@ -705,19 +887,29 @@ impl Store for MemoryStore {
         Ok(u64::try_from(before - clients.len()).unwrap_or(u64::MAX))
     }
 
-    async fn user_delete(&self, id: &str) -> Result<bool, StoreError> {
-        let mut accounts = self.accounts();
-        if accounts.users.remove(id).is_none() {
-            return Ok(false);
-        }
-        accounts.sessions.retain(|_, session| session.user_id != id);
-        accounts.factors.retain(|_, factor| factor.user_id != id);
-        accounts.recovery_codes.retain(|code| code.user_id != id);
-        accounts
-            .identities
-            .retain(|_, identity| identity.user_id != id);
-        accounts.provider_tokens.retain(|(user, _), _| user != id);
-        Ok(true)
+    async fn user_delete_audited(
+        &self,
+        id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.audited(
+            async {
+                let mut accounts = self.accounts();
+                if accounts.users.remove(id).is_none() {
+                    return Ok(false);
+                }
+                accounts.sessions.retain(|_, session| session.user_id != id);
+                accounts.factors.retain(|_, factor| factor.user_id != id);
+                accounts.recovery_codes.retain(|code| code.user_id != id);
+                accounts
+                    .identities
+                    .retain(|_, identity| identity.user_id != id);
+                accounts.provider_tokens.retain(|(user, _), _| user != id);
+                Ok(true)
+            }
+            .await,
+            audit,
+        )
     }
 
     async fn browser_sessions_of_user(
@@ -743,27 +935,37 @@ impl Store for MemoryStore {
         Ok(self.authorization().grants_of_client(client_id))
     }
 
-    async fn factor_insert(&self, factor: &Factor) -> Result<(), StoreError> {
-        let mut accounts = self.accounts();
-        if accounts.factors.contains_key(&factor.id) {
-            return Err(StoreError::Conflict(format!(
-                "factor {:?} already exists",
-                factor.id
-            )));
-        }
-        if !accounts.users.contains_key(&factor.user_id) {
-            return Err(StoreError::Backend(format!(
-                "no user {:?} for the factor",
-                factor.user_id
-            )));
-        }
-        let stored = Factor {
-            created_at: as_stored(factor.created_at),
-            last_used_at: factor.last_used_at.map(as_stored),
-            ..factor.clone()
-        };
-        accounts.factors.insert(factor.id.clone(), stored);
-        Ok(())
+    async fn factor_insert_audited(
+        &self,
+        factor: &Factor,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.audited(
+            async {
+                let mut accounts = self.accounts();
+                if accounts.factors.contains_key(&factor.id) {
+                    return Err(StoreError::Conflict(format!(
+                        "factor {:?} already exists",
+                        factor.id
+                    )));
+                }
+                if !accounts.users.contains_key(&factor.user_id) {
+                    return Err(StoreError::Backend(format!(
+                        "no user {:?} for the factor",
+                        factor.user_id
+                    )));
+                }
+                let stored = Factor {
+                    created_at: as_stored(factor.created_at),
+                    last_used_at: factor.last_used_at.map(as_stored),
+                    ..factor.clone()
+                };
+                accounts.factors.insert(factor.id.clone(), stored);
+                Ok(())
+            }
+            .await,
+            audit,
+        )
     }
 
     async fn factors_of_user(&self, user_id: &str) -> Result<Vec<Factor>, StoreError> {
@@ -778,17 +980,28 @@ impl Store for MemoryStore {
         Ok(factors)
     }
 
-    async fn factor_delete(&self, user_id: &str, id: &str) -> Result<bool, StoreError> {
-        let mut accounts = self.accounts();
-        if accounts
-            .factors
-            .get(id)
-            .is_some_and(|factor| factor.user_id == user_id)
-        {
-            accounts.factors.remove(id);
-            return Ok(true);
-        }
-        Ok(false)
+    async fn factor_delete_audited(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.audited(
+            async {
+                let mut accounts = self.accounts();
+                if accounts
+                    .factors
+                    .get(id)
+                    .is_some_and(|factor| factor.user_id == user_id)
+                {
+                    accounts.factors.remove(id);
+                    return Ok(true);
+                }
+                Ok(false)
+            }
+            .await,
+            audit,
+        )
     }
 
     async fn factor_use(
@@ -820,30 +1033,38 @@ impl Store for MemoryStore {
         Ok(FactorUse::Used)
     }
 
-    async fn recovery_codes_set(
+    async fn recovery_codes_set_audited(
         &self,
         user_id: &str,
         code_hashes: &[[u8; 32]],
         now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        let mut accounts = self.accounts();
-        if !accounts.users.contains_key(user_id) {
-            return Err(StoreError::Backend(format!(
-                "no user {user_id:?} for the recovery codes"
-            )));
+        let result: Result<(), StoreError> = async {
+            let mut accounts = self.accounts();
+            if !accounts.users.contains_key(user_id) {
+                return Err(StoreError::Backend(format!(
+                    "no user {user_id:?} for the recovery codes"
+                )));
+            }
+            accounts
+                .recovery_codes
+                .retain(|code| code.user_id != user_id);
+            for hash in code_hashes {
+                accounts.recovery_codes.push(RecoveryCode {
+                    user_id: user_id.to_owned(),
+                    code_hash: *hash,
+                    created_at: as_stored(now),
+                    used_at: None,
+                });
+            }
+            Ok(())
         }
-        accounts
-            .recovery_codes
-            .retain(|code| code.user_id != user_id);
-        for hash in code_hashes {
-            accounts.recovery_codes.push(RecoveryCode {
-                user_id: user_id.to_owned(),
-                code_hash: *hash,
-                created_at: as_stored(now),
-                used_at: None,
-            });
+        .await;
+        if result.is_ok() {
+            self.audit_push(audit);
         }
-        Ok(())
+        result
     }
 
     async fn recovery_code_use(
@@ -874,17 +1095,27 @@ impl Store for MemoryStore {
         Ok(u32::try_from(left).unwrap_or(u32::MAX))
     }
 
-    async fn mfa_reset(&self, user_id: &str) -> Result<u64, StoreError> {
-        let mut accounts = self.accounts();
-        let before = accounts.factors.len();
-        accounts
-            .factors
-            .retain(|_, factor| factor.user_id != user_id);
-        let removed = before - accounts.factors.len();
-        accounts
-            .recovery_codes
-            .retain(|code| code.user_id != user_id);
-        Ok(u64::try_from(removed).unwrap_or(u64::MAX))
+    async fn mfa_reset_audited(
+        &self,
+        user_id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<u64, StoreError> {
+        self.audited(
+            async {
+                let mut accounts = self.accounts();
+                let before = accounts.factors.len();
+                accounts
+                    .factors
+                    .retain(|_, factor| factor.user_id != user_id);
+                let removed = before - accounts.factors.len();
+                accounts
+                    .recovery_codes
+                    .retain(|code| code.user_id != user_id);
+                Ok(u64::try_from(removed).unwrap_or(u64::MAX))
+            }
+            .await,
+            audit,
+        )
     }
 
     async fn throttle_get(&self, key: &str) -> Result<Option<Throttle>, StoreError> {
@@ -969,69 +1200,85 @@ impl Store for MemoryStore {
         Ok(identities)
     }
 
-    async fn external_identity_insert(
+    async fn external_identity_insert_audited(
         &self,
         identity: &ExternalIdentity,
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        let mut accounts = self.accounts();
-        if !accounts.users.contains_key(&identity.user_id) {
-            return Err(StoreError::Backend(format!(
-                "no user {:?} for the identity",
-                identity.user_id
-            )));
+        let result: Result<(), StoreError> = async {
+            let mut accounts = self.accounts();
+            if !accounts.users.contains_key(&identity.user_id) {
+                return Err(StoreError::Backend(format!(
+                    "no user {:?} for the identity",
+                    identity.user_id
+                )));
+            }
+            link(&mut accounts, identity)
         }
-        link(&mut accounts, identity)
+        .await;
+        if result.is_ok() {
+            self.audit_push(audit);
+        }
+        result
     }
 
-    async fn user_insert_with_identity(
+    async fn user_insert_with_identity_audited(
         &self,
         user: &User,
         identity: &ExternalIdentity,
         grants: &[StoredRoleGrant],
+        audit: Option<&AuditEvent>,
     ) -> Result<(), StoreError> {
-        // Lock order: the authorization model, then accounts (nothing takes them the other way).
-        let mut model = self.model();
-        if grants
-            .iter()
-            .any(|g| model.1.iter().any(|other| other.id == g.id))
-        {
-            return Err(StoreError::Conflict("a grant id is taken".to_owned()));
+        let result: Result<(), StoreError> = async {
+            // Lock order: the authorization model, then accounts (nothing takes them the other way).
+            let mut model = self.model();
+            if grants
+                .iter()
+                .any(|g| model.1.iter().any(|other| other.id == g.id))
+            {
+                return Err(StoreError::Conflict("a grant id is taken".to_owned()));
+            }
+            let mut accounts = self.accounts();
+            let key = (identity.provider.clone(), identity.subject.clone());
+            if accounts.identities.contains_key(&key) {
+                return Err(StoreError::Conflict(format!(
+                    "the identity {}:{} is linked already",
+                    identity.provider, identity.subject
+                )));
+            }
+            let username = username_key(&user.username);
+            if accounts.users.contains_key(&user.id)
+                || accounts
+                    .users
+                    .values()
+                    .any(|other| username_key(&other.username) == username)
+            {
+                return Err(StoreError::Conflict(format!(
+                    "the username {:?} is taken",
+                    user.username
+                )));
+            }
+            let stored = User {
+                created_at: as_stored(user.created_at),
+                updated_at: as_stored(user.updated_at),
+                ..user.clone()
+            };
+            accounts.users.insert(user.id.clone(), stored);
+            link(&mut accounts, identity)?;
+            model.1.extend(grants.iter().map(|g| StoredRoleGrant {
+                created_at: as_stored(g.created_at),
+                ..g.clone()
+            }));
+            if !grants.is_empty() {
+                self.model_changed();
+            }
+            Ok(())
         }
-        let mut accounts = self.accounts();
-        let key = (identity.provider.clone(), identity.subject.clone());
-        if accounts.identities.contains_key(&key) {
-            return Err(StoreError::Conflict(format!(
-                "the identity {}:{} is linked already",
-                identity.provider, identity.subject
-            )));
+        .await;
+        if result.is_ok() {
+            self.audit_push(audit);
         }
-        let username = username_key(&user.username);
-        if accounts.users.contains_key(&user.id)
-            || accounts
-                .users
-                .values()
-                .any(|other| username_key(&other.username) == username)
-        {
-            return Err(StoreError::Conflict(format!(
-                "the username {:?} is taken",
-                user.username
-            )));
-        }
-        let stored = User {
-            created_at: as_stored(user.created_at),
-            updated_at: as_stored(user.updated_at),
-            ..user.clone()
-        };
-        accounts.users.insert(user.id.clone(), stored);
-        link(&mut accounts, identity)?;
-        model.1.extend(grants.iter().map(|g| StoredRoleGrant {
-            created_at: as_stored(g.created_at),
-            ..g.clone()
-        }));
-        if !grants.is_empty() {
-            self.model_changed();
-        }
-        Ok(())
+        result
     }
 
     async fn external_identity_signed_in(
@@ -1055,20 +1302,28 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    async fn external_identities_delete(
+    async fn external_identities_delete_audited(
         &self,
         user_id: &str,
         provider: &str,
+        audit: Option<&AuditEvent>,
     ) -> Result<u64, StoreError> {
-        let mut accounts = self.accounts();
-        let before = accounts.identities.len();
-        accounts
-            .identities
-            .retain(|_, i| !(i.user_id == user_id && i.provider == provider));
-        accounts
-            .provider_tokens
-            .remove(&(user_id.to_owned(), provider.to_owned()));
-        Ok(u64::try_from(before - accounts.identities.len()).unwrap_or(u64::MAX))
+        let result: Result<u64, StoreError> = async {
+            let mut accounts = self.accounts();
+            let before = accounts.identities.len();
+            accounts
+                .identities
+                .retain(|_, i| !(i.user_id == user_id && i.provider == provider));
+            accounts
+                .provider_tokens
+                .remove(&(user_id.to_owned(), provider.to_owned()));
+            Ok(u64::try_from(before - accounts.identities.len()).unwrap_or(u64::MAX))
+        }
+        .await;
+        if result.is_ok() {
+            self.audit_push(audit);
+        }
+        result
     }
 
     async fn federation_state_insert(&self, state: &FederationState) -> Result<(), StoreError> {
@@ -1192,36 +1447,56 @@ impl Store for MemoryStore {
         Ok(u64::try_from(count - accounts.ceremonies.len()).unwrap_or(u64::MAX))
     }
 
-    async fn role_put(&self, role: &StoredRole) -> Result<(), StoreError> {
-        let mut model = self.model();
-        let created_at = model
-            .0
-            .get(&role.name)
-            .map_or(as_stored(role.created_at), |old| old.created_at);
-        model.0.insert(
-            role.name.clone(),
-            StoredRole {
-                created_at,
-                updated_at: as_stored(role.updated_at),
-                ..role.clone()
-            },
-        );
-        self.model_changed();
-        Ok(())
+    async fn role_put_audited(
+        &self,
+        role: &StoredRole,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.audited(
+            async {
+                let mut model = self.model();
+                let created_at = model
+                    .0
+                    .get(&role.name)
+                    .map_or(as_stored(role.created_at), |old| old.created_at);
+                model.0.insert(
+                    role.name.clone(),
+                    StoredRole {
+                        created_at,
+                        updated_at: as_stored(role.updated_at),
+                        ..role.clone()
+                    },
+                );
+                self.model_changed();
+                Ok(())
+            }
+            .await,
+            audit,
+        )
     }
 
-    async fn role_delete(&self, name: &str) -> Result<bool, StoreError> {
-        let mut model = self.model();
-        if model.1.iter().any(|g| g.role == name) {
-            return Err(StoreError::Conflict(format!(
-                "the role {name:?} is granted; revoke its grants first"
-            )));
-        }
-        let removed = model.0.remove(name).is_some();
-        if removed {
-            self.model_changed();
-        }
-        Ok(removed)
+    async fn role_delete_audited(
+        &self,
+        name: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.audited(
+            async {
+                let mut model = self.model();
+                if model.1.iter().any(|g| g.role == name) {
+                    return Err(StoreError::Conflict(format!(
+                        "the role {name:?} is granted; revoke its grants first"
+                    )));
+                }
+                let removed = model.0.remove(name).is_some();
+                if removed {
+                    self.model_changed();
+                }
+                Ok(removed)
+            }
+            .await,
+            audit,
+        )
     }
 
     async fn role_list(&self) -> Result<Vec<StoredRole>, StoreError> {
@@ -1230,37 +1505,57 @@ impl Store for MemoryStore {
         Ok(roles)
     }
 
-    async fn role_grant_insert(&self, grant: &StoredRoleGrant) -> Result<(), StoreError> {
-        let mut model = self.model();
-        let same = |g: &StoredRoleGrant| {
-            g.id == grant.id
-                || (g.grantee_kind == grant.grantee_kind
-                    && g.grantee == grant.grantee
-                    && g.role == grant.role
-                    && g.scope_kind == grant.scope_kind
-                    && g.scope == grant.scope)
-        };
-        if model.1.iter().any(same) {
-            return Err(StoreError::Conflict(
-                "the role is granted so already".to_owned(),
-            ));
-        }
-        model.1.push(StoredRoleGrant {
-            created_at: as_stored(grant.created_at),
-            ..grant.clone()
-        });
-        self.model_changed();
-        Ok(())
+    async fn role_grant_insert_audited(
+        &self,
+        grant: &StoredRoleGrant,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.audited(
+            async {
+                let mut model = self.model();
+                let same = |g: &StoredRoleGrant| {
+                    g.id == grant.id
+                        || (g.grantee_kind == grant.grantee_kind
+                            && g.grantee == grant.grantee
+                            && g.role == grant.role
+                            && g.scope_kind == grant.scope_kind
+                            && g.scope == grant.scope)
+                };
+                if model.1.iter().any(same) {
+                    return Err(StoreError::Conflict(
+                        "the role is granted so already".to_owned(),
+                    ));
+                }
+                model.1.push(StoredRoleGrant {
+                    created_at: as_stored(grant.created_at),
+                    ..grant.clone()
+                });
+                self.model_changed();
+                Ok(())
+            }
+            .await,
+            audit,
+        )
     }
 
-    async fn role_grant_delete(&self, id: &str) -> Result<bool, StoreError> {
-        let mut model = self.model();
-        let before = model.1.len();
-        model.1.retain(|g| g.id != id);
-        if model.1.len() != before {
-            self.model_changed();
-        }
-        Ok(model.1.len() != before)
+    async fn role_grant_delete_audited(
+        &self,
+        id: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.audited(
+            async {
+                let mut model = self.model();
+                let before = model.1.len();
+                model.1.retain(|g| g.id != id);
+                if model.1.len() != before {
+                    self.model_changed();
+                }
+                Ok(model.1.len() != before)
+            }
+            .await,
+            audit,
+        )
     }
 
     async fn role_grant_list(&self) -> Result<Vec<StoredRoleGrant>, StoreError> {
@@ -1273,6 +1568,30 @@ impl Store for MemoryStore {
         Ok(self
             .authorization_version
             .load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    async fn audit_append(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let mut log = self.audit.lock().unwrap_or_else(PoisonError::into_inner);
+        for event in events {
+            let last = log.last().map(|last| (last.seq, last.hash));
+            log.push(AuditRecord::chain(last, event));
+        }
+        Ok(())
+    }
+
+    async fn audit_list(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let log = self.audit.lock().unwrap_or_else(PoisonError::into_inner);
+        let matching = log
+            .iter()
+            .filter(|r| r.seq > query.after_seq && query.since.is_none_or(|s| r.event.time >= s));
+        let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+        let mut records: Vec<AuditRecord> = if query.newest {
+            matching.rev().take(limit).cloned().collect()
+        } else {
+            matching.take(limit).cloned().collect()
+        };
+        records.sort_by_key(|r| r.seq);
+        Ok(records)
     }
 }
 

@@ -2,6 +2,7 @@
 
 use clap::{ArgGroup, Args, Subcommand};
 use portcullis_core::admin::roles::{self, Grantee, RoleView, Where};
+use portcullis_core::audit::AuditContext;
 use portcullis_core::config::Config;
 use portcullis_policy::{Decision, Denial};
 use portcullis_store::{Store, StoredRoleGrant};
@@ -124,6 +125,7 @@ fn grant_text(grant: &StoredRoleGrant) -> String {
 
 pub(crate) async fn run(
     store: &dyn Store,
+    audit: &AuditContext,
     config: &Config,
     command: RoleCommand,
     now: OffsetDateTime,
@@ -156,6 +158,7 @@ pub(crate) async fn run(
         } => {
             let role = roles::put(
                 store,
+                audit,
                 config,
                 &name,
                 inherits,
@@ -175,7 +178,7 @@ pub(crate) async fn run(
             }
         }
         RoleCommand::Delete { name } => {
-            roles::delete(store, config, &name).await?;
+            roles::delete(store, audit, config, &name, now).await?;
             Output {
                 json: json!({ "deleted": name }),
                 text: format!("role {name} deleted"),
@@ -184,6 +187,7 @@ pub(crate) async fn run(
         RoleCommand::Grant(args) => {
             let grant = roles::grant(
                 store,
+                audit,
                 config,
                 &args.grantee(),
                 &args.role,
@@ -198,8 +202,16 @@ pub(crate) async fn run(
             }
         }
         RoleCommand::Revoke(args) => {
-            let grant =
-                roles::revoke(store, config, &args.grantee(), &args.role, args.at()).await?;
+            let grant = roles::revoke(
+                store,
+                audit,
+                config,
+                &args.grantee(),
+                &args.role,
+                args.at(),
+                now,
+            )
+            .await?;
             Output {
                 json: grant_json(&grant),
                 text: format!("revoked: {}", grant_text(&grant)),

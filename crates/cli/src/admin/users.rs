@@ -7,6 +7,7 @@ use std::io::{IsTerminal, Read};
 use clap::{ArgGroup, Args, Subcommand};
 use portcullis_core::accounts::{InlineHashing, MAX_PASSWORD_BYTES, Password, PasswordPolicy};
 use portcullis_core::admin::users::{self, InitialPassword, NewUser};
+use portcullis_core::audit::AuditContext;
 use portcullis_core::config::Config;
 use portcullis_store::{Store, User, UserStatus};
 use serde_json::{Value, json};
@@ -87,6 +88,7 @@ pub(crate) struct CreateArgs {
 
 pub(crate) async fn run(
     store: &dyn Store,
+    audit: &AuditContext,
     config: &Config,
     command: UserCommand,
     now: OffsetDateTime,
@@ -106,10 +108,19 @@ pub(crate) async fn run(
                 password,
             };
             let policy = PasswordPolicy::from_config(&config.accounts);
-            let created =
-                users::create(store, &InlineHashing, &policy, new, now, &mut rand::rng()).await?;
+            let created = users::create(
+                store,
+                audit,
+                &InlineHashing,
+                &policy,
+                new,
+                now,
+                &mut rand::rng(),
+            )
+            .await?;
             portcullis_core::admin::roles::grant_everywhere(
                 store,
+                audit,
                 &created.user.id,
                 &config.accounts.default_roles,
                 now,
@@ -132,14 +143,14 @@ pub(crate) async fn run(
                 json: user_json(&user),
             }
         }
-        UserCommand::Disable { username } => {
-            status_output(users::set_status(store, &username, UserStatus::Disabled, now).await?)
-        }
-        UserCommand::Enable { username } => {
-            status_output(users::set_status(store, &username, UserStatus::Active, now).await?)
-        }
+        UserCommand::Disable { username } => status_output(
+            users::set_status(store, audit, &username, UserStatus::Disabled, now).await?,
+        ),
+        UserCommand::Enable { username } => status_output(
+            users::set_status(store, audit, &username, UserStatus::Active, now).await?,
+        ),
         UserCommand::Delete { username } => {
-            let (user, grants) = users::delete(store, &username, now).await?;
+            let (user, grants) = users::delete(store, audit, &username, now).await?;
             let mut json = user_json(&user);
             if let Some(object) = json.as_object_mut() {
                 object.insert("deleted".to_owned(), json!(true));
@@ -154,13 +165,19 @@ pub(crate) async fn run(
             }
         }
         UserCommand::ResetPassword { username } => {
-            let reset =
-                users::reset_password(store, &InlineHashing, &username, now, &mut rand::rng())
-                    .await?;
+            let reset = users::reset_password(
+                store,
+                audit,
+                &InlineHashing,
+                &username,
+                now,
+                &mut rand::rng(),
+            )
+            .await?;
             reset_output(&reset, &config.server.public_url)
         }
         UserCommand::ResetMfa { username } => {
-            let (user, factors) = users::reset_mfa(store, &username).await?;
+            let (user, factors) = users::reset_mfa(store, audit, &username, now).await?;
             let mut json = user_json(&user);
             if let Some(object) = json.as_object_mut() {
                 object.insert("factors_removed".to_owned(), json!(factors));

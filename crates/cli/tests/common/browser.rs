@@ -243,6 +243,7 @@ pub async fn create_user(app: &App, username: &str, password: InitialPassword) -
     };
     users::create(
         app.store.as_ref(),
+        &portcullis_core::audit::AuditContext::off(),
         &InlineHashing,
         &policy,
         new,

@@ -425,3 +425,84 @@ pub async fn stop(mut child: tokio::process::Child) {
         .unwrap();
     assert!(status.success(), "exit status {status}");
 }
+
+/// Runs `portcullis admin ARGS` with `stdin` piped in.
+pub fn admin_with_stdin(args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = portcullis()
+        .arg("admin")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A command refused for its arguments exits without reading its input, perhaps before this
+    // write: the pipe is then closed, which is no failure of the test.
+    match std::io::Write::write_all(&mut child.stdin.take().unwrap(), stdin.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("writing stdin: {e}"),
+        _ => {}
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Signs in over HTTP; returns the status, `Location` and the session cookie (`name=value`).
+pub async fn sign_in(port: u16, username: &str, password: &str) -> (u16, String, Option<String>) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let login = client.get(format!("{base}/login")).send().await.unwrap();
+    let csrf_cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let body = login.text().await.unwrap();
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = body.find(marker).unwrap() + marker.len();
+    let token = &body[start..start + body[start..].find('"').unwrap()];
+    let form: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("csrf_token", token)
+        .append_pair("username", username)
+        .append_pair("password", password)
+        .finish();
+    let response = client
+        .post(format!("{base}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", &base)
+        .header("cookie", csrf_cookie)
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let session = response
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
+    (response.status().as_u16(), location, session)
+}
+
+/// A configuration in `dir` (SQLite store `p.db` there) listening on `port`, publishing `upstream` as
+/// `files` for API keys; returns its path.
+pub fn files_config(dir: &std::path::Path, port: u16, upstream: &str) -> String {
+    let path = dir.join("c.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "version = 1\n[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\
+             [store]\nurl = \"sqlite://{}/p.db\"\n\
+             [[upstreams]]\nname = \"files\"\nurl = \"{upstream}\"\naccept = [\"api_key\"]\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_owned()
+}

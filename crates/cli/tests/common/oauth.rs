@@ -536,6 +536,7 @@ pub async fn first_party_client(
     let grant_types: Vec<String> = grant_types.iter().map(|g| (*g).to_owned()).collect();
     let created = portcullis_core::admin::clients::create(
         app.store.as_ref(),
+        &portcullis_core::audit::AuditContext::off(),
         portcullis_core::admin::clients::NewClient {
             name: "Operator Client",
             redirect_uris: &redirect_uris,

@@ -182,7 +182,7 @@ pub async fn enroll_totp(
     };
     store.factor_insert(&factor).await?;
     let recovery_codes = if existing.is_empty() {
-        Some(new_recovery_codes(store, &user.id, now, rng).await?)
+        Some(new_recovery_codes(store, &user.id, now, rng, None).await?)
     } else {
         None
     };
@@ -217,7 +217,7 @@ pub async fn enroll_passkey(
     };
     store.factor_insert(&factor).await?;
     let recovery_codes = if existing.is_empty() {
-        Some(new_recovery_codes(store, &user.id, now, rng).await?)
+        Some(new_recovery_codes(store, &user.id, now, rng, None).await?)
     } else {
         None
     };
@@ -269,13 +269,17 @@ pub async fn verify_code(
     Err(AccountsError::InvalidCode)
 }
 
-/// Removes one of the user's factors. Removing the last one also removes the recovery codes.
+/// Removes one of the user's factors, with `audit` (its record) in the same transaction.
+/// Removing the last one also removes the recovery codes.
 pub async fn remove_factor(
     store: &dyn Store,
     user: &User,
     factor_id: &str,
+    audit: Option<&portcullis_store::AuditEvent>,
 ) -> Result<bool, AccountsError> {
-    let removed = store.factor_delete(&user.id, factor_id).await?;
+    let removed = store
+        .factor_delete_audited(&user.id, factor_id, audit)
+        .await?;
     if removed && store.factors_of_user(&user.id).await?.is_empty() {
         store.mfa_reset(&user.id).await?;
     }
@@ -333,13 +337,14 @@ impl std::fmt::Debug for RecoveryCode {
     }
 }
 
-/// Makes ten new recovery codes for the user, replacing any they had; returns them to be shown
-/// once.
+/// Makes ten new recovery codes for the user, replacing any they had, with `audit` (their record,
+/// never the codes) in the same transaction; returns them to be shown once.
 pub async fn new_recovery_codes(
     store: &dyn Store,
     user_id: &str,
     now: OffsetDateTime,
     rng: &mut impl RngCore,
+    audit: Option<&portcullis_store::AuditEvent>,
 ) -> Result<Vec<RecoveryCode>, AccountsError> {
     let codes: Vec<RecoveryCode> = (0..RECOVERY_CODES)
         .map(|_| RecoveryCode::generate(rng))
@@ -348,6 +353,8 @@ pub async fn new_recovery_codes(
         .iter()
         .filter_map(|c| RecoveryCode::hash_of(c.as_str()))
         .collect();
-    store.recovery_codes_set(user_id, &hashes, now).await?;
+    store
+        .recovery_codes_set_audited(user_id, &hashes, now, audit)
+        .await?;
     Ok(codes)
 }

@@ -111,6 +111,10 @@ fn after(now: OffsetDateTime, duration: Duration) -> OffsetDateTime {
 
 /// Starts a session for `user_id`, proven by `amr` at `now`, under the fresh `secret`; ends the
 /// session `replacing` (the one the browser held, whatever its user) first.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "who acts (the audit context) joins what the operation already needed"
+)]
 pub async fn start_session(
     store: &dyn Store,
     user_id: &str,
@@ -119,6 +123,7 @@ pub async fn start_session(
     replacing: Option<&SessionSecret>,
     timeouts: SessionTimeouts,
     now: OffsetDateTime,
+    audit: Option<&portcullis_store::AuditEvent>,
 ) -> Result<StartedSession, AccountsError> {
     if let Some(old) = replacing {
         store.browser_session_delete(&old.id_hash()).await?;
@@ -134,7 +139,9 @@ pub async fn start_session(
         auth_time: now,
         amr,
     };
-    store.browser_session_insert(&session).await?;
+    store
+        .browser_session_insert_audited(&session, audit)
+        .await?;
     Ok(StartedSession { secret, session })
 }
 

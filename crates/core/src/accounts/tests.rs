@@ -306,6 +306,7 @@ async fn started(store: &MemoryStore, user: &User, now: OffsetDateTime) -> Start
         None,
         TIMEOUTS,
         now,
+        None,
     )
     .await
     .unwrap()
@@ -383,6 +384,7 @@ async fn started_at_zero_then(store: &MemoryStore, user: &User) -> SessionSecret
         None,
         TIMEOUTS,
         at(0),
+        None,
     )
     .await
     .unwrap();
@@ -402,6 +404,7 @@ async fn a_new_session_replaces_the_one_the_browser_held() {
         Some(&planted.secret),
         TIMEOUTS,
         at(10),
+        None,
     )
     .await
     .unwrap();
@@ -763,7 +766,11 @@ mod second_factors {
         // Removing the last factor removes the recovery codes too.
         accounts.mfa = MfaPolicy::Optional;
         let factor = store.factors_of_user(&alice.id).await.unwrap().remove(0);
-        assert!(remove_factor(&store, &alice, &factor.id).await.unwrap());
+        assert!(
+            remove_factor(&store, &alice, &factor.id, None)
+                .await
+                .unwrap()
+        );
         assert_eq!(store.recovery_codes_left(&alice.id).await.unwrap(), 0);
         assert_eq!(step(&accounts, &alice, &pwd).await, None);
     }

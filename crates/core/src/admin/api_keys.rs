@@ -6,6 +6,7 @@ use rand::RngCore;
 use time::OffsetDateTime;
 
 use super::AdminError;
+use crate::audit::{AuditContext, action};
 use crate::auth::api_key::{
     SERVICE_CLIENT_ID_PREFIX, new_api_key, new_public_id, new_service_secret,
 };
@@ -45,6 +46,7 @@ impl std::fmt::Debug for Created {
 /// Creates an API key or service token. Nothing is stored when the request is invalid.
 pub async fn create(
     store: &dyn Store,
+    audit: &AuditContext,
     new: NewKey<'_>,
     now: OffsetDateTime,
     rng: &mut impl RngCore,
@@ -97,7 +99,9 @@ pub async fn create(
         last_used_at: None,
         revoked_at: None,
     };
-    store.api_key_insert(&key).await?;
+    let target = format!("{} (for {})", key.id, key.subject);
+    let event = audit.event(now, action::API_KEY_CREATE, Some(&target));
+    store.api_key_insert_audited(&key, event.as_ref()).await?;
     Ok(Created {
         key,
         secret: secret.secret,
@@ -113,10 +117,21 @@ pub async fn list(store: &dyn Store, subject: Option<&str>) -> Result<Vec<ApiKey
 /// error (the first revocation time is kept).
 pub async fn revoke(
     store: &dyn Store,
+    audit: &AuditContext,
     id: &str,
     now: OffsetDateTime,
 ) -> Result<ApiKey, AdminError> {
-    store.api_key_revoke(id, now).await?;
+    let event = audit.event(now, action::API_KEY_REVOKE, Some(id));
+    if !store
+        .api_key_revoke_audited(id, now, event.as_ref())
+        .await?
+    {
+        // Unknown, or revoked before: nothing changed, so there is nothing to record.
+        return store
+            .api_key_get(id)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("no API key has the id {id:?}")));
+    }
     store
         .api_key_get(id)
         .await?
@@ -142,6 +157,10 @@ mod tests {
     use time::Duration;
 
     use super::*;
+
+    fn cli() -> AuditContext {
+        AuditContext::cli("root", true)
+    }
     use crate::auth::api_key::{API_KEY_PREFIX, SERVICE_SECRET_PREFIX, secret_hash, well_formed};
 
     fn new<'a>(subject: &'a str, name: &'a str) -> NewKey<'a> {
@@ -159,7 +178,7 @@ mod tests {
         let store = MemoryStore::new();
         let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
         let mut rng = StdRng::seed_from_u64(3);
-        let created = create(&store, new("service:ci", "ci"), now, &mut rng)
+        let created = create(&store, &cli(), new("service:ci", "ci"), now, &mut rng)
             .await
             .unwrap();
         assert!(well_formed(&created.secret, API_KEY_PREFIX));
@@ -171,7 +190,7 @@ mod tests {
 
         let mut token = new("service:deployer", "deployer");
         token.service_token = true;
-        let created = create(&store, token, now, &mut rng).await.unwrap();
+        let created = create(&store, &cli(), token, now, &mut rng).await.unwrap();
         assert!(well_formed(&created.secret, SERVICE_SECRET_PREFIX));
         assert!(created.key.kind.client_id().unwrap().starts_with("pclc_"));
         assert_eq!(list(&store, None).await.unwrap().len(), 2);
@@ -193,7 +212,7 @@ mod tests {
             past,
             bad_scope,
         ] {
-            let result = create(&store, request.clone(), now, &mut rng).await;
+            let result = create(&store, &cli(), request.clone(), now, &mut rng).await;
             assert!(matches!(result, Err(AdminError::Invalid(_))), "{request:?}");
         }
         assert!(list(&store, None).await.unwrap().is_empty());
@@ -204,17 +223,19 @@ mod tests {
         let store = MemoryStore::new();
         let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
         let mut rng = StdRng::seed_from_u64(5);
-        let created = create(&store, new("s", "n"), now, &mut rng).await.unwrap();
+        let created = create(&store, &cli(), new("s", "n"), now, &mut rng)
+            .await
+            .unwrap();
         assert_eq!(status(&created.key, now), "active");
-        let revoked = revoke(&store, &created.key.id, now).await.unwrap();
+        let revoked = revoke(&store, &cli(), &created.key.id, now).await.unwrap();
         assert_eq!(revoked.revoked_at, Some(now));
-        let again = revoke(&store, &created.key.id, now + Duration::hours(1))
+        let again = revoke(&store, &cli(), &created.key.id, now + Duration::hours(1))
             .await
             .unwrap();
         assert_eq!(again.revoked_at, Some(now));
         assert_eq!(status(&again, now), "revoked");
         assert!(matches!(
-            revoke(&store, "key_nope", now).await,
+            revoke(&store, &cli(), "key_nope", now).await,
             Err(AdminError::NotFound(_))
         ));
     }

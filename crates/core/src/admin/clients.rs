@@ -9,6 +9,7 @@ use rand::CryptoRng;
 use time::OffsetDateTime;
 
 use super::AdminError;
+use crate::audit::{AuditContext, action};
 use crate::clients::metadata::{
     ClientMetadata, MAX_NAME_CHARS, MAX_REDIRECT_URIS, check_grant_types,
 };
@@ -47,6 +48,7 @@ impl std::fmt::Debug for Created {
 /// Creates a client. Nothing is stored when the request is invalid.
 pub async fn create(
     store: &dyn Store,
+    audit: &AuditContext,
     new: NewClient<'_>,
     now: OffsetDateTime,
     rng: &mut impl CryptoRng,
@@ -97,7 +99,8 @@ pub async fn create(
     metadata.scope = new.scope.map(str::to_owned);
     let mut client = metadata.into_client(new_client_id(rng), ClientSource::Admin, now);
     client.secret_hash = secret.as_ref().map(|s| s.hash);
-    store.client_insert(&client).await?;
+    let event = audit.event(now, action::CLIENT_CREATE, Some(&client.client_id));
+    store.client_insert_audited(&client, event.as_ref()).await?;
     Ok(Created {
         client,
         secret: secret.map(|s| s.secret),
@@ -125,11 +128,16 @@ fn not_found(client_id: &str) -> AdminError {
 /// second); returns it as it was.
 pub async fn delete(
     store: &dyn Store,
+    audit: &AuditContext,
     client_id: &str,
     now: OffsetDateTime,
 ) -> Result<Client, AdminError> {
     let client = show(store, client_id).await?;
-    if !store.client_delete(client_id).await? {
+    let event = audit.event(now, action::CLIENT_DELETE, Some(client_id));
+    if !store
+        .client_delete_audited(client_id, event.as_ref())
+        .await?
+    {
         return Err(not_found(client_id));
     }
     crate::clients::revoke_grants_of(store, client_id, now).await?;
@@ -139,7 +147,9 @@ pub async fn delete(
 /// Gives a confidential client a new secret (returned once); the old one stops working at once.
 pub async fn rotate_secret(
     store: &dyn Store,
+    audit: &AuditContext,
     client_id: &str,
+    now: OffsetDateTime,
     rng: &mut impl CryptoRng,
 ) -> Result<Created, AdminError> {
     let mut client = show(store, client_id).await?;
@@ -152,7 +162,8 @@ pub async fn rotate_secret(
     let secret = new_client_secret(rng);
     client.secret_hash = Some(secret.hash);
     client.secret_expires_at = None;
-    if !store.client_update(&client).await? {
+    let event = audit.event(now, action::CLIENT_ROTATE_SECRET, Some(client_id));
+    if !store.client_update_audited(&client, event.as_ref()).await? {
         return Err(not_found(client_id));
     }
     Ok(Created {

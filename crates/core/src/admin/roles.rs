@@ -17,6 +17,7 @@ use rand::RngCore;
 use time::OffsetDateTime;
 
 use super::AdminError;
+use crate::audit::{AuditContext, action};
 use crate::auth::api_key::base62;
 use crate::config::Config;
 use crate::config::validate::is_valid_name;
@@ -97,8 +98,13 @@ pub async fn role_set(store: &dyn Store, config: &Config) -> Result<RoleSet, Adm
 }
 
 /// Creates or replaces a stored role, after checking that every role still resolves with it.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "who acts (the audit context) joins what the operation already needed"
+)]
 pub async fn put(
     store: &dyn Store,
+    audit: &AuditContext,
     config: &Config,
     name: &str,
     inherits: Vec<String>,
@@ -145,13 +151,20 @@ pub async fn put(
         created_at: now,
         updated_at: now,
     };
-    store.role_put(&role).await?;
+    let event = audit.event(now, action::ROLE_PUT, Some(name));
+    store.role_put_audited(&role, event.as_ref()).await?;
     tracing::info!(role = %name, "role saved");
     Ok(role)
 }
 
 /// Deletes a stored role that no grant and no other role uses.
-pub async fn delete(store: &dyn Store, config: &Config, name: &str) -> Result<(), AdminError> {
+pub async fn delete(
+    store: &dyn Store,
+    audit: &AuditContext,
+    config: &Config,
+    name: &str,
+    now: OffsetDateTime,
+) -> Result<(), AdminError> {
     let roles = list(store, config).await?;
     match roles.iter().find(|r| r.name == name) {
         None => return Err(AdminError::NotFound(format!("no role {name:?}"))),
@@ -169,7 +182,8 @@ pub async fn delete(store: &dyn Store, config: &Config, name: &str) -> Result<()
             heir.name
         )));
     }
-    match store.role_delete(name).await {
+    let event = audit.event(now, action::ROLE_DELETE, Some(name));
+    match store.role_delete_audited(name, event.as_ref()).await {
         Ok(true) => {
             tracing::info!(role = %name, "role deleted");
             Ok(())
@@ -268,8 +282,13 @@ pub fn new_grant_id(rng: &mut impl RngCore) -> String {
 }
 
 /// Grants `role` to `grantee` in `at`. The role must exist; the same grant twice is a conflict.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "who acts (the audit context) joins what the operation already needed"
+)]
 pub async fn grant(
     store: &dyn Store,
+    audit: &AuditContext,
     config: &Config,
     grantee: &Grantee<'_>,
     role: &str,
@@ -291,7 +310,8 @@ pub async fn grant(
         scope,
         created_at: now,
     };
-    match store.role_grant_insert(&row).await {
+    let event = audit.event(now, action::ROLE_GRANT, Some(&grant_target(&row)));
+    match store.role_grant_insert_audited(&row, event.as_ref()).await {
         Ok(()) => {
             tracing::info!(grant = %row.id, role = %role, "role granted");
             Ok(row)
@@ -306,6 +326,7 @@ pub async fn grant(
 /// Grants each of `roles` everywhere to the account `user_id` (its default roles).
 pub async fn grant_everywhere(
     store: &dyn Store,
+    audit: &AuditContext,
     user_id: &str,
     roles: &[String],
     now: OffsetDateTime,
@@ -321,7 +342,8 @@ pub async fn grant_everywhere(
             scope: String::new(),
             created_at: now,
         };
-        match store.role_grant_insert(&row).await {
+        let event = audit.event(now, action::ROLE_GRANT, Some(&grant_target(&row)));
+        match store.role_grant_insert_audited(&row, event.as_ref()).await {
             Ok(()) | Err(StoreError::Conflict(_)) => {}
             Err(e) => return Err(e.into()),
         }
@@ -332,10 +354,12 @@ pub async fn grant_everywhere(
 /// Takes back the grant of `role` to `grantee` in `at`; returns it.
 pub async fn revoke(
     store: &dyn Store,
+    audit: &AuditContext,
     config: &Config,
     grantee: &Grantee<'_>,
     role: &str,
     at: Where<'_>,
+    now: OffsetDateTime,
 ) -> Result<StoredRoleGrant, AdminError> {
     let (scope_kind, scope) = scope_of(config, at)?;
     let (grantee_kind, grantee_id) = grantee_of(store, grantee).await?;
@@ -349,9 +373,27 @@ pub async fn revoke(
     let Some(found) = found else {
         return Err(AdminError::NotFound(format!("{role:?} is not granted so")));
     };
-    store.role_grant_delete(&found.id).await?;
+    let event = audit.event(now, action::ROLE_REVOKE, Some(&grant_target(&found)));
+    store
+        .role_grant_delete_audited(&found.id, event.as_ref())
+        .await?;
     tracing::info!(grant = %found.id, role = %role, "role grant revoked");
     Ok(found)
+}
+
+/// A grant as the audit log names it: `developer to user usr_… in tenant acme`.
+fn grant_target(row: &StoredRoleGrant) -> String {
+    let place = match row.scope_kind {
+        GrantScopeKind::All => "everywhere".to_owned(),
+        kind => format!("in {} {}", kind.as_str(), row.scope),
+    };
+    format!(
+        "{} to {} {} {place} ({})",
+        row.role,
+        row.grantee_kind.as_str(),
+        row.grantee,
+        row.id
+    )
 }
 
 fn policy_grant(row: &StoredRoleGrant) -> RoleGrant {
@@ -490,6 +532,10 @@ mod tests {
     use portcullis_store::{MemoryStore, User, UserStatus};
 
     use super::*;
+
+    fn cli() -> AuditContext {
+        AuditContext::cli("root", true)
+    }
     use crate::config::{RoleConfig, UpstreamConfig};
 
     fn config() -> Config {
@@ -554,6 +600,7 @@ mod tests {
         );
         let granted = grant(
             &store,
+            &cli(),
             &config,
             &Grantee::User("alice"),
             "files-reader",
@@ -591,6 +638,7 @@ mod tests {
         assert!(matches!(
             grant(
                 &store,
+                &cli(),
                 &config,
                 &Grantee::User("alice"),
                 "files-reader",
@@ -603,10 +651,12 @@ mod tests {
         ));
         revoke(
             &store,
+            &cli(),
             &config,
             &Grantee::User("alice"),
             "files-reader",
             Where::default(),
+            now(),
         )
         .await
         .unwrap();
@@ -666,15 +716,25 @@ mod tests {
             ),
         ];
         for (name, inherits, permissions, expected) in cases {
-            let error = put(&store, &config, name, inherits, permissions, None, now())
-                .await
-                .unwrap_err()
-                .to_string();
+            let error = put(
+                &store,
+                &cli(),
+                &config,
+                name,
+                inherits,
+                permissions,
+                None,
+                now(),
+            )
+            .await
+            .unwrap_err()
+            .to_string();
             assert!(error.contains(expected), "{name}: {error}");
         }
         assert!(store.role_list().await.unwrap().is_empty());
         put(
             &store,
+            &cli(),
             &config,
             "notes-writer",
             vec!["files-reader".into()],
@@ -706,6 +766,7 @@ mod tests {
         ] {
             let error = grant(
                 &store,
+                &cli(),
                 &config,
                 &Grantee::User("alice"),
                 role,
@@ -722,6 +783,7 @@ mod tests {
         // A granted or inherited role is not deleted.
         grant(
             &store,
+            &cli(),
             &config,
             &Grantee::Group("sre"),
             "notes-writer",
@@ -735,11 +797,11 @@ mod tests {
         .await
         .unwrap();
         assert!(matches!(
-            delete(&store, &config, "notes-writer").await,
+            delete(&store, &cli(), &config, "notes-writer", now()).await,
             Err(AdminError::Conflict(_))
         ));
         assert!(matches!(
-            delete(&store, &config, "viewer").await,
+            delete(&store, &cli(), &config, "viewer", now()).await,
             Err(AdminError::Conflict(_))
         ));
     }

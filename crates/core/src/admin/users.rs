@@ -11,6 +11,7 @@ use crate::accounts::{
     self, AccountsError, Password, PasswordHashing, PasswordPolicy, check_display_name,
     check_email, check_username,
 };
+use crate::audit::{AuditContext, action};
 use crate::auth::api_key::base62;
 use crate::config::validate::is_valid_name;
 
@@ -79,6 +80,7 @@ fn invalid(e: AccountsError) -> AdminError {
 /// (in any case).
 pub async fn create(
     store: &dyn Store,
+    audit: &AuditContext,
     hashing: &dyn PasswordHashing,
     policy: &PasswordPolicy,
     new: NewUser<'_>,
@@ -126,7 +128,8 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    match store.user_insert(&user).await {
+    let event = audit.event(now, action::USER_CREATE, Some(&user_target(&user)));
+    match store.user_insert_audited(&user, event.as_ref()).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => return Err(taken(new.username)),
         Err(e) => return Err(e.into()),
@@ -136,6 +139,11 @@ pub async fn create(
         user,
         one_time_password: one_time.then_some(password),
     })
+}
+
+/// An account as the audit log names it: its username and id.
+pub fn user_target(user: &User) -> String {
+    format!("{} ({})", user.username, user.id)
 }
 
 fn taken(username: &str) -> AdminError {
@@ -148,6 +156,7 @@ fn taken(username: &str) -> AdminError {
 /// when accounts exist already.
 pub async fn create_first_admin(
     store: &dyn Store,
+    audit: &AuditContext,
     hashing: &dyn PasswordHashing,
     policy: &PasswordPolicy,
     now: OffsetDateTime,
@@ -163,9 +172,16 @@ pub async fn create_first_admin(
         tenant: None,
         password: InitialPassword::Generate,
     };
-    let created = create(store, hashing, policy, new, now, rng).await?;
-    super::roles::grant_everywhere(store, &created.user.id, &["owner".to_owned()], now, rng)
-        .await?;
+    let created = create(store, audit, hashing, policy, new, now, rng).await?;
+    super::roles::grant_everywhere(
+        store,
+        audit,
+        &created.user.id,
+        &["owner".to_owned()],
+        now,
+        rng,
+    )
+    .await?;
     Ok(Some(created))
 }
 
@@ -190,12 +206,20 @@ pub async fn show(store: &dyn Store, username: &str) -> Result<User, AdminError>
 /// store within a second), not when they expire (ASVS 8.3.2, reference A8).
 pub async fn set_status(
     store: &dyn Store,
+    audit: &AuditContext,
     username: &str,
     status: UserStatus,
     now: OffsetDateTime,
 ) -> Result<User, AdminError> {
     let user = show(store, username).await?;
-    store.user_set_status(&user.id, status, now).await?;
+    let verb = match status {
+        UserStatus::Disabled => action::USER_DISABLE,
+        UserStatus::Active => action::USER_ENABLE,
+    };
+    let event = audit.event(now, verb, Some(&user_target(&user)));
+    store
+        .user_set_status_audited(&user.id, status, now, event.as_ref())
+        .await?;
     if status == UserStatus::Disabled {
         store.browser_sessions_delete_user(&user.id).await?;
         for grant in store.grants_of_subject(&user.id).await? {
@@ -213,6 +237,7 @@ pub async fn set_status(
 /// of grants revoked.
 pub async fn delete(
     store: &dyn Store,
+    audit: &AuditContext,
     username: &str,
     now: OffsetDateTime,
 ) -> Result<(User, usize), AdminError> {
@@ -226,7 +251,8 @@ pub async fn delete(
             store.role_grant_delete(&role_grant.id).await?;
         }
     }
-    store.user_delete(&user.id).await?;
+    let event = audit.event(now, action::USER_DELETE, Some(&user_target(&user)));
+    store.user_delete_audited(&user.id, event.as_ref()).await?;
     tracing::info!(user = %user.id, grants = revoked, "account deleted");
     Ok((user, revoked))
 }
@@ -252,6 +278,7 @@ async fn revoke_grants(
 /// account disables it instead.
 pub async fn reset_password(
     store: &dyn Store,
+    audit: &AuditContext,
     hashing: &dyn PasswordHashing,
     username: &str,
     now: OffsetDateTime,
@@ -263,7 +290,11 @@ pub async fn reset_password(
         .hash(&password, accounts::new_salt(rng))
         .await
         .map_err(invalid)?;
-    if !store.user_set_password(&user.id, &hash, true, now).await? {
+    let event = audit.event(now, action::USER_RESET_PASSWORD, Some(&user_target(&user)));
+    if !store
+        .user_set_password_audited(&user.id, &hash, true, now, event.as_ref())
+        .await?
+    {
         return Err(AdminError::NotFound(format!(
             "no account has the username {username:?}"
         )));
@@ -279,9 +310,15 @@ pub async fn reset_password(
 /// Removes every second factor and recovery code of an account (a person who lost their
 /// authenticator) and ends its browser sessions; returns the account and how many factors went.
 /// Where the policy requires a second factor, the person enrols a new one at the next sign-in.
-pub async fn reset_mfa(store: &dyn Store, username: &str) -> Result<(User, u64), AdminError> {
+pub async fn reset_mfa(
+    store: &dyn Store,
+    audit: &AuditContext,
+    username: &str,
+    now: OffsetDateTime,
+) -> Result<(User, u64), AdminError> {
     let user = show(store, username).await?;
-    let factors = store.mfa_reset(&user.id).await?;
+    let event = audit.event(now, action::USER_RESET_MFA, Some(&user_target(&user)));
+    let factors = store.mfa_reset_audited(&user.id, event.as_ref()).await?;
     store.browser_sessions_delete_user(&user.id).await?;
     tracing::info!(user = %user.id, factors, "second factors reset by an operator");
     Ok((user, factors))
@@ -294,6 +331,10 @@ mod tests {
     use rand::rngs::StdRng;
 
     use super::*;
+
+    fn cli() -> AuditContext {
+        AuditContext::cli("root", true)
+    }
     use crate::accounts::{InlineHashing, verify_password};
 
     const NOW: i64 = 1_800_000_000;
@@ -318,9 +359,17 @@ mod tests {
         let now = OffsetDateTime::from_unix_timestamp(NOW).unwrap();
         let mut rng = StdRng::seed_from_u64(seed);
         let policy = policy();
-        let created = create(&store, &InlineHashing, &policy, new("alice"), now, &mut rng)
-            .await
-            .unwrap();
+        let created = create(
+            &store,
+            &cli(),
+            &InlineHashing,
+            &policy,
+            new("alice"),
+            now,
+            &mut rng,
+        )
+        .await
+        .unwrap();
         (store, created, now, rng)
     }
 
@@ -342,9 +391,17 @@ mod tests {
 
         let mut generated = new("bob");
         generated.password = InitialPassword::Generate;
-        let created = create(&store, &InlineHashing, &policy(), generated, now, &mut rng)
-            .await
-            .unwrap();
+        let created = create(
+            &store,
+            &cli(),
+            &InlineHashing,
+            &policy(),
+            generated,
+            now,
+            &mut rng,
+        )
+        .await
+        .unwrap();
         let one_time = created.one_time_password.clone().unwrap();
         assert_eq!(one_time.as_str().len(), GENERATED_LEN);
         assert!(created.user.must_change_password);
@@ -362,7 +419,7 @@ mod tests {
         let store = MemoryStore::new();
         let now = OffsetDateTime::from_unix_timestamp(NOW).unwrap();
         let mut rng = StdRng::seed_from_u64(3);
-        let first = create_first_admin(&store, &InlineHashing, &policy(), now, &mut rng)
+        let first = create_first_admin(&store, &cli(), &InlineHashing, &policy(), now, &mut rng)
             .await
             .unwrap()
             .unwrap();
@@ -374,7 +431,7 @@ mod tests {
             first.user.password_hash.as_deref()
         ));
         // A restart changes nothing: no second account, the password stays.
-        let again = create_first_admin(&store, &InlineHashing, &policy(), now, &mut rng)
+        let again = create_first_admin(&store, &cli(), &InlineHashing, &policy(), now, &mut rng)
             .await
             .unwrap();
         assert!(again.is_none());
@@ -382,7 +439,7 @@ mod tests {
         // Nor is one made beside accounts an operator created.
         let (store, _, now, mut rng) = with_alice(4).await;
         assert!(
-            create_first_admin(&store, &InlineHashing, &policy(), now, &mut rng)
+            create_first_admin(&store, &cli(), &InlineHashing, &policy(), now, &mut rng)
                 .await
                 .unwrap()
                 .is_none()
@@ -423,7 +480,16 @@ mod tests {
         ];
         for (request, needle) in cases {
             let username = request.username;
-            let result = create(&store, &InlineHashing, &policy(), request, now, &mut rng).await;
+            let result = create(
+                &store,
+                &cli(),
+                &InlineHashing,
+                &policy(),
+                request,
+                now,
+                &mut rng,
+            )
+            .await;
             match result {
                 Err(AdminError::Invalid(message)) => {
                     assert!(message.contains(needle), "{username}: {message}");
@@ -433,6 +499,7 @@ mod tests {
         }
         let taken = create(
             &store,
+            &cli(),
             &InlineHashing,
             &policy(),
             new("Alice"),
@@ -460,10 +527,11 @@ mod tests {
             None,
             timeouts,
             now,
+            None,
         )
         .await
         .unwrap();
-        let disabled = set_status(&store, "alice", UserStatus::Disabled, now)
+        let disabled = set_status(&store, &cli(), "alice", UserStatus::Disabled, now)
             .await
             .unwrap();
         assert_eq!(disabled.status, UserStatus::Disabled);
@@ -471,7 +539,7 @@ mod tests {
             store.browser_session_get(&secret.id_hash()).await.unwrap(),
             None
         );
-        let enabled = set_status(&store, "alice", UserStatus::Active, now)
+        let enabled = set_status(&store, &cli(), "alice", UserStatus::Active, now)
             .await
             .unwrap();
         assert_eq!(enabled.status, UserStatus::Active);
@@ -501,6 +569,7 @@ mod tests {
             None,
             timeouts,
             now,
+            None,
         )
         .await
         .unwrap();
@@ -511,7 +580,7 @@ mod tests {
     async fn a_reset_password_is_one_time_and_ends_every_session() {
         let (store, created, now, mut rng) = with_alice(11).await;
         let secret = session_of(&store, &created.user, now, &mut rng).await;
-        let reset = reset_password(&store, &InlineHashing, "ALICE", now, &mut rng)
+        let reset = reset_password(&store, &cli(), &InlineHashing, "ALICE", now, &mut rng)
             .await
             .unwrap();
         let password = reset.one_time_password.expect("a generated password");
@@ -525,7 +594,7 @@ mod tests {
             None
         );
         assert!(matches!(
-            reset_password(&store, &InlineHashing, "nobody", now, &mut rng).await,
+            reset_password(&store, &cli(), &InlineHashing, "nobody", now, &mut rng).await,
             Err(AdminError::NotFound(_))
         ));
     }
@@ -550,7 +619,7 @@ mod tests {
         .unwrap();
         assert!(enrolled.recovery_codes.is_some());
         let session = session_of(&store, &created.user, now, &mut rng).await;
-        let (_, factors) = reset_mfa(&store, "alice").await.unwrap();
+        let (_, factors) = reset_mfa(&store, &cli(), "alice", now).await.unwrap();
         assert_eq!(factors, 1);
         assert!(
             store
@@ -568,7 +637,7 @@ mod tests {
             None
         );
         assert!(matches!(
-            reset_mfa(&store, "nobody").await,
+            reset_mfa(&store, &cli(), "nobody", now).await,
             Err(AdminError::NotFound(_))
         ));
     }
@@ -577,7 +646,7 @@ mod tests {
     async fn deleting_an_account_removes_it_and_its_sessions() {
         let (store, created, now, mut rng) = with_alice(13).await;
         let session = session_of(&store, &created.user, now, &mut rng).await;
-        let (deleted, grants) = delete(&store, "alice", now).await.unwrap();
+        let (deleted, grants) = delete(&store, &cli(), "alice", now).await.unwrap();
         assert_eq!(deleted.id, created.user.id);
         assert_eq!(grants, 0);
         assert_eq!(store.user_get(&created.user.id).await.unwrap(), None);
@@ -586,7 +655,7 @@ mod tests {
             None
         );
         assert!(matches!(
-            delete(&store, "alice", now).await,
+            delete(&store, &cli(), "alice", now).await,
             Err(AdminError::NotFound(_))
         ));
     }

@@ -9,6 +9,7 @@
 //! purged. Management requests with a missing or wrong token, or for a client that is not a live
 //! dynamic registration, are all `invalid_token` (401, reference G4).
 
+use crate::audit::{AuditContext, SUCCESS, action};
 use portcullis_proto::oauth::{ClientInformation, ErrorCode, OAuthError};
 use rand::CryptoRng;
 use serde_json::{Map, Value};
@@ -99,6 +100,7 @@ fn rules(registry: &ClientRegistry) -> MetadataRules {
 /// client may not choose (`client_id`, `client_secret`, …) are ignored, like any unknown member.
 pub async fn register(
     registry: &ClientRegistry,
+    audit: &AuditContext,
     body: &[u8],
     now: OffsetDateTime,
     rng: &mut impl CryptoRng,
@@ -114,9 +116,20 @@ pub async fn register(
     client.secret_hash = secret.as_ref().map(|s| s.hash);
     client.registration_access_token_hash = Some(token.hash);
     client.expires_at = Some(now + registry.settings().unused_client_ttl);
+    // The client registers itself: it is the actor.
+    let event = audit
+        .acting(&client.client_id, None)
+        .through(&client.client_id)
+        .decided(
+            now,
+            action::CLIENT_REGISTER,
+            Some(&client.client_id),
+            SUCCESS,
+            Some(&client.name),
+        );
     registry
         .store()
-        .client_insert(&client)
+        .client_insert_audited(&client, event.as_ref())
         .await
         .map_err(|e| unavailable(&e))?;
     tracing::info!(client_id = %client.client_id, name = %client.name, "dynamic client registered");
@@ -167,6 +180,7 @@ pub async fn authorize(
 /// switch to a shared-secret method issues a secret; a switch away from one drops it.
 pub async fn update(
     registry: &ClientRegistry,
+    audit: &AuditContext,
     client_id: &str,
     authorization: Option<&str>,
     body: &[u8],
@@ -216,9 +230,14 @@ pub async fn update(
     client.created_at = current.created_at;
     client.expires_at = current.expires_at;
     client.last_used_at = current.last_used_at;
+    let event = audit.acting(client_id, None).through(client_id).event(
+        now,
+        action::CLIENT_UPDATE,
+        Some(client_id),
+    );
     if !registry
         .store()
-        .client_update(&client)
+        .client_update_audited(&client, event.as_ref())
         .await
         .map_err(|e| unavailable(&e))?
     {
@@ -235,14 +254,20 @@ pub async fn update(
 /// do its grants and tokens. Returns the ids of the grants revoked.
 pub async fn delete(
     registry: &ClientRegistry,
+    audit: &AuditContext,
     client_id: &str,
     authorization: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<Vec<String>, OAuthError> {
     authorize(registry, client_id, authorization, now).await?;
+    let event = audit.acting(client_id, None).through(client_id).event(
+        now,
+        action::CLIENT_DELETE,
+        Some(client_id),
+    );
     registry
         .store()
-        .client_delete(client_id)
+        .client_delete_audited(client_id, event.as_ref())
         .await
         .map_err(|e| unavailable(&e))?;
     let revoked = super::revoke_grants_of(registry.store().as_ref(), client_id, now)

@@ -107,6 +107,11 @@ fn parse(kind: Kind, raw: &str) -> Result<toml::Value, String> {
             .parse::<i64>()
             .map(toml::Value::Integer)
             .map_err(|_| format!("expected an integer, got {raw:?}")),
+        Kind::Float => raw
+            .trim()
+            .parse::<f64>()
+            .map(toml::Value::Float)
+            .map_err(|_| format!("expected a number, got {raw:?}")),
         Kind::Bool => match raw.trim() {
             "true" | "1" => Ok(toml::Value::Boolean(true)),
             "false" | "0" => Ok(toml::Value::Boolean(false)),

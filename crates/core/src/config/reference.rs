@@ -13,6 +13,8 @@ pub enum Kind {
     Duration,
     /// One of the listed strings.
     Enum(&'static [&'static str]),
+    /// A number such as `0.25`.
+    Float,
     /// An array of strings; the override is a TOML array such as `["a", "b"]`.
     StringList,
     /// A table of strings; the override is a TOML inline table such as `{ A = "b" }`.
@@ -24,6 +26,7 @@ impl Kind {
         match self {
             Kind::String => "string".to_owned(),
             Kind::Integer => "integer".to_owned(),
+            Kind::Float => "number".to_owned(),
             Kind::Bool => "boolean".to_owned(),
             Kind::Duration => "duration".to_owned(),
             Kind::Enum(values) => values
@@ -262,6 +265,20 @@ pub const KEYS: &[Key] = &[
         default: None,
         example: "\"http://127.0.0.1:4318/v1/traces\"",
         description: "Optional; off by default. The full URL of an OpenTelemetry collector's OTLP/HTTP traces receiver (`http://` or `https://`, binary protobuf): the spans the log filter lets through — one per HTTP request, carrying its `request_id`, with the events inside — are exported to it in batches, as service `portcullis`. The `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, `…_TIMEOUT` and `…_COMPRESSION` variables apply. Needs the `otel` cargo feature (on by default).",
+    },
+    Key {
+        path: "audit.enabled",
+        kind: Kind::Bool,
+        default: Some("true"),
+        example: "false",
+        description: "Record the audit log (docs/audit.md): sign-ins, second factors, consents, tokens issued, refreshed and revoked, client registrations, every administrative action, key rotations and refused MCP requests, each in the same transaction as the change it records, hash-chained and append-only. `false` records nothing new; `portcullis admin audit verify` still checks what was recorded.",
+    },
+    Key {
+        path: "audit.authorization_allows_sample",
+        kind: Kind::Float,
+        default: Some("0.0"),
+        example: "0.01",
+        description: "The fraction of allowed MCP requests (0.0 to 1.0) recorded in the audit log; refused ones are always recorded. Decisions on MCP traffic are written in batches by a background writer, so they never slow a request down; when it falls behind, records beyond its queue of 10,000 are dropped and counted in the `portcullis_audit_dropped_total` metric.",
     },
     Key {
         path: "tenants.by_email_domain",

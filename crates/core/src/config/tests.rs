@@ -476,6 +476,7 @@ fn config_reference_environment_variables_work_for_every_key() {
             super::reference::Kind::StringList
             | super::reference::Kind::StringMap
             | super::reference::Kind::Integer
+            | super::reference::Kind::Float
             | super::reference::Kind::Bool => key.example.to_owned(),
             _ => key.example.trim_matches('"').to_owned(),
         };

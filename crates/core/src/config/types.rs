@@ -27,6 +27,8 @@ pub struct Config {
     #[serde(default)]
     pub log: LogConfig,
     #[serde(default)]
+    pub audit: AuditConfig,
+    #[serde(default)]
     pub tenants: TenantsConfig,
     #[serde(default)]
     pub accounts: AccountsConfig,
@@ -53,6 +55,7 @@ impl Default for Config {
             keys: KeysConfig::default(),
             tokens: TokensConfig::default(),
             log: LogConfig::default(),
+            audit: AuditConfig::default(),
             tenants: TenantsConfig::default(),
             accounts: AccountsConfig::default(),
             identity_providers: Vec::new(),
@@ -237,6 +240,25 @@ impl Default for LogConfig {
             level: "info".to_owned(),
             format: LogFormat::Text,
             otlp_endpoint: None,
+        }
+    }
+}
+
+/// `[audit]`: the audit log (`docs/audit.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Record events at all.
+    pub enabled: bool,
+    /// The fraction (0.0 to 1.0) of allowed MCP requests recorded besides every refused one.
+    pub authorization_allows_sample: f64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            enabled: true,
+            authorization_allows_sample: 0.0,
         }
     }
 }

@@ -114,6 +114,13 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
     }
 
     check_tokens(&mut p, &config.tokens);
+    let sample = config.audit.authorization_allows_sample;
+    if !(0.0..=1.0).contains(&sample) {
+        p.add(
+            "audit.authorization_allows_sample",
+            format!("{sample} must be between 0.0 and 1.0"),
+        );
+    }
     if !is_env_var_name(&config.keys.encryption_key_env) {
         p.add(
             "keys.encryption_key_env",

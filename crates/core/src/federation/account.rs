@@ -12,7 +12,8 @@ use time::OffsetDateTime;
 
 use super::{FederationError, Provider, ProviderIdentity};
 use crate::accounts::{check_email, check_username};
-use crate::admin::users::new_user_id;
+use crate::admin::users::{new_user_id, user_target};
+use crate::audit::{AuditContext, SUCCESS, action};
 use crate::auth::Tenants;
 use crate::config::Linking;
 
@@ -61,8 +62,13 @@ fn usable(user: User) -> Result<User, FederationError> {
 
 /// Finds or makes the account of `identity`. `linking_user` is the signed-in person who asked
 /// to link this provider to their account (from the account page), if any.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "who acts (the audit context) joins what the sign-in already needed"
+)]
 pub async fn account_for(
     store: &dyn Store,
+    audit: &AuditContext,
     provider: &Provider,
     tenants: &Tenants,
     identity: &ProviderIdentity,
@@ -97,7 +103,7 @@ pub async fn account_for(
     }
     if let Some(user) = linking_user {
         let user = usable(user.clone())?;
-        insert_link(store, identity, &user.id, now).await?;
+        insert_link(store, audit, identity, &user, "by its owner", now).await?;
         tracing::info!(user = %user.id, provider = %identity.provider, "identity linked by its owner");
         return Ok(AccountOutcome::Linked(user));
     }
@@ -119,7 +125,7 @@ pub async fn account_for(
                 ));
             };
             let user = usable((*user).clone())?;
-            insert_link(store, identity, &user.id, now).await?;
+            insert_link(store, audit, identity, &user, "by verified email", now).await?;
             tracing::info!(user = %user.id, provider = %identity.provider, "identity linked by verified email");
             return Ok(AccountOutcome::Linked(user));
         }
@@ -136,19 +142,31 @@ pub async fn account_for(
         }
         _ => {}
     }
-    create(store, provider, tenants, identity, now, rng)
+    create(store, audit, provider, tenants, identity, now, rng)
         .await
         .map(AccountOutcome::Created)
 }
 
 async fn insert_link(
     store: &dyn Store,
+    audit: &AuditContext,
     identity: &ProviderIdentity,
-    user_id: &str,
+    user: &User,
+    how: &str,
     now: OffsetDateTime,
 ) -> Result<(), FederationError> {
+    let event = audit
+        .acting(&user.id, user.tenant.as_deref())
+        .through(&identity.provider)
+        .decided(
+            now,
+            action::IDENTITY_LINK,
+            Some(&user_target(user)),
+            SUCCESS,
+            Some(how),
+        );
     match store
-        .external_identity_insert(&link_row(identity, user_id, now))
+        .external_identity_insert_audited(&link_row(identity, &user.id, now), event.as_ref())
         .await
     {
         Ok(()) => Ok(()),
@@ -207,6 +225,7 @@ fn default_grants(
 
 async fn create(
     store: &dyn Store,
+    audit: &AuditContext,
     provider: &Provider,
     tenants: &Tenants,
     identity: &ProviderIdentity,
@@ -244,8 +263,23 @@ async fn create(
             updated_at: now,
         };
         let grants = default_grants(&provider.config.default_roles, &user.id, now, rng);
+        let event = audit
+            .acting(&user.id, user.tenant.as_deref())
+            .through(&identity.provider)
+            .decided(
+                now,
+                action::USER_CREATE,
+                Some(&user_target(&user)),
+                SUCCESS,
+                Some("first sign-in through an identity provider"),
+            );
         match store
-            .user_insert_with_identity(&user, &link_row(identity, &user.id, now), &grants)
+            .user_insert_with_identity_audited(
+                &user,
+                &link_row(identity, &user.id, now),
+                &grants,
+                event.as_ref(),
+            )
             .await
         {
             Ok(()) => {

@@ -485,6 +485,7 @@ async fn outcome(
 ) -> Result<AccountOutcome, FederationError> {
     account_for(
         store,
+        &crate::audit::AuditContext::off(),
         idp.provider(),
         idp.providers.tenants(),
         who,
@@ -573,6 +574,7 @@ async fn explicit_and_never_linking_refuse_a_taken_address_and_disabled_accounts
     let erin = store.user_get("u-erin").await.unwrap().unwrap();
     let linked = account_for(
         &store,
+        &crate::audit::AuditContext::off(),
         idp.provider(),
         idp.providers.tenants(),
         &who,

@@ -273,6 +273,7 @@ impl AuthorizationServer {
         request: &AuthorizationRequest,
         user: &SignedInUser,
         consented: &Consented,
+        audit: &crate::audit::AuditContext,
         now: OffsetDateTime,
         rng: &mut (impl CryptoRng + Send),
     ) -> Result<String, OAuthError> {
@@ -298,6 +299,11 @@ impl AuthorizationServer {
             grant_id: None,
         };
         self.store.code_insert(&row).await.map_err(unavailable)?;
+        let audit = audit
+            .acting(&user.user_id, None)
+            .through(&request.client.client_id);
+        let target = format!("{} ({})", request.resource.url, row.scope);
+        let event = audit.event(now, crate::audit::action::CONSENT_GIVE, Some(&target));
         if request.client.first_party {
             let consent = Consent {
                 subject: user.user_id.clone(),
@@ -308,9 +314,13 @@ impl AuthorizationServer {
                 created_at: now,
             };
             self.store
-                .consent_put(&consent)
+                .consent_put_audited(&consent, event.as_ref())
                 .await
                 .map_err(unavailable)?;
+        } else {
+            // Nothing is remembered for a client the operator did not register: the code is
+            // the consent, and the record stands beside it.
+            crate::audit::record(self.store.as_ref(), event).await;
         }
         Ok(self.redirect_with(
             &request.redirect_uri,

@@ -9,6 +9,8 @@ use portcullis_proto::oauth::OAuthError;
 use portcullis_store::RevokedAccessToken;
 use time::OffsetDateTime;
 
+use crate::audit::{AuditContext, SUCCESS, action};
+
 use super::{
     AuthorizationServer, ClientCredentials, Params, access_token, secret_hash, unavailable,
 };
@@ -21,10 +23,12 @@ pub struct Revoked {
 }
 
 impl AuthorizationServer {
+    /// Serves one revocation request; `audit` is the request's (the client acts).
     pub async fn revoke(
         &self,
         form: &Params,
         authorization: &[&str],
+        audit: &AuditContext,
         now: OffsetDateTime,
     ) -> Result<Revoked, OAuthError> {
         let client = self
@@ -38,6 +42,9 @@ impl AuthorizationServer {
             )
             .await?;
         let token = form.required("token")?;
+        let audit = audit
+            .acting(&client.client_id, None)
+            .through(&client.client_id);
         // The hint only orders the search (§2.1); both kinds are always looked for.
         if let Some((_, grant)) = self
             .store
@@ -46,7 +53,14 @@ impl AuthorizationServer {
             .map_err(unavailable)?
         {
             if grant.client_id == client.client_id {
-                self.revoke_grant(&grant.id, now).await?;
+                let event = audit.decided(
+                    now,
+                    action::TOKEN_REVOKE,
+                    Some(&grant.id),
+                    SUCCESS,
+                    Some("refresh token revoked: the whole grant"),
+                );
+                self.revoke_grant(&grant.id, now, event.as_ref()).await?;
                 return Ok(Revoked {
                     grant_id: Some(grant.id),
                     jti: None,
@@ -70,12 +84,22 @@ impl AuthorizationServer {
             return Ok(Revoked::default());
         }
         let expires_at = OffsetDateTime::from_unix_timestamp(exp).unwrap_or(now);
+        let event = audit.decided(
+            now,
+            action::TOKEN_REVOKE,
+            Some(jti),
+            SUCCESS,
+            Some("access token revoked"),
+        );
         self.store
-            .access_token_revoke(&RevokedAccessToken {
-                jti: jti.to_owned(),
-                expires_at,
-                revoked_at: now,
-            })
+            .access_token_revoke_audited(
+                &RevokedAccessToken {
+                    jti: jti.to_owned(),
+                    expires_at,
+                    revoked_at: now,
+                },
+                event.as_ref(),
+            )
             .await
             .map_err(unavailable)?;
         let revoked = Revoked {

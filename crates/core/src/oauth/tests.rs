@@ -16,6 +16,7 @@ use time::{Duration, OffsetDateTime};
 use super::access_token::{ACCESS_TOKEN_TYP, GRANT_CLAIM};
 use super::metadata::RegistrationOptions;
 use super::*;
+use crate::audit::AuditContext;
 use crate::config::{SigningAlg, TokensConfig};
 use crate::crypto::Sealer;
 use crate::signing::KeyRing;
@@ -207,7 +208,14 @@ async fn code_for(s: &mut Setup, params: &Params) -> String {
     };
     let redirect = s
         .server
-        .approve(&request, &user(), &consented, now(), &mut s.rng)
+        .approve(
+            &request,
+            &user(),
+            &consented,
+            &AuditContext::off(),
+            now(),
+            &mut s.rng,
+        )
         .await
         .unwrap();
     let q = query(&redirect);
@@ -235,7 +243,9 @@ async fn token(
     params: &Params,
     at: OffsetDateTime,
 ) -> Result<TokenResponse, OAuthError> {
-    s.server.token(params, &[], at, &mut s.rng).await
+    s.server
+        .token(params, &[], &AuditContext::off(), at, &mut s.rng)
+        .await
 }
 
 fn verified(s: &Setup, access_token: &str, audience: &str) -> Value {
@@ -747,13 +757,21 @@ async fn revocation_and_introspection_answer_only_for_the_owner() {
         ("client_id", "app"),
     ]);
     assert_eq!(
-        s.server.revoke(&foreign, &[], now()).await.unwrap(),
+        s.server
+            .revoke(&foreign, &[], &AuditContext::off(), now())
+            .await
+            .unwrap(),
         Revoked::default()
     );
     // The owner revokes the access token: on the list, and inactive.
     let revoked = s
         .server
-        .revoke(&confidential(&issued.access_token), &[], now())
+        .revoke(
+            &confidential(&issued.access_token),
+            &[],
+            &AuditContext::off(),
+            now(),
+        )
         .await
         .unwrap();
     assert!(revoked.jti.is_some());
@@ -769,6 +787,7 @@ async fn revocation_and_introspection_answer_only_for_the_owner() {
         .revoke(
             &confidential(issued.refresh_token.as_deref().unwrap()),
             &[],
+            &AuditContext::off(),
             now(),
         )
         .await
@@ -783,7 +802,7 @@ async fn revocation_and_introspection_answer_only_for_the_owner() {
     // Unknown tokens are fine too (RFC 7009 §2.2).
     assert_eq!(
         s.server
-            .revoke(&confidential("nothing"), &[], now())
+            .revoke(&confidential("nothing"), &[], &AuditContext::off(), now())
             .await
             .unwrap(),
         Revoked::default()

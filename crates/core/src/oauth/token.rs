@@ -19,6 +19,7 @@ use super::{
     AuthorizationServer, ClientCredentials, ClientInfo, Params, Profile, Revoked, new_secret, pkce,
     resource, secret_hash, unavailable,
 };
+use crate::audit::{AuditContext, DENY, SUCCESS, action};
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Clone, Serialize)]
@@ -53,10 +54,13 @@ fn duration(d: std::time::Duration) -> Duration {
 
 impl AuthorizationServer {
     /// Serves one token request: the form, and the `Authorization` header if any.
+    /// `audit` is the request's: the grants record who the tokens are for and through which
+    /// client.
     pub async fn token(
         &self,
         form: &Params,
         authorization: &[&str],
+        audit: &AuditContext,
         now: OffsetDateTime,
         rng: &mut (impl CryptoRng + Send),
     ) -> Result<TokenResponse, OAuthError> {
@@ -88,10 +92,23 @@ impl AuthorizationServer {
                 "this client is not registered for this grant type",
             ));
         }
+        let audit = audit.through(&client.client_id);
         match grant_type {
-            "authorization_code" => self.code_grant(&client, form, now, rng).await,
-            "refresh_token" => self.refresh_grant(&client, form, now, rng).await,
-            _ => self.client_credentials_grant(&client, form, now, rng),
+            "authorization_code" => self.code_grant(&client, form, &audit, now, rng).await,
+            "refresh_token" => self.refresh_grant(&client, form, &audit, now, rng).await,
+            _ => {
+                let response = self.client_credentials_grant(&client, form, now, rng)?;
+                // Nothing is stored for this grant: the record is the only trace of the token.
+                let event = audit.acting(&client.client_id, None).decided(
+                    now,
+                    action::TOKEN_ISSUE,
+                    form.get("resource"),
+                    SUCCESS,
+                    Some("client_credentials"),
+                );
+                crate::audit::record(self.store.as_ref(), event).await;
+                Ok(response)
+            }
         }
     }
 
@@ -99,6 +116,7 @@ impl AuthorizationServer {
         &self,
         client: &ClientInfo,
         form: &Params,
+        audit: &AuditContext,
         now: OffsetDateTime,
         rng: &mut (impl CryptoRng + Send),
     ) -> Result<TokenResponse, OAuthError> {
@@ -159,9 +177,27 @@ impl AuthorizationServer {
         let refresh = refresh_value
             .as_deref()
             .map(|value| self.refresh_row(value, &grant.id, now));
+        let audit = audit.acting(&code.subject, None);
+        let record = |outcome: &CodeRedemption| match outcome {
+            CodeRedemption::Redeemed => audit.decided(
+                now,
+                action::TOKEN_ISSUE,
+                Some(&grant.id),
+                SUCCESS,
+                Some("authorization_code"),
+            ),
+            CodeRedemption::Replayed { grant_id } => audit.decided(
+                now,
+                action::CODE_REPLAY,
+                grant_id.as_deref(),
+                DENY,
+                Some("authorization code presented again: the grant it gave is revoked"),
+            ),
+            CodeRedemption::Expired | CodeRedemption::Unknown => None,
+        };
         match self
             .store
-            .code_redeem(&code_hash, now, &grant, refresh.as_ref())
+            .code_redeem_audited(&code_hash, now, &grant, refresh.as_ref(), Some(&record))
             .await
             .map_err(unavailable)?
         {
@@ -201,6 +237,7 @@ impl AuthorizationServer {
         &self,
         client: &ClientInfo,
         form: &Params,
+        audit: &AuditContext,
         now: OffsetDateTime,
         rng: &mut (impl CryptoRng + Send),
     ) -> Result<TokenResponse, OAuthError> {
@@ -247,20 +284,49 @@ impl AuthorizationServer {
             Err(e) => {
                 // A user who was disabled or deleted keeps no grant alive.
                 if e.error == ErrorCode::InvalidGrant {
-                    self.revoke_grant(&grant.id, now).await?;
+                    let event = audit.decided(
+                        now,
+                        action::TOKEN_REVOKE,
+                        Some(&grant.id),
+                        SUCCESS,
+                        Some("the user of this grant cannot sign in any more"),
+                    );
+                    self.revoke_grant(&grant.id, now, event.as_ref()).await?;
                 }
                 return Err(e);
             }
         };
         let successor_value = new_secret(rng);
         let successor = self.refresh_row(&successor_value, &grant.id, now);
+        let audit = audit.acting(&grant.subject, None);
+        let record = |outcome: &RefreshRotation| match outcome {
+            RefreshRotation::Rotated(grant) => {
+                audit.event(now, action::TOKEN_REFRESH, Some(&grant.id))
+            }
+            RefreshRotation::Retried(grant) => audit.decided(
+                now,
+                action::TOKEN_REFRESH,
+                Some(&grant.id),
+                SUCCESS,
+                Some("retried after a lost response"),
+            ),
+            RefreshRotation::Reused { grant_id } => audit.decided(
+                now,
+                action::TOKEN_REUSE,
+                Some(grant_id),
+                DENY,
+                Some("a used refresh token presented again: the grant is revoked"),
+            ),
+            RefreshRotation::Invalid | RefreshRotation::Unknown => None,
+        };
         let grant = match self
             .store
-            .refresh_rotate(
+            .refresh_rotate_audited(
                 &token_hash,
                 now,
                 &successor,
                 duration(self.settings.refresh_token_retry_grace),
+                Some(&record),
             )
             .await
             .map_err(unavailable)?

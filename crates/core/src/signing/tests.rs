@@ -10,6 +10,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::*;
+use crate::audit::AuditContext;
 
 /// 2026-09-01T00:00:00Z.
 fn t0() -> OffsetDateTime {
@@ -372,6 +373,7 @@ async fn rotation_publishes_first_signs_later_and_retires_after_the_token_lifeti
     let retire = Duration::minutes(15) + Duration::seconds(30);
     let rotation = rotate(
         &store,
+        &AuditContext::cli("root", true),
         &sealer(1),
         SigningAlg::EdDsa,
         start,
@@ -452,6 +454,7 @@ async fn a_second_rotation_before_the_first_completes_keeps_the_earlier_retireme
     let retire = Duration::minutes(15);
     let first = rotate(
         &store,
+        &AuditContext::cli("root", true),
         &sealer(1),
         SigningAlg::Es256,
         t0(),
@@ -464,6 +467,7 @@ async fn a_second_rotation_before_the_first_completes_keeps_the_earlier_retireme
     let second_at = t0() + Duration::minutes(1);
     let second = rotate(
         &store,
+        &AuditContext::cli("root", true),
         &sealer(1),
         SigningAlg::Es256,
         second_at,
@@ -543,6 +547,7 @@ async fn two_rows() -> (SigningKey, SigningKey) {
     ensured(&store, SigningAlg::Es256, 16).await;
     rotate(
         &store,
+        &AuditContext::cli("root", true),
         &sealer(1),
         SigningAlg::Es256,
         t0(),

@@ -11,6 +11,9 @@
 //! is a 303 (RFC 9700 §4.12) with the pages' security headers; nothing here allows CORS
 //! (RFC 9700 §2.6).
 
+use portcullis_core::audit::AuditContext;
+
+use crate::audit::Audit;
 use askama::Template;
 use axum::Router;
 use axum::extract::{FromRequestParts, Request, State};
@@ -194,7 +197,8 @@ async fn authorize_get(
         let consented = Consented {
             scopes: authorization.scopes.clone(),
         };
-        return approve(&state, &authorization, &signed_in, &consented).await;
+        let audit = crate::audit::context(&state, &parts.extensions);
+        return approve(&state, &authorization, &signed_in, &consented, &audit).await;
     }
     if prompt_none(Some(&prompt)) {
         return Ok(redirect(&server.error_redirect(
@@ -232,6 +236,7 @@ async fn authorize_get(
 
 async fn authorize_post(
     State(state): State<AppState>,
+    Audit(audit): Audit,
     signed_in: SignedIn,
     Form(form): Form<ConsentForm>,
 ) -> Result<Response, ApiError> {
@@ -246,7 +251,7 @@ async fn authorize_post(
             let consented = Consented {
                 scopes: authorization.scopes.clone(),
             };
-            approve(&state, &authorization, &signed_in, &consented).await
+            approve(&state, &authorization, &signed_in, &consented, &audit).await
         }
         "deny" => {
             tracing::info!(client_id = %authorization.client.client_id, "authorization denied by the person");
@@ -265,6 +270,7 @@ async fn approve(
     authorization: &AuthorizationRequest,
     signed_in: &SignedIn,
     consented: &Consented,
+    audit: &AuditContext,
 ) -> Result<Response, ApiError> {
     let server = server(state)?;
     let location = server
@@ -272,6 +278,7 @@ async fn approve(
             authorization,
             &signed_in_user(signed_in),
             consented,
+            audit,
             time::OffsetDateTime::now_utc(),
             &mut StdRng::from_os_rng(),
         )

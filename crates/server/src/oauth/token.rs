@@ -13,6 +13,7 @@ use rand::rngs::StdRng;
 use time::OffsetDateTime;
 
 use super::{authorizations, form, server};
+use crate::audit::Audit;
 use crate::{ApiError, AppState};
 
 pub(crate) fn router() -> Router<AppState> {
@@ -31,13 +32,18 @@ fn no_store(status: StatusCode, body: impl IntoResponse) -> Response {
         .into_response()
 }
 
-async fn token_post(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+async fn token_post(
+    State(state): State<AppState>,
+    Audit(audit): Audit,
+    request: Request,
+) -> Result<Response, ApiError> {
     let server = server(&state)?;
     let (headers, params) = form(request).await?;
     let response = server
         .token(
             &params,
             &authorizations(&headers),
+            &audit,
             OffsetDateTime::now_utc(),
             // A per-request generator seeded from the OS: the thread-local one cannot be held
             // across an await in a Send future.
@@ -57,6 +63,7 @@ async fn token_post(State(state): State<AppState>, request: Request) -> Result<R
 
 async fn revoke_post(
     State(state): State<AppState>,
+    Audit(audit): Audit,
     request: Request,
 ) -> Result<Response, ApiError> {
     let server = server(&state)?;
@@ -65,6 +72,7 @@ async fn revoke_post(
         .revoke(
             &params,
             &authorizations(&headers),
+            &audit,
             OffsetDateTime::now_utc(),
         )
         .await?;

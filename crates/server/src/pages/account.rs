@@ -281,6 +281,7 @@ pub(crate) struct RevokeForm {
 /// access and refresh tokens stop working at once.
 pub(crate) async fn revoke_app_post(
     State(state): State<AppState>,
+    crate::audit::Audit(audit): crate::audit::Audit,
     signed_in: SignedIn,
     Form(form): Form<RevokeForm>,
 ) -> Result<Response, ApiError> {
@@ -289,7 +290,12 @@ pub(crate) async fn revoke_app_post(
         return Err(PageError::not_found().into());
     };
     let revoked = server
-        .revoke_grants_of(&signed_in.user.id, Some(&form.client_id), pages.now())
+        .revoke_grants_of(
+            &audit.acting(&signed_in.user.id, signed_in.user.tenant.as_deref()),
+            &signed_in.user.id,
+            Some(&form.client_id),
+            pages.now(),
+        )
         .await
         .map_err(|_| {
             PageError::unavailable(
@@ -383,6 +389,7 @@ pub(crate) async fn account_password_get(
 
 pub(crate) async fn account_password_post(
     State(state): State<AppState>,
+    crate::audit::Audit(audit): crate::audit::Audit,
     headers: HeaderMap,
     csrf: CsrfToken,
     Form(form): Form<PasswordForm>,
@@ -425,7 +432,16 @@ pub(crate) async fn account_password_post(
         must_change_password: false,
         ..signed_in.user
     };
-    let started = sign_in(&state, pages, &headers, &user, amr).await?;
+    let started = sign_in(
+        &state,
+        pages,
+        &headers,
+        &user,
+        amr,
+        &audit,
+        portcullis_core::audit::action::PASSWORD_CHANGE,
+    )
+    .await?;
     let next = next_page(&state, pages, &user, &started.session, return_to).await?;
     Ok(redirect_with_session(pages, &started, &next))
 }

@@ -179,6 +179,7 @@ pub(crate) async fn start_post(
 /// `GET /auth/callback/{id}`: the provider sent the browser back.
 pub(crate) async fn callback_get(
     State(state): State<AppState>,
+    crate::audit::Audit(audit): crate::audit::Audit,
     Path(id): Path<String>,
     Query(params): Query<CallbackParams>,
     headers: HeaderMap,
@@ -213,7 +214,20 @@ pub(crate) async fn callback_get(
             _ => return Err(failure_page(name, FederationError::BadState)),
         },
     };
-    let identity = complete(
+    // A refusal by the provider or by the allowlists is a refused sign-in, and recorded as one.
+    let audit = audit.through(provider.id());
+    let refused = |e: FederationError| async {
+        let event = audit.decided(
+            now,
+            portcullis_core::audit::action::SIGN_IN,
+            None,
+            portcullis_core::audit::FAILURE,
+            Some(&e.to_string()),
+        );
+        portcullis_core::audit::record(store, event).await;
+        failure_page(name, e)
+    };
+    let identity = match complete(
         provider,
         &pages.sealer,
         &pending,
@@ -222,10 +236,14 @@ pub(crate) async fn callback_get(
         now,
     )
     .await
-    .map_err(|e| failure_page(name, e))?;
+    {
+        Ok(identity) => identity,
+        Err(e) => return Err(refused(e).await),
+    };
     let mut rng = rng();
-    let outcome = account_for(
+    let outcome = match account_for(
         store,
+        &audit,
         provider,
         pages.providers.tenants(),
         &identity,
@@ -234,7 +252,10 @@ pub(crate) async fn callback_get(
         &mut rng,
     )
     .await
-    .map_err(|e| failure_page(name, e))?;
+    {
+        Ok(outcome) => outcome,
+        Err(e) => return Err(refused(e).await),
+    };
     let user = outcome.user().clone();
     tokens::keep(
         store,
@@ -255,6 +276,8 @@ pub(crate) async fn callback_get(
         &headers,
         &user,
         session_amr(provider, &identity.amr),
+        &audit,
+        portcullis_core::audit::action::SIGN_IN,
     )
     .await?;
     let next = next_page(
@@ -308,6 +331,7 @@ pub(crate) struct UnlinkForm {
 /// is the account's only way to sign in.
 pub(crate) async fn unlink_post(
     State(state): State<AppState>,
+    crate::audit::Audit(audit): crate::audit::Audit,
     signed_in: super::SignedIn,
     Form(form): Form<UnlinkForm>,
 ) -> Result<Response, ApiError> {
@@ -332,8 +356,16 @@ pub(crate) async fn unlink_post(
         )
         .into());
     }
+    let event = audit
+        .acting(&user.id, user.tenant.as_deref())
+        .through(&form.provider)
+        .event(
+            pages.now(),
+            portcullis_core::audit::action::IDENTITY_UNLINK,
+            Some(&portcullis_core::admin::users::user_target(user)),
+        );
     let removed = store
-        .external_identities_delete(&user.id, &form.provider)
+        .external_identities_delete_audited(&user.id, &form.provider, event.as_ref())
         .await
         .map_err(|e| failure_page(&form.provider, e.into()))?;
     if removed > 0 {

@@ -13,6 +13,7 @@ use http::header::SET_COOKIE;
 use http::{HeaderMap, StatusCode};
 use portcullis_core::accounts::throttle::Attempt;
 use portcullis_core::accounts::{AMR_PASSWORD, AccountsError, Password, authenticate, end_session};
+use portcullis_core::audit::{FAILURE, action};
 use serde::Deserialize;
 
 use super::return_to::return_to_from_query;
@@ -114,6 +115,7 @@ pub(crate) async fn login_get(
 
 pub(crate) async fn login_post(
     State(state): State<AppState>,
+    crate::audit::Audit(audit): crate::audit::Audit,
     headers: HeaderMap,
     ClientAddress(address): ClientAddress,
     csrf: CsrfToken,
@@ -138,10 +140,26 @@ pub(crate) async fn login_post(
     let user = match checked {
         Guarded::Passed(user) => user,
         Guarded::Failed => {
+            refused(
+                &state,
+                &audit,
+                pages,
+                &form.username,
+                "wrong username or password",
+            )
+            .await;
             let page = login_page(pages, &csrf, return_to, Some(REFUSED));
             return Ok((StatusCode::UNAUTHORIZED, csrf, page).into_response());
         }
         Guarded::Throttled(wait) => {
+            refused(
+                &state,
+                &audit,
+                pages,
+                &form.username,
+                "throttled after failures",
+            )
+            .await;
             let message = wait_message(wait);
             let page = login_page(pages, &csrf, return_to, Some(&message));
             return Ok((csrf, too_many(page, wait)).into_response());
@@ -153,10 +171,32 @@ pub(crate) async fn login_post(
         &headers,
         &user,
         vec![AMR_PASSWORD.to_owned()],
+        &audit,
+        action::SIGN_IN,
     )
     .await?;
     let next = next_page(&state, pages, &user, &started.session, return_to).await?;
     Ok(redirect_with_session(pages, &started, &next))
+}
+
+/// Records a refused sign-in: the name typed (never the password) and why.
+async fn refused(
+    state: &AppState,
+    audit: &portcullis_core::audit::AuditContext,
+    pages: &super::Pages,
+    username: &str,
+    reason: &str,
+) {
+    // Bounded: the field is whatever was typed.
+    let typed: String = username.chars().take(100).collect();
+    let event = audit.decided(
+        pages.now(),
+        action::SIGN_IN,
+        Some(&typed),
+        FAILURE,
+        Some(reason),
+    );
+    portcullis_core::audit::record(state.store.as_ref(), event).await;
 }
 
 /// A form with nothing but its CSRF token.

@@ -30,6 +30,7 @@ use portcullis_core::accounts::mfa::{
 use portcullis_core::accounts::throttle::Attempt;
 use portcullis_core::accounts::totp::TotpSecret;
 use portcullis_core::accounts::{AccountsError, PendingStep};
+use portcullis_core::audit::{AuditContext, action};
 use portcullis_core::config::MfaPolicy;
 use portcullis_store::{BrowserSession, FactorKind, User};
 use rand::SeedableRng;
@@ -164,6 +165,7 @@ pub(crate) async fn step_get(
 
 pub(crate) async fn step_post(
     State(state): State<AppState>,
+    crate::audit::Audit(audit): crate::audit::Audit,
     headers: HeaderMap,
     ClientAddress(address): ClientAddress,
     csrf: CsrfToken,
@@ -201,6 +203,7 @@ pub(crate) async fn step_post(
         return_to,
         checked,
         "That code is not valid, or it was used already.",
+        &audit,
     )
     .await
 }
@@ -218,7 +221,24 @@ pub(crate) async fn step_outcome(
     return_to: Option<&str>,
     checked: Guarded<Vec<String>>,
     failed: &str,
+    audit: &AuditContext,
 ) -> Result<Response, ApiError> {
+    let refusal = match &checked {
+        Guarded::Passed(_) => None,
+        Guarded::Failed => Some("a wrong or used code or passkey"),
+        Guarded::Throttled(_) => Some("throttled after failures"),
+    };
+    if let Some(reason) = refusal {
+        let user = &signed_in.user;
+        let event = audit.acting(&user.id, user.tenant.as_deref()).decided(
+            pages.now(),
+            action::MFA,
+            Some(&portcullis_core::admin::users::user_target(user)),
+            portcullis_core::audit::FAILURE,
+            Some(reason),
+        );
+        portcullis_core::audit::record(state.store.as_ref(), event).await;
+    }
     let added = match checked {
         Guarded::Passed(added) => added,
         Guarded::Failed => {
@@ -242,7 +262,7 @@ pub(crate) async fn step_outcome(
     };
     let user = &signed_in.user;
     let amr = with_methods(&signed_in.session.amr, &added);
-    let started = sign_in(state, pages, headers, user, amr).await?;
+    let started = sign_in(state, pages, headers, user, amr, audit, action::MFA).await?;
     let next = next_page(state, pages, user, &started.session, return_to).await?;
     Ok(redirect_with_session(pages, &started, &next))
 }
@@ -545,6 +565,7 @@ pub(crate) async fn totp_get(
 
 pub(crate) async fn totp_post(
     State(state): State<AppState>,
+    crate::audit::Audit(audit): crate::audit::Audit,
     headers: HeaderMap,
     csrf: CsrfToken,
     Form(form): Form<TotpForm>,
@@ -611,12 +632,16 @@ pub(crate) async fn totp_post(
         &signed_in.session.amr,
         &[AMR_OTP.to_owned(), AMR_MFA.to_owned()],
     );
-    enrolled_page(&state, pages, &headers, user, amr, enrolled, return_to).await
+    enrolled_page(
+        &state, pages, &headers, user, amr, enrolled, return_to, &audit,
+    )
+    .await
 }
 
 /// What a browser sees once it has enrolled a factor: the session goes on under a new id with
 /// `amr` (the enrolment proved the factor), then the recovery codes (a first factor) or `303`
 /// to the next page.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn enrolled_page(
     state: &AppState,
     pages: &Pages,
@@ -625,8 +650,9 @@ pub(crate) async fn enrolled_page(
     amr: Vec<String>,
     enrolled: Enrolled,
     return_to: Option<&str>,
+    audit: &AuditContext,
 ) -> Result<Response, ApiError> {
-    let started = sign_in(state, pages, headers, user, amr).await?;
+    let started = sign_in(state, pages, headers, user, amr, audit, action::MFA_ENROLL).await?;
     let next = next_page(state, pages, user, &started.session, return_to).await?;
     match enrolled.recovery_codes {
         Some(codes) => {
@@ -666,6 +692,7 @@ pub(crate) struct EmptyForm {}
 /// once.
 pub(crate) async fn recovery_codes_post(
     State(state): State<AppState>,
+    crate::audit::Audit(audit): crate::audit::Audit,
     headers: HeaderMap,
     Form(EmptyForm {}): Form<EmptyForm>,
 ) -> Result<Response, ApiError> {
@@ -691,7 +718,12 @@ pub(crate) async fn recovery_codes_post(
         .into());
     }
     let mut rng = StdRng::from_os_rng();
-    let codes = new_recovery_codes(store, &user.id, pages.now(), &mut rng)
+    let event = audit.acting(&user.id, user.tenant.as_deref()).event(
+        pages.now(),
+        action::RECOVERY_CODES,
+        Some(&portcullis_core::admin::users::user_target(user)),
+    );
+    let codes = new_recovery_codes(store, &user.id, pages.now(), &mut rng, event.as_ref())
         .await
         .map_err(page_failure)?;
     tracing::info!(user = %user.id, "new recovery codes made");
@@ -707,6 +739,7 @@ pub(crate) struct RemoveForm {
 /// the recovery codes with it).
 pub(crate) async fn remove_post(
     State(state): State<AppState>,
+    crate::audit::Audit(audit): crate::audit::Audit,
     headers: HeaderMap,
     Form(form): Form<RemoveForm>,
 ) -> Result<Response, ApiError> {
@@ -737,7 +770,14 @@ pub(crate) async fn remove_post(
         )
         .into());
     }
-    remove_factor(store, user, &form.factor)
+    let event = audit.acting(&user.id, user.tenant.as_deref()).decided(
+        pages.now(),
+        action::MFA_REMOVE,
+        Some(&portcullis_core::admin::users::user_target(user)),
+        portcullis_core::audit::SUCCESS,
+        Some(&form.factor),
+    );
+    remove_factor(store, user, &form.factor, event.as_ref())
         .await
         .map_err(page_failure)?;
     tracing::info!(user = %user.id, factor = %form.factor, "second factor removed");

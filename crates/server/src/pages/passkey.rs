@@ -167,6 +167,7 @@ const NO_ANSWER: &str = "Your browser did not use a passkey. Passkeys need JavaS
 /// `POST /login/mfa/passkey`: the second factor given with a passkey.
 pub(crate) async fn step_post(
     State(state): State<AppState>,
+    crate::audit::Audit(audit): crate::audit::Audit,
     headers: HeaderMap,
     ClientAddress(address): ClientAddress,
     csrf: CsrfToken,
@@ -252,6 +253,7 @@ pub(crate) async fn step_post(
         return_to,
         checked,
         "That passkey was not accepted. Try again, or type a code.",
+        &audit,
     )
     .await
 }
@@ -346,6 +348,7 @@ pub(crate) struct EnrollForm {
 /// `POST /account/mfa/passkey`: records the passkey the browser just made.
 pub(crate) async fn enroll_post(
     State(state): State<AppState>,
+    crate::audit::Audit(audit): crate::audit::Audit,
     headers: HeaderMap,
     csrf: CsrfToken,
     Form(form): Form<EnrollForm>,
@@ -423,5 +426,8 @@ pub(crate) async fn enroll_post(
         &signed_in.session.amr,
         &[AMR_HWK.to_owned(), AMR_USER.to_owned(), AMR_MFA.to_owned()],
     );
-    enrolled_page(&state, pages, &headers, user, amr, enrolled, return_to).await
+    enrolled_page(
+        &state, pages, &headers, user, amr, enrolled, return_to, &audit,
+    )
+    .await
 }

@@ -9,6 +9,7 @@ use portcullis_core::accounts::{
     AccountsError, PendingStep, SessionSecret, StartedSession, pending_step, resume_session,
     start_session,
 };
+use portcullis_core::audit::AuditContext;
 use portcullis_store::{BrowserSession, User};
 
 use super::cookie::Cookie;
@@ -191,16 +192,28 @@ pub(crate) fn redirect_with_session(
     response
 }
 
-/// Starts a session for `user` proven by `amr`, ending the one this browser held.
+/// Starts a session for `user` proven by `amr`, ending the one this browser held, and records
+/// `action` (a sign-in, a second factor given, …) for the audit log in the same transaction.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn sign_in(
     state: &AppState,
     pages: &Pages,
     headers: &HeaderMap,
     user: &User,
     amr: Vec<String>,
+    audit: &AuditContext,
+    action: &str,
 ) -> Result<StartedSession, ApiError> {
     let secret = SessionSecret::generate(&mut rand::rng());
     let previous = session_secret(pages, headers);
+    let reason = amr.join(" ");
+    let event = audit.acting(&user.id, user.tenant.as_deref()).decided(
+        pages.now(),
+        action,
+        Some(&portcullis_core::admin::users::user_target(user)),
+        portcullis_core::audit::SUCCESS,
+        Some(&reason),
+    );
     start_session(
         state.store.as_ref(),
         &user.id,
@@ -209,6 +222,7 @@ pub(crate) async fn sign_in(
         previous.as_ref(),
         pages.timeouts,
         pages.now(),
+        event.as_ref(),
     )
     .await
     .map_err(page_failure)

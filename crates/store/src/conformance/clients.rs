@@ -21,7 +21,7 @@ pub async fn run_all_in(store: &dyn Store, scope: &Scope) {
 }
 
 /// A public dynamic client with the optional fields unset.
-fn client(scope: &Scope, name: &str, created_at: OffsetDateTime) -> Client {
+pub(super) fn client(scope: &Scope, name: &str, created_at: OffsetDateTime) -> Client {
     Client {
         client_id: scope.name(name),
         source: ClientSource::Dynamic,

@@ -42,7 +42,12 @@ fn fail(store: &dyn Store, what: &str, e: StoreError) -> ! {
     panic!("{}: {what}: {e}", store.backend())
 }
 
-fn identity(scope: &Scope, provider: &str, subject: &str, user: &User) -> ExternalIdentity {
+pub(super) fn identity(
+    scope: &Scope,
+    provider: &str,
+    subject: &str,
+    user: &User,
+) -> ExternalIdentity {
     ExternalIdentity {
         provider: scope.name(provider),
         subject: subject.to_owned(),
@@ -54,7 +59,7 @@ fn identity(scope: &Scope, provider: &str, subject: &str, user: &User) -> Extern
     }
 }
 
-fn federated_user(scope: &Scope, name: &str) -> User {
+pub(super) fn federated_user(scope: &Scope, name: &str) -> User {
     User {
         password_hash: None,
         ..user(scope, name, base_plus(0))

@@ -5,6 +5,10 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::*;
+
+fn cli() -> AuditContext {
+    AuditContext::cli("root", true)
+}
 use crate::auth::api_key::{secret_hash, well_formed};
 use crate::clients::CLIENT_SECRET_PREFIX;
 
@@ -23,6 +27,7 @@ async fn public_and_confidential_clients_are_created() {
     let redirect = uris(&["http://127.0.0.1:9999/cb"]);
     let public = create(
         &store,
+        &cli(),
         NewClient {
             name: "ci",
             redirect_uris: &redirect,
@@ -49,6 +54,7 @@ async fn public_and_confidential_clients_are_created() {
 
     let confidential = create(
         &store,
+        &cli(),
         NewClient {
             name: "backend",
             redirect_uris: &uris(&["https://app.example/cb", "com.example.app:/cb"]),
@@ -93,6 +99,7 @@ async fn bad_requests_store_nothing() {
     for (name, redirect_uris, confidential, grant_types, scope) in cases {
         let result = create(
             &store,
+            &cli(),
             NewClient {
                 name,
                 redirect_uris,
@@ -124,11 +131,17 @@ async fn secrets_rotate_and_clients_are_deleted() {
         grant_types: &[],
         scope: None,
     };
-    let confidential = create(&store, new(true), now(), &mut rng).await.unwrap();
-    let public = create(&store, new(false), now(), &mut rng).await.unwrap();
+    let confidential = create(&store, &cli(), new(true), now(), &mut rng)
+        .await
+        .unwrap();
+    let public = create(&store, &cli(), new(false), now(), &mut rng)
+        .await
+        .unwrap();
     let id = &confidential.client.client_id;
 
-    let rotated = rotate_secret(&store, id, &mut rng).await.unwrap();
+    let rotated = rotate_secret(&store, &cli(), id, now(), &mut rng)
+        .await
+        .unwrap();
     let secret = rotated.secret.unwrap();
     assert_ne!(Some(&secret), confidential.secret.as_ref());
     let stored = show(&store, id).await.unwrap();
@@ -136,22 +149,22 @@ async fn secrets_rotate_and_clients_are_deleted() {
     assert_eq!(stored.created_at, confidential.client.created_at);
 
     assert!(matches!(
-        rotate_secret(&store, &public.client.client_id, &mut rng).await,
+        rotate_secret(&store, &cli(), &public.client.client_id, now(), &mut rng).await,
         Err(AdminError::Invalid(_))
     ));
     assert!(matches!(
-        rotate_secret(&store, "client_nope", &mut rng).await,
+        rotate_secret(&store, &cli(), "client_nope", now(), &mut rng).await,
         Err(AdminError::NotFound(_))
     ));
 
-    let deleted = delete(&store, id, now()).await.unwrap();
+    let deleted = delete(&store, &cli(), id, now()).await.unwrap();
     assert_eq!(&deleted.client_id, id);
     assert!(matches!(
         show(&store, id).await,
         Err(AdminError::NotFound(_))
     ));
     assert!(matches!(
-        delete(&store, id, now()).await,
+        delete(&store, &cli(), id, now()).await,
         Err(AdminError::NotFound(_))
     ));
     assert_eq!(list(&store).await.unwrap().len(), 1);

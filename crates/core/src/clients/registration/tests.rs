@@ -9,6 +9,7 @@ use rand::rngs::StdRng;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::audit::AuditContext;
 use crate::auth::testing::FakeFetch;
 use crate::clients::{CLIENT_SECRET_PREFIX, RegistrySettings};
 
@@ -47,9 +48,15 @@ async fn a_public_registration_gets_an_id_and_a_token_but_no_secret() {
         "application_type": "native",
         "client_id": "https://impersonated.example/client.json",
     });
-    let registered = register(&registry, body.to_string().as_bytes(), now(), &mut rng)
-        .await
-        .unwrap();
+    let registered = register(
+        &registry,
+        &AuditContext::off(),
+        body.to_string().as_bytes(),
+        now(),
+        &mut rng,
+    )
+    .await
+    .unwrap();
     let client = &registered.client;
     assert!(
         client.client_id.starts_with("client_"),
@@ -90,9 +97,15 @@ async fn a_confidential_registration_gets_a_secret_stored_as_a_hash() {
     let (registry, store) = registry();
     let mut rng = StdRng::seed_from_u64(2);
     let body = json!({"redirect_uris": ["https://app.example/cb"], "client_secret": "chosen"});
-    let registered = register(&registry, body.to_string().as_bytes(), now(), &mut rng)
-        .await
-        .unwrap();
+    let registered = register(
+        &registry,
+        &AuditContext::off(),
+        body.to_string().as_bytes(),
+        now(),
+        &mut rng,
+    )
+    .await
+    .unwrap();
     // RFC 7591's default method is client_secret_basic, and the server picks the secret.
     let secret = registered.client_secret.clone().unwrap();
     assert!(secret.starts_with(CLIENT_SECRET_PREFIX));
@@ -143,7 +156,7 @@ async fn rejected_registrations_store_nothing() {
         ),
     ];
     for (body, code) in cases {
-        let got = register(&registry, &body, now(), &mut rng)
+        let got = register(&registry, &AuditContext::off(), &body, now(), &mut rng)
             .await
             .unwrap_err();
         assert_eq!(got.error, code, "{}", String::from_utf8_lossy(&body));
@@ -171,9 +184,15 @@ async fn the_initial_access_token_is_checked_when_configured() {
 
 async fn registered(registry: &ClientRegistry, body: Value) -> Registered {
     let mut rng = StdRng::seed_from_u64(4);
-    register(registry, body.to_string().as_bytes(), now(), &mut rng)
-        .await
-        .unwrap()
+    register(
+        registry,
+        &AuditContext::off(),
+        body.to_string().as_bytes(),
+        now(),
+        &mut rng,
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -187,6 +206,7 @@ async fn management_needs_the_registration_access_token() {
     let mut rng = StdRng::seed_from_u64(5);
     let b = register(
         &registry,
+        &AuditContext::off(),
         json!({"redirect_uris": ["https://b.example/cb"], "token_endpoint_auth_method": "none"})
             .to_string()
             .as_bytes(),
@@ -236,12 +256,12 @@ async fn management_needs_the_registration_access_token() {
             .is_err()
     );
 
-    delete(&registry, a_id, Some(&a_token), now())
+    delete(&registry, &AuditContext::off(), a_id, Some(&a_token), now())
         .await
         .unwrap();
     assert_eq!(store.client_get(a_id).await.unwrap(), None);
     assert!(
-        delete(&registry, a_id, Some(&a_token), now())
+        delete(&registry, &AuditContext::off(), a_id, Some(&a_token), now())
             .await
             .is_err()
     );
@@ -293,6 +313,7 @@ async fn an_update_replaces_metadata_and_issues_a_secret_only_when_needed() {
     for (body, code) in refusals {
         let got = update(
             &registry,
+            &AuditContext::off(),
             &id,
             Some(&token),
             &update_with(body.clone()),
@@ -317,6 +338,7 @@ async fn an_update_replaces_metadata_and_issues_a_secret_only_when_needed() {
     });
     let updated = update(
         &registry,
+        &AuditContext::off(),
         &id,
         Some(&token),
         &update_with(body.clone()),
@@ -341,6 +363,7 @@ async fn an_update_replaces_metadata_and_issues_a_secret_only_when_needed() {
     again["client_secret"] = json!(secret);
     let kept = update(
         &registry,
+        &AuditContext::off(),
         &id,
         Some(&token),
         &update_with(again),
@@ -356,6 +379,7 @@ async fn an_update_replaces_metadata_and_issues_a_secret_only_when_needed() {
     let body = json!({"client_id": id, "redirect_uris": ["https://b.example/cb"], "token_endpoint_auth_method": "none"});
     update(
         &registry,
+        &AuditContext::off(),
         &id,
         Some(&token),
         &update_with(body),
