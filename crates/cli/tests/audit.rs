@@ -275,9 +275,20 @@ async fn actions_through_the_cli_and_the_server_are_in_the_audit_log() {
     assert_eq!(lines[0]["prev_hash"], "0".repeat(64));
     assert_eq!(lines[1]["prev_hash"], lines[0]["hash"]);
 
-    // `--since` a moment ago finds nothing older.
-    let recent = admin_json(&config, &["audit", "list", "--since", "1s"]);
-    assert!(recent.as_array().unwrap().len() < records.len(), "{recent}");
+    // `--since` the newest record's time finds it and nothing older.
+    let newest = records.last().unwrap();
+    let since = newest["time"].as_str().unwrap();
+    let recent = admin_json(&config, &["audit", "list", "--since", since]);
+    let recent = recent.as_array().unwrap();
+    assert!(
+        !recent.is_empty() && recent.len() < records.len(),
+        "{recent:?}"
+    );
+    assert!(recent.iter().any(|r| r["seq"] == newest["seq"]));
+    assert!(
+        recent.iter().all(|r| r["time"].as_str().unwrap() >= since),
+        "{recent:?}"
+    );
 }
 
 /// The acceptance test: one field of one row is changed behind Portcullis's back (its trigger
