@@ -114,6 +114,15 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         p.add("keys.encryption_key_file", "must not be empty");
     }
 
+    if config
+        .authorization
+        .cedar_policies
+        .as_deref()
+        .is_some_and(|file| file.trim().is_empty())
+    {
+        p.add("authorization.cedar_policies", "must not be empty");
+    }
+
     if tracing_filter_looks_wrong(&config.log.level) {
         p.add(
             "log.level",
