@@ -125,9 +125,27 @@ fn clients(
     )?)
 }
 
-/// What `config check` verifies beyond the file: the secrets and variables it names exist.
+/// The conditions of `[authorization] cedar_policies`, read and validated: a file that cannot
+/// be read, that does not validate, or a build without Cedar is an error naming the key and the
+/// file (and the policy and the problem, for an invalid one).
+fn conditions(config: &Config) -> Result<Option<portcullis_policy::Conditions>, String> {
+    let Some(file) = &config.authorization.cedar_policies else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("authorization.cedar_policies: {file}: {e}"))?;
+    portcullis_policy::Conditions::parse(file, &text)
+        .map(Some)
+        .map_err(|e| format!("authorization.cedar_policies: {e}"))
+}
+
+/// What `config check` verifies beyond the file: the secrets and variables it names exist, and
+/// the policy files it names are valid.
 fn check_environment(config: &Config) -> Result<(), String> {
     let mut problems = Vec::new();
+    if let Err(e) = conditions(config) {
+        problems.push(e);
+    }
     if let Err(e) = validators(config) {
         problems.push(e.to_string());
     }

@@ -15,6 +15,9 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     // is even reached) rather than the first request that needs a signature.
     let shutdown = shutdown_signal()?;
     let sealer = Arc::new(crate::keys::encryption_keys(&config)?);
+    // Conditions too: a policy file that does not validate stops the start, it never means
+    // "allow".
+    let conditions = crate::conditions(&config).map_err(anyhow::Error::msg)?;
     let store = crate::store::open(&config.store.url).await?;
     // Identity tokens for upstreams sign with these (the authorization server will too).
     let signing_keys = Arc::new(portcullis_core::signing::LiveKeys::new(
@@ -69,6 +72,17 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         &|var| std::env::var(var).ok(),
         Some(signing_keys.clone()),
     )?;
+    let gateway = match conditions {
+        Some(conditions) => {
+            tracing::info!(
+                file = config.authorization.cedar_policies.as_deref().unwrap_or_default(),
+                policies = conditions.ids().len(),
+                "conditions in force"
+            );
+            gateway.with_conditions(conditions)
+        }
+        None => gateway,
+    };
     let gateway = Arc::new(gateway);
     let policy_version = portcullis_server::load_policy(&gateway, store.as_ref(), &config)
         .await

@@ -139,6 +139,8 @@ pub struct Gateway {
     shutdown_deadline: CancellationToken,
     /// Roles and grants: what authenticated callers may do.
     policy_slot: PolicySlot,
+    /// `[authorization] cedar_policies`, parsed and validated once at start-up.
+    conditions: Option<Arc<portcullis_policy::Conditions>>,
     denied: metrics::Counter,
 }
 
@@ -353,8 +355,16 @@ impl Gateway {
             provider_tokens: std::sync::OnceLock::new(),
             shutdown_deadline,
             policy_slot: PolicySlot::new(initial_policy),
+            conditions: None,
             denied: metrics::counter!("portcullis_authorization_denied_total"),
         })
+    }
+
+    /// Puts `conditions` in force: every request the roles allow is then evaluated against
+    /// them, and refused when one forbids it.
+    pub fn with_conditions(mut self, conditions: portcullis_policy::Conditions) -> Gateway {
+        self.conditions = Some(Arc::new(conditions));
+        self
     }
 
     /// The roles and grants in force; `replace` it when they change.
@@ -374,14 +384,21 @@ impl Gateway {
             self.policy_slot.current(),
             caller.clone(),
             upstream.rules.clone(),
-        );
+        )
+        .with_conditions(self.conditions.clone());
+        // Conditions on the time see one instant for the whole body.
+        let now = if self.conditions.is_some() {
+            time::OffsetDateTime::now_utc().unix_timestamp()
+        } else {
+            0
+        };
         let messages = match body {
             jsonrpc::Body::Single(m) => std::slice::from_ref(m),
             jsonrpc::Body::Batch(ms) => ms.as_slice(),
         };
         let mut targets = Vec::new();
         for message in messages {
-            match authorize::check(&rights, message) {
+            match authorize::check(&rights, message, now) {
                 Ok(None) => {}
                 Ok(Some(kind)) => {
                     if let Some(id) = message
@@ -393,12 +410,24 @@ impl Gateway {
                 }
                 Err(refusal) => {
                     self.denied.increment(1);
+                    let (policy, error) = match &refusal {
+                        authorize::Refusal::Condition(outcome) => (
+                            outcome.policy(),
+                            match outcome {
+                                portcullis_policy::Outcome::Failed { error, .. } => Some(error.as_str()),
+                                _ => None,
+                            },
+                        ),
+                        _ => (None, None),
+                    };
                     tracing::info!(
                         upstream = %upstream.name,
                         subject = %caller.subject,
                         method = message.method.as_deref().unwrap_or_default(),
                         name = message.name.as_deref().or(message.uri.as_deref()).unwrap_or_default(),
                         step_up = matches!(refusal, authorize::Refusal::StepUp(_)),
+                        policy = policy.unwrap_or_default(),
+                        evaluation_error = error.unwrap_or_default(),
                         "MCP request refused by the authorization policy"
                     );
                     if messages.len() > 1 {
