@@ -125,18 +125,9 @@ fn clients(
     )?)
 }
 
-/// The conditions of `[authorization] cedar_policies`, read and validated: a file that cannot
-/// be read, that does not validate, or a build without Cedar is an error naming the key and the
-/// file (and the policy and the problem, for an invalid one).
+/// The conditions of `[authorization] cedar_policies`, read and validated.
 fn conditions(config: &Config) -> Result<Option<portcullis_policy::Conditions>, String> {
-    let Some(file) = &config.authorization.cedar_policies else {
-        return Ok(None);
-    };
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| format!("authorization.cedar_policies: {file}: {e}"))?;
-    portcullis_policy::Conditions::parse(file, &text)
-        .map(Some)
-        .map_err(|e| format!("authorization.cedar_policies: {e}"))
+    portcullis_server::load_conditions(config)
 }
 
 /// What `config check` verifies beyond the file: the secrets and variables it names exist, and

@@ -11,13 +11,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
-    // Keys before anything else: missing or wrong encryption keys stop start-up (before the store
+    // A policy file that does not validate stops the start before anything is written: it
+    // never means "allow".
+    let conditions = crate::conditions(&config).map_err(anyhow::Error::msg)?;
+    // Then the keys: missing or wrong encryption keys stop start-up (before the store
     // is even reached) rather than the first request that needs a signature.
     let shutdown = shutdown_signal()?;
     let sealer = Arc::new(crate::keys::encryption_keys(&config)?);
-    // Conditions too: a policy file that does not validate stops the start, it never means
-    // "allow".
-    let conditions = crate::conditions(&config).map_err(anyhow::Error::msg)?;
     let store = crate::store::open(&config.store.url).await?;
     // Identity tokens for upstreams sign with these (the authorization server will too).
     let signing_keys = Arc::new(portcullis_core::signing::LiveKeys::new(
@@ -75,7 +75,11 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let gateway = match conditions {
         Some(conditions) => {
             tracing::info!(
-                file = config.authorization.cedar_policies.as_deref().unwrap_or_default(),
+                file = config
+                    .authorization
+                    .cedar_policies
+                    .as_deref()
+                    .unwrap_or_default(),
                 policies = conditions.ids().len(),
                 "conditions in force"
             );

@@ -276,3 +276,127 @@ fn people_of_other_validators_are_granted_by_subject() {
     let grants = ok(&config, &["role", "grants"]);
     assert_eq!(grants.as_array().unwrap().len(), 1, "{grants}");
 }
+
+#[test]
+fn explain_reports_the_condition_that_forbids_what_the_roles_allow() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let policies = dir.path().join("conditions.cedar");
+    std::fs::write(
+        &policies,
+        r#"
+        @id("no-etc")
+        forbid (principal, action == Action::"tools/call", resource)
+        when { context.arguments.hasTag("path") && context.arguments.getTag("path") like "/etc/*" };
+
+        @id("acme-only")
+        forbid (principal, action, resource == Tool::"read_secrets")
+        unless { principal has tenant && principal.tenant == "acme" };
+        "#,
+    )
+    .unwrap();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[authorization]\ncedar_policies = \"{}\"\n",
+        policies.display()
+    ));
+    std::fs::write(&config, text).unwrap();
+    let created = admin(
+        &config,
+        &[
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--email",
+            "alice@example.com",
+            "--password-stdin",
+        ],
+        "correct horse battery\n",
+    );
+    assert!(created.status.success());
+    ok(
+        &config,
+        &["role", "grant", "--user", "alice", "--role", "files-reader"],
+    );
+    let explain_with = |name: &str, arguments: &str| {
+        ok(
+            &config,
+            &[
+                "authz",
+                "explain",
+                "--user",
+                "alice",
+                "--server",
+                "files",
+                "--method",
+                "tools/call",
+                "--name",
+                name,
+                "--arguments",
+                arguments,
+            ],
+        )
+    };
+
+    let forbidden = explain_with("read_file", r#"{"path": "/etc/passwd"}"#);
+    assert_eq!(forbidden["decision"], "deny", "{forbidden}");
+    assert_eq!(forbidden["policy"], "no-etc");
+    assert_eq!(forbidden["role"], "files-reader");
+    assert_eq!(forbidden["conditions"], "deny");
+
+    let allowed = explain_with("read_file", r#"{"path": "/srv/notes"}"#);
+    assert_eq!(allowed["decision"], "allow", "{allowed}");
+    assert_eq!(allowed["conditions"], "pass");
+
+    // The account has no tenant.
+    let tenant = explain_with("read_secrets", "{}");
+    assert_eq!(tenant["policy"], "acme-only", "{tenant}");
+
+    // What the roles refuse is refused by them, before any condition.
+    let roles = explain_with("write_file", r#"{"path": "/etc/passwd"}"#);
+    assert_eq!(roles["reason"], "no role granted here allows it", "{roles}");
+    assert!(roles.get("policy").is_none());
+
+    // The text form says both.
+    let output = portcullis()
+        .args(["admin", "--config", &config, "authz", "explain"])
+        .args([
+            "--user",
+            "alice",
+            "--server",
+            "files",
+            "--method",
+            "tools/call",
+        ])
+        .args(["--name", "read_file", "--arguments", r#"{"path":"/etc/x"}"#])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.starts_with("deny: the roles allow it (mcp.tools.call via role files-reader")
+            && text.contains("the condition \"no-etc\" forbids it"),
+        "{text}"
+    );
+
+    assert!(
+        refused(
+            &config,
+            &[
+                "authz",
+                "explain",
+                "--user",
+                "alice",
+                "--server",
+                "files",
+                "--method",
+                "tools/call",
+                "--name",
+                "x",
+                "--arguments",
+                "[1]"
+            ]
+        )
+        .contains("JSON object")
+    );
+}

@@ -414,7 +414,9 @@ impl Gateway {
                         authorize::Refusal::Condition(outcome) => (
                             outcome.policy(),
                             match outcome {
-                                portcullis_policy::Outcome::Failed { error, .. } => Some(error.as_str()),
+                                portcullis_policy::Outcome::Failed { error, .. } => {
+                                    Some(error.as_str())
+                                }
                                 _ => None,
                             },
                         ),

@@ -117,7 +117,10 @@ pub enum ConditionsError {
     )]
     NotBuilt { file: String },
     #[error("{file}: {}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join(&format!("\n{file}: ")))]
-    Invalid { file: String, problems: Vec<Problem> },
+    Invalid {
+        file: String,
+        problems: Vec<Problem>,
+    },
 }
 
 /// A validated set of forbid policies, ready to evaluate requests.

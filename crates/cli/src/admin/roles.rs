@@ -264,11 +264,13 @@ pub(crate) async fn authz(
         &server,
         &method,
         name.as_deref(),
-        conditions.as_ref().map(|conditions| roles::ExplainConditions {
-            conditions,
-            arguments: arguments.as_deref(),
-            now: OffsetDateTime::now_utc(),
-        }),
+        conditions
+            .as_ref()
+            .map(|conditions| roles::ExplainConditions {
+                conditions,
+                arguments: arguments.as_deref(),
+                now: OffsetDateTime::now_utc(),
+            }),
     )
     .await?;
     let method = method.as_str();
@@ -348,15 +350,20 @@ fn conditioned(explanation: &roles::Explanation, mut json: Value, text: String) 
             };
         }
         Outcome::Forbidden(policy) => (
-            format!("deny: the roles allow it ({roles_say}), but the condition {policy:?} forbids it"),
+            format!(
+                "deny: the roles allow it ({roles_say}), but the condition {policy:?} forbids it"
+            ),
             format!("forbidden by the condition {policy:?}"),
         ),
         Outcome::Failed { policy, error } => {
-            let which = policy
-                .as_deref()
-                .map_or_else(|| "the conditions".to_owned(), |p| format!("the condition {p:?}"));
+            let which = policy.as_deref().map_or_else(
+                || "the conditions".to_owned(),
+                |p| format!("the condition {p:?}"),
+            );
             (
-                format!("deny: the roles allow it ({roles_say}), but {which} could not be evaluated: {error}"),
+                format!(
+                    "deny: the roles allow it ({roles_say}), but {which} could not be evaluated: {error}"
+                ),
                 format!("{which} could not be evaluated: {error}"),
             )
         }

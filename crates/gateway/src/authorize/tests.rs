@@ -328,19 +328,31 @@ mod conditions {
             when { context.arguments.hasTag("path") && context.arguments.getTag("path") like "/etc/*" };
             "#,
         );
-        let refused = check(&rights, &message(&call_with("read_file", r#"{"path":"/etc/passwd"}"#)), 0);
+        let refused = check(
+            &rights,
+            &message(&call_with("read_file", r#"{"path":"/etc/passwd"}"#)),
+            0,
+        );
         assert_eq!(
             refused,
             Err(Refusal::Condition(Outcome::Forbidden("no-etc".into())))
         );
         assert_eq!(
-            check(&rights, &message(&call_with("read_file", r#"{"path":"/srv/a"}"#)), 0),
+            check(
+                &rights,
+                &message(&call_with("read_file", r#"{"path":"/srv/a"}"#)),
+                0
+            ),
             Ok(None)
         );
         // What the roles refuse is refused as before, whatever the conditions say: the caller
         // cannot learn from the answer that the tool exists.
         assert!(matches!(
-            check(&rights, &message(&call_with("delete_file", r#"{"path":"/etc/passwd"}"#)), 0),
+            check(
+                &rights,
+                &message(&call_with("delete_file", r#"{"path":"/etc/passwd"}"#)),
+                0
+            ),
             Err(Refusal::NotFound { code: -32602, .. })
         ));
         // The handshake is open to every caller, conditions or not.
@@ -409,7 +421,9 @@ mod conditions {
         assert!(check(&read_only, &message(&call("read_file")), 0).is_err());
         read_only.learn_hints(
             "read_file",
-            hints_of(&serde_json::json!({"name": "read_file", "annotations": {"readOnlyHint": true}})),
+            hints_of(
+                &serde_json::json!({"name": "read_file", "annotations": {"readOnlyHint": true}}),
+            ),
         );
         assert_eq!(check(&read_only, &message(&call("read_file")), 0), Ok(None));
     }

@@ -63,7 +63,13 @@ pub(super) struct Engine {
 fn position(text: &str, offset: usize) -> String {
     let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .count()
+        + 1;
     format!("{line}:{column}")
 }
 
@@ -163,16 +169,15 @@ impl Engine {
             }
             ids.push(id);
         }
-        if problems.is_empty() {
-            let validation =
-                Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
-            for error in validation.validation_errors() {
-                problems.push(problem(
-                    text,
-                    Some(error.policy_id().to_string()),
-                    error as &dyn Diagnostic,
-                ));
+        let validation = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
+        for error in validation.validation_errors() {
+            let id = error.policy_id().to_string();
+            let mut found = problem(text, Some(id.clone()), error as &dyn Diagnostic);
+            // Cedar starts its messages with the policy, which the problem already names.
+            if let Some(rest) = found.message.strip_prefix(&format!("for policy `{id}`, ")) {
+                found.message = rest.to_owned();
             }
+            problems.push(found);
         }
         if !problems.is_empty() {
             return Err(invalid(file, problems));
@@ -182,9 +187,7 @@ impl Engine {
             "permit (principal, action, resource);",
         )
         .map_err(|e| internal(e.to_string()))?;
-        policies
-            .add(permit)
-            .map_err(|e| internal(e.to_string()))?;
+        policies.add(permit).map_err(|e| internal(e.to_string()))?;
         Ok(Engine {
             policies,
             schema,
@@ -239,14 +242,16 @@ impl Engine {
     /// The Cedar request and entities for `request`, checked against the schema.
     fn describe(&self, request: &Request<'_>) -> Result<(cedar_policy::Request, Entities), String> {
         let string = |s: &str| RestrictedExpression::new_string(s.to_owned());
-        let strings = |items: &[String]| {
-            RestrictedExpression::new_set(items.iter().map(|s| string(s)))
-        };
+        let strings =
+            |items: &[String]| RestrictedExpression::new_set(items.iter().map(|s| string(s)));
         let caller = &request.caller;
         let mut attributes = vec![
             ("subject".to_owned(), string(caller.subject)),
             ("validator".to_owned(), string(caller.validator)),
-            ("service".to_owned(), RestrictedExpression::new_bool(caller.service)),
+            (
+                "service".to_owned(),
+                RestrictedExpression::new_bool(caller.service),
+            ),
             (
                 "email_verified".to_owned(),
                 RestrictedExpression::new_bool(caller.email_verified),
@@ -344,7 +349,12 @@ impl Engine {
             ),
             (
                 "argument_names".to_owned(),
-                RestrictedExpression::new_set(arguments.names.into_iter().map(RestrictedExpression::new_string)),
+                RestrictedExpression::new_set(
+                    arguments
+                        .names
+                        .into_iter()
+                        .map(RestrictedExpression::new_string),
+                ),
             ),
             (
                 "arguments".to_owned(),

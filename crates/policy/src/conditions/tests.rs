@@ -57,7 +57,10 @@ fn forbidden(outcome: Outcome) -> String {
 fn the_schema_is_valid_and_names_every_method_that_needs_a_permission() {
     let (schema, warnings) = cedar_policy::Schema::from_cedarschema_str(SCHEMA).unwrap();
     assert_eq!(warnings.count(), 0);
-    let actions: Vec<String> = schema.actions().map(|a| a.id().unescaped().to_owned()).collect();
+    let actions: Vec<String> = schema
+        .actions()
+        .map(|a| a.id().unescaped().to_owned())
+        .collect();
     for method in [
         "tools/list",
         "tools/call",
@@ -76,7 +79,10 @@ fn the_schema_is_valid_and_names_every_method_that_needs_a_permission() {
         "tasks/cancel",
     ] {
         assert!(crate::mcp_permission(method).is_some(), "{method}");
-        assert!(actions.iter().any(|a| a == method), "{method} is not an action");
+        assert!(
+            actions.iter().any(|a| a == method),
+            "{method} is not an action"
+        );
     }
 }
 
@@ -84,7 +90,10 @@ fn the_schema_is_valid_and_names_every_method_that_needs_a_permission() {
 fn an_empty_file_forbids_nothing() {
     let c = conditions("// nothing yet\n");
     assert!(c.ids().is_empty());
-    assert_eq!(c.evaluate(&call(caller(&[], &[]), "read", None)), Outcome::Pass);
+    assert_eq!(
+        c.evaluate(&call(caller(&[], &[]), "read", None)),
+        Outcome::Pass
+    );
 }
 
 #[test]
@@ -101,6 +110,22 @@ fn a_permit_is_refused_with_the_reason() {
     );
     assert!(e.contains("policy \"open-all\""), "{e}");
     assert!(e.contains("conditions can only forbid"), "{e}");
+    // Every problem of the file is reported, one line each, the policy named once.
+    let e = refused(
+        "@id(\"open\") permit (principal, action, resource);\n\
+         @id(\"dept\") forbid (principal, action, resource) when { principal.department == 1 };",
+    );
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 2, "{e}");
+    assert!(
+        lines[0].starts_with("test.cedar: policy \"open\": a permit"),
+        "{e}"
+    );
+    assert!(
+        lines[1].starts_with("test.cedar: 2:")
+            && lines[1].contains("policy \"dept\": attribute `department`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -151,7 +176,8 @@ fn duplicate_ids_are_refused() {
          @id(\"a\") forbid (principal, action, resource) when { context.hour == 2 };",
     );
     assert!(e.contains("used twice"), "{e}");
-    let e = refused("@id(\"portcullis.roles\") forbid (principal, action, resource) when { false };");
+    let e =
+        refused("@id(\"portcullis.roles\") forbid (principal, action, resource) when { false };");
     assert!(e.contains("Portcullis's own"), "{e}");
 }
 
@@ -215,7 +241,10 @@ fn string_long_and_bool_arguments_are_tags_of_their_type() {
     assert_eq!(c.evaluate(&call(who, "read", None)), Outcome::Pass);
     // Arguments that are not an object cannot be described: refused.
     let outcome = c.evaluate(&call(who, "read", Some(r#"["/etc/passwd"]"#)));
-    assert!(matches!(outcome, Outcome::Failed { policy: None, .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, Outcome::Failed { policy: None, .. }),
+        "{outcome:?}"
+    );
 }
 
 #[test]
@@ -382,7 +411,10 @@ fn an_evaluation_error_refuses_the_request() {
         r#"@id("careless")
         forbid (principal, action, resource) when { context.arguments.getTag("path") like "/etc/*" };"#,
     );
-    assert!(e.contains("policy \"careless\"") && e.contains("hasTag"), "{e}");
+    assert!(
+        e.contains("policy \"careless\"") && e.contains("hasTag"),
+        "{e}"
+    );
     let who = caller(&[], &[]);
     // What it cannot see coming, like an overflow, fails at run time: refused.
     let c = conditions(

@@ -530,7 +530,10 @@ fn walk_raw<E: de::Error>(raw: &RawValue, depth: usize, limits: Limits) -> Resul
     Walk { depth, limits }.deserialize(&mut de).map_err(|e| {
         let text = e.to_string();
         // Positions are relative to the value, not the body: drop them.
-        E::custom(text.rsplit_once(" at line ").map_or(text.as_str(), |(m, _)| m))
+        E::custom(
+            text.rsplit_once(" at line ")
+                .map_or(text.as_str(), |(m, _)| m),
+        )
     })
 }
 
