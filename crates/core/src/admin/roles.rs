@@ -707,13 +707,21 @@ mod tests {
             panic!("allowed");
         };
         assert_eq!(reason.grant.role, "viewer");
-        let not_there = explain(&store, &config, "alice", "files", "tools/list", None)
+        let not_there = explain(&store, &config, "alice", "files", "tools/list", None, None)
             .await
             .unwrap();
         assert!(!not_there.decision.is_allowed());
-        let no_call = explain(&store, &config, "alice", "notes", "tools/call", Some("x"))
-            .await
-            .unwrap();
+        let no_call = explain(
+            &store,
+            &config,
+            "alice",
+            "notes",
+            "tools/call",
+            Some("x"),
+            None,
+        )
+        .await
+        .unwrap();
         assert!(!no_call.decision.is_allowed());
     }
 

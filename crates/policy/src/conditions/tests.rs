@@ -452,3 +452,23 @@ fn a_request_that_cannot_be_described_is_refused() {
     };
     assert!(matches!(c.evaluate(&unknown), Outcome::Failed { .. }));
 }
+
+#[test]
+fn the_documentation_prints_the_schema_and_its_examples_validate() {
+    let docs = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/authorization.md"
+    ))
+    .unwrap();
+    assert!(
+        docs.contains(&format!("```cedarschema\n{SCHEMA}```")),
+        "docs/authorization.md does not print the schema as it is"
+    );
+    let mut examples = 0;
+    for block in docs.split("```cedar\n").skip(1) {
+        let text = block.split("```").next().unwrap();
+        conditions(text);
+        examples += 1;
+    }
+    assert!(examples >= 3, "{examples} examples");
+}
