@@ -343,7 +343,7 @@ fn conditioned(explanation: &roles::Explanation, mut json: Value, text: String) 
     let roles_say = text.strip_prefix("allow: ").unwrap_or(&text);
     let (text, reason) = match outcome {
         Outcome::Pass => {
-            json["conditions"] = json!("pass");
+            set(&mut json, "conditions", json!("pass"));
             return Output {
                 json,
                 text: format!("{text}; no condition forbids it"),
@@ -368,9 +368,16 @@ fn conditioned(explanation: &roles::Explanation, mut json: Value, text: String) 
             )
         }
     };
-    json["decision"] = json!("deny");
-    json["conditions"] = json!("deny");
-    json["policy"] = json!(outcome.policy());
-    json["reason"] = json!(reason);
+    set(&mut json, "decision", json!("deny"));
+    set(&mut json, "conditions", json!("deny"));
+    set(&mut json, "policy", json!(outcome.policy()));
+    set(&mut json, "reason", json!(reason));
     Output { json, text }
+}
+
+/// Sets `key` of the object `json` (every answer of `explain` is one).
+fn set(json: &mut Value, key: &str, value: Value) {
+    if let Value::Object(map) = json {
+        map.insert(key.to_owned(), value);
+    }
 }

@@ -1,3 +1,6 @@
+// Test code: a failed expectation is a failed test.
+#![allow(clippy::panic)]
+
 use super::*;
 
 /// 2026-12-04T07:41:17Z, a Friday.
