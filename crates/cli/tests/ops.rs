@@ -71,6 +71,15 @@ async fn shutdown_drains_requests_in_flight_and_turns_readiness_off() {
     assert!(app.client.get(app.url("/healthz")).send().await.is_err());
 }
 
+/// `portcullis config check --config FILE`.
+fn config_check(config: &std::path::Path) -> std::process::Output {
+    portcullis()
+        .args(["config", "check", "--config"])
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn config_check_names_the_key_and_the_problem() {
     let dir = tempfile::tempdir().unwrap();
@@ -80,11 +89,7 @@ fn config_check_names_the_key_and_the_problem() {
         "version = 1\n[server]\nlisten = \"nowhere\"\nmax_body = 5\n",
     )
     .unwrap();
-    let out = portcullis()
-        .args(["config", "check", "--config"])
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = config_check(&bad);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -94,11 +99,7 @@ fn config_check_names_the_key_and_the_problem() {
 
     let good = dir.path().join("good.toml");
     std::fs::write(&good, "version = 1\n[[upstreams]]\nname = \"x\"\nurl = \"http://127.0.0.1:9/mcp\"\nauth = \"none\"\n").unwrap();
-    let out = portcullis()
-        .args(["config", "check", "--config"])
-        .arg(&good)
-        .output()
-        .unwrap();
+    let out = config_check(&good);
     assert!(
         out.status.success(),
         "{}",
@@ -178,11 +179,7 @@ async fn a_policy_file_that_does_not_validate_stops_the_start_naming_the_policy(
     ] {
         let dir = tempfile::tempdir().unwrap();
         let config = conditioned_config(dir.path(), policies);
-        let out = portcullis()
-            .args(["config", "check", "--config"])
-            .arg(&config)
-            .output()
-            .unwrap();
+        let out = config_check(&config);
         assert!(!out.status.success(), "{policies:?}");
         let checked = String::from_utf8_lossy(&out.stderr);
         let served = fails_to_start(&config).await;
@@ -211,11 +208,7 @@ async fn a_policy_file_that_does_not_validate_stops_the_start_naming_the_policy(
             "@id(\"acme\")\nforbid (principal, action, resource) unless { principal has tenant && principal.tenant == \"acme\" };",
         ),
     );
-    let out = portcullis()
-        .args(["config", "check", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = config_check(&config);
     assert!(
         out.status.success(),
         "{}",

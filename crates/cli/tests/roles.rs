@@ -67,22 +67,10 @@ fn refused(config: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-fn explain(config: &str, server: &str, method: &str, name: Option<&str>) -> Value {
-    let mut args = vec![
-        "authz", "explain", "--user", "alice", "--server", server, "--method", method,
-    ];
-    if let Some(name) = name {
-        args.extend(["--name", name]);
-    }
-    ok(config, &args)
-}
-
-#[test]
-fn roles_are_granted_explained_and_revoked() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
+/// Creates the account `alice` (no tenant, no role).
+fn create_alice(config: &str) {
     let created = admin(
-        &config,
+        config,
         &[
             "user",
             "create",
@@ -99,6 +87,23 @@ fn roles_are_granted_explained_and_revoked() {
         "{}",
         String::from_utf8_lossy(&created.stderr)
     );
+}
+
+fn explain(config: &str, server: &str, method: &str, name: Option<&str>) -> Value {
+    let mut args = vec![
+        "authz", "explain", "--user", "alice", "--server", server, "--method", method,
+    ];
+    if let Some(name) = name {
+        args.extend(["--name", name]);
+    }
+    ok(config, &args)
+}
+
+#[test]
+fn roles_are_granted_explained_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    create_alice(&config);
 
     let roles = ok(&config, &["role", "list"]);
     let names: Vec<(&str, &str)> = roles
@@ -301,20 +306,7 @@ fn explain_reports_the_condition_that_forbids_what_the_roles_allow() {
         policies.display()
     ));
     std::fs::write(&config, text).unwrap();
-    let created = admin(
-        &config,
-        &[
-            "user",
-            "create",
-            "--username",
-            "alice",
-            "--email",
-            "alice@example.com",
-            "--password-stdin",
-        ],
-        "correct horse battery\n",
-    );
-    assert!(created.status.success());
+    create_alice(&config);
     ok(
         &config,
         &["role", "grant", "--user", "alice", "--role", "files-reader"],

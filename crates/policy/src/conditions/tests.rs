@@ -64,23 +64,7 @@ fn the_schema_is_valid_and_names_every_method_that_needs_a_permission() {
         .actions()
         .map(|a| a.id().unescaped().to_owned())
         .collect();
-    for method in [
-        "tools/list",
-        "tools/call",
-        "prompts/list",
-        "prompts/get",
-        "resources/list",
-        "resources/templates/list",
-        "resources/read",
-        "resources/subscribe",
-        "resources/unsubscribe",
-        "completion/complete",
-        "logging/setLevel",
-        "tasks/list",
-        "tasks/get",
-        "tasks/result",
-        "tasks/cancel",
-    ] {
+    for method in crate::mcp::tests::NEEDING_PERMISSION {
         assert!(crate::mcp_permission(method).is_some(), "{method}");
         assert!(
             actions.iter().any(|a| a == method),
