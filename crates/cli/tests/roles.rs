@@ -311,25 +311,23 @@ fn explain_reports_the_condition_that_forbids_what_the_roles_allow() {
         &config,
         &["role", "grant", "--user", "alice", "--role", "files-reader"],
     );
-    let explain_with = |name: &str, arguments: &str| {
-        ok(
-            &config,
-            &[
-                "authz",
-                "explain",
-                "--user",
-                "alice",
-                "--server",
-                "files",
-                "--method",
-                "tools/call",
-                "--name",
-                name,
-                "--arguments",
-                arguments,
-            ],
-        )
+    let call = |name: &'static str, arguments: &'static str| {
+        [
+            "authz",
+            "explain",
+            "--user",
+            "alice",
+            "--server",
+            "files",
+            "--method",
+            "tools/call",
+            "--name",
+            name,
+            "--arguments",
+            arguments,
+        ]
     };
+    let explain_with = |name, arguments| ok(&config, &call(name, arguments));
 
     let forbidden = explain_with("read_file", r#"{"path": "/etc/passwd"}"#);
     assert_eq!(forbidden["decision"], "deny", "{forbidden}");
@@ -352,16 +350,8 @@ fn explain_reports_the_condition_that_forbids_what_the_roles_allow() {
 
     // The text form says both.
     let output = portcullis()
-        .args(["admin", "--config", &config, "authz", "explain"])
-        .args([
-            "--user",
-            "alice",
-            "--server",
-            "files",
-            "--method",
-            "tools/call",
-        ])
-        .args(["--name", "read_file", "--arguments", r#"{"path":"/etc/x"}"#])
+        .args(["admin", "--config", &config])
+        .args(call("read_file", r#"{"path":"/etc/x"}"#))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
@@ -371,24 +361,5 @@ fn explain_reports_the_condition_that_forbids_what_the_roles_allow() {
         "{text}"
     );
 
-    assert!(
-        refused(
-            &config,
-            &[
-                "authz",
-                "explain",
-                "--user",
-                "alice",
-                "--server",
-                "files",
-                "--method",
-                "tools/call",
-                "--name",
-                "x",
-                "--arguments",
-                "[1]"
-            ]
-        )
-        .contains("JSON object")
-    );
+    assert!(refused(&config, &call("x", "[1]")).contains("JSON object"));
 }
