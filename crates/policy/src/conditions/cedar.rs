@@ -54,6 +54,11 @@ impl Types {
 pub(super) struct Engine {
     policies: PolicySet,
     schema: Schema,
+    /// The schema's actions: the MCP methods conditions see.
+    actions: std::collections::HashSet<String>,
+    /// The last `context.now` built, by second: `RestrictedExpression::new_datetime` parses
+    /// the extension's name each time, which costs more than the whole evaluation.
+    now: std::sync::Mutex<Option<(i64, RestrictedExpression)>>,
     ids: Vec<String>,
     types: Types,
     authorizer: Authorizer,
@@ -188,8 +193,14 @@ impl Engine {
         )
         .map_err(|e| internal(e.to_string()))?;
         policies.add(permit).map_err(|e| internal(e.to_string()))?;
+        let actions = schema
+            .actions()
+            .map(|action| action.id().unescaped().to_owned())
+            .collect();
         Ok(Engine {
             policies,
+            actions,
+            now: std::sync::Mutex::new(None),
             schema,
             ids,
             types,
@@ -233,6 +244,25 @@ impl Engine {
                 },
             },
         }
+    }
+
+    /// `now` as a Cedar `datetime`, built once per second.
+    fn datetime(&self, now: time::OffsetDateTime) -> Result<RestrictedExpression, String> {
+        let second = now.unix_timestamp();
+        if let Ok(last) = self.now.lock()
+            && let Some((at, expression)) = last.as_ref()
+            && *at == second
+        {
+            return Ok(expression.clone());
+        }
+        let stamp = now
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(|e| e.to_string())?;
+        let expression = RestrictedExpression::new_datetime(stamp);
+        if let Ok(mut last) = self.now.lock() {
+            *last = Some((second, expression.clone()));
+        }
+        Ok(expression)
     }
 
     fn uid(&self, kind: &EntityTypeName, id: &str) -> EntityUid {
@@ -317,24 +347,26 @@ impl Engine {
         };
 
         let arguments = Arguments::read(request.arguments)?;
-        let tagged = |kind: &EntityTypeName, tags: Vec<(String, RestrictedExpression)>| {
+        // An argument entity without tags is left out of the store: `hasTag` on it is false all
+        // the same, and every entity less is less work for Cedar's hierarchy computation.
+        let mut tagged = |kind: &EntityTypeName, tags: Vec<(String, RestrictedExpression)>| {
             let uid = self.uid(kind, "request");
-            Entity::new_with_tags(uid.clone(), [], [], tags)
-                .map(|entity| (uid, entity))
-                .map_err(|e| e.to_string())
+            if !tags.is_empty() {
+                entities.push(
+                    Entity::new_with_tags(uid.clone(), [], [], tags).map_err(|e| e.to_string())?,
+                );
+            }
+            Ok::<_, String>(uid)
         };
-        let (strings_uid, strings_entity) = tagged(&self.types.arguments, arguments.strings)?;
-        let (longs_uid, longs_entity) = tagged(&self.types.long_arguments, arguments.longs)?;
-        let (bools_uid, bools_entity) = tagged(&self.types.bool_arguments, arguments.bools)?;
-        entities.extend([strings_entity, longs_entity, bools_entity]);
+        let strings_uid = tagged(&self.types.arguments, arguments.strings)?;
+        let longs_uid = tagged(&self.types.long_arguments, arguments.longs)?;
+        let bools_uid = tagged(&self.types.bool_arguments, arguments.bools)?;
 
         let now = time::OffsetDateTime::from_unix_timestamp(request.now)
             .map_err(|e| format!("the time {}: {e}", request.now))?;
-        let stamp = now
-            .format(&time::format_description::well_known::Rfc3339)
-            .map_err(|e| e.to_string())?;
+        let stamp = self.datetime(now)?;
         let mut context = vec![
-            ("now".to_owned(), RestrictedExpression::new_datetime(stamp)),
+            ("now".to_owned(), stamp),
             (
                 "unix_time".to_owned(),
                 RestrictedExpression::new_long(request.now),
@@ -386,11 +418,19 @@ impl Engine {
 
         let action = self.uid(&self.types.action, request.method);
         let context = Context::from_pairs(context).map_err(|e| e.to_string())?;
+        // The request and entities are built here alone, in shapes the tests check against the
+        // schema (debug builds); release builds skip those checks, which cost several times the
+        // evaluation (the context's type rebuilt, the schema's actions copied into every
+        // request's entities). A method the schema lacks is refused in both: no policy can
+        // name it.
+        if !self.actions.contains(request.method) {
+            return Err(format!("{} is not an action of the schema", request.method));
+        }
+        let schema = cfg!(debug_assertions).then_some(&self.schema);
         let cedar_request =
-            cedar_policy::Request::new(principal, action, resource, context, Some(&self.schema))
+            cedar_policy::Request::new(principal, action, resource, context, schema)
                 .map_err(|e| e.to_string())?;
-        let entities =
-            Entities::from_entities(entities, Some(&self.schema)).map_err(|e| e.to_string())?;
+        let entities = Entities::from_entities(entities, schema).map_err(|e| e.to_string())?;
         Ok((cedar_request, entities))
     }
 }
