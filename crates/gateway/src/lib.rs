@@ -428,10 +428,19 @@ impl Gateway {
                         method = message.method.as_deref().unwrap_or_default(),
                         name = message.name.as_deref().or(message.uri.as_deref()).unwrap_or_default(),
                         step_up = matches!(refusal, authorize::Refusal::StepUp(_)),
-                        policy = policy.unwrap_or_default(),
-                        evaluation_error = error.unwrap_or_default(),
+                        policy,
+                        evaluation_error = error,
                         "MCP request refused by the authorization policy"
                     );
+                    if let Some(error) = error {
+                        // A policy that fails is the operator's to fix: it refuses until then.
+                        tracing::warn!(
+                            upstream = %upstream.name,
+                            policy,
+                            error,
+                            "a condition could not be evaluated: the request was refused"
+                        );
+                    }
                     if messages.len() > 1 {
                         return Err(RelayError::Refused {
                             code: mcp::code::INVALID_REQUEST,
