@@ -51,13 +51,18 @@ fn call(name: &str) -> String {
 }
 
 fn reader_rights() -> Rights {
+    reader_rights_of(user("usr_a"))
+}
+
+/// The rights of `principal` (the account `usr_a`) when it holds `files-reader` everywhere.
+fn reader_rights_of(principal: Arc<Principal>) -> Rights {
     Rights::new(
         policy(vec![grant(
             GrantSubject::User("usr_a".into()),
             "files-reader",
             GrantScope::All,
         )]),
-        user("usr_a"),
+        principal,
         rules(&[], ScopeRules::default()),
     )
 }
@@ -384,15 +389,7 @@ mod conditions {
     fn conditions_see_the_callers_claims_the_time_and_learned_annotations() {
         let mut principal = Principal::new(PORTCULLIS_VALIDATOR, "usr_a");
         principal.tenant = Some("globex".into());
-        let rights = Rights::new(
-            policy(vec![grant(
-                GrantSubject::User("usr_a".into()),
-                "files-reader",
-                GrantScope::All,
-            )]),
-            Arc::new(principal),
-            rules(&[], ScopeRules::default()),
-        );
+        let rights = reader_rights_of(Arc::new(principal));
         let tenant = with(
             rights.clone(),
             r#"@id("acme") forbid (principal, action, resource)

@@ -256,60 +256,91 @@ fn claims_tenant_and_groups_are_principal_attributes() {
     );
     let groups = ["staff".to_owned()];
     let otp = ["pwd".to_owned(), "otp".to_owned()];
-    let alice = caller(&groups, &otp);
-    assert_eq!(c.evaluate(&call(alice, "delete_x", None)), Outcome::Pass);
-    assert_eq!(c.evaluate(&call(alice, "send_mail", None)), Outcome::Pass);
-
-    let other_tenant = Caller {
-        tenant: Some("globex"),
-        ..alice
-    };
-    assert_eq!(
-        forbidden(c.evaluate(&call(other_tenant, "read", None))),
-        "acme-only"
-    );
-    let no_tenant = Caller {
-        tenant: None,
-        ..alice
-    };
-    assert_eq!(
-        forbidden(c.evaluate(&call(no_tenant, "read", None))),
-        "acme-only"
-    );
-    // Another upstream is not the files upstream's child.
-    let elsewhere = Request {
-        upstream: "notes",
-        ..call(no_tenant, "read", None)
-    };
-    assert_eq!(c.evaluate(&elsewhere), Outcome::Pass);
-
-    let unverified = Caller {
-        email_verified: false,
-        ..alice
-    };
-    assert_eq!(
-        forbidden(c.evaluate(&call(unverified, "send_mail", None))),
-        "verified-email"
-    );
-    assert_eq!(c.evaluate(&call(unverified, "read", None)), Outcome::Pass);
-
-    let password_only = caller(&groups, &[]);
-    assert_eq!(
-        forbidden(c.evaluate(&call(password_only, "delete_x", None))),
-        "mfa-for-delete"
-    );
-
     let contractors = ["contractors".to_owned()];
-    let contractor = caller(&contractors, &otp);
-    assert_eq!(
-        forbidden(c.evaluate(&call(contractor, "read", None))),
-        "contractors"
-    );
+    let alice = caller(&groups, &otp);
+    let cases = [
+        ("every condition met", alice, "delete_x", "files", None),
+        ("a verified address", alice, "send_mail", "files", None),
+        (
+            "another tenant",
+            Caller {
+                tenant: Some("globex"),
+                ..alice
+            },
+            "read",
+            "files",
+            Some("acme-only"),
+        ),
+        (
+            "no tenant",
+            Caller {
+                tenant: None,
+                ..alice
+            },
+            "read",
+            "files",
+            Some("acme-only"),
+        ),
+        (
+            "no tenant, on an upstream the condition does not name",
+            Caller {
+                tenant: None,
+                ..alice
+            },
+            "read",
+            "notes",
+            None,
+        ),
+        (
+            "an unverified address",
+            Caller {
+                email_verified: false,
+                ..alice
+            },
+            "send_mail",
+            "files",
+            Some("verified-email"),
+        ),
+        (
+            "an unverified address, for another tool",
+            Caller {
+                email_verified: false,
+                ..alice
+            },
+            "read",
+            "files",
+            None,
+        ),
+        (
+            "a password only",
+            caller(&groups, &[]),
+            "delete_x",
+            "files",
+            Some("mfa-for-delete"),
+        ),
+        (
+            "a contractor",
+            caller(&contractors, &otp),
+            "read",
+            "files",
+            Some("contractors"),
+        ),
+    ];
+    for (case, who, tool, upstream, expected) in cases {
+        let outcome = c.evaluate(&Request {
+            upstream,
+            ..call(who, tool, None)
+        });
+        match expected {
+            Some(id) => assert_eq!(forbidden(outcome), id, "{case}"),
+            None => assert_eq!(outcome, Outcome::Pass, "{case}"),
+        }
+    }
     // Methods whose resource is the upstream are not tool calls.
     let list = Request {
         method: "tools/list",
         target: None,
-        ..call(contractor, "read", None)
+        ..call(caller(&contractors, &otp), "read", None)
     };
     assert_eq!(c.evaluate(&list), Outcome::Pass);
 }
