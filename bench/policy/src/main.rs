@@ -4,8 +4,10 @@
 //! patterns) and 1,000 grants (users, groups and services, everywhere, per tenant and per
 //! upstream), and an allow-all policy (one `owner` grant), then times `Policy::decide` for the
 //! kinds of decision the gateway makes: an allowed tool call found on the principal's own grant,
-//! one found through a group, one denied after every grant was tried, and a list. Runs on one
-//! thread; prints a table and, with `--json`, one JSON document.
+//! one found through a group, one denied after every grant was tried, and a list; then the Cedar
+//! conditions evaluated after an allowed call (five forbids on arguments, claims, tenant and
+//! time; a call none forbids, and one a forbid refuses). Runs on one thread; prints a table and,
+//! with `--json`, one JSON document.
 //!
 //!     portcullis-bench-policy [--iterations N] [--json]
 
@@ -15,8 +17,10 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+use portcullis_policy::conditions::{Caller, Request};
 use portcullis_policy::{
-    Action, Facts, GrantScope, GrantSubject, Policy, RoleDefinition, RoleGrant, RoleSet,
+    Action, Conditions, Facts, GrantScope, GrantSubject, Outcome, Policy, RoleDefinition,
+    RoleGrant, RoleSet,
 };
 use serde_json::json;
 
@@ -69,6 +73,25 @@ fn allow_all() -> Policy {
     )
     .unwrap()
 }
+
+/// Five forbids of the kinds the documentation shows.
+const CONDITIONS: &str = r#"
+@id("no-etc")
+forbid (principal, action == Action::"tools/call", resource)
+when { context.arguments.hasTag("path") && context.arguments.getTag("path") like "/etc/*" };
+@id("page-size")
+forbid (principal, action, resource)
+when { context.long_arguments.hasTag("limit") && context.long_arguments.getTag("limit") > 100 };
+@id("verified-mail")
+forbid (principal, action == Action::"tools/call", resource == Tool::"send_mail")
+unless { principal has email && principal.email_verified };
+@id("tenant")
+forbid (principal, action, resource in Upstream::"billing")
+unless { principal has tenant && principal.tenant == "acme" };
+@id("office-hours")
+forbid (principal, action == Action::"tools/call", resource == Tool::"deploy")
+when { context.hour < 8 || context.hour >= 18 || context.weekday > 5 };
+"#;
 
 /// Nanoseconds per call of `f` over `iterations` calls, after a tenth as many unmeasured.
 fn measure(iterations: u32, mut f: impl FnMut() -> bool) -> f64 {
@@ -157,6 +180,49 @@ fn main() {
             Box::new(|| big.decide(&user("usr_0", &no_groups), &list).is_allowed()),
         ),
     ];
+    let conditions = Conditions::parse("bench.cedar", CONDITIONS).unwrap();
+    let groups_of_caller = vec!["staff".to_owned()];
+    let scopes = vec!["files:read".to_owned()];
+    let amr = vec!["pwd".to_owned()];
+    let caller = Caller {
+        subject: "portcullis:usr_0",
+        validator: "portcullis",
+        service: false,
+        tenant: Some("tenant-3"),
+        email: Some("alice@example.com"),
+        email_verified: true,
+        name: None,
+        login: None,
+        groups: &groups_of_caller,
+        scopes: &scopes,
+        amr: &amr,
+    };
+    let conditioned = |arguments| Request {
+        caller,
+        upstream: "server-4",
+        method: "tools/call",
+        target: Some("tool_4_x"),
+        hints: None,
+        arguments: Some(arguments),
+        // 2026-12-04T10:00:00Z.
+        now: 1_796_378_400,
+    };
+    let passing = conditioned(r#"{"path":"/srv/notes/a.txt","limit":20,"recursive":false}"#);
+    let forbidden = conditioned(r#"{"path":"/etc/passwd","limit":20,"recursive":false}"#);
+    let cases: Vec<Case<'_>> = cases
+        .into_iter()
+        .chain([
+            (
+                "conditions (5 forbids): tools/call, 3 arguments, none forbids",
+                Box::new(|| conditions.evaluate(&passing) == Outcome::Pass)
+                    as Box<dyn Fn() -> bool>,
+            ),
+            (
+                "conditions (5 forbids): tools/call, 3 arguments, forbidden",
+                Box::new(|| conditions.evaluate(&forbidden) == Outcome::Pass),
+            ),
+        ])
+        .collect();
     let mut rows = Vec::new();
     for (name, f) in &cases {
         let expected = f();

@@ -125,9 +125,18 @@ fn clients(
     )?)
 }
 
-/// What `config check` verifies beyond the file: the secrets and variables it names exist.
+/// The conditions of `[authorization] cedar_policies`, read and validated.
+fn conditions(config: &Config) -> Result<Option<portcullis_policy::Conditions>, String> {
+    portcullis_server::load_conditions(config)
+}
+
+/// What `config check` verifies beyond the file: the secrets and variables it names exist, and
+/// the policy files it names are valid.
 fn check_environment(config: &Config) -> Result<(), String> {
     let mut problems = Vec::new();
+    if let Err(e) = conditions(config) {
+        problems.push(e);
+    }
     if let Err(e) = validators(config) {
         problems.push(e.to_string());
     }

@@ -11,7 +11,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
-    // Keys before anything else: missing or wrong encryption keys stop start-up (before the store
+    // A policy file that does not validate stops the start before anything is written: it
+    // never means "allow".
+    let conditions = crate::conditions(&config).map_err(anyhow::Error::msg)?;
+    // Then the keys: missing or wrong encryption keys stop start-up (before the store
     // is even reached) rather than the first request that needs a signature.
     let shutdown = shutdown_signal()?;
     let sealer = Arc::new(crate::keys::encryption_keys(&config)?);
@@ -74,6 +77,21 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         &|var| std::env::var(var).ok(),
         Some(signing_keys.clone()),
     )?;
+    let gateway = match conditions {
+        Some(conditions) => {
+            tracing::info!(
+                file = config
+                    .authorization
+                    .cedar_policies
+                    .as_deref()
+                    .unwrap_or_default(),
+                policies = conditions.ids().len(),
+                "conditions in force"
+            );
+            gateway.with_conditions(conditions)
+        }
+        None => gateway,
+    };
     let gateway = Arc::new(gateway);
     let policy_version = portcullis_server::load_policy(&gateway, store.as_ref(), &config)
         .await

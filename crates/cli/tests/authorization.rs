@@ -755,3 +755,158 @@ async fn each_user_of_an_isolated_stdio_server_gets_a_process_of_their_own() {
     // Idle processes with open sessions stay; nothing is stopped while they are open.
     assert_eq!(app.gateway.stop_idle_instances(Duration::ZERO).await, 0);
 }
+
+/// Callers with a tenant: `Bearer tenant-{name}` is a person `tenants:{name}` in tenant `{name}`.
+#[derive(Debug)]
+struct TenantValidator;
+
+#[async_trait::async_trait]
+impl portcullis_core::auth::Validator for TenantValidator {
+    fn id(&self) -> &str {
+        "tenants"
+    }
+
+    fn cache_ttl(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    async fn validate(
+        &self,
+        credential: portcullis_core::auth::Credential<'_>,
+        _: portcullis_core::auth::Context<'_>,
+    ) -> Result<portcullis_core::auth::Principal, portcullis_core::auth::Rejection> {
+        let portcullis_core::auth::Credential::Bearer(token) = credential else {
+            return Err(portcullis_core::auth::Rejection::invalid(
+                "not a bearer token",
+            ));
+        };
+        let Some(tenant) = token.strip_prefix("tenant-") else {
+            return Err(portcullis_core::auth::Rejection::invalid(
+                "not a tenant token",
+            ));
+        };
+        let mut principal = portcullis_core::auth::Principal::new("tenants", tenant);
+        principal.tenant = Some(tenant.to_owned());
+        Ok(principal)
+    }
+}
+
+fn call_with(id: u64, name: &str, arguments: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": arguments}})
+}
+
+#[tokio::test]
+async fn conditions_take_away_what_the_roles_allow_before_the_upstream_hears_of_it() {
+    let files = mock(ResponseMode::Json).await;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("conditions.cedar");
+    std::fs::write(
+        &policies,
+        format!(
+            r#"
+            @id("no-etc")
+            forbid (principal, action == Action::"tools/call", resource)
+            when {{ context.arguments.hasTag("path") && context.arguments.getTag("path") like "/etc/*" }};
+
+            @id("acme-writes")
+            forbid (principal, action == Action::"tools/call", resource == Tool::"write_a")
+            unless {{ principal has tenant && principal.tenant == "acme" }};
+
+            @id("maintenance-now")
+            forbid (principal, action == Action::"tools/call", resource == Tool::"delete_all")
+            when {{ context.unix_time > {} && context.unix_time < {} }};
+
+            @id("maintenance-last-year")
+            forbid (principal, action == Action::"tools/call", resource == Tool::"read_a")
+            when {{ context.unix_time < {} }};
+            "#,
+            now - 3600,
+            now + 3600,
+            now - 365 * 86400,
+        ),
+    )
+    .unwrap();
+    let mut files_upstream = upstream("files", &files.url());
+    files_upstream.accept = vec!["tenants".to_owned()];
+    files_upstream.authenticated_roles = vec!["files-all".to_owned()];
+    let app = spawn_setup(
+        vec![files_upstream],
+        |config| {
+            config.roles = vec![RoleConfig {
+                name: "files-all".into(),
+                inherits: vec![],
+                permissions: vec!["mcp.tools.list".into(), "mcp.tools.call".into()],
+                description: None,
+            }];
+            config.authorization.cedar_policies = Some(policies.display().to_string());
+        },
+        Setup {
+            validators: vec![std::sync::Arc::new(TenantValidator)],
+            ..Setup::default()
+        },
+    )
+    .await;
+    let (acme, globex) = ("Bearer tenant-acme", "Bearer tenant-globex");
+
+    // A forbidden argument: refused in the JSON-RPC shape of every refusal, naming no policy.
+    let (status, _, answer) = send(
+        &app,
+        "files",
+        acme,
+        &call_with(5, "read_a", json!({"path": "/etc/passwd"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer,
+        json!({"jsonrpc": "2.0", "id": 5, "error": {"code": -32600, "message": "Request refused by an authorization policy"}})
+    );
+    assert_eq!(received(&files, "tools/call"), 0, "the upstream was called");
+
+    // An allowed argument is relayed, and so is a request the time conditions do not match.
+    let (_, _, answer) = send(
+        &app,
+        "files",
+        acme,
+        &call_with(6, "read_a", json!({"path": "/srv/notes", "limit": 3})),
+    )
+    .await;
+    assert!(answer["result"].is_object(), "{answer}");
+    assert_eq!(received(&files, "tools/call"), 1);
+
+    // The tenant decides who may write.
+    let (_, _, answer) = send(&app, "files", acme, &call_with(7, "write_a", json!({}))).await;
+    assert!(answer["result"].is_object(), "{answer}");
+    let (_, _, answer) = send(&app, "files", globex, &call_with(8, "write_a", json!({}))).await;
+    assert_eq!(answer["error"]["code"], -32600, "{answer}");
+    assert_eq!(answer["id"], 8);
+
+    // The time: a window around now forbids, one last year did not forbid `read_a` above.
+    let (_, _, answer) = send(&app, "files", acme, &call_with(9, "delete_all", json!({}))).await;
+    assert_eq!(answer["error"]["code"], -32600, "{answer}");
+    assert_eq!(received(&files, "tools/call"), 2);
+
+    // A batch holding a forbidden request is refused whole.
+    let batch = json!([
+        call_with(10, "read_a", json!({"path": "/srv/a"})),
+        call_with(11, "read_a", json!({"path": "/etc/shadow"})),
+    ]);
+    let (_, _, answer) = send_raw(
+        &app,
+        "files",
+        acme,
+        &batch.to_string(),
+        &[("mcp-protocol-version", "2025-03-26")],
+    )
+    .await;
+    assert_eq!(answer["error"]["code"], -32600, "{answer}");
+    assert_eq!(received(&files, "tools/call"), 2);
+
+    // Conditions decide requests, not lists: the tools are still listed.
+    let (_, _, listed) = send(&app, "files", globex, &list()).await;
+    let mut names = tool_names(&listed);
+    names.retain(|n| TOOLS.contains(&n.as_str()));
+    names.sort();
+    assert_eq!(names, ["delete_all", "read_a", "write_a"]);
+}

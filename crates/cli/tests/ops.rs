@@ -71,6 +71,15 @@ async fn shutdown_drains_requests_in_flight_and_turns_readiness_off() {
     assert!(app.client.get(app.url("/healthz")).send().await.is_err());
 }
 
+/// `portcullis config check --config FILE`.
+fn config_check(config: &std::path::Path) -> std::process::Output {
+    portcullis()
+        .args(["config", "check", "--config"])
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn config_check_names_the_key_and_the_problem() {
     let dir = tempfile::tempdir().unwrap();
@@ -80,11 +89,7 @@ fn config_check_names_the_key_and_the_problem() {
         "version = 1\n[server]\nlisten = \"nowhere\"\nmax_body = 5\n",
     )
     .unwrap();
-    let out = portcullis()
-        .args(["config", "check", "--config"])
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = config_check(&bad);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -94,11 +99,7 @@ fn config_check_names_the_key_and_the_problem() {
 
     let good = dir.path().join("good.toml");
     std::fs::write(&good, "version = 1\n[[upstreams]]\nname = \"x\"\nurl = \"http://127.0.0.1:9/mcp\"\nauth = \"none\"\n").unwrap();
-    let out = portcullis()
-        .args(["config", "check", "--config"])
-        .arg(&good)
-        .output()
-        .unwrap();
+    let out = config_check(&good);
     assert!(
         out.status.success(),
         "{}",
@@ -113,6 +114,106 @@ fn config_check_names_the_key_and_the_problem() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("upstreams[0].auth"));
+}
+
+/// A configuration serving one upstream under the conditions of `policies` (written next to it,
+/// unless `None`: a file that does not exist).
+fn conditioned_config(dir: &std::path::Path, policies: Option<&str>) -> std::path::PathBuf {
+    let file = dir.join("conditions.cedar");
+    if let Some(text) = policies {
+        std::fs::write(&file, text).unwrap();
+    }
+    let config = dir.join("c.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "version = 1\n[server]\nlisten = \"127.0.0.1:{}\"\n[store]\nurl = \"sqlite://{}/p.db\"\n\
+             [authorization]\ncedar_policies = \"{}\"\n\
+             [[upstreams]]\nname = \"x\"\nurl = \"http://127.0.0.1:9/mcp\"\n",
+            free_port(),
+            dir.display(),
+            file.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// Runs `portcullis serve` on `config`, which must exit with an error within 30 s; its stderr.
+async fn fails_to_start(config: &std::path::Path) -> String {
+    let mut command = serve_command();
+    command
+        .arg("--config")
+        .arg(config)
+        .stderr(std::process::Stdio::piped());
+    let output = tokio::time::timeout(Duration::from_secs(30), command.output())
+        .await
+        .expect("portcullis serve started: it should have refused")
+        .unwrap();
+    assert!(!output.status.success());
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn a_policy_file_that_does_not_validate_stops_the_start_naming_the_policy() {
+    for (policies, expected) in [
+        (
+            Some("@id(\"typo\")\nforbid (principal, action, resource) when { context.hour > };"),
+            vec!["conditions.cedar: 2:"],
+        ),
+        (
+            Some("@id(\"open\")\npermit (principal, action, resource);"),
+            vec!["policy \"open\"", "conditions can only forbid"],
+        ),
+        (
+            Some(
+                "@id(\"dept\")\nforbid (principal, action, resource) when { principal.department == \"ops\" };",
+            ),
+            vec!["policy \"dept\"", "department"],
+        ),
+        (
+            Some("@id(\"linked\")\nforbid (principal == ?principal, action, resource);"),
+            vec!["policy \"linked\"", "unattached"],
+        ),
+        (None, vec!["conditions.cedar", "No such file"]),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = conditioned_config(dir.path(), policies);
+        let out = config_check(&config);
+        assert!(!out.status.success(), "{policies:?}");
+        let checked = String::from_utf8_lossy(&out.stderr);
+        let served = fails_to_start(&config).await;
+        for stderr in [&*checked, &*served] {
+            assert!(
+                stderr.contains("authorization.cedar_policies"),
+                "{policies:?}: {stderr}"
+            );
+            for part in &expected {
+                assert!(stderr.contains(part), "{policies:?}: {part}: {stderr}");
+            }
+        }
+        // Refused before anything was written: no store, no key file.
+        let written: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name != "c.toml" && name != "conditions.cedar")
+            .collect();
+        assert!(written.is_empty(), "{policies:?}: {written:?}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = conditioned_config(
+        dir.path(),
+        Some(
+            "@id(\"acme\")\nforbid (principal, action, resource) unless { principal has tenant && principal.tenant == \"acme\" };",
+        ),
+    );
+    let out = config_check(&config);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -67,22 +67,10 @@ fn refused(config: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-fn explain(config: &str, server: &str, method: &str, name: Option<&str>) -> Value {
-    let mut args = vec![
-        "authz", "explain", "--user", "alice", "--server", server, "--method", method,
-    ];
-    if let Some(name) = name {
-        args.extend(["--name", name]);
-    }
-    ok(config, &args)
-}
-
-#[test]
-fn roles_are_granted_explained_and_revoked() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
+/// Creates the account `alice` (no tenant, no role).
+fn create_alice(config: &str) {
     let created = admin(
-        &config,
+        config,
         &[
             "user",
             "create",
@@ -99,6 +87,23 @@ fn roles_are_granted_explained_and_revoked() {
         "{}",
         String::from_utf8_lossy(&created.stderr)
     );
+}
+
+fn explain(config: &str, server: &str, method: &str, name: Option<&str>) -> Value {
+    let mut args = vec![
+        "authz", "explain", "--user", "alice", "--server", server, "--method", method,
+    ];
+    if let Some(name) = name {
+        args.extend(["--name", name]);
+    }
+    ok(config, &args)
+}
+
+#[test]
+fn roles_are_granted_explained_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    create_alice(&config);
 
     let roles = ok(&config, &["role", "list"]);
     let names: Vec<(&str, &str)> = roles
@@ -275,4 +280,86 @@ fn people_of_other_validators_are_granted_by_subject() {
     }
     let grants = ok(&config, &["role", "grants"]);
     assert_eq!(grants.as_array().unwrap().len(), 1, "{grants}");
+}
+
+#[test]
+fn explain_reports_the_condition_that_forbids_what_the_roles_allow() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let policies = dir.path().join("conditions.cedar");
+    std::fs::write(
+        &policies,
+        r#"
+        @id("no-etc")
+        forbid (principal, action == Action::"tools/call", resource)
+        when { context.arguments.hasTag("path") && context.arguments.getTag("path") like "/etc/*" };
+
+        @id("acme-only")
+        forbid (principal, action, resource == Tool::"read_secrets")
+        unless { principal has tenant && principal.tenant == "acme" };
+        "#,
+    )
+    .unwrap();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[authorization]\ncedar_policies = \"{}\"\n",
+        policies.display()
+    ));
+    std::fs::write(&config, text).unwrap();
+    create_alice(&config);
+    ok(
+        &config,
+        &["role", "grant", "--user", "alice", "--role", "files-reader"],
+    );
+    let call = |name: &'static str, arguments: &'static str| {
+        [
+            "authz",
+            "explain",
+            "--user",
+            "alice",
+            "--server",
+            "files",
+            "--method",
+            "tools/call",
+            "--name",
+            name,
+            "--arguments",
+            arguments,
+        ]
+    };
+    let explain_with = |name, arguments| ok(&config, &call(name, arguments));
+
+    let forbidden = explain_with("read_file", r#"{"path": "/etc/passwd"}"#);
+    assert_eq!(forbidden["decision"], "deny", "{forbidden}");
+    assert_eq!(forbidden["policy"], "no-etc");
+    assert_eq!(forbidden["role"], "files-reader");
+    assert_eq!(forbidden["conditions"], "deny");
+
+    let allowed = explain_with("read_file", r#"{"path": "/srv/notes"}"#);
+    assert_eq!(allowed["decision"], "allow", "{allowed}");
+    assert_eq!(allowed["conditions"], "pass");
+
+    // The account has no tenant.
+    let tenant = explain_with("read_secrets", "{}");
+    assert_eq!(tenant["policy"], "acme-only", "{tenant}");
+
+    // What the roles refuse is refused by them, before any condition.
+    let roles = explain_with("write_file", r#"{"path": "/etc/passwd"}"#);
+    assert_eq!(roles["reason"], "no role granted here allows it", "{roles}");
+    assert!(roles.get("policy").is_none());
+
+    // The text form says both.
+    let output = portcullis()
+        .args(["admin", "--config", &config])
+        .args(call("read_file", r#"{"path":"/etc/x"}"#))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.starts_with("deny: the roles allow it (mcp.tools.call via role files-reader")
+            && text.contains("the condition \"no-etc\" forbids it"),
+        "{text}"
+    );
+
+    assert!(refused(&config, &call("x", "[1]")).contains("JSON object"));
 }

@@ -392,6 +392,27 @@ mod tests {
         OffsetDateTime::from_unix_timestamp_nanos(1_767_323_045_678_000_000).unwrap()
     }
 
+    /// `value` as JSON text with every object's keys sorted, whatever order serde_json's maps
+    /// keep (insertion order when another crate of the build turns on `preserve_order`).
+    fn sorted(value: &Value) -> String {
+        match value {
+            Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                let entries: Vec<String> = entries
+                    .into_iter()
+                    .map(|(k, v)| format!("{}:{}", Value::from(k.as_str()), sorted(v)))
+                    .collect();
+                format!("{{{}}}", entries.join(","))
+            }
+            Value::Array(items) => {
+                let items: Vec<String> = items.iter().map(sorted).collect();
+                format!("[{}]", items.join(","))
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// Calls `name` with `arguments` and renders the outcome as one line: `ok <text> <structured>`,
     /// `tool-error <text>` or `protocol-error <message>`.
     fn check(name: &str, arguments: Value, expect: &str) {
@@ -402,7 +423,7 @@ mod tests {
                 if result["isError"] == json!(true) {
                     format!("tool-error {text}")
                 } else {
-                    format!("ok {text} {}", result["structuredContent"])
+                    format!("ok {text} {}", sorted(&result["structuredContent"]))
                 }
             }
             Err(e) => format!("protocol-error {}", e.message()),

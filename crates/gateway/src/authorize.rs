@@ -6,6 +6,10 @@
 //! token may do is further limited by the upstream's `scope_permissions`. A request the roles
 //! do not allow is answered as if what it names did not exist; one only a missing scope stops
 //! gets a step-up challenge. List results are filtered item by item (`filter`).
+//!
+//! After the roles and scopes allow a request, the conditions (`[authorization]
+//! cedar_policies`) may still forbid it: a forbid wins, and so does a condition that cannot be
+//! evaluated. They decide requests only; list items are shown on the roles alone.
 
 use std::sync::Arc;
 
@@ -13,7 +17,8 @@ use portcullis_core::auth::Principal;
 use portcullis_core::auth::api_key::API_KEY_VALIDATOR;
 use portcullis_core::auth::portcullis_token::PORTCULLIS_VALIDATOR;
 use portcullis_policy::{
-    Action, Facts, ListKind, MethodRule, Policy, ScopeRules, ToolHints, method_rule,
+    Action, Conditions, Facts, ListKind, MethodRule, Outcome, Policy, ScopeRules, ToolHints,
+    method_rule,
 };
 use portcullis_proto::jsonrpc::Message;
 use portcullis_proto::mcp::code;
@@ -113,6 +118,7 @@ pub(crate) struct Rights {
     policy: Arc<Policy>,
     principal: Arc<Principal>,
     rules: Arc<UpstreamRules>,
+    conditions: Option<Arc<Conditions>>,
 }
 
 /// How the policy names a principal: Portcullis users by account id, Portcullis
@@ -155,7 +161,14 @@ impl Rights {
             policy,
             principal,
             rules,
+            conditions: None,
         }
+    }
+
+    /// The same rights, with requests also subject to `conditions`.
+    pub fn with_conditions(mut self, conditions: Option<Arc<Conditions>>) -> Rights {
+        self.conditions = conditions;
+        self
     }
 
     /// The same caller's rights under `policy`.
@@ -164,6 +177,7 @@ impl Rights {
             policy,
             principal: self.principal.clone(),
             rules: self.rules.clone(),
+            conditions: self.conditions.clone(),
         }
     }
 
@@ -258,6 +272,8 @@ pub(crate) enum Refusal {
         message: String,
     },
     StepUp(String),
+    /// The roles allow it; a condition forbids it, or could not be evaluated on it.
+    Condition(Outcome),
 }
 
 impl Refusal {
@@ -268,6 +284,14 @@ impl Refusal {
                 "not permitted, or an unknown method (answered as not found)".to_owned()
             }
             Refusal::StepUp(scope) => format!("the token lacks the scope {scope}"),
+            Refusal::Condition(Outcome::Forbidden(policy)) => {
+                format!("forbidden by the condition {policy}")
+            }
+            Refusal::Condition(Outcome::Failed { policy, .. }) => match policy {
+                Some(policy) => format!("the condition {policy} could not be evaluated"),
+                None => "the request could not be described to the conditions".to_owned(),
+            },
+            Refusal::Condition(Outcome::Pass) => "refused".to_owned(),
         }
     }
 }
@@ -278,9 +302,14 @@ pub(crate) fn needs_permission(method: &str) -> bool {
     !matches!(method_rule(method), MethodRule::Open)
 }
 
-/// Checks one client message. `Ok(Some(kind))`: allowed, and its result is the list `kind`,
-/// which must be filtered; `Ok(None)`: allowed as it is.
-pub(crate) fn check(rights: &Rights, message: &Message) -> Result<Option<ListKind>, Refusal> {
+/// Checks one client message that arrived at `now` (seconds since the Unix epoch).
+/// `Ok(Some(kind))`: allowed, and its result is the list `kind`, which must be filtered;
+/// `Ok(None)`: allowed as it is.
+pub(crate) fn check(
+    rights: &Rights,
+    message: &Message,
+    now: i64,
+) -> Result<Option<ListKind>, Refusal> {
     // A response to a request of the server (sampling, elicitation, roots) names no method.
     let Some(method) = message.method.as_deref() else {
         return Ok(None);
@@ -305,6 +334,23 @@ pub(crate) fn check(rights: &Rights, message: &Message) -> Result<Option<ListKin
         Verdict::Allow => {}
         Verdict::StepUp(scope) => return Err(Refusal::StepUp(scope)),
         Verdict::Deny => return Err(not_found(method, name)),
+    }
+    if let Some(conditions) = &rights.conditions {
+        let request = portcullis_policy::conditions::Request {
+            caller: rights
+                .principal
+                .condition_caller(facts(&rights.principal).service),
+            upstream: &rights.rules.name,
+            method,
+            target: name,
+            hints,
+            arguments: message.arguments.map(serde_json::value::RawValue::get),
+            now,
+        };
+        match conditions.evaluate(&request) {
+            Outcome::Pass => {}
+            refused => return Err(Refusal::Condition(refused)),
+        }
     }
     Ok(ListKind::of_method(method).filter(|kind| rights.filters(*kind)))
 }
@@ -332,6 +378,9 @@ fn not_found(method: &str, name: Option<&str>) -> Refusal {
 /// MCP's "resource not found" error code.
 const RESOURCE_NOT_FOUND: i64 = -32002;
 
+/// What a client hears when a condition refuses its request: never which policy, or why.
+pub(crate) const CONDITION_REFUSED: &str = "Request refused by an authorization policy";
+
 impl Refusal {
     /// The relay error that answers it, for request `id`.
     pub fn into_error(
@@ -349,6 +398,11 @@ impl Refusal {
             Refusal::StepUp(scope) => RelayError::InsufficientScope {
                 scopes: rights.step_up_scopes(scope),
                 challenge,
+                id: id.map(ToOwned::to_owned),
+            },
+            Refusal::Condition(_) => RelayError::Refused {
+                code: code::INVALID_REQUEST,
+                message: CONDITION_REFUSED.to_owned(),
                 id: id.map(ToOwned::to_owned),
             },
         }

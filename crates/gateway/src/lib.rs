@@ -143,6 +143,8 @@ pub struct Gateway {
     shutdown_deadline: CancellationToken,
     /// Roles and grants: what authenticated callers may do.
     policy_slot: PolicySlot,
+    /// `[authorization] cedar_policies`, parsed and validated once at start-up.
+    conditions: Option<Arc<portcullis_policy::Conditions>>,
     denied: metrics::Counter,
     /// Authorization decisions for the audit log, written in the background.
     decisions: audit::DecisionLog,
@@ -390,6 +392,7 @@ impl Gateway {
             provider_tokens: std::sync::OnceLock::new(),
             shutdown_deadline,
             policy_slot: PolicySlot::new(initial_policy),
+            conditions: None,
             denied: metrics::counter!("portcullis_authorization_denied_total"),
             decisions,
         })
@@ -398,6 +401,13 @@ impl Gateway {
     /// The audit trail of authorization decisions (and whether the audit log is on at all).
     pub fn decisions(&self) -> &audit::DecisionLog {
         &self.decisions
+    }
+
+    /// Puts `conditions` in force: every request the roles allow is then evaluated against
+    /// them, and refused when one forbids it.
+    pub fn with_conditions(mut self, conditions: portcullis_policy::Conditions) -> Gateway {
+        self.conditions = Some(Arc::new(conditions));
+        self
     }
 
     /// The roles and grants in force; `replace` it when they change.
@@ -418,14 +428,21 @@ impl Gateway {
             self.policy_slot.current(),
             caller.clone(),
             upstream.rules.clone(),
-        );
+        )
+        .with_conditions(self.conditions.clone());
+        // Conditions on the time see one instant for the whole body.
+        let now = if self.conditions.is_some() {
+            time::OffsetDateTime::now_utc().unix_timestamp()
+        } else {
+            0
+        };
         let messages = match body {
             jsonrpc::Body::Single(m) => std::slice::from_ref(m),
             jsonrpc::Body::Batch(ms) => ms.as_slice(),
         };
         let mut targets = Vec::new();
         for message in messages {
-            let decision = authorize::check(&rights, message);
+            let decision = authorize::check(&rights, message, now);
             upstream.decision_counts.count(&decision);
             // Methods every caller may use (the handshake, pings, notifications) are not
             // authorization decisions worth a record.
@@ -455,14 +472,37 @@ impl Gateway {
                 }
                 Err(refusal) => {
                     self.denied.increment(1);
+                    let (policy, error) = match &refusal {
+                        authorize::Refusal::Condition(outcome) => (
+                            outcome.policy(),
+                            match outcome {
+                                portcullis_policy::Outcome::Failed { error, .. } => {
+                                    Some(error.as_str())
+                                }
+                                _ => None,
+                            },
+                        ),
+                        _ => (None, None),
+                    };
                     tracing::info!(
                         upstream = %upstream.name,
                         subject = %caller.subject,
                         method = message.method.as_deref().unwrap_or_default(),
                         name = message.name.as_deref().or(message.uri.as_deref()).unwrap_or_default(),
                         step_up = matches!(refusal, authorize::Refusal::StepUp(_)),
+                        policy,
+                        evaluation_error = error,
                         "MCP request refused by the authorization policy"
                     );
+                    if let Some(error) = error {
+                        // A policy that fails is the operator's to fix: it refuses until then.
+                        tracing::warn!(
+                            upstream = %upstream.name,
+                            policy,
+                            error,
+                            "a condition could not be evaluated: the request was refused"
+                        );
+                    }
                     if messages.len() > 1 {
                         return Err(RelayError::Refused {
                             code: mcp::code::INVALID_REQUEST,

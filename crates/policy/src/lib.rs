@@ -2,7 +2,8 @@
 //! patterns narrowed by upstream and name ([`pattern`]), roles with inheritance ([`roles`]),
 //! grants of roles to users, groups and service principals scoped to everything, a tenant or an
 //! upstream ([`grants`]), the decision with the rule behind it ([`decide`]), the permissions MCP
-//! methods need ([`mcp`]) and OAuth scopes mapped to permissions ([`scopes`]).
+//! methods need ([`mcp`]), OAuth scopes mapped to permissions ([`scopes`]), and conditions
+//! beyond roles written in Cedar, which can only take away what roles allow ([`conditions`]).
 //!
 //! Pure: no I/O, no clock, no async. Everything is built once (a [`Policy`]) and then answers
 //! [`Policy::decide`] from precomputed tables, so a decision costs a few hash lookups and the
@@ -10,6 +11,7 @@
 //! role, no matching pattern, an unknown permission — each is a denial that says why.
 
 pub mod catalog;
+pub mod conditions;
 pub mod decide;
 pub mod grants;
 pub mod mcp;
@@ -18,6 +20,7 @@ pub mod roles;
 pub mod scopes;
 
 pub use catalog::{PERMISSIONS, PermissionInfo, PermissionKind, is_permission};
+pub use conditions::{Conditions, ConditionsError, Outcome};
 pub use decide::{Action, Decision, Denial, Facts, Policy, Reason};
 pub use grants::{GrantScope, GrantSubject, RoleGrant};
 pub use mcp::{ListKind, MethodRule, mcp_permission, method_rule};

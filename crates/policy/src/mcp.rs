@@ -111,29 +111,32 @@ impl ListKind {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::catalog::is_permission;
 
+    /// Every method that needs a permission.
+    pub(crate) const NEEDING_PERMISSION: [&str; 15] = [
+        "tools/list",
+        "tools/call",
+        "prompts/list",
+        "prompts/get",
+        "resources/list",
+        "resources/templates/list",
+        "resources/read",
+        "resources/subscribe",
+        "resources/unsubscribe",
+        "completion/complete",
+        "logging/setLevel",
+        "tasks/list",
+        "tasks/get",
+        "tasks/result",
+        "tasks/cancel",
+    ];
+
     #[test]
     fn every_permission_named_here_is_in_the_catalog() {
-        for method in [
-            "tools/list",
-            "tools/call",
-            "prompts/list",
-            "prompts/get",
-            "resources/list",
-            "resources/templates/list",
-            "resources/read",
-            "resources/subscribe",
-            "resources/unsubscribe",
-            "completion/complete",
-            "logging/setLevel",
-            "tasks/list",
-            "tasks/get",
-            "tasks/result",
-            "tasks/cancel",
-        ] {
+        for method in NEEDING_PERMISSION {
             let Some(permission) = mcp_permission(method) else {
                 panic!("{method} has no permission");
             };

@@ -315,6 +315,22 @@ pub async fn load_policy(
     Ok(version)
 }
 
+/// The conditions `[authorization] cedar_policies` names, read and validated: a file that cannot
+/// be read or does not validate, or a build without Cedar, is an error naming the key and the
+/// file (and the policy and the problem, for an invalid one). Read once, at start-up.
+pub fn load_conditions(
+    config: &portcullis_core::config::Config,
+) -> Result<Option<portcullis_policy::Conditions>, String> {
+    let Some(file) = &config.authorization.cedar_policies else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("authorization.cedar_policies: {file}: {e}"))?;
+    portcullis_policy::Conditions::parse(file, &text)
+        .map(Some)
+        .map_err(|e| format!("authorization.cedar_policies: {e}"))
+}
+
 /// Rebuilds the authorization policy whenever the store's authorization version moves (a role
 /// or grant written by the CLI, another replica, or an account created with default roles),
 /// until the process ends: the version is read when `signals` is woken (an announcement) and

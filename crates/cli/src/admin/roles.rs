@@ -242,6 +242,10 @@ pub(crate) enum AuthzCommand {
         /// The tool, prompt or resource the request names.
         #[arg(long)]
         name: Option<String>,
+        /// The request's arguments as a JSON object, for the conditions of
+        /// `[authorization] cedar_policies`, e.g. `{"path": "/etc/passwd"}`.
+        #[arg(long)]
+        arguments: Option<String>,
     },
 }
 
@@ -255,9 +259,32 @@ pub(crate) async fn authz(
         server,
         method,
         name,
+        arguments,
     } = command;
-    let explanation =
-        roles::explain(store, config, &user, &server, &method, name.as_deref()).await?;
+    if let Some(arguments) = &arguments {
+        match serde_json::from_str::<Value>(arguments) {
+            Ok(Value::Object(_)) => {}
+            Ok(_) => anyhow::bail!("--arguments must be a JSON object"),
+            Err(e) => anyhow::bail!("--arguments is not JSON: {e}"),
+        }
+    }
+    let conditions = crate::conditions(config).map_err(anyhow::Error::msg)?;
+    let explanation = roles::explain(
+        store,
+        config,
+        &user,
+        &server,
+        &method,
+        name.as_deref(),
+        conditions
+            .as_ref()
+            .map(|conditions| roles::ExplainConditions {
+                conditions,
+                arguments: arguments.as_deref(),
+                now: OffsetDateTime::now_utc(),
+            }),
+    )
+    .await?;
     let method = method.as_str();
     let server = server.as_str();
     let (json, text) = match &explanation.decision {
@@ -316,5 +343,53 @@ pub(crate) async fn authz(
             )
         }
     };
-    Ok(Output { json, text })
+    Ok(conditioned(&explanation, json, text))
+}
+
+/// The role decision's answer, completed with what the conditions say after it.
+fn conditioned(explanation: &roles::Explanation, mut json: Value, text: String) -> Output {
+    use portcullis_policy::Outcome;
+    let Some(outcome) = &explanation.condition else {
+        return Output { json, text };
+    };
+    let roles_say = text.strip_prefix("allow: ").unwrap_or(&text);
+    let (text, reason) = match outcome {
+        Outcome::Pass => {
+            set(&mut json, "conditions", json!("pass"));
+            return Output {
+                json,
+                text: format!("{text}; no condition forbids it"),
+            };
+        }
+        Outcome::Forbidden(policy) => (
+            format!(
+                "deny: the roles allow it ({roles_say}), but the condition {policy:?} forbids it"
+            ),
+            format!("forbidden by the condition {policy:?}"),
+        ),
+        Outcome::Failed { policy, error } => {
+            let which = policy.as_deref().map_or_else(
+                || "the conditions".to_owned(),
+                |p| format!("the condition {p:?}"),
+            );
+            (
+                format!(
+                    "deny: the roles allow it ({roles_say}), but {which} could not be evaluated: {error}"
+                ),
+                format!("{which} could not be evaluated: {error}"),
+            )
+        }
+    };
+    set(&mut json, "decision", json!("deny"));
+    set(&mut json, "conditions", json!("deny"));
+    set(&mut json, "policy", json!(outcome.policy()));
+    set(&mut json, "reason", json!(reason));
+    Output { json, text }
+}
+
+/// Sets `key` of the object `json` (every answer of `explain` is one).
+fn set(json: &mut Value, key: &str, value: Value) {
+    if let Value::Object(map) = json {
+        map.insert(key.to_owned(), value);
+    }
 }

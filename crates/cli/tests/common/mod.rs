@@ -119,17 +119,19 @@ pub async fn spawn_setup(
     let env = setup.env;
     let metrics = setup.metrics.then(metrics_handle);
     let signing_keys = test_signing_keys(store.as_ref()).await;
-    let gateway = Arc::new(
-        Gateway::new(
-            &config,
-            store.clone(),
-            &|_| None,
-            setup.validators,
-            &|var| env.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone()),
-            Some(signing_keys.clone()),
-        )
-        .unwrap(),
-    );
+    let mut gateway = Gateway::new(
+        &config,
+        store.clone(),
+        &|_| None,
+        setup.validators,
+        &|var| env.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone()),
+        Some(signing_keys.clone()),
+    )
+    .unwrap();
+    if let Some(conditions) = portcullis_server::load_conditions(&config).unwrap() {
+        gateway = gateway.with_conditions(conditions);
+    }
+    let gateway = Arc::new(gateway);
     let policy_version = portcullis_server::load_policy(&gateway, store.as_ref(), &config)
         .await
         .unwrap();

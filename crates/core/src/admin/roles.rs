@@ -438,12 +438,37 @@ pub enum Via {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Explanation {
     pub permission: Option<&'static str>,
+    /// The role decision.
     pub decision: Decision,
     pub via: Via,
+    /// What the conditions say, when there are some and the roles allow the request.
+    pub condition: Option<portcullis_policy::Outcome>,
+}
+
+impl Explanation {
+    /// Whether the gateway would relay the request (scopes of a token aside).
+    pub fn is_allowed(&self) -> bool {
+        self.decision.is_allowed()
+            && self
+                .condition
+                .as_ref()
+                .is_none_or(|c| *c == portcullis_policy::Outcome::Pass)
+    }
+}
+
+/// The conditions `explain` evaluates a request the roles allow against.
+#[derive(Debug, Clone, Copy)]
+pub struct ExplainConditions<'a> {
+    pub conditions: &'a portcullis_policy::Conditions,
+    /// The request's `params.arguments` (JSON text).
+    pub arguments: Option<&'a str>,
+    pub now: OffsetDateTime,
 }
 
 /// Whether the account `username` may send `method` (naming `name`) to `server`, and why — as
-/// the gateway decides it, scopes of a token aside.
+/// the gateway decides it, scopes of a token aside: the role decision, then the conditions.
+/// Conditions see the account as a Portcullis token would show it, without the scopes and the
+/// authentication methods of a token, and a tool's annotations are not known.
 pub async fn explain(
     store: &dyn Store,
     config: &Config,
@@ -451,11 +476,49 @@ pub async fn explain(
     server: &str,
     method: &str,
     name: Option<&str>,
+    conditions: Option<ExplainConditions<'_>>,
 ) -> Result<Explanation, AdminError> {
     let user = store
         .user_get_by_username(username)
         .await?
         .ok_or_else(|| AdminError::NotFound(format!("no user {username:?}")))?;
+    let mut explanation = decide_roles(store, config, &user, server, method, name).await?;
+    if let (Some(given), true, Some(_)) = (
+        conditions,
+        explanation.decision.is_allowed(),
+        explanation.permission,
+    ) {
+        let mut principal = crate::auth::Principal::new(
+            crate::auth::portcullis_token::PORTCULLIS_VALIDATOR,
+            &user.id,
+        );
+        principal.email = Some(user.email.clone());
+        principal.email_verified = user.email_verified;
+        principal.tenant = user.tenant.clone();
+        explanation.condition = Some(given.conditions.evaluate(
+            &portcullis_policy::conditions::Request {
+                caller: principal.condition_caller(false),
+                upstream: server,
+                method,
+                target: name,
+                hints: None,
+                arguments: given.arguments,
+                now: given.now.unix_timestamp(),
+            },
+        ));
+    }
+    Ok(explanation)
+}
+
+/// The role decision of `explain`.
+async fn decide_roles(
+    store: &dyn Store,
+    config: &Config,
+    user: &portcullis_store::User,
+    server: &str,
+    method: &str,
+    name: Option<&str>,
+) -> Result<Explanation, AdminError> {
     let Some(upstream) = config.upstreams.iter().find(|u| u.name == server) else {
         return Err(AdminError::NotFound(format!(
             "no server {server:?} is configured"
@@ -467,13 +530,14 @@ pub async fn explain(
                 permission: None,
                 decision: Decision::Allowed(portcullis_policy::Reason {
                     grant: RoleGrant {
-                        subject: GrantSubject::User(user.id),
+                        subject: GrantSubject::User(user.id.clone()),
                         role: String::new(),
                         scope: GrantScope::All,
                     },
                     pattern: String::new(),
                 }),
                 via: Via::Open,
+                condition: None,
             });
         }
         portcullis_policy::MethodRule::Unknown => {
@@ -481,6 +545,7 @@ pub async fn explain(
                 permission: None,
                 decision: Decision::Denied(portcullis_policy::Denial::UnknownPermission),
                 via: Via::Grant,
+                condition: None,
             });
         }
         portcullis_policy::MethodRule::Needs(permission) => permission,
@@ -509,13 +574,14 @@ pub async fn explain(
                     permission: Some(permission),
                     decision: Decision::Allowed(portcullis_policy::Reason {
                         grant: RoleGrant {
-                            subject: GrantSubject::User(user.id),
+                            subject: GrantSubject::User(user.id.clone()),
                             role: role.clone(),
                             scope: GrantScope::Upstream(server.to_owned()),
                         },
                         pattern: pattern.as_str().to_owned(),
                     }),
                     via: Via::AuthenticatedRoles,
+                    condition: None,
                 });
             }
         }
@@ -524,6 +590,7 @@ pub async fn explain(
         permission: Some(permission),
         decision,
         via: Via::Grant,
+        condition: None,
     })
 }
 
@@ -587,7 +654,7 @@ mod tests {
             let store = &store;
             let config = &config;
             async move {
-                explain(store, config, "alice", server, method, name)
+                explain(store, config, "alice", server, method, name, None)
                     .await
                     .unwrap()
             }
@@ -673,16 +740,16 @@ mod tests {
         let store = store_with_alice().await;
         let mut config = config();
         config.upstreams[1].authenticated_roles = vec!["viewer".into()];
-        let open = explain(&store, &config, "alice", "files", "initialize", None)
+        let open = explain(&store, &config, "alice", "files", "initialize", None, None)
             .await
             .unwrap();
         assert!(open.decision.is_allowed());
         assert_eq!(open.via, Via::Open);
-        let unknown = explain(&store, &config, "alice", "files", "Tools/Call", None)
+        let unknown = explain(&store, &config, "alice", "files", "Tools/Call", None, None)
             .await
             .unwrap();
         assert!(!unknown.decision.is_allowed());
-        let everyone = explain(&store, &config, "alice", "notes", "tools/list", None)
+        let everyone = explain(&store, &config, "alice", "notes", "tools/list", None, None)
             .await
             .unwrap();
         assert_eq!(everyone.via, Via::AuthenticatedRoles);
@@ -690,13 +757,21 @@ mod tests {
             panic!("allowed");
         };
         assert_eq!(reason.grant.role, "viewer");
-        let not_there = explain(&store, &config, "alice", "files", "tools/list", None)
+        let not_there = explain(&store, &config, "alice", "files", "tools/list", None, None)
             .await
             .unwrap();
         assert!(!not_there.decision.is_allowed());
-        let no_call = explain(&store, &config, "alice", "notes", "tools/call", Some("x"))
-            .await
-            .unwrap();
+        let no_call = explain(
+            &store,
+            &config,
+            "alice",
+            "notes",
+            "tools/call",
+            Some("x"),
+            None,
+        )
+        .await
+        .unwrap();
         assert!(!no_call.decision.is_allowed());
     }
 

@@ -39,6 +39,24 @@ impl Principal {
             ..Principal::default()
         }
     }
+
+    /// The principal as authorization conditions see it; `service`: whether the policy
+    /// treats it as a service principal rather than a person.
+    pub fn condition_caller(&self, service: bool) -> portcullis_policy::conditions::Caller<'_> {
+        portcullis_policy::conditions::Caller {
+            subject: &self.subject,
+            validator: &self.validator,
+            service,
+            tenant: self.tenant.as_deref(),
+            email: self.email.as_deref(),
+            email_verified: self.email_verified,
+            name: self.name.as_deref(),
+            login: self.login.as_deref(),
+            groups: &self.groups,
+            scopes: &self.scopes,
+            amr: &self.auth_methods,
+        }
+    }
 }
 
 /// `[tenants]`: how a principal's tenant is found.

@@ -295,6 +295,13 @@ pub const KEYS: &[Key] = &[
         description: "The claim naming the caller's tenant, for validators that set no `tenant_claim`. When the claim is present it wins over the email domain.",
     },
     Key {
+        path: "authorization.cedar_policies",
+        kind: Kind::String,
+        default: None,
+        example: "\"policies/conditions.cedar\"",
+        description: "A file of Cedar policies: conditions on MCP requests (the caller's claims and tenant, the tool and its arguments and annotations, the time) evaluated after the role decision. Only `forbid` policies: roles grant, a condition can only take away. The file is validated strictly against Portcullis's schema at start-up (`portcullis serve` and `config check`): a syntax error, a `permit`, a template, an unknown entity type, attribute or action stops the start, naming the file, the policy and the problem; so does a build without the `cedar` feature. A request a policy forbids, or that a policy fails to evaluate on, is refused. See docs/authorization.md, Conditions. Unset: no conditions.",
+    },
+    Key {
         path: "accounts.enabled",
         kind: Kind::Bool,
         default: Some("true"),

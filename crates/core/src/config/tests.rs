@@ -920,6 +920,26 @@ fn keys_section_is_checked() {
         "keys.encryption_key_file",
         "must not be empty",
     );
+    assert_problem(
+        "version = 1\n[authorization]\ncedar_policies = \"\"",
+        &[],
+        "authorization.cedar_policies",
+        "must not be empty",
+    );
+    assert_problem(
+        "version = 1\n[authorization]\ncedar = \"x.cedar\"",
+        &[],
+        "authorization.cedar",
+        "unknown field",
+    );
+    assert_eq!(
+        load("version = 1\n[authorization]\ncedar_policies = \"c.cedar\"")
+            .unwrap()
+            .authorization
+            .cedar_policies
+            .as_deref(),
+        Some("c.cedar")
+    );
     for alg in ["RS256", "es256", "HS256", "none"] {
         assert_problem(
             &format!("version = 1\n[tokens]\nsigning_alg = \"{alg}\""),

@@ -31,6 +31,8 @@ pub struct Config {
     #[serde(default)]
     pub tenants: TenantsConfig,
     #[serde(default)]
+    pub authorization: AuthorizationConfig,
+    #[serde(default)]
     pub accounts: AccountsConfig,
     #[serde(default)]
     pub identity_providers: Vec<IdentityProviderConfig>,
@@ -57,6 +59,7 @@ impl Default for Config {
             log: LogConfig::default(),
             audit: AuditConfig::default(),
             tenants: TenantsConfig::default(),
+            authorization: AuthorizationConfig::default(),
             accounts: AccountsConfig::default(),
             identity_providers: Vec::new(),
             roles: Vec::new(),
@@ -545,6 +548,16 @@ pub struct TenantsConfig {
     /// The claim naming the tenant, for validators without their own `tenant_claim`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub claim: Option<String>,
+}
+
+/// `[authorization]`: conditions beyond roles.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthorizationConfig {
+    /// A file of Cedar `forbid` policies evaluated after the role decision (relative paths
+    /// from the working directory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cedar_policies: Option<String>,
 }
 
 /// `[accounts]`: local accounts (pattern 4) and the browser sessions of people signed in.

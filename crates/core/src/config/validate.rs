@@ -130,13 +130,16 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
             ),
         );
     }
-    if config
-        .keys
-        .encryption_key_file
-        .as_deref()
-        .is_some_and(|file| file.trim().is_empty())
-    {
-        p.add("keys.encryption_key_file", "must not be empty");
+    for (key, file) in [
+        ("keys.encryption_key_file", &config.keys.encryption_key_file),
+        (
+            "authorization.cedar_policies",
+            &config.authorization.cedar_policies,
+        ),
+    ] {
+        if file.as_deref().is_some_and(|file| file.trim().is_empty()) {
+            p.add(key, "must not be empty");
+        }
     }
 
     if tracing_filter_looks_wrong(&config.log.level) {

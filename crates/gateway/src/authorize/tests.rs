@@ -51,13 +51,18 @@ fn call(name: &str) -> String {
 }
 
 fn reader_rights() -> Rights {
+    reader_rights_of(user("usr_a"))
+}
+
+/// The rights of `principal` (the account `usr_a`) when it holds `files-reader` everywhere.
+fn reader_rights_of(principal: Arc<Principal>) -> Rights {
     Rights::new(
         policy(vec![grant(
             GrantSubject::User("usr_a".into()),
             "files-reader",
             GrantScope::All,
         )]),
-        user("usr_a"),
+        principal,
         rules(&[], ScopeRules::default()),
     )
 }
@@ -65,9 +70,9 @@ fn reader_rights() -> Rights {
 #[test]
 fn a_role_allows_exactly_its_tools_and_the_rest_look_unknown() {
     let rights = reader_rights();
-    assert_eq!(check(&rights, &message(&call("read_file"))), Ok(None));
+    assert_eq!(check(&rights, &message(&call("read_file")), 0), Ok(None));
     assert_eq!(
-        check(&rights, &message(&call("delete_file"))),
+        check(&rights, &message(&call("delete_file")), 0),
         Err(Refusal::NotFound {
             code: -32602,
             message: "Unknown tool: delete_file".into()
@@ -75,16 +80,16 @@ fn a_role_allows_exactly_its_tools_and_the_rest_look_unknown() {
     );
     // Case and trailing space variants are other names.
     for name in ["Read_file", " read_file", "READ_FILE", "re\\u0061d"] {
-        let refused = check(&rights, &message(&call(name)));
+        let refused = check(&rights, &message(&call(name)), 0);
         assert!(matches!(refused, Err(Refusal::NotFound { .. })), "{name:?}");
     }
     // A unicode escape spells the same name as the upstream will read it: decided on that.
     let escaped =
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"\u0064elete_file"}}"#;
-    assert!(check(&rights, &message(escaped)).is_err());
+    assert!(check(&rights, &message(escaped), 0).is_err());
     let escaped_ok =
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"\u0072ead_x"}}"#;
-    assert_eq!(check(&rights, &message(escaped_ok)), Ok(None));
+    assert_eq!(check(&rights, &message(escaped_ok), 0), Ok(None));
 }
 
 #[test]
@@ -98,7 +103,7 @@ fn unknown_methods_are_refused_as_not_found_and_plumbing_is_open() {
     ] {
         let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}"}}"#);
         assert_eq!(
-            check(&rights, &message(&body)),
+            check(&rights, &message(&body), 0),
             Err(Refusal::NotFound {
                 code: -32601,
                 message: "Method not found".into()
@@ -112,7 +117,7 @@ fn unknown_methods_are_refused_as_not_found_and_plumbing_is_open() {
         r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
         r#"{"jsonrpc":"2.0","id":7,"result":{}}"#,
     ] {
-        assert_eq!(check(&rights, &message(body)), Ok(None), "{body}");
+        assert_eq!(check(&rights, &message(body), 0), Ok(None), "{body}");
     }
 }
 
@@ -123,28 +128,28 @@ fn nobody_without_a_grant_may_do_anything_but_authenticated_roles_give_rights() 
         user("usr_b"),
         rules(&[], ScopeRules::default()),
     );
-    assert!(check(&nobody, &message(&call("read_file"))).is_err());
+    assert!(check(&nobody, &message(&call("read_file")), 0).is_err());
     let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
-    assert!(check(&nobody, &message(list)).is_err());
+    assert!(check(&nobody, &message(list), 0).is_err());
     let everyone = Rights::new(
         policy(vec![]),
         user("usr_b"),
         rules(&["developer"], ScopeRules::default()),
     );
-    assert_eq!(check(&everyone, &message(&call("anything"))), Ok(None));
-    assert_eq!(check(&everyone, &message(list)), Ok(None));
+    assert_eq!(check(&everyone, &message(&call("anything")), 0), Ok(None));
+    assert_eq!(check(&everyone, &message(list), 0), Ok(None));
 }
 
 #[test]
 fn a_narrowed_role_gets_its_lists_filtered() {
     let rights = reader_rights();
     let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
-    assert_eq!(check(&rights, &message(list)), Ok(Some(ListKind::Tools)));
+    assert_eq!(check(&rights, &message(list), 0), Ok(Some(ListKind::Tools)));
     assert!(rights.shows(ListKind::Tools, "read_x", None));
     assert!(!rights.shows(ListKind::Tools, "write_x", None));
     // The viewer role reads every prompt: that list needs no filter.
     let prompts = r#"{"jsonrpc":"2.0","id":1,"method":"prompts/list"}"#;
-    assert_eq!(check(&rights, &message(prompts)), Ok(None));
+    assert_eq!(check(&rights, &message(prompts), 0), Ok(None));
 }
 
 #[test]
@@ -171,7 +176,7 @@ fn grants_scoped_elsewhere_do_not_apply_and_services_do_not_inherit_groups() {
         user("usr_a"),
         rules(&[], ScopeRules::default()),
     );
-    assert!(check(&plain, &message(&call("x"))).is_err());
+    assert!(check(&plain, &message(&call("x")), 0).is_err());
     let mut in_acme = Principal::new(PORTCULLIS_VALIDATOR, "usr_a");
     in_acme.tenant = Some("acme".into());
     let acme = Rights::new(
@@ -179,7 +184,7 @@ fn grants_scoped_elsewhere_do_not_apply_and_services_do_not_inherit_groups() {
         Arc::new(in_acme),
         rules(&[], ScopeRules::default()),
     );
-    assert_eq!(check(&acme, &message(&call("x"))), Ok(None));
+    assert_eq!(check(&acme, &message(&call("x")), 0), Ok(None));
     let mut sre = Principal::new("corp", "someone");
     sre.groups = vec!["sre".into()];
     let member = Rights::new(
@@ -187,13 +192,13 @@ fn grants_scoped_elsewhere_do_not_apply_and_services_do_not_inherit_groups() {
         Arc::new(sre.clone()),
         rules(&[], ScopeRules::default()),
     );
-    assert_eq!(check(&member, &message(&call("x"))), Ok(None));
+    assert_eq!(check(&member, &message(&call("x")), 0), Ok(None));
     // An API key claiming the group in its principal is a service: groups do not apply.
     let mut key = sre;
     key.validator = API_KEY_VALIDATOR.into();
     key.subject = "usr_a".into();
     let service = Rights::new(policy, Arc::new(key), rules(&[], ScopeRules::default()));
-    assert!(check(&service, &message(&call("x"))).is_err());
+    assert!(check(&service, &message(&call("x")), 0).is_err());
 }
 
 #[test]
@@ -213,8 +218,8 @@ fn a_missing_scope_asks_for_a_step_up_naming_every_scope_to_hold() {
         Arc::new(token),
         rules(&["developer"], scopes),
     );
-    assert_eq!(check(&rights, &message(&call("read_a"))), Ok(None));
-    let refused = check(&rights, &message(&call("delete_a")));
+    assert_eq!(check(&rights, &message(&call("read_a")), 0), Ok(None));
+    let refused = check(&rights, &message(&call("delete_a")), 0);
     assert_eq!(refused, Err(Refusal::StepUp("files:write".into())));
     assert_eq!(
         rights.step_up_scopes("files:write".into()),
@@ -223,7 +228,7 @@ fn a_missing_scope_asks_for_a_step_up_naming_every_scope_to_hold() {
     // No scope maps prompts: a role allowing them is not enough with this token.
     let prompt = r#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p"}}"#;
     assert!(matches!(
-        check(&rights, &message(prompt)),
+        check(&rights, &message(prompt), 0),
         Err(Refusal::NotFound { code: -32602, .. })
     ));
 }
@@ -243,11 +248,11 @@ fn a_step_up_is_never_offered_to_someone_the_roles_refuse() {
         rules(&[], scopes),
     );
     assert!(matches!(
-        check(&rights, &message(&call("delete_a"))),
+        check(&rights, &message(&call("delete_a")), 0),
         Err(Refusal::NotFound { .. })
     ));
     assert_eq!(
-        check(&rights, &message(&call("read_a"))),
+        check(&rights, &message(&call("read_a")), 0),
         Err(Refusal::StepUp("files:write".into()))
     );
 }
@@ -273,15 +278,15 @@ fn read_only_rules_follow_the_tools_annotations_learned_from_lists() {
     let put = serde_json::json!({"name": "put", "annotations": {"destructiveHint": false}});
     // Before a list says so, nothing is known to be read-only: a step-up.
     assert_eq!(
-        check(&rights, &message(&call("get"))),
+        check(&rights, &message(&call("get")), 0),
         Err(Refusal::StepUp("files:write".into()))
     );
     assert!(rights.shows(ListKind::Tools, "get", Some(hints_of(&get))));
     rights.learn_hints("get", hints_of(&get));
     rights.learn_hints("put", hints_of(&put));
-    assert_eq!(check(&rights, &message(&call("get"))), Ok(None));
+    assert_eq!(check(&rights, &message(&call("get")), 0), Ok(None));
     assert_eq!(
-        check(&rights, &message(&call("put"))),
+        check(&rights, &message(&call("put")), 0),
         Err(Refusal::StepUp("files:write".into()))
     );
     assert_eq!(
@@ -295,4 +300,128 @@ fn read_only_rules_follow_the_tools_annotations_learned_from_lists() {
         hints_of(&serde_json::json!({"name": "x"})),
         ToolHints::default()
     );
+}
+
+#[cfg(feature = "cedar")]
+mod conditions {
+    use portcullis_policy::Outcome;
+
+    use super::*;
+
+    /// 2026-12-04T07:41:17Z, a Friday.
+    const FRIDAY_MORNING: i64 = 1_796_370_077;
+
+    fn with(rights: Rights, text: &str) -> Rights {
+        rights.with_conditions(Some(Arc::new(
+            Conditions::parse("test.cedar", text).unwrap(),
+        )))
+    }
+
+    fn call_with(name: &str, arguments: &str) -> String {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{name}","arguments":{arguments}}}}}"#
+        )
+    }
+
+    #[test]
+    fn a_condition_takes_away_what_the_roles_allow_and_only_that() {
+        let rights = with(
+            reader_rights(),
+            r#"
+            @id("no-etc")
+            forbid (principal, action == Action::"tools/call", resource)
+            when { context.arguments.hasTag("path") && context.arguments.getTag("path") like "/etc/*" };
+            "#,
+        );
+        let refused = check(
+            &rights,
+            &message(&call_with("read_file", r#"{"path":"/etc/passwd"}"#)),
+            0,
+        );
+        assert_eq!(
+            refused,
+            Err(Refusal::Condition(Outcome::Forbidden("no-etc".into())))
+        );
+        assert_eq!(
+            check(
+                &rights,
+                &message(&call_with("read_file", r#"{"path":"/srv/a"}"#)),
+                0
+            ),
+            Ok(None)
+        );
+        // What the roles refuse is refused as before, whatever the conditions say: the caller
+        // cannot learn from the answer that the tool exists.
+        assert!(matches!(
+            check(
+                &rights,
+                &message(&call_with("delete_file", r#"{"path":"/etc/passwd"}"#)),
+                0
+            ),
+            Err(Refusal::NotFound { code: -32602, .. })
+        ));
+        // The handshake is open to every caller, conditions or not.
+        let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+        assert_eq!(check(&rights, &message(ping), 0), Ok(None));
+    }
+
+    #[test]
+    fn the_refusal_is_an_invalid_request_that_names_no_policy() {
+        let id = serde_json::value::RawValue::from_string("7".into()).unwrap();
+        let error = Refusal::Condition(Outcome::Forbidden("secret-policy-name".into())).into_error(
+            &reader_rights(),
+            Arc::new(crate::auth::ResourceChallenge {
+                resource_metadata: String::new(),
+                scopes: vec![],
+            }),
+            Some(&id),
+        );
+        let RelayError::Refused { code, message, id } = error else {
+            panic!("not a refusal: {error:?}");
+        };
+        assert_eq!(code, -32600);
+        assert_eq!(message, CONDITION_REFUSED);
+        assert!(!message.contains("secret"));
+        assert_eq!(id.unwrap().get(), "7");
+    }
+
+    #[test]
+    fn conditions_see_the_callers_claims_the_time_and_learned_annotations() {
+        let mut principal = Principal::new(PORTCULLIS_VALIDATOR, "usr_a");
+        principal.tenant = Some("globex".into());
+        let rights = reader_rights_of(Arc::new(principal));
+        let tenant = with(
+            rights.clone(),
+            r#"@id("acme") forbid (principal, action, resource)
+               unless { principal has tenant && principal.tenant == "acme" };"#,
+        );
+        assert_eq!(
+            check(&tenant, &message(&call("read_file")), FRIDAY_MORNING),
+            Err(Refusal::Condition(Outcome::Forbidden("acme".into())))
+        );
+
+        let hours = with(
+            rights.clone(),
+            r#"@id("hours") forbid (principal, action, resource) when { context.hour < 8 };"#,
+        );
+        assert!(check(&hours, &message(&call("read_file")), FRIDAY_MORNING).is_err());
+        assert_eq!(
+            check(&hours, &message(&call("read_file")), FRIDAY_MORNING + 3600),
+            Ok(None)
+        );
+
+        let read_only = with(
+            rights,
+            r#"@id("ro") forbid (principal, action == Action::"tools/call", resource)
+               unless { context has annotations && context.annotations.readOnlyHint };"#,
+        );
+        assert!(check(&read_only, &message(&call("read_file")), 0).is_err());
+        read_only.learn_hints(
+            "read_file",
+            hints_of(
+                &serde_json::json!({"name": "read_file", "annotations": {"readOnlyHint": true}}),
+            ),
+        );
+        assert_eq!(check(&read_only, &message(&call("read_file")), 0), Ok(None));
+    }
 }

@@ -46,6 +46,9 @@ pub struct Message<'a> {
     pub meta_version: Option<Cow<'a, str>>,
     /// `params._meta.progressToken`, exactly as written.
     pub progress_token: Option<&'a RawValue>,
+    /// `params.arguments`, exactly as written (checked like the rest of the body: depth and
+    /// repeated keys), for conditions on a request's arguments.
+    pub arguments: Option<&'a RawValue>,
 }
 
 impl Message<'_> {
@@ -291,6 +294,7 @@ impl<'de> Visitor<'de> for MessageVisitor {
             requested_version: params.protocol_version,
             meta_version: params.meta_version,
             progress_token: params.progress_token,
+            arguments: params.arguments,
         })
     }
 }
@@ -302,6 +306,7 @@ struct Params<'de> {
     protocol_version: Option<Cow<'de, str>>,
     meta_version: Option<Cow<'de, str>>,
     progress_token: Option<&'de RawValue>,
+    arguments: Option<&'de RawValue>,
 }
 
 struct ParamsSeed {
@@ -343,6 +348,11 @@ impl<'de> Visitor<'de> for ParamsSeed {
                 "name" => params.name = map.next_value_seed(inner)?,
                 "uri" => params.uri = map.next_value_seed(inner)?,
                 "protocolVersion" => params.protocol_version = map.next_value_seed(inner)?,
+                "arguments" => {
+                    let raw: &'de RawValue = map.next_value()?;
+                    walk_raw::<A::Error>(raw, self.depth + 1, self.limits)?;
+                    params.arguments = Some(raw);
+                }
                 "_meta" => {
                     let meta = map.next_value_seed(MetaSeed {
                         depth: self.depth + 1,
@@ -511,6 +521,20 @@ impl<'de> Visitor<'de> for MaybeString {
 struct Walk {
     depth: usize,
     limits: Limits,
+}
+
+/// Checks a value kept as written (`params.arguments`) as `Walk` checks the rest: a second pass
+/// over its text alone.
+fn walk_raw<E: de::Error>(raw: &RawValue, depth: usize, limits: Limits) -> Result<(), E> {
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    Walk { depth, limits }.deserialize(&mut de).map_err(|e| {
+        let text = e.to_string();
+        // Positions are relative to the value, not the body: drop them.
+        E::custom(
+            text.rsplit_once(" at line ")
+                .map_or(text.as_str(), |(m, _)| m),
+        )
+    })
 }
 
 fn check_depth<E: de::Error>(depth: usize, limits: Limits) -> Result<(), E> {

@@ -37,6 +37,9 @@ fn describe(m: &Message) -> String {
     if let Some(p) = &m.progress_token {
         s += &format!(" progress={}", p.get());
     }
+    if let Some(a) = &m.arguments {
+        s += &format!(" arguments={}", a.get());
+    }
     s
 }
 
@@ -65,7 +68,7 @@ fn messages_are_classified() {
 fn targets_versions_and_tokens_are_extracted() {
     check(
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"name":"not this"},"_meta":{"progressToken":5,"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#,
-        "Request id=1 method=tools/call target=echo meta=2026-07-28 progress=5",
+        "Request id=1 method=tools/call target=echo meta=2026-07-28 progress=5 arguments={\"name\":\"not this\"}",
     );
     check(
         r#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///a"}}"#,
@@ -121,6 +124,39 @@ fn duplicate_keys_are_rejected_anywhere() {
             &format!("error -32700: invalid JSON: duplicate object key \"{repeat}\""),
         );
     }
+}
+
+#[test]
+fn arguments_are_kept_as_written_and_checked_like_the_rest() {
+    check(
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{ "path" : "/etc" },"name":"r"}}"#,
+        r#"Request id=1 method=tools/call target=r arguments={ "path" : "/etc" }"#,
+    );
+    check(
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"r","arguments":{"p":"a","p":"b"}}}"#,
+        "error -32700: invalid JSON: duplicate object key \"p\"",
+    );
+    check(
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"r","arguments":{"p":"a","\u0070":"b"}}}"#,
+        "error -32700: invalid JSON: duplicate object key \"p\"",
+    );
+    // Envelope (1) + params (2) + arguments (3) + 5 arrays reach depth 8; 6 exceed it.
+    let deep = |n: usize| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"arguments":{{"x":{}1{}}}}}}}"#,
+            "[".repeat(n),
+            "]".repeat(n)
+        )
+    };
+    check(&deep(5), "Request id=1 method=tools/call arguments=");
+    check(
+        &deep(6),
+        "error -32700: invalid JSON: nesting deeper than 8 levels",
+    );
+    check(
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"r","arguments":[1]}}"#,
+        "Request id=1 method=tools/call target=r arguments=[1]",
+    );
 }
 
 #[test]
