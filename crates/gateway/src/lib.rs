@@ -20,6 +20,7 @@ pub mod identity;
 mod identity_token;
 mod isolation;
 mod provider_token;
+mod rate_limit;
 
 pub use provider_token::ProviderTokenSource;
 mod origin;
@@ -114,6 +115,8 @@ struct Upstream {
     in_flight: Arc<Semaphore>,
     streams: Arc<Semaphore>,
     busy: metrics::Counter,
+    /// Its `tool_rate_limits`.
+    tool_limits: rate_limit::ToolLimits,
 }
 
 /// Every upstream, and the shared checks in front of them.
@@ -142,6 +145,8 @@ pub struct Gateway {
     /// Roles and grants: what authenticated callers may do.
     policy_slot: PolicySlot,
     denied: metrics::Counter,
+    /// `[rate_limits] mcp_per_*` and the buckets every rate limit draws from.
+    rate_limits: rate_limit::McpLimits,
 }
 
 impl Gateway {
@@ -335,6 +340,7 @@ impl Gateway {
                     in_flight: Arc::new(Semaphore::new(up.max_in_flight)),
                     streams: Arc::new(Semaphore::new(up.max_streams)),
                     busy: metrics::counter!("portcullis_upstream_errors_total", "upstream" => up.name.clone(), "reason" => "busy"),
+                    tool_limits: rate_limit::ToolLimits::new(&up.tool_rate_limits),
                 },
             );
         }
@@ -357,7 +363,14 @@ impl Gateway {
             shutdown_deadline,
             policy_slot: PolicySlot::new(initial_policy),
             denied: metrics::counter!("portcullis_authorization_denied_total"),
+            rate_limits: rate_limit::McpLimits::new(&config.rate_limits),
         })
+    }
+
+    /// Makes MCP rate limits draw from `limiter` (once; a second call changes nothing): Redis,
+    /// shared with other replicas. Until then they use this process's own buckets.
+    pub fn set_rate_limiter(&self, limiter: Arc<dyn portcullis_core::rate_limit::Limiter>) {
+        self.rate_limits.set_limiter(limiter);
     }
 
     /// The roles and grants in force; `replace` it when they change.
@@ -879,6 +892,10 @@ impl Gateway {
                 .map_err(|e| e.with_id(request_id))?,
             None => None,
         };
+        self.rate_limits
+            .take(&upstream.name, &upstream.tool_limits, principal, &inspected)
+            .await
+            .map_err(|e| e.with_id(request_id))?;
 
         let permit = upstream
             .in_flight

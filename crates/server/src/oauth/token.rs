@@ -13,6 +13,8 @@ use rand::rngs::StdRng;
 use time::OffsetDateTime;
 
 use super::{authorizations, form, server};
+use crate::pages::throttling::ClientAddress;
+use crate::rate_limit::AddressLimit;
 use crate::{ApiError, AppState};
 
 pub(crate) fn router() -> Router<AppState> {
@@ -33,6 +35,14 @@ fn no_store(status: StatusCode, body: impl IntoResponse) -> Response {
 
 async fn token_post(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let server = server(&state)?;
+    let (parts, body) = request.into_parts();
+    let ClientAddress(address) = ClientAddress::of(&parts, &state);
+    // Before the body is read: a limited request costs nothing more.
+    state
+        .rate_limits()
+        .check(AddressLimit::Token, address)
+        .await?;
+    let request = Request::from_parts(parts, body);
     let (headers, params) = form(request).await?;
     let response = server
         .token(
