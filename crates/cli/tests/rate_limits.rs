@@ -15,6 +15,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use common::browser::{Browser, create_user};
@@ -35,8 +36,11 @@ fn rate(text: &str) -> Option<Rate> {
 
 /// Accepts `Bearer user-<sub>.tenant-<t>.client-<c>` (tenant and client optional): callers
 /// with whatever tenant and client a test needs.
-#[derive(Debug)]
-struct Directory;
+#[derive(Debug, Default)]
+struct Directory {
+    /// How many credentials it was asked to check.
+    calls: AtomicUsize,
+}
 
 #[async_trait]
 impl Validator for Directory {
@@ -51,6 +55,7 @@ impl Validator for Directory {
         credential: Credential<'_>,
         _: Context<'_>,
     ) -> Result<Principal, Rejection> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
         let Credential::Bearer(token) = credential else {
             return Err(Rejection::NotApplicable);
         };
@@ -79,6 +84,14 @@ async fn mock() -> MockUpstream {
 /// An app relaying `files` to `upstream` for the directory's callers, every one of whom may
 /// use everything on it.
 async fn mcp_app(upstream: &MockUpstream, tweak: impl FnOnce(&mut Config)) -> App {
+    mcp_app_with(upstream, Arc::new(Directory::default()), tweak).await
+}
+
+async fn mcp_app_with(
+    upstream: &MockUpstream,
+    directory: Arc<Directory>,
+    tweak: impl FnOnce(&mut Config),
+) -> App {
     let mut up = UpstreamConfig::http("files", &upstream.url());
     up.accept = vec!["directory".to_owned()];
     up.authenticated_roles = vec!["developer".to_owned()];
@@ -86,7 +99,7 @@ async fn mcp_app(upstream: &MockUpstream, tweak: impl FnOnce(&mut Config)) -> Ap
         vec![up],
         tweak,
         Setup {
-            validators: vec![Arc::new(Directory)],
+            validators: vec![directory],
             ..Setup::default()
         },
     )
@@ -273,6 +286,43 @@ async fn mcp_limits_are_off_by_default() {
             200
         );
     }
+}
+
+#[tokio::test]
+async fn credentials_the_cache_does_not_know_are_checked_at_a_limited_rate_per_address() {
+    let upstream = mock().await;
+    let directory = Arc::new(Directory::default());
+    let app = mcp_app_with(&upstream, directory.clone(), |c| {
+        c.rate_limits.credential_check = rate("4/min");
+    })
+    .await;
+    // Verified once, then cached: its requests are not counted again.
+    for _ in 0..5 {
+        assert_eq!(send(&app, "user-alice", &list()).await.status, 200);
+    }
+    // Made-up credentials, each a validator call (which could go to the network).
+    for i in 0..3 {
+        assert_eq!(send(&app, &format!("nobody-{i}"), &list()).await.status, 401);
+    }
+    let calls = directory.calls.load(Ordering::SeqCst);
+    let limited = send(&app, "nobody-3", &list()).await;
+    assert_limited(&limited, "credential_check", &Value::Null, 15);
+    // The validator was not asked; a cached caller still passes; no credential at all is the
+    // usual 401.
+    assert_eq!(directory.calls.load(Ordering::SeqCst), calls);
+    assert_eq!(send(&app, "user-alice", &list()).await.status, 200);
+    assert_eq!(send(&app, "user-bob", &list()).await.status, 429);
+    let anonymous = app
+        .client
+        .post(app.mcp("files"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(list().to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(received(&upstream, "tools/list"), 6);
 }
 
 /// A `/token` request that fails on its own (no such grant type), so only the limit differs.

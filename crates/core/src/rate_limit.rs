@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -162,6 +163,18 @@ pub fn gcra(tat: Option<Instant>, now: Instant, rate: Rate) -> Result<Instant, D
 /// Whole seconds of a wait for `Retry-After`: rounded up, at least one.
 pub fn retry_after_secs(wait: Duration) -> u64 {
     (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+/// The address whose bucket a client's request counts in: IPv4 (IPv4-mapped IPv6 too) as
+/// itself, IPv6 by its /64, which one machine usually holds whole.
+pub fn bucket_address(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+        v4 => v4,
+    }
 }
 
 /// Takes requests from rate-limited keys.

@@ -23,6 +23,7 @@ mod provider_token;
 mod rate_limit;
 
 pub use provider_token::ProviderTokenSource;
+pub use rate_limit::ClientAddress;
 mod origin;
 mod pool;
 mod sessions;
@@ -580,10 +581,13 @@ impl Gateway {
             .check(&parts.headers, parts.uri.authority().map(|a| a.as_str()))?;
         let principal = match upstream.auth {
             AuthMode::None => None,
-            AuthMode::Oauth => Some(
-                self.authenticate_upstream(upstream, &parts.headers, parts.uri.query())
-                    .await?,
-            ),
+            AuthMode::Oauth => {
+                let address = parts.extensions.get::<ClientAddress>().map(|a| a.0);
+                Some(
+                    self.authenticate_upstream(upstream, &parts.headers, parts.uri.query(), address)
+                        .await?,
+                )
+            }
         };
         Ok(Admitted {
             upstream,
@@ -591,13 +595,22 @@ impl Gateway {
         })
     }
 
+    /// Authenticates a request from `address` (`None`: not known) for `upstream`. A credential
+    /// the cache does not know first takes from `rate_limits.credential_check`: validators may
+    /// take it to the network.
     async fn authenticate_upstream(
         &self,
         upstream: &Upstream,
         headers: &HeaderMap,
         query: Option<&str>,
+        address: Option<std::net::IpAddr>,
     ) -> Result<Arc<Caller>, RelayError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        match self.authenticator.lookup(&upstream.name, headers, now) {
+            auth::Lookup::Hit(caller) if query.is_none() => return Ok(caller),
+            auth::Lookup::Hit(_) | auth::Lookup::Nothing => {}
+            auth::Lookup::Miss => self.rate_limits.take_credential_check(address).await?,
+        }
         self.authenticator
             .authenticate(
                 &upstream.name,
@@ -614,19 +627,20 @@ impl Gateway {
             })
     }
 
-    /// Authenticates a request for upstream `name` the way its MCP endpoint would, for
-    /// ForwardAuth: `Ok(None)` for an `auth = "none"` upstream, the caller otherwise.
+    /// Authenticates a request from `address` for upstream `name` the way its MCP endpoint
+    /// would, for ForwardAuth: `Ok(None)` for an `auth = "none"` upstream, the caller otherwise.
     pub async fn authenticate(
         &self,
         name: &str,
         headers: &HeaderMap,
         query: Option<&str>,
+        address: Option<std::net::IpAddr>,
     ) -> Result<Option<Arc<Principal>>, RelayError> {
         let upstream = self.upstream(name)?;
         match upstream.auth {
             AuthMode::None => Ok(None),
             AuthMode::Oauth => self
-                .authenticate_upstream(upstream, headers, query)
+                .authenticate_upstream(upstream, headers, query, address)
                 .await
                 .map(|caller| Some(caller.principal().clone())),
         }

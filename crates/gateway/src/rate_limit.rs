@@ -7,15 +7,21 @@
 //! through Redis when the server sets one ([`crate::Gateway::set_rate_limiter`]).
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use portcullis_core::auth::Principal;
 use portcullis_core::config::RateLimitsConfig;
-use portcullis_core::rate_limit::{Limiter, LocalLimiter, Rate, retry_after_secs};
+use portcullis_core::rate_limit::{Limiter, LocalLimiter, Rate, bucket_address, retry_after_secs};
 use portcullis_proto::jsonrpc;
 
 use crate::RelayError;
+
+/// The client's address (behind trusted proxies, the rightmost untrusted hop), as the server
+/// found it: a request extension.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub IpAddr);
 
 /// The limits of every upstream (`[rate_limits] mcp_per_*`) and the buckets they draw from.
 #[derive(Debug)]
@@ -23,6 +29,7 @@ pub(crate) struct McpLimits {
     per_user: Option<Rate>,
     per_client: Option<Rate>,
     per_tenant: Option<Rate>,
+    credential_check: Option<Rate>,
     local: Arc<LocalLimiter>,
     shared: OnceLock<Arc<dyn Limiter>>,
 }
@@ -66,6 +73,7 @@ impl McpLimits {
             per_user: config.mcp_per_user,
             per_client: config.mcp_per_client,
             per_tenant: config.mcp_per_tenant,
+            credential_check: config.credential_check,
             local: Arc::new(LocalLimiter::default()),
             shared: OnceLock::new(),
         }
@@ -80,6 +88,26 @@ impl McpLimits {
             Some(shared) => shared.as_ref(),
             None => self.local.as_ref(),
         }
+    }
+
+    /// Takes one credential check (a credential the cache does not know, which validators may
+    /// take to the network) from the client at `address` (`None`: served without addresses,
+    /// every such request shares one bucket).
+    pub(crate) async fn take_credential_check(
+        &self,
+        address: Option<IpAddr>,
+    ) -> Result<(), RelayError> {
+        let Some(rate) = self.credential_check else {
+            return Ok(());
+        };
+        let address = bucket_address(address.unwrap_or(IpAddr::from([0, 0, 0, 0])));
+        self.take_one(
+            "credential_check",
+            &format!("credential_check:{address}"),
+            rate,
+            Instant::now(),
+        )
+        .await
     }
 
     /// Takes one request of `principal` (none for `auth = "none"`) to `upstream` from every limit

@@ -98,7 +98,12 @@ impl tower::Service<Request> for Front {
 
     fn call(&mut self, mut request: Request) -> BoxFuture {
         match name_segment(request.uri().path()) {
-            Some(segment) => Box::pin(serve_mcp(self.shared.clone(), request, segment)),
+            Some(segment) => Box::pin(serve_mcp(
+                self.shared.clone(),
+                request,
+                segment,
+                self.remote,
+            )),
             None => {
                 if let Some(remote) = self.remote {
                     request.extensions_mut().insert(ConnectInfo(remote));
@@ -127,9 +132,17 @@ async fn serve_mcp(
     shared: Arc<Shared>,
     request: Request,
     segment: std::ops::Range<usize>,
+    remote: Option<SocketAddr>,
 ) -> Result<Response, Infallible> {
     let state = &shared.state;
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    // The client's address, for the per-address limit on credential checks.
+    if let Some(remote) = remote {
+        let address = state.trusted_proxies.client_address(remote.ip(), &parts.headers);
+        parts
+            .extensions
+            .insert(portcullis_gateway::ClientAddress(address));
+    }
     let raw = parts.uri.path().get(segment).unwrap_or_default();
     let name = decode(raw);
     let upstream = match &name {

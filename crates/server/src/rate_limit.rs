@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use portcullis_core::config::RateLimitsConfig;
-use portcullis_core::rate_limit::{Limiter, LocalLimiter, Rate, retry_after_secs};
+use portcullis_core::rate_limit::{
+    Limiter, LocalLimiter, Rate, bucket_address, retry_after_secs,
+};
 
 use crate::ApiError;
 use crate::changes::RedisError;
@@ -247,16 +249,9 @@ impl HttpLimits {
     }
 }
 
-/// The address a bucket belongs to: IPv4 (IPv4-mapped IPv6 too) as itself, IPv6 by its /64,
-/// which one machine usually holds whole.
-pub(crate) fn bucket_address(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
-        },
-        v4 => v4,
-    }
+/// Whether a `client_id` is a client ID metadata document URL, which Portcullis may fetch.
+pub(crate) fn names_document(client_id: Option<&str>) -> bool {
+    client_id.is_some_and(|id| id.starts_with("https://"))
 }
 
 #[cfg(test)]

@@ -215,6 +215,13 @@ pub const KEYS: &[Key] = &[
         description: "Authorization requests (`/authorize`) whose `client_id` is a client ID metadata document URL, allowed per source address: each new URL makes Portcullis fetch it, so this bounds the fetches one address can cause. More get 429. `\"off\"` removes the limit.",
     },
     Key {
+        path: "rate_limits.credential_check",
+        kind: Kind::String,
+        default: Some("\"120/min\""),
+        example: "\"600/min\"",
+        description: "MCP requests whose credential is not in the verified-credential cache (a new or made-up token, which validators may check over the network: introspection, GitHub, Google, a JWKS refetch), allowed per source address; more get 429 with `Retry-After` and a JSON-RPC error before any validator is asked. A credential once verified is cached and not counted again. `\"off\"` removes the limit.",
+    },
+    Key {
         path: "rate_limits.mcp_per_user",
         kind: Kind::String,
         default: Some("\"off\""),

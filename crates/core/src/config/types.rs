@@ -151,6 +151,10 @@ pub struct RateLimitsConfig {
     /// Authorization requests naming a client ID metadata document, per source address.
     #[serde(with = "crate::rate_limit::rate_or_off")]
     pub client_id_document: Option<Rate>,
+    /// MCP and ForwardAuth credentials not in the verified-credential cache, per source
+    /// address: each may make a validator call out.
+    #[serde(with = "crate::rate_limit::rate_or_off")]
+    pub credential_check: Option<Rate>,
     /// MCP requests per principal (subject), across upstreams.
     #[serde(with = "crate::rate_limit::rate_or_off")]
     pub mcp_per_user: Option<Rate>,
@@ -170,6 +174,7 @@ impl Default for RateLimitsConfig {
             token: rate(300, 60),
             registration: rate(10, 60),
             client_id_document: rate(60, 60),
+            credential_check: rate(120, 60),
             mcp_per_user: None,
             mcp_per_client: None,
             mcp_per_tenant: None,

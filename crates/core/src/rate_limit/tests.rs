@@ -182,3 +182,18 @@ fn rates_deserialize_with_off() {
         .to_string();
     assert!(error.contains("the period must be one of"), "{error}");
 }
+
+#[test]
+fn addresses_share_buckets_by_host_or_64() {
+    let cases = [
+        ("192.0.2.7", "192.0.2.7"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::"),
+        ("2001:db8:1:2:ffff::1", "2001:db8:1:2::"),
+        ("2001:db8:1:3::1", "2001:db8:1:3::"),
+    ];
+    for (address, bucket) in cases {
+        let address: std::net::IpAddr = address.parse().unwrap();
+        assert_eq!(bucket_address(address).to_string(), bucket, "{address}");
+    }
+}

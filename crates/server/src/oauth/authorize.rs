@@ -98,11 +98,8 @@ async fn document_limit(
     query: &str,
     address: Option<std::net::IpAddr>,
 ) -> Result<(), ApiError> {
-    let names_document = Params::parse(query.as_bytes())
-        .ok()
-        .and_then(|p| p.get("client_id").map(|id| id.starts_with("https://")))
-        .unwrap_or(false);
-    if !names_document {
+    let params = Params::parse(query.as_bytes()).ok();
+    if !crate::rate_limit::names_document(params.as_ref().and_then(|p| p.get("client_id"))) {
         return Ok(());
     }
     state
@@ -259,9 +256,11 @@ async fn authorize_get(
 
 async fn authorize_post(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     signed_in: SignedIn,
     Form(form): Form<ConsentForm>,
 ) -> Result<Response, ApiError> {
+    document_limit(&state, &form.request, address).await?;
     let authorization = match checked(&state, &form.request).await {
         Ok(request) => request,
         Err(Refusal::End(end)) => return end,

@@ -44,6 +44,14 @@ async fn token_post(State(state): State<AppState>, request: Request) -> Result<R
         .await?;
     let request = Request::from_parts(parts, body);
     let (headers, params) = form(request).await?;
+    // A client id that is a metadata document URL may be fetched: those count against
+    // `rate_limits.client_id_document` too.
+    if crate::rate_limit::names_document(params.get("client_id")) {
+        state
+            .rate_limits()
+            .check(AddressLimit::ClientIdDocument, address)
+            .await?;
+    }
     let response = server
         .token(
             &params,
