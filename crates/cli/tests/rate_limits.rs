@@ -202,7 +202,10 @@ async fn per_user_limit_holds_and_limited_requests_never_reach_the_upstream() {
 async fn per_client_limit_counts_every_user_of_a_client_together() {
     let upstream = mock().await;
     let app = mcp_app(&upstream, |c| c.rate_limits.mcp_per_client = rate("2/min")).await;
-    assert_eq!(send(&app, "user-alice.client-c1", &list()).await.status, 200);
+    assert_eq!(
+        send(&app, "user-alice.client-c1", &list()).await.status,
+        200
+    );
     assert_eq!(send(&app, "user-bob.client-c1", &list()).await.status, 200);
     assert_limited(
         &send(&app, "user-carol.client-c1", &list()).await,
@@ -210,7 +213,10 @@ async fn per_client_limit_counts_every_user_of_a_client_together() {
         &json!("list-1"),
         30,
     );
-    assert_eq!(send(&app, "user-alice.client-c2", &list()).await.status, 200);
+    assert_eq!(
+        send(&app, "user-alice.client-c2", &list()).await.status,
+        200
+    );
     // A credential of no OAuth client is not counted by this limit.
     for _ in 0..5 {
         assert_eq!(send(&app, "user-dave", &list()).await.status, 200);
@@ -222,15 +228,24 @@ async fn per_client_limit_counts_every_user_of_a_client_together() {
 async fn per_tenant_limit_counts_every_user_of_a_tenant_together() {
     let upstream = mock().await;
     let app = mcp_app(&upstream, |c| c.rate_limits.mcp_per_tenant = rate("2/min")).await;
-    assert_eq!(send(&app, "user-alice.tenant-acme", &list()).await.status, 200);
-    assert_eq!(send(&app, "user-bob.tenant-acme", &list()).await.status, 200);
+    assert_eq!(
+        send(&app, "user-alice.tenant-acme", &list()).await.status,
+        200
+    );
+    assert_eq!(
+        send(&app, "user-bob.tenant-acme", &list()).await.status,
+        200
+    );
     assert_limited(
         &send(&app, "user-carol.tenant-acme", &list()).await,
         "mcp_per_tenant",
         &json!("list-1"),
         30,
     );
-    assert_eq!(send(&app, "user-carol.tenant-globex", &list()).await.status, 200);
+    assert_eq!(
+        send(&app, "user-carol.tenant-globex", &list()).await.status,
+        200
+    );
     assert_eq!(received(&upstream, "tools/list"), 3);
 }
 
@@ -302,7 +317,10 @@ async fn credentials_the_cache_does_not_know_are_checked_at_a_limited_rate_per_a
     }
     // Made-up credentials, each a validator call (which could go to the network).
     for i in 0..3 {
-        assert_eq!(send(&app, &format!("nobody-{i}"), &list()).await.status, 401);
+        assert_eq!(
+            send(&app, &format!("nobody-{i}"), &list()).await.status,
+            401
+        );
     }
     let calls = directory.calls.load(Ordering::SeqCst);
     let limited = send(&app, "nobody-3", &list()).await;
@@ -362,7 +380,9 @@ async fn token_endpoint_is_limited_per_address_with_an_oauth_shaped_429() {
     // entry does not make a new one.
     assert_eq!(token(&app, Some("198.51.100.2")).await.status(), 400);
     assert_eq!(
-        token(&app, Some("203.0.113.9, 198.51.100.1")).await.status(),
+        token(&app, Some("203.0.113.9, 198.51.100.1"))
+            .await
+            .status(),
         429
     );
 }
@@ -405,7 +425,10 @@ async fn sign_in_posts_are_limited_per_address_before_any_password_is_checked() 
     .await;
     let mut browser = Browser::new(&app);
     assert_eq!(
-        browser.sign_in("alice", "wrong password!", None).await.status,
+        browser
+            .sign_in("alice", "wrong password!", None)
+            .await
+            .status,
         401
     );
     assert_eq!(
@@ -447,7 +470,10 @@ async fn authorization_requests_naming_documents_are_limited_per_address() {
                 ("response_type", "code"),
                 ("client_id", client_id),
                 ("redirect_uri", "https://app.example/cb"),
-                ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+                (
+                    "code_challenge",
+                    "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                ),
                 ("code_challenge_method", "S256"),
             ])
             .finish();
@@ -460,7 +486,9 @@ async fn authorization_requests_naming_documents_are_limited_per_address() {
         let url = format!("https://127.0.0.1:9/client-{i}.json");
         assert_ne!(authorize(&url).await.unwrap().status(), 429);
     }
-    let limited = authorize("https://127.0.0.1:9/client-3.json").await.unwrap();
+    let limited = authorize("https://127.0.0.1:9/client-3.json")
+        .await
+        .unwrap();
     assert_eq!(limited.status(), 429);
     assert!(limited.headers().contains_key("retry-after"));
     assert!(

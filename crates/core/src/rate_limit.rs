@@ -235,7 +235,10 @@ impl LocalLimiter {
 
     /// How many keys are tracked now.
     pub fn tracked(&self) -> usize {
-        self.tats.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.tats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 

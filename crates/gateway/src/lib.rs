@@ -584,8 +584,13 @@ impl Gateway {
             AuthMode::Oauth => {
                 let address = parts.extensions.get::<ClientAddress>().map(|a| a.0);
                 Some(
-                    self.authenticate_upstream(upstream, &parts.headers, parts.uri.query(), address)
-                        .await?,
+                    self.authenticate_upstream(
+                        upstream,
+                        &parts.headers,
+                        parts.uri.query(),
+                        address,
+                    )
+                    .await?,
                 )
             }
         };

@@ -125,7 +125,11 @@ impl McpLimits {
         if let Some(principal) = principal {
             let keyed = [
                 ("mcp_per_user", self.per_user, Some(&principal.subject)),
-                ("mcp_per_client", self.per_client, principal.client_id.as_ref()),
+                (
+                    "mcp_per_client",
+                    self.per_client,
+                    principal.client_id.as_ref(),
+                ),
                 ("mcp_per_tenant", self.per_tenant, principal.tenant.as_ref()),
             ];
             for (limit, rate, key) in keyed {

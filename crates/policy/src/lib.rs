@@ -21,6 +21,6 @@ pub use catalog::{PERMISSIONS, PermissionInfo, PermissionKind, is_permission};
 pub use decide::{Action, Decision, Denial, Facts, Policy, Reason};
 pub use grants::{GrantScope, GrantSubject, RoleGrant};
 pub use mcp::{ListKind, MethodRule, mcp_permission, method_rule};
-pub use pattern::{HintRequirement, glob_matches, PatternError, PermissionPattern, ToolHints};
+pub use pattern::{HintRequirement, PatternError, PermissionPattern, ToolHints, glob_matches};
 pub use roles::{BUILTIN_ROLES, BuiltinRole, RoleDefinition, RoleError, RoleSet};
 pub use scopes::{ScopeRuleError, ScopeRules};

@@ -122,7 +122,8 @@ impl AppState {
 
     /// The per-address rate limits in force.
     pub(crate) fn rate_limits(&self) -> &rate_limit::HttpLimits {
-        self.rate_limits.get_or_init(rate_limit::HttpLimits::default)
+        self.rate_limits
+            .get_or_init(rate_limit::HttpLimits::default)
     }
 
     /// Whether `/readyz` may say yes (the store is checked on each call too).

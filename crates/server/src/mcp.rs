@@ -138,7 +138,9 @@ async fn serve_mcp(
     let (mut parts, body) = request.into_parts();
     // The client's address, for the per-address limit on credential checks.
     if let Some(remote) = remote {
-        let address = state.trusted_proxies.client_address(remote.ip(), &parts.headers);
+        let address = state
+            .trusted_proxies
+            .client_address(remote.ip(), &parts.headers);
         parts
             .extensions
             .insert(portcullis_gateway::ClientAddress(address));

@@ -18,9 +18,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use portcullis_core::config::RateLimitsConfig;
-use portcullis_core::rate_limit::{
-    Limiter, LocalLimiter, Rate, bucket_address, retry_after_secs,
-};
+use portcullis_core::rate_limit::{Limiter, LocalLimiter, Rate, bucket_address, retry_after_secs};
 
 use crate::ApiError;
 use crate::changes::RedisError;

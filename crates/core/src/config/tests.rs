@@ -1580,10 +1580,8 @@ fn rate_limit_problems_name_the_key() {
         "upstreams[files].tool_rate_limits.\"\"",
         "tool-name pattern",
     );
-    let config = load(
-        "version = 1\n[rate_limits]\ntoken = \"off\"\nmcp_per_tenant = \"100/h\"\n",
-    )
-    .unwrap();
+    let config =
+        load("version = 1\n[rate_limits]\ntoken = \"off\"\nmcp_per_tenant = \"100/h\"\n").unwrap();
     assert_eq!(config.rate_limits.token, None);
     assert_eq!(
         config.rate_limits.mcp_per_tenant,

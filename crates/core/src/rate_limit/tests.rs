@@ -50,10 +50,18 @@ fn rates_display_as_written() {
 #[test]
 fn interval_and_tolerance() {
     let cases: &[(&str, Duration, Duration)] = &[
-        ("10/s", Duration::from_millis(100), Duration::from_millis(900)),
+        (
+            "10/s",
+            Duration::from_millis(100),
+            Duration::from_millis(900),
+        ),
         ("10/min", Duration::from_secs(6), Duration::from_secs(54)),
         ("1/h", Duration::from_secs(3600), Duration::ZERO),
-        ("3/s", Duration::from_nanos(333_333_333), Duration::from_nanos(666_666_666)),
+        (
+            "3/s",
+            Duration::from_nanos(333_333_333),
+            Duration::from_nanos(666_666_666),
+        ),
     ];
     for (text, interval, tolerance) in cases {
         assert_eq!(rate(text).interval(), *interval, "{text}");
@@ -82,17 +90,32 @@ fn run(rate_text: &str, offsets_ms: &[u64]) -> Vec<Result<(), u64>> {
         .collect()
 }
 
+/// A rate, request offsets in milliseconds, and each request's expected outcome.
+type Case<'a> = (&'a str, &'a [u64], &'a [Result<(), u64>]);
+
 #[test]
 fn gcra_allows_a_burst_then_the_rate() {
-    let cases: &[(&str, &[u64], &[Result<(), u64>])] = &[
+    let cases: &[Case] = &[
         // A burst of three, then refused until one interval has passed.
         ("3/s", &[0, 0, 0, 0], &[Ok(()), Ok(()), Ok(()), Err(333)]),
         // One interval later, one more (and only one).
-        ("3/s", &[0, 0, 0, 334, 334], &[Ok(()), Ok(()), Ok(()), Ok(()), Err(332)]),
+        (
+            "3/s",
+            &[0, 0, 0, 334, 334],
+            &[Ok(()), Ok(()), Ok(()), Ok(()), Err(332)],
+        ),
         // Refused requests take nothing: the wait shrinks as time passes.
-        ("1/s", &[0, 100, 500, 999, 1000], &[Ok(()), Err(900), Err(500), Err(1), Ok(())]),
+        (
+            "1/s",
+            &[0, 100, 500, 999, 1000],
+            &[Ok(()), Err(900), Err(500), Err(1), Ok(())],
+        ),
         // A key idle for a period is back to a full burst, never more.
-        ("2/s", &[0, 0, 5000, 5000, 5000], &[Ok(()), Ok(()), Ok(()), Ok(()), Err(500)]),
+        (
+            "2/s",
+            &[0, 0, 5000, 5000, 5000],
+            &[Ok(()), Ok(()), Ok(()), Ok(()), Err(500)],
+        ),
         // Steady traffic at the rate always passes.
         ("10/s", &[0, 100, 200, 300, 400, 500], &[Ok(()); 6]),
         // Ten a minute as registration had it: ten at once, the next after six seconds.
@@ -100,13 +123,29 @@ fn gcra_allows_a_burst_then_the_rate() {
             "10/min",
             &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5000, 6000, 7000],
             &[
-                Ok(()), Ok(()), Ok(()), Ok(()), Ok(()), Ok(()), Ok(()), Ok(()), Ok(()), Ok(()),
-                Err(6000), Err(1000), Ok(()), Err(5000),
+                Ok(()),
+                Ok(()),
+                Ok(()),
+                Ok(()),
+                Ok(()),
+                Ok(()),
+                Ok(()),
+                Ok(()),
+                Ok(()),
+                Ok(()),
+                Err(6000),
+                Err(1000),
+                Ok(()),
+                Err(5000),
             ],
         ),
     ];
     for (rate_text, offsets, expected) in cases {
-        assert_eq!(&run(rate_text, offsets), expected, "{rate_text} at {offsets:?}");
+        assert_eq!(
+            &run(rate_text, offsets),
+            expected,
+            "{rate_text} at {offsets:?}"
+        );
     }
 }
 

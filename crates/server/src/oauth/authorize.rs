@@ -27,8 +27,8 @@ use serde::Deserialize;
 
 use super::server;
 use crate::pages::throttling::ClientAddress;
-use crate::rate_limit::AddressLimit;
 use crate::pages::{CsrfToken, Form, PageError, SignedIn, render, with_page_headers};
+use crate::rate_limit::AddressLimit;
 use crate::{ApiError, AppState};
 
 pub(crate) const ROUTE: &str = "/authorize";
