@@ -224,6 +224,31 @@ async fn per_client_limit_counts_every_user_of_a_client_together() {
     assert_eq!(received(&upstream, "tools/list"), 8);
 }
 
+/// The same limit with real Portcullis access tokens: their `client_id` claim is the key.
+#[tokio::test]
+async fn per_client_limit_keys_portcullis_tokens_by_their_client() {
+    let mut w = common::oauth::world_with(|c| c.rate_limits.mcp_per_client = rate("2/min")).await;
+    let first = w.tokens().await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = w.tokens().await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(w.mcp_status("files", &first).await, 200);
+    assert_eq!(w.mcp_status("files", &second).await, 200);
+    // Two tokens, one client: the third request is over the client's limit.
+    assert_eq!(w.mcp_status("files", &first).await, 429);
+    // The same person through another client is not.
+    w.client_id = common::oauth::register(&w.app, &[common::oauth::REDIRECT]).await;
+    let other = w.tokens().await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(w.mcp_status("files", &other).await, 200);
+}
+
 #[tokio::test]
 async fn per_tenant_limit_counts_every_user_of_a_tenant_together() {
     let upstream = mock().await;
@@ -341,6 +366,17 @@ async fn credentials_the_cache_does_not_know_are_checked_at_a_limited_rate_per_a
         .unwrap();
     assert_eq!(anonymous.status(), 401);
     assert_eq!(received(&upstream, "tools/list"), 6);
+    // ForwardAuth asks the same validators: the same limit, the same answer.
+    let forward = app
+        .client
+        .get(app.url("/forward-auth?upstream=files"))
+        .header("authorization", "Bearer nobody-4")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forward.status(), 429);
+    assert!(forward.headers().contains_key("retry-after"));
+    assert_eq!(directory.calls.load(Ordering::SeqCst), calls);
 }
 
 /// A `/token` request that fails on its own (no such grant type), so only the limit differs.
@@ -357,10 +393,17 @@ async fn token(app: &App, forwarded_for: Option<&str>) -> reqwest::Response {
 
 #[tokio::test]
 async fn token_endpoint_is_limited_per_address_with_an_oauth_shaped_429() {
-    let app = spawn_with(vec![], |c| {
-        c.rate_limits.token = rate("3/min");
-        c.server.trusted_proxies = vec!["127.0.0.1/32".to_owned()];
-    })
+    let app = spawn_setup(
+        vec![],
+        |c| {
+            c.rate_limits.token = rate("3/min");
+            c.server.trusted_proxies = vec!["127.0.0.1/32".to_owned()];
+        },
+        Setup {
+            metrics: true,
+            ..Setup::default()
+        },
+    )
     .await;
     for _ in 0..3 {
         assert_eq!(token(&app, Some("198.51.100.1")).await.status(), 400);
@@ -385,6 +428,22 @@ async fn token_endpoint_is_limited_per_address_with_an_oauth_shaped_429() {
             .status(),
         429
     );
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refused: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("portcullis_rate_limited_total{limit=\"token\"} "))
+        .unwrap_or_else(|| panic!("no token refusals counted in\n{metrics}"))
+        .parse()
+        .unwrap();
+    assert!(refused >= 2, "{refused}");
 }
 
 #[tokio::test]
