@@ -212,7 +212,7 @@ pub const KEYS: &[Key] = &[
         kind: Kind::String,
         default: Some("\"60/min\""),
         example: "\"20/min\"",
-        description: "Authorization requests (`/authorize`) whose `client_id` is a client ID metadata document URL, allowed per source address: each new URL makes Portcullis fetch it, so this bounds the fetches one address can cause. More get 429. `\"off\"` removes the limit.",
+        description: "Requests whose `client_id` is a client ID metadata document URL (`/authorize`, its consent post, `POST /token`), allowed per source address: each new URL makes Portcullis fetch it, so this bounds the fetches one address can cause. More get 429 with `Retry-After` (an error page, or the OAuth error JSON at `/token`). `\"off\"` removes the limit.",
     },
     Key {
         path: "rate_limits.credential_check",

@@ -58,9 +58,10 @@ pub(crate) enum Guarded<T> {
     Throttled(Duration, String),
 }
 
-/// Runs `check` (one sign-in factor) for `attempt` unless the address's rate limit or a delay
-/// is in force, and counts its outcome. `is_guess` says which errors are wrong guesses to count (the rest — a store outage,
-/// a busy hashing pool — are neither counted nor shown as wrong: they become error pages).
+/// Runs `check` (one sign-in factor) for `attempt` from `address` unless the address's rate
+/// limit (`rate_limits.sign_in`) or a delay is in force, and counts its outcome. `is_guess` says
+/// which errors are wrong guesses to count (the rest — a store outage, a busy hashing pool — are
+/// neither counted nor shown as wrong: they become error pages).
 pub(crate) async fn guarded<T, F>(
     state: &AppState,
     pages: &Pages,
