@@ -118,6 +118,21 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         Some(authorization),
         clients.clone(),
     );
+    // Rate limits share their buckets through Redis when there is one (each replica's own
+    // otherwise); an unreachable Redis at start-up is an error, as for announcements.
+    let limiter: Arc<dyn portcullis_core::rate_limit::Limiter> = match &config.store.redis_url {
+        Some(url) => Arc::new(
+            portcullis_server::rate_limit::RedisLimiter::connect(url)
+                .await
+                .context("connecting to Redis for rate limits (store.redis_url)")?,
+        ),
+        None => Arc::new(portcullis_core::rate_limit::LocalLimiter::default()),
+    };
+    gateway.set_rate_limiter(limiter.clone());
+    state.set_rate_limits(portcullis_server::rate_limit::HttpLimits::new(
+        &config.rate_limits,
+        limiter,
+    ));
     let providers = crate::providers(&config)?;
     if !providers.is_empty() {
         gateway.set_provider_tokens(portcullis_gateway::ProviderTokenSource::new(

@@ -21,4 +21,5 @@ pub mod config;
 pub mod crypto;
 pub mod federation;
 pub mod oauth;
+pub mod rate_limit;
 pub mod signing;

@@ -96,6 +96,17 @@ struct Verified {
     credential_hash: [u8; 32],
 }
 
+/// What [`Authenticator::lookup`] found.
+#[derive(Debug)]
+pub enum Lookup {
+    /// A cached, live result: the caller.
+    Hit(Arc<Caller>),
+    /// Credentials that only the validators can check.
+    Miss,
+    /// No credential, or a malformed one: no validator would be asked.
+    Nothing,
+}
+
 /// The credential validators and the cache of what they verified.
 pub struct Authenticator {
     cache: moka::sync::Cache<[u8; 32], Arc<Verified>>,
@@ -254,6 +265,24 @@ impl Authenticator {
     /// Authenticates a request for `upstream`, whose canonical resource URL is `resource`,
     /// trying each credential against each of `validators` in order; the first that vouches
     /// for a credential wins.
+    /// Whether the request's credentials have a live cached result at `upstream`: answering a
+    /// miss may take validators to the network, which callers may want to limit first.
+    pub fn lookup(&self, upstream: &str, headers: &HeaderMap, now: i64) -> Lookup {
+        let Ok(presented) = credentials(headers) else {
+            return Lookup::Nothing;
+        };
+        let mut any = false;
+        for credential in presented.iter().flatten() {
+            any = true;
+            if let Some(hit) = self.cache.get(&cache_key(credential, upstream))
+                && hit.valid_until > now
+            {
+                return Lookup::Hit(hit.caller.clone());
+            }
+        }
+        if any { Lookup::Miss } else { Lookup::Nothing }
+    }
+
     pub async fn authenticate(
         &self,
         upstream: &str,

@@ -116,6 +116,15 @@ pub enum RelayError {
         unavailable: bool,
         id: Option<Box<RawValue>>,
     },
+    /// A rate limit refused the request (`limit` names it: `mcp_per_user`, `mcp_per_client`,
+    /// `mcp_per_tenant` or `tool`): HTTP 429 with `Retry-After` and a JSON-RPC error with code
+    /// -32029. The upstream is not called.
+    #[error("rate limit exceeded: try again in {retry_after_secs} s")]
+    RateLimited {
+        limit: &'static str,
+        retry_after_secs: u64,
+        id: Option<Box<RawValue>>,
+    },
     /// Portcullis could not sign the identity token the upstream asks for: HTTP 503.
     #[error("Portcullis cannot vouch for the caller to {upstream:?} right now")]
     Signing { upstream: String },
@@ -138,7 +147,8 @@ impl RelayError {
             | RelayError::Timeout { id, .. }
             | RelayError::InsufficientScope { id, .. }
             | RelayError::Refused { id, .. }
-            | RelayError::ProviderToken { id, .. } => id.as_deref(),
+            | RelayError::ProviderToken { id, .. }
+            | RelayError::RateLimited { id, .. } => id.as_deref(),
             _ => None,
         }
     }
@@ -157,7 +167,8 @@ impl RelayError {
             | RelayError::Timeout { id, .. }
             | RelayError::InsufficientScope { id, .. }
             | RelayError::Refused { id, .. }
-            | RelayError::ProviderToken { id, .. } => *id = owned,
+            | RelayError::ProviderToken { id, .. }
+            | RelayError::RateLimited { id, .. } => *id = owned,
             _ => {}
         }
         self

@@ -21,8 +21,10 @@ pub mod identity;
 mod identity_token;
 mod isolation;
 mod provider_token;
+mod rate_limit;
 
 pub use provider_token::ProviderTokenSource;
+pub use rate_limit::ClientAddress;
 mod origin;
 mod pool;
 mod sessions;
@@ -116,6 +118,8 @@ struct Upstream {
     streams: Arc<Semaphore>,
     busy: metrics::Counter,
     decision_counts: Decisions,
+    /// Its `tool_rate_limits`.
+    tool_limits: rate_limit::ToolLimits,
 }
 
 /// Every upstream, and the shared checks in front of them.
@@ -148,6 +152,8 @@ pub struct Gateway {
     denied: metrics::Counter,
     /// Authorization decisions for the audit log, written in the background.
     decisions: audit::DecisionLog,
+    /// `[rate_limits] mcp_per_*` and the buckets every rate limit draws from.
+    rate_limits: rate_limit::McpLimits,
 }
 
 /// `portcullis_authorization_decisions_total` of one upstream, by decision.
@@ -371,6 +377,7 @@ impl Gateway {
                     streams: Arc::new(Semaphore::new(up.max_streams)),
                     busy: metrics::counter!("portcullis_upstream_errors_total", "upstream" => up.name.clone(), "reason" => "busy"),
                     decision_counts: Decisions::new(&up.name),
+                    tool_limits: rate_limit::ToolLimits::new(&up.tool_rate_limits),
                 },
             );
         }
@@ -395,6 +402,7 @@ impl Gateway {
             conditions: None,
             denied: metrics::counter!("portcullis_authorization_denied_total"),
             decisions,
+            rate_limits: rate_limit::McpLimits::new(&config.rate_limits),
         })
     }
 
@@ -408,6 +416,12 @@ impl Gateway {
     pub fn with_conditions(mut self, conditions: portcullis_policy::Conditions) -> Gateway {
         self.conditions = Some(Arc::new(conditions));
         self
+    }
+
+    /// Makes MCP rate limits draw from `limiter` (once; a second call changes nothing): Redis,
+    /// shared with other replicas. Until then they use this process's own buckets.
+    pub fn set_rate_limiter(&self, limiter: Arc<dyn portcullis_core::rate_limit::Limiter>) {
+        self.rate_limits.set_limiter(limiter);
     }
 
     /// The roles and grants in force; `replace` it when they change.
@@ -666,10 +680,18 @@ impl Gateway {
             .check(&parts.headers, parts.uri.authority().map(|a| a.as_str()))?;
         let principal = match upstream.auth {
             AuthMode::None => None,
-            AuthMode::Oauth => Some(
-                self.authenticate_upstream(upstream, &parts.headers, parts.uri.query())
+            AuthMode::Oauth => {
+                let address = parts.extensions.get::<ClientAddress>().map(|a| a.0);
+                Some(
+                    self.authenticate_upstream(
+                        upstream,
+                        &parts.headers,
+                        parts.uri.query(),
+                        address,
+                    )
                     .await?,
-            ),
+                )
+            }
         };
         Ok(Admitted {
             upstream,
@@ -677,13 +699,22 @@ impl Gateway {
         })
     }
 
+    /// Authenticates a request from `address` (`None`: not known) for `upstream`. A credential
+    /// the cache does not know first takes from `rate_limits.credential_check`: validators may
+    /// take it to the network.
     async fn authenticate_upstream(
         &self,
         upstream: &Upstream,
         headers: &HeaderMap,
         query: Option<&str>,
+        address: Option<std::net::IpAddr>,
     ) -> Result<Arc<Caller>, RelayError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        match self.authenticator.lookup(&upstream.name, headers, now) {
+            auth::Lookup::Hit(caller) if query.is_none() => return Ok(caller),
+            auth::Lookup::Hit(_) | auth::Lookup::Nothing => {}
+            auth::Lookup::Miss => self.rate_limits.take_credential_check(address).await?,
+        }
         self.authenticator
             .authenticate(
                 &upstream.name,
@@ -700,19 +731,20 @@ impl Gateway {
             })
     }
 
-    /// Authenticates a request for upstream `name` the way its MCP endpoint would, for
-    /// ForwardAuth: `Ok(None)` for an `auth = "none"` upstream, the caller otherwise.
+    /// Authenticates a request from `address` for upstream `name` the way its MCP endpoint
+    /// would, for ForwardAuth: `Ok(None)` for an `auth = "none"` upstream, the caller otherwise.
     pub async fn authenticate(
         &self,
         name: &str,
         headers: &HeaderMap,
         query: Option<&str>,
+        address: Option<std::net::IpAddr>,
     ) -> Result<Option<Arc<Principal>>, RelayError> {
         let upstream = self.upstream(name)?;
         match upstream.auth {
             AuthMode::None => Ok(None),
             AuthMode::Oauth => self
-                .authenticate_upstream(upstream, headers, query)
+                .authenticate_upstream(upstream, headers, query, address)
                 .await
                 .map(|caller| Some(caller.principal().clone())),
         }
@@ -983,6 +1015,10 @@ impl Gateway {
                 .map_err(|e| e.with_id(request_id))?,
             None => None,
         };
+        self.rate_limits
+            .take(&upstream.name, &upstream.tool_limits, principal, &inspected)
+            .await
+            .map_err(|e| e.with_id(request_id))?;
 
         let permit = upstream
             .in_flight

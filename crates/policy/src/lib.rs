@@ -24,6 +24,6 @@ pub use conditions::{Conditions, ConditionsError, Outcome};
 pub use decide::{Action, Decision, Denial, Facts, Policy, Reason};
 pub use grants::{GrantScope, GrantSubject, RoleGrant};
 pub use mcp::{ListKind, MethodRule, mcp_permission, method_rule};
-pub use pattern::{HintRequirement, PatternError, PermissionPattern, ToolHints};
+pub use pattern::{HintRequirement, PatternError, PermissionPattern, ToolHints, glob_matches};
 pub use roles::{BUILTIN_ROLES, BuiltinRole, RoleDefinition, RoleError, RoleSet};
 pub use scopes::{ScopeRuleError, ScopeRules};

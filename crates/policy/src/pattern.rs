@@ -78,6 +78,12 @@ impl Glob {
     }
 }
 
+/// Whether `text` matches the glob `pattern` (`*` matches any run of characters, everything else
+/// itself), as permission patterns match names.
+pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    glob_match(pattern.as_bytes(), text.as_bytes())
+}
+
 /// `*` matches any run of bytes; everything else matches itself. Iterative with one
 /// backtracking point, so a pattern cannot make matching slow.
 fn glob_match(pattern: &[u8], text: &[u8]) -> bool {

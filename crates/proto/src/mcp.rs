@@ -85,6 +85,9 @@ pub mod code {
     pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
     /// Implementation-defined server error: the session is unknown or has ended.
     pub const SESSION_NOT_FOUND: i64 = -32001;
+    /// Portcullis refused the request under a rate limit (its own code in the JSON-RPC range
+    /// for implementation-defined server errors; the HTTP status is 429 with `Retry-After`).
+    pub const RATE_LIMITED: i64 = -32029;
 }
 
 /// Decodes an `Mcp-Name`/`Mcp-Param-*` header value: the `=?base64?…?=` sentinel form is

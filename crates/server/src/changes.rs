@@ -48,7 +48,7 @@ impl From<redis::RedisError> for RedisError {
     }
 }
 
-fn client(url: &str) -> Result<redis::Client, RedisError> {
+pub(crate) fn client(url: &str) -> Result<redis::Client, RedisError> {
     redis::Client::open(url).map_err(|e| RedisError {
         kind: format!("{:?}", e.kind()),
         detail: "store.redis_url is not a usable Redis URL".to_owned(),

@@ -209,6 +209,15 @@ fn relay_error(e: RelayError) -> Response {
                 json!({ "upstream": upstream, "provider": provider, "reason": "provider token missing" }),
             ),
         ),
+        RelayError::RateLimited {
+            limit,
+            retry_after_secs,
+            ..
+        } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            code::RATE_LIMITED,
+            Some(json!({ "limit": limit, "retry_after": retry_after_secs })),
+        ),
         RelayError::Signing { upstream } => (
             StatusCode::SERVICE_UNAVAILABLE,
             code::INTERNAL_ERROR,
@@ -243,6 +252,11 @@ fn relay_error(e: RelayError) -> Response {
         }
         RelayError::MethodNotAllowed => {
             headers.insert(ALLOW, HeaderValue::from_static("POST"));
+        }
+        RelayError::RateLimited {
+            retry_after_secs, ..
+        } => {
+            headers.insert(RETRY_AFTER, HeaderValue::from((*retry_after_secs).max(1)));
         }
         RelayError::Unauthenticated { failure, challenge } => {
             if let Some(value) = unauthenticated_challenge(failure, challenge) {

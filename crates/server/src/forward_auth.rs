@@ -130,9 +130,11 @@ async fn forward_auth(
         .then(|| header(headers, X_FORWARDED_URI))
         .flatten()
         .and_then(|uri| uri.split_once('?').map(|(_, q)| q));
+    let address =
+        peer.map(|ConnectInfo(addr)| state.trusted_proxies.client_address(addr.ip(), headers));
     let principal = state
         .gateway
-        .authenticate(&name, headers, original_query)
+        .authenticate(&name, headers, original_query, address)
         .await?;
     let mut response = StatusCode::OK.into_response();
     if let Some(principal) = principal {

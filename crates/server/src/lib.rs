@@ -14,6 +14,7 @@ mod oauth;
 mod observe;
 mod ops;
 pub mod pages;
+pub mod rate_limit;
 mod registration;
 mod resource_metadata;
 
@@ -58,6 +59,9 @@ pub struct AppInner {
     http_metrics: observe::HttpMetrics,
     /// Sign-in, account and error pages; set once at start-up (see [`AppState::set_pages`]).
     pages: OnceLock<pages::Pages>,
+    /// `[rate_limits]` per source address; set once at start-up (see
+    /// [`AppState::set_rate_limits`]), the defaults in this process's own buckets until then.
+    rate_limits: OnceLock<rate_limit::HttpLimits>,
 }
 
 impl std::ops::Deref for AppState {
@@ -97,6 +101,7 @@ impl AppState {
             ready: AtomicBool::new(false),
             http_metrics: observe::HttpMetrics::default(),
             pages: OnceLock::new(),
+            rate_limits: OnceLock::new(),
         }))
     }
 
@@ -109,6 +114,17 @@ impl AppState {
     /// The pages' settings, once set.
     pub fn pages(&self) -> Option<&pages::Pages> {
         self.pages.get()
+    }
+
+    /// Sets the per-address rate limits (once; a second call changes nothing).
+    pub fn set_rate_limits(&self, limits: rate_limit::HttpLimits) {
+        let _ = self.rate_limits.set(limits);
+    }
+
+    /// The per-address rate limits in force.
+    pub(crate) fn rate_limits(&self) -> &rate_limit::HttpLimits {
+        self.rate_limits
+            .get_or_init(rate_limit::HttpLimits::default)
     }
 
     /// Whether `/readyz` may say yes (the store is checked on each call too).

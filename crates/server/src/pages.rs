@@ -33,7 +33,7 @@ mod return_to;
 mod session;
 #[cfg(test)]
 mod tests;
-mod throttling;
+pub(crate) mod throttling;
 
 use std::sync::Arc;
 use std::time::Duration;

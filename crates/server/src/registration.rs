@@ -3,22 +3,21 @@
 //!
 //! When `registration.dynamic_client_registration` is off these endpoints do not exist (404).
 //! Registration is unauthenticated unless an initial access token is configured, so it is rate
-//! limited per client address (a small in-process token bucket: a burst of ten, then one every six
-//! seconds), counting every attempt, refused ones included. Bodies are JSON of at most 64 KiB.
+//! limited per client address (`rate_limits.registration`, ten a minute by default), counting
+//! every attempt, refused ones included. Bodies are JSON of at most 64 KiB.
 //! Answers carry secrets (the client secret, the registration access token) and are never cached.
 //! Any origin may call (CORS without credentials), since browser MCP clients register too.
 //! A janitor deletes registrations that were never used within `registration.unused_client_ttl`.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
 use http::{HeaderMap, StatusCode};
 use portcullis_core::clients::registration::{self, MAX_BODY_BYTES};
@@ -26,14 +25,8 @@ use portcullis_core::clients::{Client, ClientRegistry};
 use portcullis_proto::oauth::{ErrorCode, OAuthError};
 use time::OffsetDateTime;
 
+use crate::rate_limit::AddressLimit;
 use crate::{ApiError, AppState};
-
-/// Registrations one address may make at once before being limited.
-const BURST: u32 = 10;
-/// Then one more every this long (ten a minute).
-const REFILL_EVERY: Duration = Duration::from_secs(6);
-/// Addresses tracked at most; those back to a full burst are forgotten first.
-const MAX_TRACKED: usize = 10_000;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -44,7 +37,6 @@ pub(crate) fn router() -> Router<AppState> {
                 .put(registration_put)
                 .delete(registration_delete),
         )
-        .layer(Extension(Arc::new(RateLimiter::default())))
         .layer(cors())
 }
 
@@ -64,46 +56,6 @@ fn cors() -> tower_http::cors::CorsLayer {
         ])
         .allow_headers(tower_http::cors::AllowHeaders::mirror_request())
         .max_age(Duration::from_secs(600))
-}
-
-/// A token bucket per client address (IPv6 addresses by their /64, which one machine usually
-/// holds whole), kept as the generic cell rate algorithm does: one instant per address, the
-/// "theoretical arrival time" of its next request, in monotonic time so clock changes cannot
-/// refill it, and without floating point so refills are exact.
-#[derive(Debug, Default)]
-pub(crate) struct RateLimiter {
-    next: Mutex<HashMap<IpAddr, Instant>>,
-}
-
-impl RateLimiter {
-    /// Takes one request for `address` at `now`, or says how long until one is allowed.
-    pub(crate) fn take(&self, address: IpAddr, now: Instant) -> Result<(), Duration> {
-        let key = match address {
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => IpAddr::V4(v4),
-                None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
-            },
-            v4 => v4,
-        };
-        // How far ahead of now an address may run: the burst after the first request.
-        let tolerance = REFILL_EVERY * BURST.saturating_sub(1);
-        // Plain instants: a panic elsewhere cannot leave an entry half-written.
-        let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
-        if next.len() >= MAX_TRACKED && !next.contains_key(&key) {
-            next.retain(|_, at| *at > now);
-            if next.len() >= MAX_TRACKED {
-                // Everyone tracked is busy: refuse newcomers rather than forget limits.
-                return Err(REFILL_EVERY);
-            }
-        }
-        let arrival = next.get(&key).map_or(now, |at| (*at).max(now));
-        let ahead = arrival.saturating_duration_since(now);
-        if ahead > tolerance {
-            return Err(ahead - tolerance);
-        }
-        next.insert(key, arrival + REFILL_EVERY);
-        Ok(())
-    }
 }
 
 /// A CSPRNG seeded from the OS: unlike the thread-local one, it may be held across an await.
@@ -170,22 +122,19 @@ fn information(
 
 async fn registration_post(
     State(state): State<AppState>,
-    Extension(limiter): Extension<Arc<RateLimiter>>,
     request: Request,
 ) -> Result<Response, ApiError> {
     enabled(&state.clients)?;
     let (parts, body) = request.into_parts();
-    // Served without peer addresses (in-process tests), every request shares one bucket.
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(addr)| addr.ip());
-    let address = state.trusted_proxies.client_address(peer, &parts.headers);
-    limiter
-        .take(address, Instant::now())
-        .map_err(|wait| ApiError::RateLimited {
-            retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-        })?;
+        .map(|ConnectInfo(addr)| addr.ip());
+    let address = peer.map(|peer| state.trusted_proxies.client_address(peer, &parts.headers));
+    state
+        .rate_limits()
+        .check(AddressLimit::Registration, address)
+        .await?;
     registration::check_initial_access_token(
         state.clients.initial_access_token_hash(),
         authorization(&parts.headers),
@@ -302,50 +251,4 @@ pub fn spawn_client_janitor(clients: Arc<ClientRegistry>) {
             }
         }
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_bucket_allows_a_burst_then_one_every_six_seconds() {
-        let limiter = RateLimiter::default();
-        let start = Instant::now();
-        let me: IpAddr = "203.0.113.7".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        for _ in 0..10 {
-            assert!(limiter.take(me, start).is_ok());
-        }
-        let wait = limiter.take(me, start).err();
-        assert!(wait.is_some_and(|w| w <= REFILL_EVERY), "{wait:?}");
-        // Another address has its own bucket.
-        assert!(
-            limiter
-                .take("203.0.113.8".parse().unwrap_or(me), start)
-                .is_ok()
-        );
-        assert!(limiter.take(me, start + Duration::from_secs(5)).is_err());
-        assert!(limiter.take(me, start + Duration::from_secs(6)).is_ok());
-        assert!(limiter.take(me, start + Duration::from_secs(7)).is_err());
-        // A full minute refills ten.
-        let later = start + Duration::from_secs(120);
-        for _ in 0..10 {
-            assert!(limiter.take(me, later).is_ok());
-        }
-        assert!(limiter.take(me, later).is_err());
-    }
-
-    #[test]
-    fn ipv6_addresses_share_their_slash_64() {
-        let limiter = RateLimiter::default();
-        let now = Instant::now();
-        for i in 0..10u16 {
-            let address = IpAddr::from([0x2001, 0xdb8, 1, 2, 0, 0, 0, i]);
-            assert!(limiter.take(address, now).is_ok());
-        }
-        let same_net = IpAddr::from([0x2001, 0xdb8, 1, 2, 0xffff, 0, 0, 99]);
-        assert!(limiter.take(same_net, now).is_err());
-        let other_net = IpAddr::from([0x2001, 0xdb8, 1, 3, 0, 0, 0, 1]);
-        assert!(limiter.take(other_net, now).is_ok());
-    }
 }

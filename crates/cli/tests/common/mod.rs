@@ -173,6 +173,10 @@ pub async fn spawn_setup(
         Some(authorization),
         clients.clone(),
     );
+    state.set_rate_limits(portcullis_server::rate_limit::HttpLimits::new(
+        &config.rate_limits,
+        Arc::new(portcullis_core::rate_limit::LocalLimiter::default()),
+    ));
     let clock = TestClock::default();
     let sealer = Arc::new(Sealer::generate(&mut rand::rng()).unwrap());
     let providers = portcullis_core::federation::Providers::build(

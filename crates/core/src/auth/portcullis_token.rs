@@ -170,6 +170,7 @@ impl Validator for PortcullisTokens {
         principal.expires_at = claims.number("exp").ok().flatten();
         principal.token_id = string("jti");
         principal.grant_id = string(GRANT_CLAIM);
+        principal.client_id = string("client_id");
         if self.revoked.revokes(&principal) {
             return Err(Rejection::invalid(
                 "the access token or its grant was revoked",

@@ -28,6 +28,8 @@ pub struct Principal {
     pub token_id: Option<String>,
     /// The grant a Portcullis access token was issued under: revoking the grant stops it.
     pub grant_id: Option<String>,
+    /// The OAuth client a Portcullis access token was issued to (its `client_id` claim).
+    pub client_id: Option<String>,
 }
 
 impl Principal {

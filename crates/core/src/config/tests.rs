@@ -1592,3 +1592,42 @@ fn an_otlp_endpoint_must_be_an_http_url() {
         Some("https://otel.internal/v1/traces")
     );
 }
+
+#[test]
+fn rate_limit_problems_name_the_key() {
+    assert_problem(
+        "version = 1\n[rate_limits]\nsign_in = \"30/fortnight\"\n",
+        &[],
+        "rate_limits.sign_in",
+        "the period must be one of",
+    );
+    assert_problem(
+        "version = 1\n",
+        &[("PORTCULLIS_RATE_LIMITS__MCP_PER_USER", "lots")],
+        "rate_limits.mcp_per_user",
+        "expected a count",
+    );
+    assert_problem(
+        "version = 1\n[[upstreams]]\nname = \"files\"\nurl = \"http://127.0.0.1:9/mcp\"\ntool_rate_limits = { \"search_*\" = \"0/min\" }\n",
+        &[],
+        "upstreams[0].tool_rate_limits.search_*",
+        "between 1 and",
+    );
+    assert_problem(
+        "version = 1\n[[upstreams]]\nname = \"files\"\nurl = \"http://127.0.0.1:9/mcp\"\ntool_rate_limits = { \"\" = \"1/min\" }\n",
+        &[],
+        "upstreams[files].tool_rate_limits.\"\"",
+        "tool-name pattern",
+    );
+    let config =
+        load("version = 1\n[rate_limits]\ntoken = \"off\"\nmcp_per_tenant = \"100/h\"\n").unwrap();
+    assert_eq!(config.rate_limits.token, None);
+    assert_eq!(
+        config.rate_limits.mcp_per_tenant,
+        Some(crate::rate_limit::Rate::parse("100/h").unwrap())
+    );
+    assert_eq!(
+        config.rate_limits.registration,
+        Some(crate::rate_limit::Rate::parse("10/min").unwrap())
+    );
+}

@@ -9,6 +9,7 @@ use super::duration::serde_duration;
 use super::identity_providers::IdentityProviderConfig;
 use super::registration::{ClientConfig, RegistrationConfig};
 use super::validators::ValidatorConfig;
+use crate::rate_limit::Rate;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +47,8 @@ pub struct Config {
     pub registration: RegistrationConfig,
     #[serde(default)]
     pub clients: Vec<ClientConfig>,
+    #[serde(default)]
+    pub rate_limits: RateLimitsConfig,
 }
 
 impl Default for Config {
@@ -67,6 +70,7 @@ impl Default for Config {
             upstreams: Vec::new(),
             registration: RegistrationConfig::default(),
             clients: Vec::new(),
+            rate_limits: RateLimitsConfig::default(),
         }
     }
 }
@@ -131,6 +135,55 @@ impl Default for StoreConfig {
             url: "sqlite://portcullis-data/portcullis.db".to_owned(),
             redis_url: None,
             change_poll: Duration::from_millis(250),
+        }
+    }
+}
+
+/// `[rate_limits]`: requests allowed per source address on the endpoints anyone can call, and
+/// per caller on MCP traffic (`None`: no limit). Tool limits are per upstream
+/// (`upstreams[].tool_rate_limits`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitsConfig {
+    /// Sign-in and second-factor form posts, per source address.
+    #[serde(with = "crate::rate_limit::rate_or_off")]
+    pub sign_in: Option<Rate>,
+    /// `POST /token`, per source address.
+    #[serde(with = "crate::rate_limit::rate_or_off")]
+    pub token: Option<Rate>,
+    /// `POST /register`, per source address.
+    #[serde(with = "crate::rate_limit::rate_or_off")]
+    pub registration: Option<Rate>,
+    /// Authorization requests naming a client ID metadata document, per source address.
+    #[serde(with = "crate::rate_limit::rate_or_off")]
+    pub client_id_document: Option<Rate>,
+    /// MCP and ForwardAuth credentials not in the verified-credential cache, per source
+    /// address: each may make a validator call out.
+    #[serde(with = "crate::rate_limit::rate_or_off")]
+    pub credential_check: Option<Rate>,
+    /// MCP requests per principal (subject), across upstreams.
+    #[serde(with = "crate::rate_limit::rate_or_off")]
+    pub mcp_per_user: Option<Rate>,
+    /// MCP requests per OAuth client of a Portcullis access token, across upstreams.
+    #[serde(with = "crate::rate_limit::rate_or_off")]
+    pub mcp_per_client: Option<Rate>,
+    /// MCP requests per tenant, across upstreams.
+    #[serde(with = "crate::rate_limit::rate_or_off")]
+    pub mcp_per_tenant: Option<Rate>,
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        let rate = |count, secs| Rate::new(count, Duration::from_secs(secs));
+        RateLimitsConfig {
+            sign_in: rate(30, 60),
+            token: rate(300, 60),
+            registration: rate(10, 60),
+            client_id_document: rate(60, 60),
+            credential_check: rate(120, 60),
+            mcp_per_user: None,
+            mcp_per_client: None,
+            mcp_per_tenant: None,
         }
     }
 }
@@ -316,6 +369,10 @@ pub struct UpstreamConfig {
     /// are not restricted by scope.
     #[serde(default)]
     pub scope_permissions: BTreeMap<String, String>,
+    /// `tools/call` requests allowed per caller and tool: tool-name glob → rate. The most
+    /// specific matching pattern applies.
+    #[serde(default)]
+    pub tool_rate_limits: BTreeMap<String, Rate>,
     /// Roles every caller this upstream authenticates holds on it (besides their grants).
     #[serde(default)]
     pub authenticated_roles: Vec<String>,
@@ -410,6 +467,7 @@ impl UpstreamConfig {
             accept: Vec::new(),
             scopes: Vec::new(),
             scope_permissions: BTreeMap::new(),
+            tool_rate_limits: BTreeMap::new(),
             authenticated_roles: Vec::new(),
             identity_headers: defaults::identity_headers(),
             identity_token: false,

@@ -330,6 +330,14 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
                 );
             }
         }
+        for pattern in up.tool_rate_limits.keys() {
+            if pattern.is_empty() || pattern.chars().any(char::is_whitespace) {
+                p.add(
+                    format!("{}.{pattern:?}", key("tool_rate_limits")),
+                    "a tool-name pattern is a non-empty name with `*` for any run of characters",
+                );
+            }
+        }
         for (scope, patterns) in &up.scope_permissions {
             let at = format!("{}.{scope}", key("scope_permissions"));
             if !up.scopes.iter().any(|s| s == scope) {

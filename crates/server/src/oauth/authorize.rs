@@ -29,7 +29,9 @@ use rand::rngs::StdRng;
 use serde::Deserialize;
 
 use super::server;
+use crate::pages::throttling::ClientAddress;
 use crate::pages::{CsrfToken, Form, PageError, SignedIn, render, with_page_headers};
+use crate::rate_limit::AddressLimit;
 use crate::{ApiError, AppState};
 
 pub(crate) const ROUTE: &str = "/authorize";
@@ -92,6 +94,26 @@ enum Refusal {
     OnceSignedIn(String),
 }
 
+/// `rate_limits.client_id_document`: an authorization request whose `client_id` is a URL may
+/// make Portcullis fetch it, so such requests are limited per address (before the fetch).
+async fn document_limit(
+    state: &AppState,
+    query: &str,
+    address: Option<std::net::IpAddr>,
+) -> Result<(), ApiError> {
+    let params = Params::parse(query.as_bytes()).ok();
+    if !crate::rate_limit::names_document(params.as_ref().and_then(|p| p.get("client_id"))) {
+        return Ok(());
+    }
+    state
+        .rate_limits()
+        .take(AddressLimit::ClientIdDocument, address)
+        .await
+        .map_err(|wait| {
+            PageError::too_many(portcullis_core::rate_limit::retry_after_secs(wait)).into()
+        })
+}
+
 /// Parses and checks an authorization request.
 async fn checked(state: &AppState, query: &str) -> Result<AuthorizationRequest, Refusal> {
     let server = server(state).map_err(|e| Refusal::End(Err(e)))?;
@@ -135,6 +157,8 @@ async fn authorize_get(
 ) -> Result<Response, ApiError> {
     let (mut parts, _) = request.into_parts();
     let query = parts.uri.query().unwrap_or_default().to_owned();
+    let ClientAddress(address) = ClientAddress::of(&parts, &state);
+    document_limit(&state, &query, address).await?;
     let authorization = match checked(&state, &query).await {
         Ok(request) => request,
         Err(Refusal::End(end)) => return end,
@@ -237,9 +261,11 @@ async fn authorize_get(
 async fn authorize_post(
     State(state): State<AppState>,
     Audit(audit): Audit,
+    ClientAddress(address): ClientAddress,
     signed_in: SignedIn,
     Form(form): Form<ConsentForm>,
 ) -> Result<Response, ApiError> {
+    document_limit(&state, &form.request, address).await?;
     let authorization = match checked(&state, &form.request).await {
         Ok(request) => request,
         Err(Refusal::End(end)) => return end,

@@ -14,6 +14,8 @@ use time::OffsetDateTime;
 
 use super::{authorizations, form, server};
 use crate::audit::Audit;
+use crate::pages::throttling::ClientAddress;
+use crate::rate_limit::AddressLimit;
 use crate::{ApiError, AppState};
 
 pub(crate) fn router() -> Router<AppState> {
@@ -38,7 +40,23 @@ async fn token_post(
     request: Request,
 ) -> Result<Response, ApiError> {
     let server = server(&state)?;
+    let (parts, body) = request.into_parts();
+    let ClientAddress(address) = ClientAddress::of(&parts, &state);
+    // Before the body is read: a limited request costs nothing more.
+    state
+        .rate_limits()
+        .check(AddressLimit::Token, address)
+        .await?;
+    let request = Request::from_parts(parts, body);
     let (headers, params) = form(request).await?;
+    // A client id that is a metadata document URL may be fetched: those count against
+    // `rate_limits.client_id_document` too.
+    if crate::rate_limit::names_document(params.get("client_id")) {
+        state
+            .rate_limits()
+            .check(AddressLimit::ClientIdDocument, address)
+            .await?;
+    }
     let response = server
         .token(
             &params,

@@ -21,7 +21,7 @@ use super::session::{
     Browser, browser, clear_session_cookie, next_page, page_failure, page_redirect,
     redirect_with_session, session_secret, sign_in, step_url,
 };
-use super::throttling::{ClientAddress, Guarded, guarded, too_many, wait_message};
+use super::throttling::{ClientAddress, Guarded, guarded, too_many};
 use super::{CsrfToken, Form, PageError, Pages, pages_of, render, safe_return_to};
 use crate::{ApiError, AppState};
 
@@ -128,6 +128,7 @@ pub(crate) async fn login_post(
         &state,
         pages,
         &attempt,
+        address,
         |e| matches!(e, AccountsError::InvalidCredentials),
         authenticate(
             state.store.as_ref(),
@@ -151,16 +152,15 @@ pub(crate) async fn login_post(
             let page = login_page(pages, &csrf, return_to, Some(REFUSED));
             return Ok((StatusCode::UNAUTHORIZED, csrf, page).into_response());
         }
-        Guarded::Throttled(wait) => {
+        Guarded::Throttled(wait, message) => {
             refused(
                 &state,
                 &audit,
                 pages,
                 &form.username,
-                "throttled after failures",
+                "too many attempts: not checked",
             )
             .await;
-            let message = wait_message(wait);
             let page = login_page(pages, &csrf, return_to, Some(&message));
             return Ok((csrf, too_many(page, wait)).into_response());
         }

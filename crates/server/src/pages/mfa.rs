@@ -44,7 +44,7 @@ use super::session::{
     Browser, SignedIn, browser, login_redirect, next_page, page_failure, page_redirect,
     redirect_with_session, sign_in, step_url,
 };
-use super::throttling::{ClientAddress, Guarded, guarded, too_many, wait_message};
+use super::throttling::{ClientAddress, Guarded, guarded, too_many};
 use super::{CsrfToken, Form, PageError, Pages, pages_of, render, safe_return_to};
 use crate::{ApiError, AppState};
 
@@ -184,6 +184,7 @@ pub(crate) async fn step_post(
         &state,
         pages,
         &attempt,
+        address,
         |e| matches!(e, AccountsError::InvalidCode),
         verify_code(
             state.store.as_ref(),
@@ -226,7 +227,7 @@ pub(crate) async fn step_outcome(
     let refusal = match &checked {
         Guarded::Passed(_) => None,
         Guarded::Failed => Some("a wrong or used code or passkey"),
-        Guarded::Throttled(_) => Some("throttled after failures"),
+        Guarded::Throttled(..) => Some("too many attempts: not checked"),
     };
     if let Some(reason) = refusal {
         let user = &signed_in.user;
@@ -253,8 +254,7 @@ pub(crate) async fn step_outcome(
             )
             .await;
         }
-        Guarded::Throttled(wait) => {
-            let message = wait_message(wait);
+        Guarded::Throttled(wait, message) => {
             let passkey = passkey_step_form(state, pages, signed_in).await?;
             let page = step_page(pages, &csrf, return_to, Some(&message), passkey);
             return Ok((csrf, too_many(page, wait)).into_response());

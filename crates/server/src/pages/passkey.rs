@@ -223,6 +223,7 @@ pub(crate) async fn step_post(
         &state,
         pages,
         &attempt,
+        address,
         |e| matches!(e, AccountsError::PasskeyRejected(_)),
         async {
             let checked = passkey::finish_sign_in(

@@ -143,6 +143,17 @@ impl PageError {
         )
     }
 
+    /// 429: a rate limit refused the request; `Retry-After` says when to come back.
+    pub fn too_many(retry_after_secs: u64) -> Self {
+        PageError {
+            retry_after: Some(u32::try_from(retry_after_secs.max(1)).unwrap_or(u32::MAX)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests from your network. Wait a little and try again.",
+            )
+        }
+    }
+
     /// 503: the store or the password-hashing pool cannot serve the request now.
     pub fn unavailable(message: &'static str) -> Self {
         PageError {

@@ -17,6 +17,7 @@ use portcullis_core::accounts::throttle::{self, Attempt};
 
 use super::Pages;
 use super::session::page_failure;
+use crate::rate_limit::AddressLimit;
 use crate::{ApiError, AppState};
 
 /// The address of the client that sent the request: the peer, or the nearest untrusted
@@ -30,13 +31,18 @@ impl FromRequestParts<AppState> for ClientAddress {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
+        Ok(ClientAddress::of(parts, state))
+    }
+}
+
+impl ClientAddress {
+    /// The client address of a request's `parts`.
+    pub(crate) fn of(parts: &Parts, state: &AppState) -> Self {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
-        Ok(ClientAddress(peer.map(|peer| {
-            state.trusted_proxies.client_address(peer, &parts.headers)
-        })))
+        ClientAddress(peer.map(|peer| state.trusted_proxies.client_address(peer, &parts.headers)))
     }
 }
 
@@ -46,23 +52,34 @@ pub(crate) enum Guarded<T> {
     Passed(T),
     /// The factor was wrong (now counted): the page says so.
     Failed,
-    /// Too many recent failures: the attempt was refused unchecked; wait this long.
-    Throttled(Duration),
+    /// Too many recent failures, or too many attempts from the address
+    /// (`rate_limits.sign_in`): the attempt was refused unchecked; wait this long, as the
+    /// message says.
+    Throttled(Duration, String),
 }
 
-/// Runs `check` (one sign-in factor) for `attempt` unless a delay is in force, and counts its
-/// outcome. `is_guess` says which errors are wrong guesses to count (the rest — a store outage,
-/// a busy hashing pool — are neither counted nor shown as wrong: they become error pages).
+/// Runs `check` (one sign-in factor) for `attempt` from `address` unless the address's rate
+/// limit (`rate_limits.sign_in`) or a delay is in force, and counts its outcome. `is_guess` says
+/// which errors are wrong guesses to count (the rest — a store outage, a busy hashing pool — are
+/// neither counted nor shown as wrong: they become error pages).
 pub(crate) async fn guarded<T, F>(
     state: &AppState,
     pages: &Pages,
     attempt: &Attempt,
+    address: Option<IpAddr>,
     is_guess: impl Fn(&AccountsError) -> bool,
     check: F,
 ) -> Result<Guarded<T>, ApiError>
 where
     F: Future<Output = Result<T, AccountsError>>,
 {
+    if let Err(wait) = state
+        .rate_limits()
+        .take(AddressLimit::SignIn, address)
+        .await
+    {
+        return Ok(Guarded::Throttled(wait, limited_message(wait)));
+    }
     let store = state.store.as_ref();
     match throttle::check(store, attempt, pages.now()).await {
         Ok(()) => {}
@@ -71,7 +88,7 @@ where
                 retry_after = retry_after.as_secs(),
                 "sign-in attempt refused: too many recent failures"
             );
-            return Ok(Guarded::Throttled(retry_after));
+            return Ok(Guarded::Throttled(retry_after, wait_message(retry_after)));
         }
         Err(e) => return Err(page_failure(e)),
     }
@@ -93,23 +110,38 @@ where
 }
 
 /// The message of a throttled attempt.
-pub(crate) fn wait_message(retry_after: Duration) -> String {
-    let secs = retry_after.as_secs().max(1);
-    let wait = if secs == 1 {
+fn wait_message(retry_after: Duration) -> String {
+    format!(
+        "Too many failed attempts. Wait {} before trying again.",
+        how_long(retry_after)
+    )
+}
+
+/// The message of an attempt refused by the address's rate limit.
+fn limited_message(retry_after: Duration) -> String {
+    format!(
+        "Too many sign-in attempts from your network. Wait {} before trying again.",
+        how_long(retry_after)
+    )
+}
+
+fn how_long(wait: Duration) -> String {
+    let secs = portcullis_core::rate_limit::retry_after_secs(wait);
+    if secs == 1 {
         "1 second".to_owned()
     } else if secs < 120 {
         format!("{secs} seconds")
     } else {
         format!("{} minutes", secs.div_ceil(60))
-    };
-    format!("Too many failed attempts. Wait {wait} before trying again.")
+    }
 }
 
 /// A page answered 429 with `Retry-After`.
 pub(crate) fn too_many(page: Response, retry_after: Duration) -> Response {
     let mut response = (StatusCode::TOO_MANY_REQUESTS, page).into_response();
-    response
-        .headers_mut()
-        .insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+    response.headers_mut().insert(
+        RETRY_AFTER,
+        HeaderValue::from(portcullis_core::rate_limit::retry_after_secs(retry_after)),
+    );
     response
 }

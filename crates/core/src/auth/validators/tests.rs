@@ -115,6 +115,7 @@ async fn jwt_maps_every_claim_to_the_principal() {
             expires_at: Some(NOW + 600),
             token_id: None,
             grant_id: None,
+            client_id: None,
         }
     );
     assert_eq!(v.cache_ttl(), std::time::Duration::from_secs(300));
