@@ -277,6 +277,7 @@ impl Authenticator {
             if let Some(hit) = self.cache.get(&cache_key(credential, upstream))
                 && hit.valid_until > now
             {
+                self.hits.increment(1);
                 return Lookup::Hit(hit.caller.clone());
             }
         }
