@@ -202,10 +202,7 @@ impl Rights {
             name,
             hints,
         };
-        let by_role = self
-            .policy
-            .decide(&facts(&self.principal), &action)
-            .is_allowed()
+        let by_role = self.policy.allows(&facts(&self.principal), &action)
             || self
                 .rules
                 .roles

@@ -67,53 +67,134 @@ impl Decision {
 }
 
 /// Roles and grants, indexed for deciding: grants by grantee kind and name, looked up without
-/// allocating.
+/// allocating, and each grantee's grants merged by scope (see [`Grantee`]).
 #[derive(Debug, Clone)]
 pub struct Policy {
     roles: RoleSet,
-    users: HashMap<String, Vec<RoleGrant>>,
-    groups: HashMap<String, Vec<RoleGrant>>,
-    services: HashMap<String, Vec<RoleGrant>>,
+    users: HashMap<String, Grantee>,
+    groups: HashMap<String, Grantee>,
+    services: HashMap<String, Grantee>,
+}
+
+/// The grants of one grantee, sorted, and for each scope among them the patterns of all the
+/// roles granted in it, by permission, each pattern once: a decision scans a principal's
+/// patterns once however many of its roles repeat them (roles that inherit each other do).
+#[derive(Debug, Clone, Default)]
+struct Grantee {
+    grants: Vec<RoleGrant>,
+    scoped: Vec<Scoped>,
+}
+
+#[derive(Debug, Clone)]
+struct Scoped {
+    scope: crate::grants::GrantScope,
+    /// Catalog permission → the patterns that can allow it, with the index in `grants` of the
+    /// first grant whose role has it, in the order a grant-by-grant scan would try them.
+    by_permission: HashMap<&'static str, Vec<(PermissionPattern, usize)>>,
+}
+
+impl Grantee {
+    fn index(grants: Vec<RoleGrant>, roles: &RoleSet) -> Grantee {
+        let mut scoped: Vec<Scoped> = Vec::new();
+        for (at, grant) in grants.iter().enumerate() {
+            let slot = match scoped.iter().position(|s| s.scope == grant.scope) {
+                Some(slot) => slot,
+                None => {
+                    scoped.push(Scoped {
+                        scope: grant.scope.clone(),
+                        by_permission: HashMap::new(),
+                    });
+                    scoped.len() - 1
+                }
+            };
+            let Some(merged) = scoped.get_mut(slot) else {
+                continue;
+            };
+            for info in crate::catalog::PERMISSIONS {
+                for pattern in roles.covering(&grant.role, info.name) {
+                    let list = merged.by_permission.entry(info.name).or_default();
+                    if !list.iter().any(|(p, _)| p == pattern) {
+                        list.push((pattern.clone(), at));
+                    }
+                }
+            }
+        }
+        Grantee { grants, scoped }
+    }
+
+    /// The first grant (in order) that allows `action`, and its pattern.
+    fn allowing(&self, action: &Action<'_>) -> Option<(&RoleGrant, &PermissionPattern)> {
+        let mut best: Option<(usize, &PermissionPattern)> = None;
+        for scoped in &self.scoped {
+            if !scoped.scope.covers(action.tenant, action.upstream) {
+                continue;
+            }
+            let Some(list) = scoped.by_permission.get(action.permission) else {
+                continue;
+            };
+            if let Some((pattern, at)) = list.iter().find(|(p, _)| {
+                p.matches_tool(
+                    action.permission,
+                    action.upstream,
+                    action.name,
+                    action.hints,
+                )
+            }) && best.is_none_or(|(b, _)| *at < b)
+            {
+                best = Some((*at, pattern));
+            }
+        }
+        best.and_then(|(at, pattern)| self.grants.get(at).map(|g| (g, pattern)))
+    }
 }
 
 impl Policy {
     /// A policy over `roles` with `grants`; a grant of a role that does not exist is refused.
     pub fn new(roles: RoleSet, grants: Vec<RoleGrant>) -> Result<Policy, RoleError> {
-        let mut policy = Policy {
-            roles,
-            users: HashMap::new(),
-            groups: HashMap::new(),
-            services: HashMap::new(),
-        };
+        let mut users: HashMap<String, Vec<RoleGrant>> = HashMap::new();
+        let mut groups: HashMap<String, Vec<RoleGrant>> = HashMap::new();
+        let mut services: HashMap<String, Vec<RoleGrant>> = HashMap::new();
         for grant in grants {
-            if !policy.roles.contains(&grant.role) {
+            if !roles.contains(&grant.role) {
                 return Err(RoleError::UnknownInherited {
                     role: format!("(granted to {:?})", grant.subject),
                     unknown: grant.role,
                 });
             }
             let (index, name) = match &grant.subject {
-                GrantSubject::User(n) => (&mut policy.users, n.clone()),
-                GrantSubject::Group(n) => (&mut policy.groups, n.clone()),
-                GrantSubject::Service(n) => (&mut policy.services, n.clone()),
+                GrantSubject::User(n) => (&mut users, n.clone()),
+                GrantSubject::Group(n) => (&mut groups, n.clone()),
+                GrantSubject::Service(n) => (&mut services, n.clone()),
             };
             index.entry(name).or_default().push(grant);
         }
-        for index in [&mut policy.users, &mut policy.groups, &mut policy.services] {
-            for grants in index.values_mut() {
-                grants.sort();
-                grants.dedup();
-            }
-        }
-        Ok(policy)
+        let index = |map: HashMap<String, Vec<RoleGrant>>| -> HashMap<String, Grantee> {
+            map.into_iter()
+                .map(|(name, mut grants)| {
+                    grants.sort();
+                    grants.dedup();
+                    (name, Grantee::index(grants, &roles))
+                })
+                .collect()
+        };
+        let (users, groups, services) = (index(users), index(groups), index(services));
+        Ok(Policy {
+            roles,
+            users,
+            groups,
+            services,
+        })
     }
 
     pub fn roles(&self) -> &RoleSet {
         &self.roles
     }
 
-    /// The grants that apply to the principal: its own, and (for a person) its groups'.
-    fn grants_of<'a>(&'a self, facts: &'a Facts<'_>) -> impl Iterator<Item = &'a RoleGrant> {
+    /// The grantees whose grants apply to the principal: itself, and (for a person) its groups.
+    fn grantees_of<'s, 'f>(
+        &'s self,
+        facts: Facts<'f>,
+    ) -> impl Iterator<Item = &'s Grantee> + use<'s, 'f> {
         let own = if facts.service {
             self.services.get(facts.subject)
         } else {
@@ -122,7 +203,14 @@ impl Policy {
         let groups: &[String] = if facts.service { &[] } else { facts.groups };
         own.into_iter()
             .chain(groups.iter().filter_map(|g| self.groups.get(g.as_str())))
-            .flatten()
+    }
+
+    /// The grants that apply to the principal: its own, and (for a person) its groups'.
+    fn grants_of<'s, 'f>(
+        &'s self,
+        facts: Facts<'f>,
+    ) -> impl Iterator<Item = &'s RoleGrant> + use<'s, 'f> {
+        self.grantees_of(facts).flat_map(|g| g.grants.iter())
     }
 
     /// The pattern of `role` that allows `action`, ignoring grants and their scopes: for roles
@@ -153,7 +241,7 @@ impl Policy {
                 pattern.as_str().hash(hasher);
             }
         };
-        for grant in self.grants_of(facts) {
+        for grant in self.grants_of(*facts) {
             grant.hash(&mut hasher);
             role(&grant.role, &mut hasher);
         }
@@ -165,34 +253,39 @@ impl Policy {
 
     /// Whether `facts` may do `action`, and the grant, role and pattern behind a yes.
     pub fn decide(&self, facts: &Facts<'_>, action: &Action<'_>) -> Decision {
+        match self.allowing(facts, action) {
+            Ok((grant, pattern)) => Decision::Allowed(Reason {
+                grant: grant.clone(),
+                pattern: pattern.as_str().to_owned(),
+            }),
+            Err(denial) => Decision::Denied(denial),
+        }
+    }
+
+    /// Whether `facts` may do `action`: [`Policy::decide`] without the reason (and without
+    /// allocating), for the request path.
+    pub fn allows(&self, facts: &Facts<'_>, action: &Action<'_>) -> bool {
+        self.allowing(facts, action).is_ok()
+    }
+
+    /// The first grant (own grants first, then each group's, each in order) whose scope covers
+    /// `action` and whose role has a pattern allowing it.
+    fn allowing(
+        &self,
+        facts: &Facts<'_>,
+        action: &Action<'_>,
+    ) -> Result<(&RoleGrant, &PermissionPattern), Denial> {
         if !is_permission(action.permission) {
-            return Decision::Denied(Denial::UnknownPermission);
+            return Err(Denial::UnknownPermission);
         }
         let mut any = false;
-        for grant in self.grants_of(facts) {
-            any = true;
-            if !grant.scope.covers(action.tenant, action.upstream) {
-                continue;
-            }
-            if let Some(pattern) = self
-                .roles
-                .covering(&grant.role, action.permission)
-                .find(|p| {
-                    p.matches_tool(
-                        action.permission,
-                        action.upstream,
-                        action.name,
-                        action.hints,
-                    )
-                })
-            {
-                return Decision::Allowed(Reason {
-                    grant: grant.clone(),
-                    pattern: pattern.as_str().to_owned(),
-                });
+        for grantee in self.grantees_of(*facts) {
+            any |= !grantee.grants.is_empty();
+            if let Some(found) = grantee.allowing(action) {
+                return Ok(found);
             }
         }
-        Decision::Denied(if any {
+        Err(if any {
             Denial::NotAllowed
         } else {
             Denial::NoGrant

@@ -249,3 +249,116 @@ fn a_grant_of_an_unknown_role_is_refused() {
     let error = Policy::new(roles, vec![grant(user("a"), "wizard", GrantScope::All)]).unwrap_err();
     assert!(error.to_string().contains("wizard"), "{error}");
 }
+
+/// The merged index decides exactly as trying each grant in order would: the same answer, the
+/// same grant and the same pattern, for roles that inherit each other and grants in several
+/// scopes, given in any order.
+#[test]
+fn merged_grants_decide_as_a_grant_by_grant_scan() {
+    let mut definitions = Vec::new();
+    for i in 0..12 {
+        definitions.push(RoleDefinition {
+            name: format!("chain-{i}"),
+            inherits: if i == 0 {
+                vec![]
+            } else {
+                vec![format!("chain-{}", i - 1)]
+            },
+            permissions: vec![
+                format!("mcp.tools.call:files/tool-{i}-*"),
+                format!("mcp.tools.call:*/shared-{}", i % 3),
+            ],
+        });
+    }
+    let roles = RoleSet::build(&definitions).unwrap();
+    let scopes = [
+        GrantScope::All,
+        GrantScope::Upstream("files".into()),
+        GrantScope::Upstream("notes".into()),
+        GrantScope::Tenant("acme".into()),
+    ];
+    let mut grants = Vec::new();
+    for i in (0..12).rev() {
+        grants.push(grant(
+            GrantSubject::Service("svc".into()),
+            &format!("chain-{i}"),
+            scopes[i % scopes.len()].clone(),
+        ));
+    }
+    grants.push(grant(
+        GrantSubject::Service("svc".into()),
+        "viewer",
+        GrantScope::All,
+    ));
+    let policy = Policy::new(roles, grants.clone()).unwrap();
+    let mut sorted = grants;
+    sorted.sort();
+    let facts = Facts {
+        subject: "svc",
+        service: true,
+        groups: &[],
+        tenant: None,
+    };
+    let mut allowed = 0;
+    for upstream in ["files", "notes", "other"] {
+        for tenant in [None, Some("acme")] {
+            for name in [
+                "tool-0-a",
+                "tool-5-b",
+                "tool-11-c",
+                "tool-12-d",
+                "shared-0",
+                "shared-2",
+                "x",
+            ] {
+                let action = Action {
+                    permission: "mcp.tools.call",
+                    tenant,
+                    upstream: Some(upstream),
+                    name: Some(name),
+                    hints: None,
+                };
+                let facts = Facts { tenant, ..facts };
+                let scan = sorted.iter().find_map(|g| {
+                    if !g.scope.covers(action.tenant, action.upstream) {
+                        return None;
+                    }
+                    policy
+                        .roles()
+                        .covering(&g.role, action.permission)
+                        .find(|p| {
+                            p.matches_tool(action.permission, action.upstream, action.name, None)
+                        })
+                        .map(|p| Reason {
+                            grant: g.clone(),
+                            pattern: p.as_str().to_owned(),
+                        })
+                });
+                let decision = policy.decide(&facts, &action);
+                match scan {
+                    Some(reason) => {
+                        allowed += 1;
+                        assert_eq!(
+                            decision,
+                            Decision::Allowed(reason),
+                            "{upstream} {tenant:?} {name}"
+                        );
+                        assert!(policy.allows(&facts, &action));
+                    }
+                    None => {
+                        assert_eq!(
+                            decision,
+                            Decision::Denied(Denial::NotAllowed),
+                            "{upstream} {tenant:?} {name}"
+                        );
+                        assert!(!policy.allows(&facts, &action));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        allowed > 10 && allowed < 42,
+        "{allowed} of 42 allowed: the table tests both"
+    );
+}
