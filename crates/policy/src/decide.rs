@@ -133,7 +133,7 @@ impl Grantee {
                 continue;
             };
             if let Some((pattern, at)) = list.iter().find(|(p, _)| {
-                p.matches_tool(
+                p.matches_target(
                     action.permission,
                     action.upstream,
                     action.name,

@@ -203,7 +203,22 @@ impl PermissionPattern {
         name: Option<&str>,
         hints: Option<ToolHints>,
     ) -> bool {
-        if !base_covers(&self.base, permission) {
+        base_covers(&self.base, permission)
+            && self.matches_target(permission, upstream, name, hints)
+    }
+
+    /// [`PermissionPattern::matches_tool`] for a pattern already known to cover `permission`
+    /// (an index by permission found it): the item's name first, the part that differs most.
+    pub(crate) fn matches_target(
+        &self,
+        permission: &str,
+        upstream: Option<&str>,
+        name: Option<&str>,
+        hints: Option<ToolHints>,
+    ) -> bool {
+        if let Some(glob) = &self.name
+            && !name.is_some_and(|n| glob.matches(n))
+        {
             return false;
         }
         if let Some(requirement) = self.hint
@@ -213,11 +228,6 @@ impl PermissionPattern {
         }
         if let Some(glob) = &self.upstream
             && !upstream.is_some_and(|u| glob.matches(u))
-        {
-            return false;
-        }
-        if let Some(glob) = &self.name
-            && !name.is_some_and(|n| glob.matches(n))
         {
             return false;
         }
