@@ -24,7 +24,6 @@ mod provider_token;
 mod rate_limit;
 
 pub use provider_token::ProviderTokenSource;
-pub use rate_limit::ClientAddress;
 mod origin;
 mod pool;
 mod sessions;
@@ -681,7 +680,10 @@ impl Gateway {
         let principal = match upstream.auth {
             AuthMode::None => None,
             AuthMode::Oauth => {
-                let address = parts.extensions.get::<ClientAddress>().map(|a| a.0);
+                let address = parts
+                    .extensions
+                    .get::<audit::RequestOrigin>()
+                    .and_then(|o| o.source);
                 Some(
                     self.authenticate_upstream(
                         upstream,

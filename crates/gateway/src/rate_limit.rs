@@ -18,11 +18,6 @@ use portcullis_proto::jsonrpc;
 
 use crate::RelayError;
 
-/// The client's address (behind trusted proxies, the rightmost untrusted hop), as the server
-/// found it: a request extension.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddress(pub IpAddr);
-
 /// The limits of every upstream (`[rate_limits] mcp_per_*`) and the buckets they draw from.
 #[derive(Debug)]
 pub(crate) struct McpLimits {

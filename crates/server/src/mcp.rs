@@ -136,15 +136,6 @@ async fn serve_mcp(
 ) -> Result<Response, Infallible> {
     let state = &shared.state;
     let (mut parts, body) = request.into_parts();
-    // The client's address, for the per-address limit on credential checks.
-    if let Some(remote) = remote {
-        let address = state
-            .trusted_proxies
-            .client_address(remote.ip(), &parts.headers);
-        parts
-            .extensions
-            .insert(portcullis_gateway::ClientAddress(address));
-    }
     let raw = parts.uri.path().get(segment).unwrap_or_default();
     let name = decode(raw);
     let upstream = match &name {
@@ -167,6 +158,8 @@ async fn serve_mcp(
         "mcp",
         label,
     );
+    // The request id and client address, for the audit log and the per-address limit on
+    // credential checks.
     let origin = crate::audit::origin_of(state, tracked.id(), &parts.headers, remote);
     parts.extensions.insert(origin);
     let mut response = if parts.method == Method::OPTIONS {
