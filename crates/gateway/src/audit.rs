@@ -90,7 +90,7 @@ impl DecisionLog {
             time: OffsetDateTime::now_utc(),
             actor: Some(caller.subject.clone()),
             tenant: caller.tenant.clone(),
-            client: None,
+            client: caller.client_id.clone(),
             action: action::MCP_REQUEST.to_owned(),
             target: Some(target),
             decision: if refusal.is_some() { DENY } else { ALLOW }.to_owned(),
@@ -131,7 +131,10 @@ mod tests {
     async fn recorded(config: AuditConfig) -> Vec<(String, Option<String>)> {
         let store = Arc::new(MemoryStore::new());
         let log = DecisionLog::new(&config, store.clone());
-        let caller = Principal::new("portcullis", "usr_1");
+        let caller = Principal {
+            client_id: Some("client_abc".to_owned()),
+            ..Principal::new("portcullis", "usr_1")
+        };
         let expected_actor = caller.subject.clone();
         let origin = RequestOrigin {
             request_id: Some("req-1".to_owned()),
@@ -161,6 +164,7 @@ mod tests {
             assert_eq!(first.event.request_id.as_deref(), Some("req-1"));
             assert_eq!(first.event.source.as_deref(), Some("192.0.2.7"));
             assert_eq!(first.event.actor, Some(expected_actor));
+            assert_eq!(first.event.client.as_deref(), Some("client_abc"));
         }
         records
             .into_iter()
