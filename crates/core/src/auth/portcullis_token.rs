@@ -4,7 +4,7 @@
 //! A token is accepted only for the resource it was issued for (`aud`), with the `at+jwt` type,
 //! Portcullis's issuer and one of its published keys, and only while neither the token (`jti`)
 //! nor its grant is on the revocation list — which the process fills from its own revocations at
-//! once and from the store's every second (other replicas').
+//! once and from the store's when it is told of or polls for changes (other replicas').
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
