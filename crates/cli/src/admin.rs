@@ -10,13 +10,12 @@ mod users;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use portcullis_core::admin::api_keys;
+use portcullis_core::admin::{api_keys, views};
 use portcullis_core::audit::AuditContext;
 use portcullis_core::config::{Config, parse_duration};
 use portcullis_store::{ApiKey, ApiKeyKind};
-use serde_json::{Value, json};
+use serde_json::Value;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 #[derive(Debug, Args)]
 pub(crate) struct AdminArgs {
@@ -217,39 +216,16 @@ async fn keys(
         let publish_delay =
             parse_duration(publish_delay).map_err(|e| anyhow::anyhow!("--publish-delay: {e}"))?;
         let sealer = crate::keys::encryption_keys(config)?;
-        // A store without a signing key (never served) gets one first, so that something signs
-        // during the publish delay.
-        portcullis_core::signing::KeyRing::ensure(
-            store,
-            &sealer,
-            config.tokens.signing_alg,
-            now,
-            &mut rand::rng(),
-        )
-        .await?;
-        // The old key stays published while anything it signed can be valid: the longest-lived
-        // token is an access (or ID) token, then the leeway verifiers allow.
-        let retire_delay = config
-            .tokens
-            .access_token_ttl
-            .max(std::time::Duration::from_secs(60))
-            + std::time::Duration::from_secs(60);
-        let rotation = portcullis_core::signing::rotate(
+        let rotation = portcullis_core::admin::keys::rotate(
             store,
             audit,
+            config,
             &sealer,
-            config.tokens.signing_alg,
+            publish_delay,
             now,
-            time::Duration::try_from(publish_delay)?,
-            time::Duration::try_from(retire_delay)?,
             &mut rand::rng(),
         )
         .await?;
-        let retiring: Vec<Value> = rotation
-            .retiring
-            .iter()
-            .map(|(kid, at)| json!({ "kid": kid, "retire_after": rfc3339(*at) }))
-            .collect();
         let mut text = format!(
             "published key {} now; it signs from {}\n",
             rotation.new_kid,
@@ -262,59 +238,30 @@ async fn keys(
             ));
         }
         return Ok(Output {
-            json: json!({
-                "new_kid": rotation.new_kid,
-                "signs_from": rfc3339(rotation.signs_from),
-                "retiring": retiring,
-            }),
+            json: views::rotation(&rotation),
             text,
         });
     }
-    let keys = store.signing_key_list().await?;
-    let signing_kid = keys
-        .iter()
-        .filter(|k| k.not_before <= now && k.retire_after.is_none_or(|at| at > now))
-        .max_by_key(|k| (k.not_before, k.created_at))
-        .map(|k| k.kid.clone());
-    let status = |k: &portcullis_store::SigningKey| {
-        if Some(&k.kid) == signing_kid.as_ref() {
-            "signing"
-        } else if k.retire_after.is_some_and(|at| at <= now) {
-            "retired"
-        } else if k.not_before > now {
-            "published"
-        } else {
-            "retiring"
-        }
-    };
-    let rows: Vec<Value> = keys
-        .iter()
-        .map(|k| {
-            json!({
-                "kid": k.kid,
-                "alg": k.alg,
-                "status": status(k),
-                "created_at": rfc3339(k.created_at),
-                "not_before": rfc3339(k.not_before),
-                "retire_after": k.retire_after.map(rfc3339),
-            })
-        })
-        .collect();
+    let keys = portcullis_core::admin::keys::list(store, now).await?;
     let mut text = format!(
         "{:<46} {:<6} {:<10} {}\n",
         "KID", "ALG", "STATUS", "SIGNS FROM"
     );
-    for k in &keys {
+    for (k, status) in &keys {
         text.push_str(&format!(
             "{:<46} {:<6} {:<10} {}\n",
             k.kid,
             k.alg,
-            status(k),
+            status.as_str(),
             rfc3339(k.not_before)
         ));
     }
     Ok(Output {
-        json: Value::Array(rows),
+        json: Value::Array(
+            keys.iter()
+                .map(|(k, status)| views::signing_key(k, *status))
+                .collect(),
+        ),
         text,
     })
 }
@@ -325,25 +272,19 @@ pub(crate) struct Output {
 }
 
 fn created_output(created: &api_keys::Created, now: OffsetDateTime) -> Output {
-    let mut json = key_json(&created.key, now);
+    let json = views::created_api_key(created, now);
     let key = &created.key;
     let expiry = key.expires_at.map_or("never expires".to_owned(), |at| {
         format!("expires {}", rfc3339(at))
     });
     let text = match &key.kind {
         ApiKeyKind::ApiKey => {
-            if let Some(object) = json.as_object_mut() {
-                object.insert("api_key".to_owned(), json!(created.secret));
-            }
             format!(
                 "created API key {} ({} for {}, {expiry})\n\n  {}\n\nSend it as `Authorization: Bearer <key>`. It is shown only now: store it safely.\n",
                 key.id, key.name, key.subject, created.secret
             )
         }
         ApiKeyKind::ServiceToken { client_id } => {
-            if let Some(object) = json.as_object_mut() {
-                object.insert("client_secret".to_owned(), json!(created.secret));
-            }
             format!(
                 "created service token {} ({} for {}, {expiry})\n\n  Portcullis-Client-Id: {client_id}\n  Portcullis-Client-Secret: {}\n\nThe secret is shown only now: store it safely.\n",
                 key.id, key.name, key.subject, created.secret
@@ -354,19 +295,7 @@ fn created_output(created: &api_keys::Created, now: OffsetDateTime) -> Output {
 }
 
 fn key_json(key: &ApiKey, now: OffsetDateTime) -> Value {
-    json!({
-        "id": key.id,
-        "name": key.name,
-        "subject": key.subject,
-        "kind": key.kind.as_str(),
-        "client_id": key.kind.client_id(),
-        "scopes": key.scopes.split_ascii_whitespace().collect::<Vec<_>>(),
-        "status": api_keys::status(key, now),
-        "created_at": rfc3339(key.created_at),
-        "expires_at": key.expires_at.map(rfc3339),
-        "last_used_at": key.last_used_at.map(rfc3339),
-        "revoked_at": key.revoked_at.map(rfc3339),
-    })
+    views::api_key(key, now)
 }
 
 fn list_text(keys: &[ApiKey], now: OffsetDateTime) -> String {
@@ -391,6 +320,4 @@ fn list_text(keys: &[ApiKey], now: OffsetDateTime) -> String {
     out
 }
 
-pub(crate) fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339).unwrap_or_default()
-}
+pub(crate) use portcullis_core::admin::views::rfc3339;

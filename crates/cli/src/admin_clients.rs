@@ -3,12 +3,12 @@
 //! configuration file (`source` `config`), which are changed in the file, not here.
 
 use clap::Subcommand;
-use portcullis_core::admin::clients;
+use portcullis_core::admin::{clients, views};
 use portcullis_core::audit::AuditContext;
-use portcullis_core::clients::{Client, configured_client};
+use portcullis_core::clients::Client;
 use portcullis_core::config::Config;
 use portcullis_store::Store;
-use serde_json::{Value, json};
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::admin::{Output, rfc3339};
@@ -63,20 +63,6 @@ pub(crate) async fn run(
     command: ClientCommand,
     now: OffsetDateTime,
 ) -> anyhow::Result<Output> {
-    let configured: Vec<Client> = config
-        .clients
-        .iter()
-        .map(|entry| configured_client(entry, now))
-        .collect();
-    let in_file = |id: &str| configured.iter().find(|c| c.client_id == id);
-    let refuse_configured = |id: &str| -> anyhow::Result<()> {
-        match in_file(id) {
-            Some(_) => Err(anyhow::anyhow!(
-                "client {id:?} is a [[clients]] entry of the configuration file: change it there"
-            )),
-            None => Ok(()),
-        }
-    };
     Ok(match command {
         ClientCommand::Create {
             name,
@@ -96,25 +82,21 @@ pub(crate) async fn run(
             secret_output(&created, "created")
         }
         ClientCommand::List => {
-            let mut listed = configured.clone();
-            listed.extend(clients::list(store).await?);
+            let listed = clients::list_all(store, config, now).await?;
             Output {
                 json: Value::Array(listed.iter().map(client_json).collect()),
                 text: list_text(&listed),
             }
         }
         ClientCommand::Show { client_id } => {
-            let client = match in_file(&client_id) {
-                Some(client) => client.clone(),
-                None => clients::show(store, &client_id).await?,
-            };
+            let client = clients::find(store, config, &client_id, now).await?;
             Output {
                 json: client_json(&client),
                 text: show_text(&client),
             }
         }
         ClientCommand::Delete { client_id } => {
-            refuse_configured(&client_id)?;
+            clients::refuse_configured(config, &client_id)?;
             let client = clients::delete(store, audit, &client_id, now).await?;
             Output {
                 json: client_json(&client),
@@ -122,7 +104,7 @@ pub(crate) async fn run(
             }
         }
         ClientCommand::RotateSecret { client_id } => {
-            refuse_configured(&client_id)?;
+            clients::refuse_configured(config, &client_id)?;
             let rotated =
                 clients::rotate_secret(store, audit, &client_id, now, &mut rand::rng()).await?;
             secret_output(&rotated, "new secret for")
@@ -133,15 +115,12 @@ pub(crate) async fn run(
 /// A created or rotated client: the secret, when there is one, is printed this once.
 fn secret_output(created: &clients::Created, verb: &str) -> Output {
     let client = &created.client;
-    let mut json = client_json(client);
+    let json = views::client_with_secret(created);
     let mut text = format!(
         "{verb} client {} ({})\n\n  client_id: {}\n",
         client.client_id, client.name, client.client_id
     );
     if let Some(secret) = &created.secret {
-        if let Some(object) = json.as_object_mut() {
-            object.insert("client_secret".to_owned(), json!(secret));
-        }
         text.push_str(&format!(
             "  client_secret: {secret}\n\nThe secret is shown only now: store it safely.\n"
         ));
@@ -154,20 +133,7 @@ fn secret_output(created: &clients::Created, verb: &str) -> Output {
 }
 
 fn client_json(client: &Client) -> Value {
-    json!({
-        "client_id": client.client_id,
-        "name": client.name,
-        "source": client.source.as_str(),
-        "redirect_uris": client.redirect_uris,
-        "grant_types": client.grant_types,
-        "token_endpoint_auth_method": client.token_endpoint_auth_method.as_str(),
-        "confidential": client.token_endpoint_auth_method.uses_secret(),
-        "scope": client.scope,
-        "application_type": client.application_type.as_str(),
-        "created_at": rfc3339(client.created_at),
-        "expires_at": client.expires_at.map(rfc3339),
-        "last_used_at": client.last_used_at.map(rfc3339),
-    })
+    views::client(client)
 }
 
 fn list_text(listed: &[Client]) -> String {

@@ -144,6 +144,12 @@ pub(crate) async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     state.set_pages(
         Pages::new(&config, sealer.clone(), pages::system_clock()).with_providers(providers),
     );
+    if config.server.admin_api {
+        state.set_admin_api(portcullis_server::AdminApi::new(
+            Arc::new(config.clone()),
+            sealer.clone(),
+        ));
+    }
     pages::spawn_session_janitor(store.clone());
     let signals = Arc::new(portcullis_store::ChangeSignals::default());
     let sources = portcullis_server::changes::listen(

@@ -95,10 +95,11 @@ impl std::fmt::Debug for AuthorizationServer {
 }
 
 /// The protected resources of `config`: every upstream with `auth = "oauth"`, at
-/// `{public_url}/servers/{name}/mcp`.
+/// `{public_url}/servers/{name}/mcp`, and the admin REST API at `{public_url}/admin/api/v1`
+/// (unless `server.admin_api = false`).
 pub fn resources_of(config: &crate::config::Config) -> Vec<ProtectedResource> {
     let public_url = config.server.public_url.trim_end_matches('/');
-    config
+    let mut resources: Vec<ProtectedResource> = config
         .upstreams
         .iter()
         .filter(|up| up.auth == crate::config::AuthMode::Oauth)
@@ -107,8 +108,22 @@ pub fn resources_of(config: &crate::config::Config) -> Vec<ProtectedResource> {
             url: format!("{public_url}/servers/{}/mcp", up.name),
             scopes: scope::Scopes::of(up.scopes.iter().map(String::as_str)),
         })
-        .collect()
+        .collect();
+    if config.server.admin_api {
+        resources.push(ProtectedResource {
+            name: ADMIN_API_RESOURCE_NAME.to_owned(),
+            url: format!("{public_url}{ADMIN_API_PATH}"),
+            scopes: scope::Scopes::default(),
+        });
+    }
+    resources
 }
+
+/// The path of the admin REST API under the public URL: with it, the resource its tokens are
+/// issued for.
+pub const ADMIN_API_PATH: &str = "/admin/api/v1";
+/// How consent pages and logs name the admin API (upstream names hold no space).
+pub const ADMIN_API_RESOURCE_NAME: &str = "Portcullis admin API";
 
 impl AuthorizationServer {
     pub fn new(

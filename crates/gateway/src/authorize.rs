@@ -124,7 +124,7 @@ pub(crate) struct Rights {
 /// How the policy names a principal: Portcullis users by account id, Portcullis
 /// client-credentials clients and API keys as service principals, and callers verified by other
 /// validators by their `{validator}:{sub}` subject (granted with `--subject`).
-fn facts(principal: &Principal) -> Facts<'_> {
+pub fn facts(principal: &Principal) -> Facts<'_> {
     let person = |subject| Facts {
         subject,
         service: false,

@@ -51,7 +51,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::{AuthFailure, Authenticator, Caller, ResourceChallenge};
-pub use authorize::PolicySlot;
+pub use authorize::{PolicySlot, facts};
 pub use error::RelayError;
 pub use origin::OriginPolicy;
 pub use sessions::{SessionInfo, Sessions};
@@ -121,10 +121,26 @@ struct Upstream {
     tool_limits: rate_limit::ToolLimits,
 }
 
+/// The admin REST API as a protected resource: Portcullis's own access tokens issued for
+/// `{public_url}/admin/api/v1`, and Portcullis API keys and service tokens.
+#[derive(Debug)]
+struct AdminResource {
+    resource: String,
+    validators: Vec<Arc<dyn Validator>>,
+    challenge: Arc<ResourceChallenge>,
+}
+
+/// The path of the admin REST API under `public_url`.
+pub use portcullis_core::oauth::ADMIN_API_PATH;
+/// The name the credential cache files admin API callers under: not an upstream name (those
+/// hold no space), so a credential verified for an upstream is not taken for the admin API.
+const ADMIN_CACHE_NAME: &str = "admin api";
+
 /// Every upstream, and the shared checks in front of them.
 #[derive(Debug)]
 pub struct Gateway {
     upstreams: HashMap<String, Upstream>,
+    admin: AdminResource,
     authenticator: Authenticator,
     /// Revoked Portcullis access tokens and grants, consulted by the `portcullis` validator.
     revocations: Arc<RevocationList>,
@@ -225,6 +241,24 @@ impl Gateway {
                 revocations.clone(),
             )) as Arc<dyn Validator>
         });
+        let admin = AdminResource {
+            resource: format!("{public_url}{ADMIN_API_PATH}"),
+            validators: own_tokens
+                .iter()
+                .cloned()
+                .chain(
+                    known
+                        .get(portcullis_core::auth::api_key::API_KEY_VALIDATOR)
+                        .cloned(),
+                )
+                .collect(),
+            challenge: Arc::new(ResourceChallenge {
+                resource_metadata: format!(
+                    "{public_url}/.well-known/oauth-protected-resource{ADMIN_API_PATH}"
+                ),
+                scopes: Vec::new(),
+            }),
+        };
         let identity_tokens = identity_token::IdentityTokens::new(signing_keys, &public_url);
         let decisions = audit::DecisionLog::new(&config.audit, store.clone());
         let sessions = Arc::new(Sessions::new(store));
@@ -382,6 +416,7 @@ impl Gateway {
         }
         Ok(Gateway {
             upstreams,
+            admin,
             authenticator: Authenticator::new(),
             revocations,
             revoked: tokio::sync::watch::Sender::new(0),
@@ -750,6 +785,54 @@ impl Gateway {
                 .await
                 .map(|caller| Some(caller.principal().clone())),
         }
+    }
+
+    /// Authenticates a caller of the admin REST API from `address`: a Portcullis access token
+    /// issued for `{public_url}/admin/api/v1`, or a Portcullis API key or service token. What it
+    /// may do there is for the policy to say.
+    pub async fn authenticate_admin(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+        address: Option<std::net::IpAddr>,
+    ) -> Result<Arc<Principal>, RelayError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        match self.authenticator.lookup(ADMIN_CACHE_NAME, headers, now) {
+            auth::Lookup::Hit(caller) if query.is_none() => return Ok(caller.principal().clone()),
+            auth::Lookup::Hit(_) | auth::Lookup::Nothing => {}
+            auth::Lookup::Miss => self.rate_limits.take_credential_check(address).await?,
+        }
+        self.authenticator
+            .authenticate(
+                ADMIN_CACHE_NAME,
+                &self.admin.resource,
+                &self.admin.validators,
+                headers,
+                query,
+                now,
+            )
+            .await
+            .map(|caller| caller.principal().clone())
+            .map_err(|failure| RelayError::Unauthenticated {
+                failure,
+                challenge: self.admin.challenge.clone(),
+            })
+    }
+
+    /// The RFC 9728 metadata of the admin REST API.
+    pub fn admin_resource_metadata(&self) -> portcullis_proto::oauth::ProtectedResourceMetadata {
+        portcullis_proto::oauth::ProtectedResourceMetadata {
+            resource: self.admin.resource.clone(),
+            authorization_servers: vec![self.public_url.clone()],
+            scopes_supported: Vec::new(),
+            bearer_methods_supported: vec!["header".to_owned()],
+            resource_name: Some("Portcullis admin API".to_owned()),
+        }
+    }
+
+    /// The conditions in force (`[authorization] cedar_policies`), when there are some.
+    pub fn conditions(&self) -> Option<&Arc<portcullis_policy::Conditions>> {
+        self.conditions.as_ref()
     }
 
     /// The names of the upstreams and their canonical resource URLs.

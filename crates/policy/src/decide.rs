@@ -229,6 +229,23 @@ impl Policy {
         })
     }
 
+    /// Whether some grant of `facts` allows `permission` (an action in no upstream, naming
+    /// nothing) in some tenant or everywhere: whether a listing of things in many tenants can
+    /// show the principal anything.
+    pub fn allows_somewhere(&self, facts: &Facts<'_>, permission: &str) -> bool {
+        let action = Action {
+            permission,
+            tenant: None,
+            upstream: None,
+            name: None,
+            hints: None,
+        };
+        self.grants_of(*facts).any(|grant| {
+            !matches!(grant.scope, crate::grants::GrantScope::Upstream(_))
+                && self.role_allows(&grant.role, &action).is_some()
+        })
+    }
+
     /// A digest of everything that decides for `facts` — the grants that apply and the
     /// patterns of their roles — and of `extra_roles` (roles held without a grant): when it is
     /// unchanged between two policies, every decision for the principal is too.

@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
+use portcullis_core::admin::AdminError;
 use portcullis_gateway::{AuthFailure, RelayError, ResourceChallenge};
 use portcullis_proto::jsonrpc::error_body;
 use portcullis_proto::mcp::{self, code};
@@ -30,8 +31,23 @@ pub enum ApiError {
     Page(crate::pages::PageError),
     /// The request body is larger than the endpoint accepts: 413.
     TooLarge(&'static str),
+    /// The request body is not in a media type the endpoint reads: 415.
+    UnsupportedMediaType(&'static str),
     /// Too many requests from this client: 429 with `Retry-After` (seconds).
     RateLimited { retry_after_secs: u64 },
+    /// On the admin REST API: `{"error", "error_description"}` with the status the error calls
+    /// for.
+    Admin(AdminError),
+    /// On the admin REST API, the caller is not authenticated (401 with the Bearer challenge,
+    /// or 503 when the check itself is unavailable), rate limited (429), or the store failed:
+    /// the relay's error in the API's plain shape.
+    AdminRelay(RelayError),
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        ApiError::Admin(e)
+    }
 }
 
 impl From<OAuthError> for ApiError {
@@ -57,6 +73,13 @@ impl IntoResponse for ApiError {
             ApiError::TooLarge(why) => {
                 plain_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", why)
             }
+            ApiError::UnsupportedMediaType(why) => plain_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                why,
+            ),
+            ApiError::Admin(e) => admin_error(&e),
+            ApiError::AdminRelay(e) => admin_relay_error(e),
             ApiError::RateLimited { retry_after_secs } => {
                 let mut response = plain_error(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -68,6 +91,95 @@ impl IntoResponse for ApiError {
                     .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
                 response
             }
+        }
+    }
+}
+
+/// An admin operation's refusal, in the admin API's shape. A store failure is logged here and
+/// answered without its detail.
+fn admin_error(e: &AdminError) -> Response {
+    let (status, code) = match e {
+        AdminError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+        AdminError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+        AdminError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+        AdminError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+        AdminError::Internal(why) => {
+            tracing::error!(error = %why, "admin API operation failed");
+            return plain_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "Portcullis could not do this; the operator finds why in its logs",
+            );
+        }
+        AdminError::Store(err) => {
+            tracing::error!(error = %err, "store failure on the admin API");
+            let mut response = plain_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the store is unavailable; try again",
+            );
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        }
+    };
+    let mut response = plain_error(status, code, &e.to_string());
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Authentication of an admin API caller failed (or could not be done).
+fn admin_relay_error(e: RelayError) -> Response {
+    match &e {
+        RelayError::Unauthenticated {
+            failure: AuthFailure::Unavailable,
+            ..
+        }
+        | RelayError::Store(_) => {
+            let mut response = plain_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the credential cannot be checked now; try again",
+            );
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
+        RelayError::Unauthenticated { failure, challenge } => {
+            let (code, why) = match failure {
+                AuthFailure::Missing => (
+                    "unauthorized",
+                    "this needs a Portcullis access token or API key",
+                ),
+                AuthFailure::BadRequest(why) => ("invalid_request", *why),
+                _ => (
+                    "invalid_token",
+                    "the access token is invalid, expired or not meant for this API",
+                ),
+            };
+            let mut response = plain_error(StatusCode::UNAUTHORIZED, code, why);
+            if let Some(value) = unauthenticated_challenge(failure, challenge) {
+                response.headers_mut().insert(WWW_AUTHENTICATE, value);
+            }
+            response
+        }
+        RelayError::RateLimited {
+            retry_after_secs, ..
+        } => ApiError::RateLimited {
+            retry_after_secs: *retry_after_secs,
+        }
+        .into_response(),
+        other => {
+            tracing::error!(error = %other, "admin API authentication failed unexpectedly");
+            plain_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "the request could not be authenticated",
+            )
         }
     }
 }

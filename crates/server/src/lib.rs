@@ -4,6 +4,7 @@
 //! Handlers are thin: they hand the request to `portcullis_gateway::Gateway` and map its errors
 //! in `error`, the one place errors become HTTP.
 
+mod admin_api;
 mod audit;
 pub mod changes;
 mod error;
@@ -31,6 +32,7 @@ use portcullis_gateway::Gateway;
 use portcullis_store::{Change, ChangeSignals, Store};
 use tokio::net::TcpListener;
 
+pub use admin_api::AdminApi;
 pub use error::ApiError;
 pub use forward_auth::TrustedProxies;
 pub use mcp::Front;
@@ -62,6 +64,9 @@ pub struct AppInner {
     /// `[rate_limits]` per source address; set once at start-up (see
     /// [`AppState::set_rate_limits`]), the defaults in this process's own buckets until then.
     rate_limits: OnceLock<rate_limit::HttpLimits>,
+    /// The admin REST API's settings; set once at start-up (see [`AppState::set_admin_api`]),
+    /// its routes answer 404 until then.
+    admin_api: OnceLock<admin_api::AdminApi>,
 }
 
 impl std::ops::Deref for AppState {
@@ -102,6 +107,7 @@ impl AppState {
             http_metrics: observe::HttpMetrics::default(),
             pages: OnceLock::new(),
             rate_limits: OnceLock::new(),
+            admin_api: OnceLock::new(),
         }))
     }
 
@@ -114,6 +120,16 @@ impl AppState {
     /// The pages' settings, once set.
     pub fn pages(&self) -> Option<&pages::Pages> {
         self.pages.get()
+    }
+
+    /// Turns the admin REST API on (once; a second call changes nothing).
+    pub fn set_admin_api(&self, api: admin_api::AdminApi) {
+        let _ = self.admin_api.set(api);
+    }
+
+    /// The admin REST API's settings, once set.
+    pub(crate) fn admin_api(&self) -> Option<&admin_api::AdminApi> {
+        self.admin_api.get()
     }
 
     /// Sets the per-address rate limits (once; a second call changes nothing).
@@ -200,6 +216,7 @@ fn router(state: AppState) -> Router {
         .merge(issuer_path_metadata(&state))
         .merge(pages::router())
         .merge(registration::router())
+        .merge(admin_api::router())
         .fallback(ops::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

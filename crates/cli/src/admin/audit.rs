@@ -11,7 +11,6 @@ use portcullis_store::{AuditRecord, Store};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use time::macros::format_description;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
@@ -106,38 +105,7 @@ fn parse_since(text: &str, now: OffsetDateTime) -> anyhow::Result<OffsetDateTime
     Ok(now - time::Duration::try_from(ago)?)
 }
 
-fn hex(bytes: &[u8; 32]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A record's time as exported: UTC, always six fractional digits (the stored precision).
-fn time_text(at: OffsetDateTime) -> String {
-    let format =
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
-    at.to_offset(time::UtcOffset::UTC)
-        .format(&format)
-        .unwrap_or_default()
-}
-
-/// The complete record, hashes included: everything an external verifier needs.
-fn record_json(record: &AuditRecord) -> Value {
-    let event = &record.event;
-    json!({
-        "seq": record.seq,
-        "time": time_text(event.time),
-        "actor": event.actor,
-        "tenant": event.tenant,
-        "client": event.client,
-        "action": event.action,
-        "target": event.target,
-        "decision": event.decision,
-        "reason": event.reason,
-        "request_id": event.request_id,
-        "source": event.source,
-        "prev_hash": hex(&record.prev_hash),
-        "hash": hex(&record.hash),
-    })
-}
+use portcullis_core::admin::views::{audit_record as record_json, audit_time as time_text, hex};
 
 fn list_text(records: &[AuditRecord]) -> String {
     if records.is_empty() {

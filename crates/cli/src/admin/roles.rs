@@ -2,14 +2,14 @@
 
 use clap::{ArgGroup, Args, Subcommand};
 use portcullis_core::admin::roles::{self, Grantee, RoleView, Where};
+use portcullis_core::admin::views;
 use portcullis_core::audit::AuditContext;
 use portcullis_core::config::Config;
-use portcullis_policy::{Decision, Denial};
 use portcullis_store::{Store, StoredRoleGrant};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::{Output, rfc3339};
+use super::Output;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum RoleCommand {
@@ -87,25 +87,11 @@ impl GrantArgs {
 }
 
 fn role_json(role: &RoleView) -> Value {
-    json!({
-        "name": role.name,
-        "source": role.source.as_str(),
-        "inherits": role.inherits,
-        "permissions": role.permissions,
-        "description": role.description,
-    })
+    views::role(role)
 }
 
 fn grant_json(grant: &StoredRoleGrant) -> Value {
-    json!({
-        "id": grant.id,
-        "grantee_kind": grant.grantee_kind.as_str(),
-        "grantee": grant.grantee,
-        "role": grant.role,
-        "scope_kind": grant.scope_kind.as_str(),
-        "scope": (!grant.scope.is_empty()).then_some(&grant.scope),
-        "created_at": rfc3339(grant.created_at),
-    })
+    views::grant(grant)
 }
 
 fn grant_text(grant: &StoredRoleGrant) -> String {
@@ -168,12 +154,7 @@ pub(crate) async fn run(
             )
             .await?;
             Output {
-                json: json!({
-                    "name": role.name,
-                    "inherits": role.inherits,
-                    "permissions": role.permissions,
-                    "description": role.description,
-                }),
+                json: views::stored_role(&role),
                 text: format!("role {} saved", role.name),
             }
         }
@@ -285,111 +266,6 @@ pub(crate) async fn authz(
             }),
     )
     .await?;
-    let method = method.as_str();
-    let server = server.as_str();
-    let (json, text) = match &explanation.decision {
-        Decision::Allowed(_) if explanation.via == roles::Via::Open => (
-            json!({
-                "decision": "allow",
-                "permission": null,
-                "reason": "open to every authenticated caller",
-            }),
-            format!("allow: {method} is open to every authenticated caller"),
-        ),
-        Decision::Allowed(reason) if explanation.via == roles::Via::AuthenticatedRoles => (
-            json!({
-                "decision": "allow",
-                "permission": explanation.permission,
-                "role": reason.grant.role,
-                "rule": reason.pattern,
-                "grant": format!("authenticated_roles of {server}"),
-            }),
-            format!(
-                "allow: {} via role {} (rule {}, every authenticated caller of {server}: authenticated_roles)",
-                explanation.permission.unwrap_or_default(),
-                reason.grant.role,
-                reason.pattern,
-            ),
-        ),
-        Decision::Allowed(reason) => (
-            json!({
-                "decision": "allow",
-                "permission": explanation.permission,
-                "role": reason.grant.role,
-                "rule": reason.pattern,
-                "grant": format!("{:?}", reason.grant.scope),
-            }),
-            format!(
-                "allow: {} via role {} (rule {}, granted {:?})",
-                explanation.permission.unwrap_or_default(),
-                reason.grant.role,
-                reason.pattern,
-                reason.grant.scope
-            ),
-        ),
-        Decision::Denied(denial) => {
-            let why = match denial {
-                Denial::UnknownPermission => "the method is not one Portcullis knows to be safe",
-                Denial::NoGrant => "the account holds no role",
-                Denial::NotAllowed => "no role granted here allows it",
-            };
-            (
-                json!({
-                    "decision": "deny",
-                    "permission": explanation.permission,
-                    "reason": why,
-                }),
-                format!("deny: {why}"),
-            )
-        }
-    };
-    Ok(conditioned(&explanation, json, text))
-}
-
-/// The role decision's answer, completed with what the conditions say after it.
-fn conditioned(explanation: &roles::Explanation, mut json: Value, text: String) -> Output {
-    use portcullis_policy::Outcome;
-    let Some(outcome) = &explanation.condition else {
-        return Output { json, text };
-    };
-    let roles_say = text.strip_prefix("allow: ").unwrap_or(&text);
-    let (text, reason) = match outcome {
-        Outcome::Pass => {
-            set(&mut json, "conditions", json!("pass"));
-            return Output {
-                json,
-                text: format!("{text}; no condition forbids it"),
-            };
-        }
-        Outcome::Forbidden(policy) => (
-            format!(
-                "deny: the roles allow it ({roles_say}), but the condition {policy:?} forbids it"
-            ),
-            format!("forbidden by the condition {policy:?}"),
-        ),
-        Outcome::Failed { policy, error } => {
-            let which = policy.as_deref().map_or_else(
-                || "the conditions".to_owned(),
-                |p| format!("the condition {p:?}"),
-            );
-            (
-                format!(
-                    "deny: the roles allow it ({roles_say}), but {which} could not be evaluated: {error}"
-                ),
-                format!("{which} could not be evaluated: {error}"),
-            )
-        }
-    };
-    set(&mut json, "decision", json!("deny"));
-    set(&mut json, "conditions", json!("deny"));
-    set(&mut json, "policy", json!(outcome.policy()));
-    set(&mut json, "reason", json!(reason));
-    Output { json, text }
-}
-
-/// Sets `key` of the object `json` (every answer of `explain` is one).
-fn set(json: &mut Value, key: &str, value: Value) {
-    if let Value::Object(map) = json {
-        map.insert(key.to_owned(), value);
-    }
+    let (json, text) = views::explanation(&explanation, &server, &method);
+    Ok(Output { json, text })
 }

@@ -7,6 +7,7 @@ use std::io::{IsTerminal, Read};
 use clap::{ArgGroup, Args, Subcommand};
 use portcullis_core::accounts::{InlineHashing, MAX_PASSWORD_BYTES, Password, PasswordPolicy};
 use portcullis_core::admin::users::{self, InitialPassword, NewUser};
+use portcullis_core::admin::views;
 use portcullis_core::audit::AuditContext;
 use portcullis_core::config::Config;
 use portcullis_store::{Store, User, UserStatus};
@@ -225,19 +226,7 @@ fn read_password() -> anyhow::Result<Password> {
 }
 
 fn user_json(user: &User) -> Value {
-    json!({
-        "id": user.id,
-        "username": user.username,
-        "email": user.email,
-        "email_verified": user.email_verified,
-        "display_name": user.display_name,
-        "tenant": user.tenant,
-        "status": user.status.as_str(),
-        "has_password": user.password_hash.is_some(),
-        "must_change_password": user.must_change_password,
-        "created_at": rfc3339(user.created_at),
-        "updated_at": rfc3339(user.updated_at),
-    })
+    views::user(user)
 }
 
 fn created_output(created: &users::Created, public_url: &str) -> Output {
@@ -259,11 +248,8 @@ fn reset_output(reset: &users::Created, public_url: &str) -> Output {
 /// The account, and its one-time password (if any) printed once.
 fn with_one_time_password(created: &users::Created, mut text: String, public_url: &str) -> Output {
     let user = &created.user;
-    let mut json = user_json(user);
+    let json = views::user_with_password(created);
     if let Some(password) = &created.one_time_password {
-        if let Some(object) = json.as_object_mut() {
-            object.insert("password".to_owned(), json!(password.as_str()));
-        }
         text.push_str(&format!(
             "\n  One-time password: {}\n\nIt is shown only now. {} signs in at {public_url}/login and must choose a new password first.\n",
             password.as_str(),

@@ -93,9 +93,9 @@ impl Deployment {
         bytes
     }
 
-    /// A client registers itself (RFC 7591, with a secret), alice signs in and allows it, the
-    /// client redeems the code, refreshes, calls a tool with the access token and revokes it.
-    pub async fn full_flow(&self) -> FlowSecrets {
+    /// A client registers itself (RFC 7591, with a secret), alice signs in and allows it for
+    /// `resource`, and the client redeems the code.
+    pub async fn authorized(&self, resource: &str) -> Authorized {
         let base = &self.base;
         let http = reqwest::Client::new();
         let created: Value = http
@@ -113,7 +113,6 @@ impl Deployment {
             .as_str()
             .unwrap()
             .to_owned();
-        let resource = format!("{base}/servers/files/mcp");
         let query: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs([
                 ("response_type", "code"),
@@ -122,7 +121,7 @@ impl Deployment {
                 ("code_challenge", CHALLENGE),
                 ("code_challenge_method", "S256"),
                 ("state", STATE),
-                ("resource", resource.as_str()),
+                ("resource", resource),
             ])
             .finish();
         let mut browser = Browser::remote(base);
@@ -145,32 +144,50 @@ impl Deployment {
             .await;
         let back = url::Url::parse(allowed.location()).unwrap();
         let code = query_of(&back)("code").unwrap();
-        let token = |form: Vec<(&'static str, String)>| {
-            let http = http.clone();
-            let authorization = basic(&client_id, &client_secret);
-            async move {
-                let answer: Value = http
-                    .post(format!("{base}/token"))
-                    .header("authorization", authorization)
-                    .form(&form)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                assert!(answer["access_token"].is_string(), "{answer}");
-                answer
-            }
-        };
-        let tokens = token(vec![
-            ("grant_type", "authorization_code".to_owned()),
-            ("code", code.clone()),
-            ("redirect_uri", REDIRECT.to_owned()),
-            ("code_verifier", VERIFIER.to_owned()),
-            ("resource", resource.clone()),
-        ])
+        let tokens = token_request(
+            &http,
+            base,
+            &client_id,
+            &client_secret,
+            vec![
+                ("grant_type", "authorization_code".to_owned()),
+                ("code", code.clone()),
+                ("redirect_uri", REDIRECT.to_owned()),
+                ("code_verifier", VERIFIER.to_owned()),
+                ("resource", resource.to_owned()),
+            ],
+        )
         .await;
+        let session = browser.session(false).unwrap().clone();
+        Authorized {
+            client_id,
+            client_secret,
+            registration_token,
+            code,
+            tokens,
+            session,
+            csrf,
+        }
+    }
+
+    /// [`Deployment::authorized`] for the MCP server, then the client refreshes, calls a tool
+    /// with the access token and revokes it.
+    pub async fn full_flow(&self) -> FlowSecrets {
+        let base = &self.base;
+        let http = reqwest::Client::new();
+        let resource = format!("{base}/servers/files/mcp");
+        let Authorized {
+            client_id,
+            client_secret,
+            registration_token,
+            code,
+            tokens,
+            session,
+            csrf,
+        } = self.authorized(&resource).await;
+        let token = |form: Vec<(&'static str, String)>| {
+            token_request(&http, base, &client_id, &client_secret, form)
+        };
         let first_refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
         let refreshed = token(vec![
             ("grant_type", "refresh_token".to_owned()),
@@ -204,7 +221,6 @@ impl Deployment {
             .await
             .unwrap();
         assert_eq!(revoked.status(), 200);
-        let session = browser.session(false).unwrap().clone();
         FlowSecrets {
             client_id,
             secrets: vec![
@@ -225,6 +241,40 @@ impl Deployment {
             ],
         }
     }
+}
+
+/// What [`Deployment::authorized`] went through: the client, the code and the tokens it got,
+/// alice's browser session and the consent form's CSRF token.
+pub struct Authorized {
+    pub client_id: String,
+    pub client_secret: String,
+    pub registration_token: String,
+    pub code: String,
+    pub tokens: Value,
+    pub session: String,
+    pub csrf: String,
+}
+
+/// A token request of a confidential client (Basic authentication) that must succeed.
+async fn token_request(
+    http: &reqwest::Client,
+    base: &str,
+    client_id: &str,
+    client_secret: &str,
+    form: Vec<(&'static str, String)>,
+) -> Value {
+    let answer: Value = http
+        .post(format!("{base}/token"))
+        .header("authorization", basic(client_id, client_secret))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(answer["access_token"].is_string(), "{answer}");
+    answer
 }
 
 fn create_alice(config: &Path, env: &[(&str, &str)]) {

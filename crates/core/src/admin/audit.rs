@@ -26,6 +26,23 @@ pub async fn list(
         .await?)
 }
 
+/// Up to a page of records at or after `since` with a sequence number after `after_seq`,
+/// oldest first: an export a page at a time (empty when there is no more).
+pub async fn page(
+    store: &dyn Store,
+    since: Option<OffsetDateTime>,
+    after_seq: i64,
+) -> Result<Vec<AuditRecord>, AdminError> {
+    Ok(store
+        .audit_list(&AuditQuery {
+            after_seq,
+            since,
+            limit: PAGE,
+            newest: false,
+        })
+        .await?)
+}
+
 /// Every record at or after `since`, oldest first, handed to `each` a page at a time so that an
 /// export of a long log never sits in memory whole.
 pub async fn export(
@@ -36,14 +53,7 @@ pub async fn export(
     let mut after_seq = 0;
     let mut count = 0;
     loop {
-        let page = store
-            .audit_list(&AuditQuery {
-                after_seq,
-                since,
-                limit: PAGE,
-                newest: false,
-            })
-            .await?;
+        let page = page(store, since, after_seq).await?;
         let Some(last) = page.last() else {
             return Ok(count);
         };

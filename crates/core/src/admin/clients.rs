@@ -112,6 +112,48 @@ pub async fn list(store: &dyn Store) -> Result<Vec<Client>, AdminError> {
     Ok(store.client_list().await?)
 }
 
+/// Every client: the configuration file's `[[clients]]` (source `config`) first, then the
+/// stored ones.
+pub async fn list_all(
+    store: &dyn Store,
+    config: &crate::config::Config,
+    now: OffsetDateTime,
+) -> Result<Vec<Client>, AdminError> {
+    let mut all: Vec<Client> = config
+        .clients
+        .iter()
+        .map(|entry| crate::clients::configured_client(entry, now))
+        .collect();
+    all.extend(list(store).await?);
+    Ok(all)
+}
+
+/// One client, from the configuration file or the store.
+pub async fn find(
+    store: &dyn Store,
+    config: &crate::config::Config,
+    client_id: &str,
+    now: OffsetDateTime,
+) -> Result<Client, AdminError> {
+    match config.clients.iter().find(|c| c.client_id == client_id) {
+        Some(entry) => Ok(crate::clients::configured_client(entry, now)),
+        None => show(store, client_id).await,
+    }
+}
+
+/// Refuses to change a client of the configuration file: it is changed in the file.
+pub fn refuse_configured(
+    config: &crate::config::Config,
+    client_id: &str,
+) -> Result<(), AdminError> {
+    if config.clients.iter().any(|c| c.client_id == client_id) {
+        return Err(AdminError::Conflict(format!(
+            "client {client_id:?} is a [[clients]] entry of the configuration file: change it there"
+        )));
+    }
+    Ok(())
+}
+
 /// One stored client.
 pub async fn show(store: &dyn Store, client_id: &str) -> Result<Client, AdminError> {
     store

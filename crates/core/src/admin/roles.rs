@@ -381,6 +381,112 @@ pub async fn revoke(
     Ok(found)
 }
 
+/// Takes back the grant with id `id`; returns it.
+pub async fn revoke_by_id(
+    store: &dyn Store,
+    audit: &AuditContext,
+    id: &str,
+    now: OffsetDateTime,
+) -> Result<StoredRoleGrant, AdminError> {
+    let found = grant_by_id(store, id).await?;
+    let event = audit.event(now, action::ROLE_REVOKE, Some(&grant_target(&found)));
+    store
+        .role_grant_delete_audited(&found.id, event.as_ref())
+        .await?;
+    tracing::info!(grant = %found.id, role = %found.role, "role grant revoked");
+    Ok(found)
+}
+
+/// The grant with id `id`.
+pub async fn grant_by_id(store: &dyn Store, id: &str) -> Result<StoredRoleGrant, AdminError> {
+    store
+        .role_grant_list()
+        .await?
+        .into_iter()
+        .find(|g| g.id == id)
+        .ok_or_else(|| AdminError::NotFound(format!("no grant has the id {id:?}")))
+}
+
+/// The grants given directly to a grantee (a user by account id, a group, or a service
+/// principal by subject).
+pub async fn grants_of(
+    store: &dyn Store,
+    kind: GranteeKind,
+    grantee: &str,
+) -> Result<Vec<StoredRoleGrant>, AdminError> {
+    Ok(store
+        .role_grant_list()
+        .await?
+        .into_iter()
+        .filter(|g| g.grantee_kind == kind && g.grantee == grantee)
+        .collect())
+}
+
+/// The grant `grantee` would get in `at`, as the policy sees it — for checking who may give it
+/// before anything is written.
+pub async fn proposed_grant(
+    store: &dyn Store,
+    config: &Config,
+    grantee: &Grantee<'_>,
+    at: Where<'_>,
+) -> Result<(GranteeKind, String, GrantScope), AdminError> {
+    let (scope_kind, scope) = scope_of(config, at)?;
+    let (kind, id) = grantee_of(store, grantee).await?;
+    Ok((kind, id, grant_scope(scope_kind, scope)))
+}
+
+/// A stored grant's scope as the policy names it.
+pub fn grant_scope(kind: GrantScopeKind, scope: String) -> GrantScope {
+    match kind {
+        GrantScopeKind::All => GrantScope::All,
+        GrantScopeKind::Tenant => GrantScope::Tenant(scope),
+        GrantScopeKind::Upstream => GrantScope::Upstream(scope),
+    }
+}
+
+/// The administrative permissions the role `name` would carry if it were defined with
+/// `inherits` and `permissions` (and every other role stayed as it is): what a caller must
+/// already hold to define it so.
+pub async fn carried_admin_permissions(
+    store: &dyn Store,
+    config: &Config,
+    name: &str,
+    inherits: &[String],
+    permissions: &[String],
+) -> Result<Vec<&'static str>, AdminError> {
+    let mut roles = list(store, config).await?;
+    roles.retain(|r| r.name != name);
+    roles.push(RoleView {
+        name: name.to_owned(),
+        source: RoleSource::Store,
+        inherits: inherits.to_vec(),
+        permissions: permissions.to_vec(),
+        description: None,
+    });
+    let set =
+        RoleSet::build(&definitions(&roles)).map_err(|e| AdminError::Invalid(e.to_string()))?;
+    let policy = Policy::new(set, Vec::new()).map_err(|e| AdminError::Invalid(e.to_string()))?;
+    Ok(portcullis_policy::PERMISSIONS
+        .iter()
+        .filter(|p| p.kind == portcullis_policy::PermissionKind::Admin)
+        .filter(|p| {
+            policy
+                .role_allows(
+                    name,
+                    &Action {
+                        permission: p.name,
+                        tenant: None,
+                        upstream: None,
+                        name: None,
+                        hints: None,
+                    },
+                )
+                .is_some()
+        })
+        .map(|p| p.name)
+        .collect())
+}
+
 /// A grant as the audit log names it: `developer to user usr_… in tenant acme`.
 fn grant_target(row: &StoredRoleGrant) -> String {
     let place = match row.scope_kind {

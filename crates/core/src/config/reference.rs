@@ -148,6 +148,13 @@ pub const KEYS: &[Key] = &[
         description: "Allow upstreams with `auth = \"none\"` when listening on a non-loopback address.",
     },
     Key {
+        path: "server.admin_api",
+        kind: Kind::Bool,
+        default: Some("true"),
+        example: "false",
+        description: "Serve the admin REST API under `/admin/api/v1` (with its OpenAPI document at `/admin/api/v1/openapi.json` and its protected resource metadata). It accepts Portcullis access tokens issued for `{public_url}/admin/api/v1` and Portcullis API keys; what a caller may do comes from its grants of administrative permissions (tenant-scoped where the grant is). `false` removes every route of it (404) and the resource from the authorization server. See `docs/admin-api.md`.",
+    },
+    Key {
         path: "server.max_body_bytes",
         kind: Kind::Integer,
         default: Some("1048576"),

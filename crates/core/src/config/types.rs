@@ -91,6 +91,8 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<String>,
     /// Serve upstreams with `auth = "none"` on a non-loopback listener.
     pub allow_unauthenticated: bool,
+    /// Serve the admin REST API under `/admin/api/v1`.
+    pub admin_api: bool,
     /// The largest request body accepted on an MCP endpoint, in bytes.
     pub max_body_bytes: usize,
     /// The deepest JSON nesting accepted in a JSON-RPC message.
@@ -109,6 +111,7 @@ impl Default for ServerConfig {
             allowed_hosts: Vec::new(),
             trusted_proxies: Vec::new(),
             allow_unauthenticated: false,
+            admin_api: true,
             max_body_bytes: 1024 * 1024,
             max_json_depth: 64,
             shutdown_grace: Duration::from_secs(25),
