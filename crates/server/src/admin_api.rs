@@ -241,39 +241,69 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 /// A JSON request body of type `T`: `application/json`, at most 64 KiB, every field known.
-/// An empty body reads as `{}` for `T` that allow it (every field optional).
 pub(crate) struct JsonBody<T>(pub T);
+
+/// [`JsonBody`] that may be left out: an empty body reads as `T::default()`.
+pub(crate) struct MaybeJsonBody<T>(pub T);
+
+/// The body's bytes, or `None` when there are none (white space aside).
+async fn body_bytes(request: Request) -> Result<Option<bytes::Bytes>, ApiError> {
+    let (parts, body) = request.into_parts();
+    let bytes = http_body_util::Limited::new(body, MAX_BODY_BYTES)
+        .collect()
+        .await
+        .map_err(|_| ApiError::TooLarge("the request body is larger than 64 KiB"))?
+        .to_bytes();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let json = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(ApiError::UnsupportedMediaType(
+            "the request body must be application/json",
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| AdminError::Invalid(format!("the request body: {e}")).into())
+}
 
 impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _: &AppState) -> Result<Self, ApiError> {
-        let (parts, body) = request.into_parts();
-        let bytes = http_body_util::Limited::new(body, MAX_BODY_BYTES)
-            .collect()
-            .await
-            .map_err(|_| ApiError::TooLarge("the request body is larger than 64 KiB"))?
-            .to_bytes();
-        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            let json = parts
-                .headers
-                .get(CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(';').next())
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-            if !json {
-                return Err(ApiError::UnsupportedMediaType(
-                    "the request body must be application/json",
-                ));
-            }
-            &bytes
-        };
-        serde_json::from_slice(text)
-            .map(JsonBody)
-            .map_err(|e| AdminError::Invalid(format!("the request body: {e}")).into())
+        match body_bytes(request).await? {
+            Some(bytes) => parse(&bytes).map(JsonBody),
+            None => Err(AdminError::Invalid("a JSON request body is needed".to_owned()).into()),
+        }
     }
+}
+
+impl<T: DeserializeOwned + Default> FromRequest<AppState> for MaybeJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _: &AppState) -> Result<Self, ApiError> {
+        match body_bytes(request).await? {
+            Some(bytes) => parse(&bytes).map(MaybeJsonBody),
+            None => Ok(MaybeJsonBody(T::default())),
+        }
+    }
+}
+
+/// `value` as a field of 1 to `max` characters, or a 400 naming `field`.
+pub(crate) fn bounded<'v>(field: &str, value: &'v str, max: usize) -> Result<&'v str, ApiError> {
+    if value.is_empty() || value.chars().count() > max {
+        return Err(AdminError::Invalid(format!("{field}: 1 to {max} characters")).into());
+    }
+    Ok(value)
 }
 
 /// A generator of secrets that may live across an `.await` (the thread's own may not).
@@ -301,6 +331,12 @@ pub(crate) fn query_params(
     for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         if !known.contains(&name.as_ref()) {
             return Err(AdminError::Invalid(format!("unknown query parameter {name:?}")).into());
+        }
+        if value.is_empty() || value.chars().count() > 255 {
+            return Err(AdminError::Invalid(format!(
+                "the query parameter {name:?} must have 1 to 255 characters"
+            ))
+            .into());
         }
         if out.iter().any(|(n, _)| *n == name) {
             return Err(

@@ -52,14 +52,17 @@ pub async fn create(
     rng: &mut impl RngCore,
 ) -> Result<Created, AdminError> {
     if new.subject.trim().is_empty()
-        || new.subject.len() > 256
+        || new.subject.chars().count() > 256
         || new.subject.contains(char::is_control)
     {
         return Err(AdminError::Invalid(
             "the subject must be 1 to 256 characters without control characters".to_owned(),
         ));
     }
-    if new.name.trim().is_empty() || new.name.len() > 100 || new.name.contains(char::is_control) {
+    if new.name.trim().is_empty()
+        || new.name.chars().count() > 100
+        || new.name.contains(char::is_control)
+    {
         return Err(AdminError::Invalid(
             "the name must be 1 to 100 characters without control characters".to_owned(),
         ));

@@ -196,7 +196,7 @@ pub async fn rotate_secret(
 ) -> Result<Created, AdminError> {
     let mut client = show(store, client_id).await?;
     if !client.token_endpoint_auth_method.uses_secret() {
-        return Err(AdminError::Invalid(format!(
+        return Err(AdminError::Conflict(format!(
             "client {client_id:?} authenticates with {} and has no secret to rotate",
             client.token_endpoint_auth_method.as_str()
         )));

@@ -9,12 +9,13 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use portcullis_core::admin::{AdminError, api_keys, keys, roles, views};
 use portcullis_core::config::parse_duration;
+use portcullis_core::config::validate::is_scope_token;
 use portcullis_store::GranteeKind;
 use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::{Caller, JsonBody, api, created, ok, query_params};
+use super::{Caller, JsonBody, MaybeJsonBody, api, created, ok, query_params};
 use crate::{ApiError, AppState};
 
 pub(super) async fn api_key_list(
@@ -70,6 +71,9 @@ pub(super) async fn api_key_create(
             )
         }
     };
+    if let Some(bad) = new.scopes.iter().find(|s| !is_scope_token(s)) {
+        return Err(AdminError::Invalid(format!("{bad:?} is not a valid scope")).into());
+    }
     let scopes = new.scopes.join(" ");
     let request = api_keys::NewKey {
         subject: &new.subject,
@@ -117,7 +121,7 @@ pub(super) struct RotateBody {
 pub(super) async fn signing_key_rotate(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(body): JsonBody<RotateBody>,
+    MaybeJsonBody(body): MaybeJsonBody<RotateBody>,
 ) -> Result<Response, ApiError> {
     let api = api(&state)?;
     caller.actor().require("keys.rotate", None)?;

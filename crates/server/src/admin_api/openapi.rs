@@ -24,6 +24,20 @@ struct Op {
 }
 
 const PUBLIC_ERRORS: &[u16] = &[404];
+
+/// An RFC 3339 time (days to the 28th, so that every match is a date).
+const RFC3339: &str = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])$";
+/// A duration as the configuration writes them (`90s`, `15m`, `12h`, `30d`).
+const DURATION: &str = "^[0-9]{1,6}(ms|s|m|h|d)$";
+/// A positive duration.
+const POSITIVE_DURATION: &str = "^0{0,5}[1-9][0-9]{0,5}(s|m|h|d)$";
+/// A publish delay: 30 days at most.
+const PUBLISH_DELAY: &str = "^([0-9]{1,4}(ms|s|m)|[0-9]{1,2}h|([0-9]|[12][0-9]|30)d)$";
+/// Text of one line: no control characters, something besides white space.
+const LABEL: &str =
+    "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$";
+/// An OAuth scope token (RFC 6749 §3.3).
+const SCOPE_TOKEN: &str = "^[\\x21\\x23-\\x5b\\x5d-\\x7e]+$";
 /// What every authenticated operation can answer: a bad credential, a refused permission, too
 /// many credential checks, an unavailable store.
 const COMMON_ERRORS: &[u16] = &[400, 401, 403, 429, 503];
@@ -62,16 +76,48 @@ fn request(properties: Value, required: &[&str]) -> Value {
     })
 }
 
+/// An example of each request body (shown in the document, and tried first by schemathesis).
+fn examples() -> [(&'static str, Value); 7] {
+    [
+        (
+            "NewUser",
+            json!({"username": "bob", "email": "bob@example.com", "tenant": "acme"}),
+        ),
+        (
+            "RoleDefinition",
+            json!({"inherits": ["viewer"], "permissions": ["mcp.tools.call:demo/echo"], "description": "Calls the demo's echo tool."}),
+        ),
+        (
+            "NewGrant",
+            json!({"user": "alice", "role": "developer", "server": "demo"}),
+        ),
+        (
+            "ExplainRequest",
+            json!({"user": "alice", "server": "demo", "method": "tools/call", "name": "echo"}),
+        ),
+        (
+            "NewClient",
+            json!({"name": "CI", "redirect_uris": ["http://127.0.0.1:9999/cb"], "confidential": true}),
+        ),
+        (
+            "NewApiKey",
+            json!({"name": "laptop", "subject": "service:ci", "scopes": ["files:read"], "expires_in": "30d"}),
+        ),
+        ("RotateRequest", json!({"publish_delay": "10m"})),
+    ]
+}
+
 fn path_params(path: &str) -> Vec<Value> {
     path.split('/')
         .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
         .map(|name| {
-            json!({
-                "name": name,
-                "in": "path",
-                "required": true,
-                "schema": { "type": "string", "minLength": 1, "maxLength": 255 },
-            })
+            let schema = if name == "name" {
+                // A role's name.
+                json!({ "type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$" })
+            } else {
+                json!({ "type": "string", "minLength": 1, "maxLength": 255 })
+            };
+            json!({ "name": name, "in": "path", "required": true, "schema": schema })
         })
         .collect()
 }
@@ -162,10 +208,13 @@ fn operation(op: &Op) -> Value {
             "in": "query",
             "required": false,
             "description": description,
-            "schema": if *name == "limit" {
-                json!({ "type": "integer", "minimum": 1, "maximum": 1000 })
-            } else {
-                json!({ "type": "string", "minLength": 1, "maxLength": 255 })
+            "schema": match *name {
+                "limit" => json!({ "type": "integer", "minimum": 1, "maximum": 1000 }),
+                "since" => json!({ "anyOf": [
+                    { "type": "string", "pattern": RFC3339 },
+                    { "type": "string", "pattern": DURATION },
+                ] }),
+                _ => json!({ "type": "string", "minLength": 1, "maxLength": 255 }),
             },
         }));
     }
@@ -235,6 +284,16 @@ fn user_schema() -> Value {
 }
 
 fn schemas() -> Value {
+    let mut all = every_schema();
+    for (name, example) in examples() {
+        if let Some(schema) = all.get_mut(name).and_then(Value::as_object_mut) {
+            schema.insert("examples".to_owned(), json!([example]));
+        }
+    }
+    all
+}
+
+fn every_schema() -> Value {
     let name = json!({ "type": "string", "minLength": 1, "maxLength": 255 });
     let tenant = json!({ "type": ["string", "null"], "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$" });
     json!({
@@ -273,7 +332,7 @@ fn schemas() -> Value {
         "RoleDefinition": request(json!({
             "inherits": { "type": "array", "items": name, "maxItems": 64 },
             "permissions": { "type": "array", "items": name, "maxItems": 256 },
-            "description": { "type": ["string", "null"], "maxLength": 1000 },
+            "description": { "type": ["string", "null"], "minLength": 1, "maxLength": 1000 },
         }), &[]),
         "Deleted": object(json!({ "deleted": { "type": "string" } }), &["deleted"]),
         "Grant": object(json!({
@@ -298,7 +357,7 @@ fn schemas() -> Value {
             "user": name,
             "server": name,
             "method": name,
-            "name": { "type": ["string", "null"] },
+            "name": { "type": ["string", "null"], "minLength": 1, "maxLength": 255 },
             "arguments": { "type": ["object", "null"] },
         }), &["user", "server", "method"]),
         "Explanation": object(json!({
@@ -328,8 +387,8 @@ fn schemas() -> Value {
             "client_secret": { "type": "string", "description": "Answered once." },
         }), &["client_id", "name", "source", "redirect_uris", "grant_types", "token_endpoint_auth_method", "confidential", "scope", "application_type", "created_at", "expires_at", "last_used_at"]),
         "NewClient": request(json!({
-            "name": { "type": "string", "minLength": 1, "maxLength": 100 },
-            "redirect_uris": { "type": "array", "items": { "type": "string" }, "maxItems": 10 },
+            "name": { "type": "string", "minLength": 1, "maxLength": 200, "pattern": LABEL },
+            "redirect_uris": { "type": "array", "items": { "type": "string" }, "maxItems": 20 },
             "confidential": { "type": "boolean" },
             "grant_types": {
                 "type": "array",
@@ -353,10 +412,10 @@ fn schemas() -> Value {
             "client_secret": { "type": "string", "description": "A service token's secret, answered once." },
         }), &["id", "name", "subject", "kind", "client_id", "scopes", "status", "created_at", "expires_at", "last_used_at", "revoked_at"]),
         "NewApiKey": request(json!({
-            "name": { "type": "string", "minLength": 1, "maxLength": 100 },
-            "subject": { "type": "string", "minLength": 1, "maxLength": 256 },
-            "scopes": { "type": "array", "items": { "type": "string" } },
-            "expires_in": { "type": ["string", "null"], "description": "`30d`, `12h`, …; never, when absent." },
+            "name": { "type": "string", "minLength": 1, "maxLength": 100, "pattern": LABEL },
+            "subject": { "type": "string", "minLength": 1, "maxLength": 256, "pattern": LABEL },
+            "scopes": { "type": "array", "items": { "type": "string", "pattern": SCOPE_TOKEN } },
+            "expires_in": { "type": ["string", "null"], "pattern": POSITIVE_DURATION, "description": "`30d`, `12h`, …; never, when absent." },
             "service_token": { "type": "boolean" },
         }), &["name", "subject"]),
         "SigningKey": object(json!({
@@ -376,7 +435,7 @@ fn schemas() -> Value {
             },
         }), &["new_kid", "signs_from", "retiring"]),
         "RotateRequest": request(json!({
-            "publish_delay": { "type": ["string", "null"], "description": "How long the new key is published before it signs (`10m` when absent)." },
+            "publish_delay": { "type": ["string", "null"], "pattern": PUBLISH_DELAY, "description": "How long the new key is published before it signs (`10m` when absent)." },
         }), &[]),
         "AuditRecord": object(json!({
             "seq": { "type": "integer" },

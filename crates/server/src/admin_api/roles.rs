@@ -44,6 +44,18 @@ pub(super) async fn put(
 ) -> Result<Response, ApiError> {
     let api = api(&state)?;
     let store = state.store.as_ref();
+    if body.inherits.len() > 64 || body.permissions.len() > 256 {
+        return Err(AdminError::Invalid(
+            "at most 64 inherited roles and 256 permissions".to_owned(),
+        )
+        .into());
+    }
+    for item in body.inherits.iter().chain(&body.permissions) {
+        super::bounded("a role or permission name", item, 255)?;
+    }
+    if let Some(description) = &body.description {
+        super::bounded("description", description, 1000)?;
+    }
     let exists = roles::list(store, &api.config)
         .await?
         .iter()
@@ -248,6 +260,16 @@ pub(super) async fn explain(
 ) -> Result<Response, ApiError> {
     let api = api(&state)?;
     let store = state.store.as_ref();
+    for (field, value) in [
+        ("user", &body.user),
+        ("server", &body.server),
+        ("method", &body.method),
+    ]
+    .into_iter()
+    .chain(body.name.as_ref().map(|n| ("name", n)))
+    {
+        super::bounded(field, value, 255)?;
+    }
     let actor = caller.actor();
     actor.require_listing("authz.explain")?;
     let user = portcullis_core::admin::users::show(store, &body.user).await?;

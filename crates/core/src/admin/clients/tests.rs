@@ -150,7 +150,7 @@ async fn secrets_rotate_and_clients_are_deleted() {
 
     assert!(matches!(
         rotate_secret(&store, &cli(), &public.client.client_id, now(), &mut rng).await,
-        Err(AdminError::Invalid(_))
+        Err(AdminError::Conflict(_))
     ));
     assert!(matches!(
         rotate_secret(&store, &cli(), "client_nope", now(), &mut rng).await,
