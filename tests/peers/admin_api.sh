@@ -61,7 +61,8 @@ peers_start_portcullis "$bin" "$config" "$port" "$out/portcullis.log"
 # caller's own rights away (revoking its grant or its key would turn the rest into 403s), then
 # those two.
 st_run() {
-  timeout 900 "$st_venv/bin/st" --config-file "$PEERS_DIR/schemathesis.toml" run "$base/admin/api/v1/openapi.json" \
+  # From the results directory, where schemathesis leaves its cache (.schemathesis/).
+  (cd "$out" && timeout 900 "$st_venv/bin/st" --config-file "$PEERS_DIR/schemathesis.toml" run "$base/admin/api/v1/openapi.json" \
     --header "Authorization: Bearer $key" \
     --checks all \
     --phases examples,coverage,fuzzing,stateful \
@@ -71,7 +72,7 @@ st_run() {
     --request-timeout 10 \
     --no-color \
     --generation-database none \
-    --report junit --report-dir "$out/report-$1" "${@:2}"
+    --report junit --report-dir "$out/report-$1" "${@:2}")
 }
 set +e
 st_run all --exclude-operation-id revokeGrant --exclude-operation-id revokeApiKey 2>&1 | tee "$out/schemathesis.log"
