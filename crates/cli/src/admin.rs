@@ -4,6 +4,7 @@
 //! appears under a self-explanatory key (`api_key`, `client_secret`, `password`).
 
 mod audit;
+mod groups;
 mod roles;
 mod users;
 
@@ -51,6 +52,11 @@ pub(crate) enum AdminCommand {
     Client {
         #[command(subcommand)]
         command: crate::admin_clients::ClientCommand,
+    },
+    /// Local groups and their members.
+    Group {
+        #[command(subcommand)]
+        command: groups::GroupCommand,
     },
     /// Roles (built in, configured and stored) and their grants.
     Role {
@@ -178,6 +184,9 @@ pub(crate) async fn run(config: Config, json: bool, command: AdminCommand) -> an
         }
         AdminCommand::Client { command } => {
             crate::admin_clients::run(&config, store.as_ref(), &audit, command, now).await?
+        }
+        AdminCommand::Group { command } => {
+            groups::run(store.as_ref(), &audit, command, now).await?
         }
         AdminCommand::Role { command } => {
             roles::run(store.as_ref(), &audit, &config, command, now).await?

@@ -431,6 +431,63 @@ async fn an_admin_does_through_the_api_what_the_cli_does() {
     let (status, _) = api.delete("/roles/files-reader", &admin).await;
     assert_eq!(status, 200);
 
+    // Local groups: a role granted to a group applies to its members, and only while they are.
+    let (status, group) = api
+        .post(
+            "/groups",
+            &admin,
+            json!({"name": "readers", "description": "Read files."}),
+        )
+        .await;
+    assert_eq!(status, 201, "{group}");
+    let (status, _) = api
+        .post(
+            "/grants",
+            &admin,
+            json!({"group": "readers", "role": "developer", "server": "files"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let explain =
+        json!({"user": "bob", "server": "files", "method": "tools/call", "name": "read_file"});
+    let (_, explained) = api.post("/authz/explain", &admin, explain.clone()).await;
+    assert_eq!(
+        explained["decision"], "deny",
+        "not a member yet: {explained}"
+    );
+    let (status, group) = api
+        .post("/groups/readers/members", &admin, json!({"user": "bob"}))
+        .await;
+    assert_eq!(status, 200, "{group}");
+    assert_eq!(group["members"][0]["username"], "bob");
+    assert_eq!(
+        cli(&deployment, &["group", "show", "--name", "readers"]),
+        group
+    );
+    let (_, explained) = api.post("/authz/explain", &admin, explain.clone()).await;
+    assert_eq!(explained["decision"], "allow", "{explained}");
+    let (status, _) = api.delete("/groups/readers/members/bob", &admin).await;
+    assert_eq!(status, 200);
+    let (_, explained) = api.post("/authz/explain", &admin, explain).await;
+    assert_eq!(explained["decision"], "deny");
+    let (_, grants) = api.get("/grants", &admin).await;
+    for grant in grants
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["grantee"] == "readers")
+    {
+        let (status, _) = api
+            .delete(
+                &format!("/grants/{}", grant["id"].as_str().unwrap()),
+                &admin,
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let (status, _) = api.delete("/groups/readers", &admin).await;
+    assert_eq!(status, 200);
+
     // Clients.
     let (status, client) = api
         .post(
@@ -708,6 +765,59 @@ async fn delegation_never_escalates_and_tenants_stay_apart() {
         .map(|g| g["scope"].as_str().unwrap_or("everywhere"))
         .collect();
     assert!(scopes.iter().all(|s| *s == "acme"), "{grants}");
+    // Its tenant's groups; members from its tenant; never a group that holds more than it does.
+    let (status, _) = api
+        .post(
+            "/groups",
+            &tenant_admin,
+            json!({"name": "acme-eng", "tenant": "acme"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = api
+        .post("/groups", &tenant_admin, json!({"name": "everyone"}))
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = api
+        .post(
+            "/groups/acme-eng/members",
+            &tenant_admin,
+            json!({"user": "gina"}),
+        )
+        .await;
+    assert_eq!(status, 409, "gina is globex's");
+    let (status, _) = api
+        .post(
+            "/groups/acme-eng/members",
+            &tenant_admin,
+            json!({"user": "carol"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = api
+        .post(
+            "/grants",
+            &admin,
+            json!({"group": "acme-eng", "role": "admin", "tenant": "acme"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, dave) = api
+        .post(
+            "/users",
+            &tenant_admin,
+            json!({"username": "dave", "email": "dave@acme.example", "tenant": "acme"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{dave}");
+    let (status, refused) = api
+        .post(
+            "/groups/acme-eng/members",
+            &tenant_admin,
+            json!({"user": "dave"}),
+        )
+        .await;
+    assert_eq!(status, 403, "the group holds admin in acme: {refused}");
     for (path, status) in [
         ("/clients", 403),
         ("/keys", 403),

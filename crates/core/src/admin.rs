@@ -7,6 +7,7 @@ pub mod access;
 pub mod api_keys;
 pub mod audit;
 pub mod clients;
+pub mod groups;
 pub mod keys;
 pub mod roles;
 pub mod users;

@@ -149,6 +149,10 @@ pub mod action {
     pub const ROLE_DELETE: &str = "role.delete";
     pub const ROLE_GRANT: &str = "role.grant";
     pub const ROLE_REVOKE: &str = "role.revoke";
+    pub const GROUP_CREATE: &str = "group.create";
+    pub const GROUP_DELETE: &str = "group.delete";
+    pub const GROUP_MEMBER_ADD: &str = "group.member_add";
+    pub const GROUP_MEMBER_REMOVE: &str = "group.member_remove";
     pub const API_KEY_CREATE: &str = "api_key.create";
     pub const API_KEY_REVOKE: &str = "api_key.revoke";
     pub const KEY_ROTATE: &str = "signing_key.rotate";

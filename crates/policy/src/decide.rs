@@ -74,6 +74,9 @@ pub struct Policy {
     users: HashMap<String, Grantee>,
     groups: HashMap<String, Grantee>,
     services: HashMap<String, Grantee>,
+    /// The local groups each person (by subject) is a member of, beside the groups its
+    /// credential names.
+    local_groups: HashMap<String, Vec<String>>,
 }
 
 /// The grants of one grantee, sorted, and for each scope among them the patterns of all the
@@ -183,14 +186,33 @@ impl Policy {
             users,
             groups,
             services,
+            local_groups: HashMap::new(),
         })
+    }
+
+    /// The same policy, where each `(subject, group)` makes the person `subject` a member of
+    /// the local group `group`: the group's grants apply to it as to the members of a group its
+    /// credential names.
+    #[must_use]
+    pub fn with_local_groups(
+        mut self,
+        memberships: impl IntoIterator<Item = (String, String)>,
+    ) -> Policy {
+        for (subject, group) in memberships {
+            let groups = self.local_groups.entry(subject).or_default();
+            if !groups.contains(&group) {
+                groups.push(group);
+            }
+        }
+        self
     }
 
     pub fn roles(&self) -> &RoleSet {
         &self.roles
     }
 
-    /// The grantees whose grants apply to the principal: itself, and (for a person) its groups.
+    /// The grantees whose grants apply to the principal: itself, and (for a person) the groups
+    /// its credential names and then its local groups.
     fn grantees_of<'s, 'f>(
         &'s self,
         facts: Facts<'f>,
@@ -200,9 +222,24 @@ impl Policy {
         } else {
             self.users.get(facts.subject)
         };
-        let groups: &[String] = if facts.service { &[] } else { facts.groups };
+        let (groups, local): (&[String], &[String]) = if facts.service {
+            (&[], &[])
+        } else {
+            (
+                facts.groups,
+                self.local_groups
+                    .get(facts.subject)
+                    .map_or(&[], Vec::as_slice),
+            )
+        };
         own.into_iter()
             .chain(groups.iter().filter_map(|g| self.groups.get(g.as_str())))
+            .chain(
+                local
+                    .iter()
+                    .filter(move |g| !groups.contains(g))
+                    .filter_map(|g| self.groups.get(g.as_str())),
+            )
     }
 
     /// The grants that apply to the principal: its own, and (for a person) its groups'.

@@ -11,6 +11,7 @@
 
 mod audit;
 mod clients;
+mod groups;
 mod keys;
 mod openapi;
 mod roles;
@@ -87,6 +88,13 @@ pub(crate) fn router() -> Router<AppState> {
             post(users::reset_password),
         )
         .route("/users/{username}/reset-mfa", post(users::reset_mfa))
+        .route("/groups", get(groups::list).post(groups::create))
+        .route("/groups/{name}", get(groups::show).delete(groups::delete))
+        .route("/groups/{name}/members", post(groups::add_member))
+        .route(
+            "/groups/{name}/members/{username}",
+            axum::routing::delete(groups::remove_member),
+        )
         .route("/roles", get(roles::list))
         .route(
             "/roles/{name}",

@@ -1,7 +1,8 @@
 //! Custom roles and role grants, in PostgreSQL.
 
 use portcullis_store::{
-    AuditEvent, GrantScopeKind, GranteeKind, StoreError, StoredRole, StoredRoleGrant,
+    AuditEvent, GrantScopeKind, GranteeKind, GroupMember, StoreError, StoredGroup, StoredRole,
+    StoredRoleGrant,
 };
 
 use time::OffsetDateTime;
@@ -161,6 +162,87 @@ impl PostgresStore {
         .await
         .map_err(from_sqlx)?;
         rows.into_iter().map(grant_from_row).collect()
+    }
+
+    pub(crate) async fn insert_group(
+        &self,
+        group: &StoredGroup,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        let query = sqlx::query(
+            "INSERT INTO local_groups (name, tenant, description, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&group.name)
+        .bind(group.tenant.as_deref())
+        .bind(group.description.as_deref())
+        .bind(group.created_at);
+        self.write_audited(query, audit).await.map(|_| ())
+    }
+
+    pub(crate) async fn delete_group(
+        &self,
+        name: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        // Its memberships go with it (ON DELETE CASCADE).
+        let query = sqlx::query("DELETE FROM local_groups WHERE name = $1").bind(name);
+        Ok(self.write_audited(query, audit).await? > 0)
+    }
+
+    pub(crate) async fn groups(&self) -> Result<Vec<StoredGroup>, StoreError> {
+        let rows: Vec<(String, Option<String>, Option<String>, OffsetDateTime)> = sqlx::query_as(
+            "SELECT name, tenant, description, created_at FROM local_groups ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        rows.into_iter()
+            .map(|(name, tenant, description, created_at)| {
+                Ok(StoredGroup {
+                    name,
+                    tenant,
+                    description,
+                    created_at,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn insert_group_member(
+        &self,
+        member: &GroupMember,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        let query =
+            sqlx::query("INSERT INTO local_group_members (group_name, user_id) VALUES ($1, $2)")
+                .bind(&member.group)
+                .bind(&member.user_id);
+        self.write_audited(query, audit).await.map(|_| ())
+    }
+
+    pub(crate) async fn delete_group_member(
+        &self,
+        member: &GroupMember,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        let query =
+            sqlx::query("DELETE FROM local_group_members WHERE group_name = $1 AND user_id = $2")
+                .bind(&member.group)
+                .bind(&member.user_id);
+        Ok(self.write_audited(query, audit).await? > 0)
+    }
+
+    pub(crate) async fn group_memberships(&self) -> Result<Vec<GroupMember>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT group_name, user_id FROM local_group_members ORDER BY group_name, user_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        Ok(rows
+            .into_iter()
+            .map(|(group, user_id)| GroupMember { group, user_id })
+            .collect())
     }
 
     pub(crate) async fn read_authorization_version(&self) -> Result<i64, StoreError> {

@@ -1349,6 +1349,56 @@ impl Store for PostgresStore {
         self.role_grants().await
     }
 
+    async fn group_insert_audited(
+        &self,
+        group: &portcullis_store::StoredGroup,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.announced(Change::Authorization, self.insert_group(group, audit).await)
+            .await
+    }
+
+    async fn group_delete_audited(
+        &self,
+        name: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.announced(Change::Authorization, self.delete_group(name, audit).await)
+            .await
+    }
+
+    async fn group_list(&self) -> Result<Vec<portcullis_store::StoredGroup>, StoreError> {
+        self.groups().await
+    }
+
+    async fn group_member_add_audited(
+        &self,
+        member: &portcullis_store::GroupMember,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.announced(
+            Change::Authorization,
+            self.insert_group_member(member, audit).await,
+        )
+        .await
+    }
+
+    async fn group_member_remove_audited(
+        &self,
+        member: &portcullis_store::GroupMember,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.announced(
+            Change::Authorization,
+            self.delete_group_member(member, audit).await,
+        )
+        .await
+    }
+
+    async fn group_members(&self) -> Result<Vec<portcullis_store::GroupMember>, StoreError> {
+        self.group_memberships().await
+    }
+
     async fn authorization_version(&self) -> Result<i64, StoreError> {
         self.read_authorization_version().await
     }

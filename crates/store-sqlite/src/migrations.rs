@@ -78,6 +78,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit log",
         include_str!("../migrations/0013_audit_log.sql"),
     ),
+    (
+        14,
+        "local groups",
+        include_str!("../migrations/0014_local_groups.sql"),
+    ),
 ];
 
 /// A migrator over [`MIGRATIONS`] that refuses a database holding migrations it does not know.

@@ -15,6 +15,7 @@ pub mod columns;
 mod error;
 mod federation;
 mod grant;
+mod group;
 mod memory;
 mod relay_session;
 mod role;
@@ -40,6 +41,7 @@ pub use grant::{
     AuthorizationCode, CodeRedemption, Consent, Grant, RefreshRotation, RefreshToken,
     RevokedAccessToken,
 };
+pub use group::{GroupMember, StoredGroup};
 pub use memory::{AuthorizationSnapshot, MemoryStore};
 pub use relay_session::{RelaySession, SessionKey};
 pub use role::{GrantScopeKind, GranteeKind, StoredRole, StoredRoleGrant};
@@ -854,8 +856,45 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Every grant, oldest first (by `created_at`, then `id`).
     async fn role_grant_list(&self) -> Result<Vec<StoredRoleGrant>, StoreError>;
 
-    /// A number that changes whenever a custom role or a role grant is written, by any writer
-    /// (replicas poll it and rebuild their policy when it moves).
+    /// Creates a local group. Fails with [`StoreError::Conflict`] if the name is taken.
+    async fn group_insert_audited(
+        &self,
+        group: &StoredGroup,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes a local group and its memberships; returns whether there was one.
+    async fn group_delete_audited(
+        &self,
+        name: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError>;
+
+    /// Every local group, by name.
+    async fn group_list(&self) -> Result<Vec<StoredGroup>, StoreError>;
+
+    /// Makes the account `member.user_id` a member of the local group `member.group` (both
+    /// exist). Fails with [`StoreError::Conflict`] if it is one already.
+    async fn group_member_add_audited(
+        &self,
+        member: &GroupMember,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError>;
+
+    /// Ends a membership; returns whether there was one.
+    async fn group_member_remove_audited(
+        &self,
+        member: &GroupMember,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError>;
+
+    /// Every membership of every local group, by group and then account id. Deleting an account
+    /// ends its memberships.
+    async fn group_members(&self) -> Result<Vec<GroupMember>, StoreError>;
+
+    /// A number that changes whenever a custom role, a role grant, a local group or a
+    /// membership is written, by any writer (replicas poll it and rebuild their policy when it
+    /// moves).
     async fn authorization_version(&self) -> Result<i64, StoreError>;
 
     /// Starts waking `signals` whenever any process (another replica, the CLI) commits a role,

@@ -65,6 +65,9 @@ struct Accounts {
     provider_tokens: HashMap<(String, String), ProviderToken>,
     /// WebAuthn ceremonies in progress, by id.
     ceremonies: HashMap<String, WebauthnCeremony>,
+    /// Local groups by name, and their memberships (here, beside the users they name).
+    groups: std::collections::BTreeMap<String, crate::StoredGroup>,
+    members: std::collections::BTreeSet<crate::GroupMember>,
 }
 
 impl MemoryStore {
@@ -905,6 +908,11 @@ impl Store for MemoryStore {
                     .identities
                     .retain(|_, identity| identity.user_id != id);
                 accounts.provider_tokens.retain(|(user, _), _| user != id);
+                let before = accounts.members.len();
+                accounts.members.retain(|m| m.user_id != id);
+                if accounts.members.len() != before {
+                    self.model_changed();
+                }
                 Ok(true)
             }
             .await,
@@ -1562,6 +1570,109 @@ impl Store for MemoryStore {
         let mut grants = self.model().1.clone();
         grants.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(grants)
+    }
+
+    async fn group_insert_audited(
+        &self,
+        group: &crate::StoredGroup,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.audited(
+            async {
+                let mut accounts = self.accounts();
+                if accounts.groups.contains_key(&group.name) {
+                    return Err(StoreError::Conflict(format!(
+                        "a group is named {:?} already",
+                        group.name
+                    )));
+                }
+                accounts.groups.insert(
+                    group.name.clone(),
+                    crate::StoredGroup {
+                        created_at: as_stored(group.created_at),
+                        ..group.clone()
+                    },
+                );
+                self.model_changed();
+                Ok(())
+            }
+            .await,
+            audit,
+        )
+    }
+
+    async fn group_delete_audited(
+        &self,
+        name: &str,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.audited(
+            async {
+                let mut accounts = self.accounts();
+                if accounts.groups.remove(name).is_none() {
+                    return Ok(false);
+                }
+                accounts.members.retain(|m| m.group != name);
+                self.model_changed();
+                Ok(true)
+            }
+            .await,
+            audit,
+        )
+    }
+
+    async fn group_list(&self) -> Result<Vec<crate::StoredGroup>, StoreError> {
+        Ok(self.accounts().groups.values().cloned().collect())
+    }
+
+    async fn group_member_add_audited(
+        &self,
+        member: &crate::GroupMember,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.audited(
+            async {
+                let mut accounts = self.accounts();
+                if !accounts.groups.contains_key(&member.group)
+                    || !accounts.users.contains_key(&member.user_id)
+                {
+                    return Err(StoreError::Backend(
+                        "a membership names a group and an account that exist".to_owned(),
+                    ));
+                }
+                if !accounts.members.insert(member.clone()) {
+                    return Err(StoreError::Conflict(
+                        "the account is a member already".to_owned(),
+                    ));
+                }
+                self.model_changed();
+                Ok(())
+            }
+            .await,
+            audit,
+        )
+    }
+
+    async fn group_member_remove_audited(
+        &self,
+        member: &crate::GroupMember,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.audited(
+            async {
+                let removed = self.accounts().members.remove(member);
+                if removed {
+                    self.model_changed();
+                }
+                Ok(removed)
+            }
+            .await,
+            audit,
+        )
+    }
+
+    async fn group_members(&self) -> Result<Vec<crate::GroupMember>, StoreError> {
+        Ok(self.accounts().members.iter().cloned().collect())
     }
 
     async fn authorization_version(&self) -> Result<i64, StoreError> {

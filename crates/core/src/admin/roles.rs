@@ -523,8 +523,12 @@ fn policy_grant(row: &StoredRoleGrant) -> RoleGrant {
 pub async fn policy(store: &dyn Store, config: &Config) -> Result<Policy, AdminError> {
     let roles = role_set(store, config).await?;
     let grants = store.role_grant_list().await?;
-    Policy::new(roles, grants.iter().map(policy_grant).collect())
-        .map_err(|e| AdminError::Invalid(e.to_string()))
+    let members = store.group_members().await?;
+    Ok(
+        Policy::new(roles, grants.iter().map(policy_grant).collect())
+            .map_err(|e| AdminError::Invalid(e.to_string()))?
+            .with_local_groups(members.into_iter().map(|m| (m.user_id, m.group))),
+    )
 }
 
 pub use portcullis_policy::mcp_permission;

@@ -132,6 +132,22 @@ pub fn grant(grant: &StoredRoleGrant) -> Value {
     })
 }
 
+/// A local group and its members (by id and username).
+pub fn group(view: &super::groups::GroupView) -> Value {
+    let group = &view.group;
+    json!({
+        "name": group.name,
+        "tenant": group.tenant,
+        "description": group.description,
+        "created_at": rfc3339(group.created_at),
+        "members": view
+            .members
+            .iter()
+            .map(|u| json!({ "id": u.id, "username": u.username }))
+            .collect::<Vec<_>>(),
+    })
+}
+
 pub fn signing_key(key: &SigningKey, status: KeyStatus) -> Value {
     json!({
         "kid": key.kid,

@@ -77,8 +77,13 @@ fn request(properties: Value, required: &[&str]) -> Value {
 }
 
 /// An example of each request body (shown in the document, and tried first by schemathesis).
-fn examples() -> [(&'static str, Value); 7] {
+fn examples() -> [(&'static str, Value); 9] {
     [
+        (
+            "NewGroup",
+            json!({"name": "engineering", "description": "Builds things."}),
+        ),
+        ("NewMember", json!({"user": "alice"})),
         (
             "NewUser",
             json!({"username": "bob", "email": "bob@example.com", "tenant": "acme"}),
@@ -112,7 +117,7 @@ fn path_params(path: &str) -> Vec<Value> {
         .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
         .map(|name| {
             let schema = if name == "name" {
-                // A role's name.
+                // A role's or a group's name.
                 json!({ "type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$" })
             } else {
                 json!({ "type": "string", "minLength": 1, "maxLength": 255 })
@@ -334,6 +339,24 @@ fn every_schema() -> Value {
             "permissions": { "type": "array", "items": name, "maxItems": 256 },
             "description": { "type": ["string", "null"], "minLength": 1, "maxLength": 1000 },
         }), &[]),
+        "Group": object(json!({
+            "name": { "type": "string" },
+            "tenant": nullable("string"),
+            "description": nullable("string"),
+            "created_at": time(),
+            "members": {
+                "type": "array",
+                "items": object(json!({ "id": { "type": "string" }, "username": { "type": "string" } }), &["id", "username"]),
+            },
+        }), &["name", "tenant", "description", "created_at", "members"]),
+        "NewGroup": request(json!({
+            "name": { "type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$" },
+            "tenant": tenant,
+            "description": { "type": ["string", "null"], "minLength": 1, "maxLength": 1000, "pattern": LABEL },
+        }), &["name"]),
+        "NewMember": request(json!({
+            "user": { "type": "string", "minLength": 1, "maxLength": 255, "description": "The account's username." },
+        }), &["user"]),
         "Deleted": object(json!({ "deleted": { "type": "string" } }), &["deleted"]),
         "Grant": object(json!({
             "id": { "type": "string" },
@@ -576,6 +599,78 @@ fn operations() -> Vec<Op> {
             schema_ref("User"),
             &[404],
         ),
+        Op {
+            method: "get",
+            path: "/groups",
+            id: "listGroups",
+            tag: "groups",
+            summary: "List local groups and their members (those of the tenants the caller manages).",
+            needs: "`groups.list` (each group in its tenant)",
+            body: None,
+            query: &[],
+            ok: (200, array_of("Group")),
+            errors: &[],
+        },
+        Op {
+            method: "post",
+            path: "/groups",
+            id: "createGroup",
+            tag: "groups",
+            summary: "Create a local group; with a tenant, only that tenant's accounts can be members.",
+            needs: "`groups.create` in the group's tenant",
+            body: Some((schema_ref("NewGroup"), false)),
+            query: &[],
+            ok: (201, schema_ref("Group")),
+            errors: &[409],
+        },
+        Op {
+            method: "get",
+            path: "/groups/{name}",
+            id: "getGroup",
+            tag: "groups",
+            summary: "Show a group and its members.",
+            needs: "`groups.read` in its tenant",
+            body: None,
+            query: &[],
+            ok: (200, schema_ref("Group")),
+            errors: &[404],
+        },
+        Op {
+            method: "delete",
+            path: "/groups/{name}",
+            id: "deleteGroup",
+            tag: "groups",
+            summary: "Delete a group; its memberships end (grants to its name stay).",
+            needs: "`groups.delete` in its tenant",
+            body: None,
+            query: &[],
+            ok: (200, schema_ref("Group")),
+            errors: &[404],
+        },
+        Op {
+            method: "post",
+            path: "/groups/{name}/members",
+            id: "addGroupMember",
+            tag: "groups",
+            summary: "Make an account a member: the group's grants apply to it from the next policy rebuild.",
+            needs: "`groups.members.add` in the group's tenant, and the right to give each of the group's grants",
+            body: Some((schema_ref("NewMember"), false)),
+            query: &[],
+            ok: (200, schema_ref("Group")),
+            errors: &[404, 409],
+        },
+        Op {
+            method: "delete",
+            path: "/groups/{name}/members/{username}",
+            id: "removeGroupMember",
+            tag: "groups",
+            summary: "End an account's membership.",
+            needs: "`groups.members.remove` in the group's tenant",
+            body: None,
+            query: &[],
+            ok: (200, schema_ref("Group")),
+            errors: &[404],
+        },
         Op {
             method: "get",
             path: "/roles",

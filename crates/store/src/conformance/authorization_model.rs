@@ -3,12 +3,16 @@
 //! moves the authorization version.
 
 use super::{Scope, base_plus};
-use crate::{GrantScopeKind, GranteeKind, Store, StoreError, StoredRole, StoredRoleGrant};
+use crate::{
+    GrantScopeKind, GranteeKind, GroupMember, Store, StoreError, StoredGroup, StoredRole,
+    StoredRoleGrant,
+};
 
 pub async fn run_all_in(store: &dyn Store, scope: &Scope) {
     roles_are_put_replaced_listed_and_deleted(store, scope).await;
     grants_are_unique_ordered_and_keep_their_role(store, scope).await;
     every_write_moves_the_version(store, scope).await;
+    local_groups_hold_members_and_move_the_version(store, scope).await;
 }
 
 fn fail(store: &dyn Store, what: &str, e: StoreError) -> ! {
@@ -166,4 +170,110 @@ pub async fn every_write_moves_the_version(store: &dyn Store, scope: &Scope) {
     moved("a revoked grant", version().await);
     assert!(store.role_delete(&reader.name).await.unwrap());
     moved("a deleted role", version().await);
+}
+
+/// Local groups: names are unique, members are accounts that exist, a membership is added once,
+/// deleting the group or the account ends its memberships, and every write moves the version.
+pub async fn local_groups_hold_members_and_move_the_version(store: &dyn Store, scope: &Scope) {
+    let version = || async { store.authorization_version().await.unwrap() };
+    let start = version().await;
+    let alice = super::accounts::user(scope, "GroupAlice", base_plus(0));
+    let bob = super::accounts::user(scope, "GroupBob", base_plus(0));
+    store.user_insert(&alice).await.unwrap();
+    store.user_insert(&bob).await.unwrap();
+    let group = StoredGroup {
+        name: scope.name("engineering"),
+        tenant: Some("acme".to_owned()),
+        description: Some("Builds things".to_owned()),
+        created_at: base_plus(1),
+    };
+    store.group_insert_audited(&group, None).await.unwrap();
+    assert!(
+        version().await > start,
+        "{}: a group moves the version",
+        store.backend()
+    );
+    assert!(matches!(
+        store.group_insert_audited(&group, None).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let listed = store.group_list().await.unwrap();
+    assert_eq!(
+        listed.iter().find(|g| g.name == group.name),
+        Some(&group),
+        "{}",
+        store.backend()
+    );
+    let member = |user: &crate::User| GroupMember {
+        group: group.name.clone(),
+        user_id: user.id.clone(),
+    };
+    let before = version().await;
+    store
+        .group_member_add_audited(&member(&alice), None)
+        .await
+        .unwrap();
+    assert!(
+        version().await > before,
+        "{}: a member moves the version",
+        store.backend()
+    );
+    assert!(matches!(
+        store.group_member_add_audited(&member(&alice), None).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .group_member_add_audited(&member(&bob), None)
+        .await
+        .unwrap();
+    let mine = |all: Vec<GroupMember>| -> Vec<GroupMember> {
+        all.into_iter().filter(|m| m.group == group.name).collect()
+    };
+    let mut expected = vec![member(&alice), member(&bob)];
+    expected.sort();
+    assert_eq!(mine(store.group_members().await.unwrap()), expected);
+    // Nobody who does not exist becomes a member.
+    let ghost = GroupMember {
+        group: group.name.clone(),
+        user_id: scope.name("nobody"),
+    };
+    assert!(store.group_member_add_audited(&ghost, None).await.is_err());
+    // Removing, deleting the account, deleting the group.
+    let before = version().await;
+    assert!(
+        store
+            .group_member_remove_audited(&member(&alice), None)
+            .await
+            .unwrap()
+    );
+    assert!(version().await > before);
+    assert!(
+        !store
+            .group_member_remove_audited(&member(&alice), None)
+            .await
+            .unwrap()
+    );
+    assert!(store.user_delete(&bob.id).await.unwrap());
+    assert!(
+        mine(store.group_members().await.unwrap()).is_empty(),
+        "{}",
+        store.backend()
+    );
+    store
+        .group_member_add_audited(&member(&alice), None)
+        .await
+        .unwrap();
+    let before = version().await;
+    assert!(store.group_delete_audited(&group.name, None).await.unwrap());
+    assert!(version().await > before);
+    assert!(mine(store.group_members().await.unwrap()).is_empty());
+    assert!(!store.group_delete_audited(&group.name, None).await.unwrap());
+    assert!(
+        store
+            .group_list()
+            .await
+            .unwrap()
+            .iter()
+            .all(|g| g.name != group.name)
+    );
 }
