@@ -123,6 +123,13 @@ pub(super) async fn add_member(
 ) -> Result<Response, ApiError> {
     let store = state.store.as_ref();
     let view = target(&state, &caller, &name, "groups.members.add").await?;
+    // The body names the account: one that does not exist makes the request invalid (404 is
+    // for the group the path names).
+    match portcullis_core::admin::users::show(store, &body.user).await {
+        Ok(_) => {}
+        Err(AdminError::NotFound(why)) => return Err(AdminError::Invalid(why).into()),
+        Err(e) => return Err(e.into()),
+    }
     let grants = roles::grants_of(store, GranteeKind::Group, &name).await?;
     caller
         .actor()
