@@ -680,9 +680,13 @@ async fn delegation_never_escalates_and_tenants_stay_apart() {
         )
         .await;
     assert_eq!(status, 403);
-    let (status, _) = api
-        .post("/users/alice/reset-password", &admin, json!({}))
-        .await;
+    for action in ["reset-password", "reset-mfa", "disable"] {
+        let (status, _) = api
+            .post(&format!("/users/alice/{action}"), &admin, json!({}))
+            .await;
+        assert_eq!(status, 403, "{action} on an owner");
+    }
+    let (status, _) = api.delete("/users/alice", &admin).await;
     assert_eq!(status, 403);
     let (status, _) = api
         .call(
@@ -740,11 +744,24 @@ async fn delegation_never_escalates_and_tenants_stay_apart() {
         .await;
     assert_eq!(status, 200);
     // Grants in its tenant, of roles it holds there; never everywhere, never a stronger role.
+    // (carol holds the default role, developer, in acme already: accounts made in a tenant get
+    // their default roles there.)
     let (status, grant) = api
         .post(
             "/grants",
             &tenant_admin,
-            json!({"user": "carol", "role": "developer", "tenant": "acme"}),
+            json!({"user": "carol", "role": "operator", "tenant": "acme"}),
+        )
+        .await;
+    assert_eq!(
+        status, 403,
+        "operator carries upstreams.*, which it lacks: {grant}"
+    );
+    let (status, grant) = api
+        .post(
+            "/grants",
+            &tenant_admin,
+            json!({"user": "carol", "role": "tenant_admin", "tenant": "acme"}),
         )
         .await;
     assert_eq!(status, 201, "{grant}");

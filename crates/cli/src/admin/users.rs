@@ -119,10 +119,10 @@ pub(crate) async fn run(
                 &mut rand::rng(),
             )
             .await?;
-            portcullis_core::admin::roles::grant_everywhere(
+            portcullis_core::admin::roles::grant_defaults(
                 store,
                 audit,
-                &created.user.id,
+                &created.user,
                 &config.accounts.default_roles,
                 now,
                 &mut rand::rng(),

@@ -323,12 +323,50 @@ pub async fn grant(
     }
 }
 
-/// Grants each of `roles` everywhere to the account `user_id` (its default roles).
+/// Grants each of `roles` everywhere to the account `user_id`.
 pub async fn grant_everywhere(
     store: &dyn Store,
     audit: &AuditContext,
     user_id: &str,
     roles: &[String],
+    now: OffsetDateTime,
+    rng: &mut impl RngCore,
+) -> Result<(), AdminError> {
+    grant_each(store, audit, user_id, roles, None, now, rng).await
+}
+
+/// Grants a new account its default roles (`accounts.default_roles`): in its tenant when it has
+/// one (where all it does happens), everywhere otherwise.
+pub async fn grant_defaults(
+    store: &dyn Store,
+    audit: &AuditContext,
+    user: &portcullis_store::User,
+    roles: &[String],
+    now: OffsetDateTime,
+    rng: &mut impl RngCore,
+) -> Result<(), AdminError> {
+    grant_each(
+        store,
+        audit,
+        &user.id,
+        roles,
+        user.tenant.as_deref(),
+        now,
+        rng,
+    )
+    .await
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "who acts (the audit context) joins what the operation already needed"
+)]
+async fn grant_each(
+    store: &dyn Store,
+    audit: &AuditContext,
+    user_id: &str,
+    roles: &[String],
+    tenant: Option<&str>,
     now: OffsetDateTime,
     rng: &mut impl RngCore,
 ) -> Result<(), AdminError> {
@@ -338,8 +376,12 @@ pub async fn grant_everywhere(
             grantee_kind: GranteeKind::User,
             grantee: user_id.to_owned(),
             role: role.clone(),
-            scope_kind: GrantScopeKind::All,
-            scope: String::new(),
+            scope_kind: if tenant.is_some() {
+                GrantScopeKind::Tenant
+            } else {
+                GrantScopeKind::All
+            },
+            scope: tenant.unwrap_or_default().to_owned(),
             created_at: now,
         };
         let event = audit.event(now, action::ROLE_GRANT, Some(&grant_target(&row)));
@@ -419,6 +461,31 @@ pub async fn grants_of(
         .await?
         .into_iter()
         .filter(|g| g.grantee_kind == kind && g.grantee == grantee)
+        .collect())
+}
+
+/// Every grant that acts for the account `user_id`: its own, and those of the local groups it
+/// is a member of.
+pub async fn grants_acting_for(
+    store: &dyn Store,
+    user_id: &str,
+) -> Result<Vec<StoredRoleGrant>, AdminError> {
+    let groups: Vec<String> = store
+        .group_members()
+        .await?
+        .into_iter()
+        .filter(|m| m.user_id == user_id)
+        .map(|m| m.group)
+        .collect();
+    Ok(store
+        .role_grant_list()
+        .await?
+        .into_iter()
+        .filter(|g| match g.grantee_kind {
+            GranteeKind::User => g.grantee == user_id,
+            GranteeKind::Group => groups.contains(&g.grantee),
+            GranteeKind::Service => false,
+        })
         .collect())
 }
 

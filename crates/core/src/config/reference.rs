@@ -418,7 +418,7 @@ pub const KEYS: &[Key] = &[
         kind: Kind::StringList,
         default: Some("[]"),
         example: "[\"developer\"]",
-        description: "Roles granted everywhere to each account `portcullis admin user create` makes: built-in roles or `[[roles]]` names. The demo's first account is granted `owner`.",
+        description: "Roles granted to each account `portcullis admin user create` or the admin API makes — everywhere, or in the account's tenant when it has one: built-in roles or `[[roles]]` names. The demo's first account is granted `owner`.",
     },
     Key {
         path: "registration.client_id_metadata_documents",

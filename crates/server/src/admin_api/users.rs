@@ -1,13 +1,14 @@
 //! `/users`: local accounts. Every action is in the target account's tenant, so a grant scoped
-//! to a tenant manages the accounts of that tenant only. Resetting a password or the second
-//! factors hands the account to whoever holds the one-time password: it needs the right to give
-//! each of the account's grants anew.
+//! to a tenant manages the accounts of that tenant only. Changing an account — disabling,
+//! enabling, deleting, resetting its password (which hands it to whoever holds the one-time
+//! password) or its second factors — needs the right to give each grant acting for it anew
+//! (its own and its local groups'): nobody acts on an account more powerful than themselves.
 
 use axum::extract::{Path, State};
 use axum::response::Response;
 use portcullis_core::accounts::{Password, PasswordPolicy};
 use portcullis_core::admin::{roles, users, views};
-use portcullis_store::{GranteeKind, User, UserStatus};
+use portcullis_store::{User, UserStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -109,10 +110,10 @@ pub(super) async fn create(
         &mut super::rng(),
     )
     .await?;
-    roles::grant_everywhere(
+    roles::grant_defaults(
         state.store.as_ref(),
         &audit,
-        &made.user.id,
+        &made.user,
         &api.config.accounts.default_roles,
         now,
         &mut super::rng(),
@@ -126,7 +127,7 @@ pub(super) async fn delete(
     caller: Caller,
     Path(username): Path<String>,
 ) -> Result<Response, ApiError> {
-    let user = target(&state, &caller, &username, "users.delete").await?;
+    let user = guarded_target(&state, &caller, &username, "users.delete").await?;
     let (user, grants) = users::delete(
         state.store.as_ref(),
         &caller.audit_in(user.tenant.as_deref()),
@@ -150,7 +151,7 @@ async fn set_status(
         UserStatus::Disabled => "users.disable",
         UserStatus::Active => "users.enable",
     };
-    let user = target(state, caller, username, permission).await?;
+    let user = guarded_target(state, caller, username, permission).await?;
     let user = users::set_status(
         state.store.as_ref(),
         &caller.audit_in(user.tenant.as_deref()),
@@ -178,15 +179,16 @@ pub(super) async fn enable(
     set_status(&state, &caller, &username, UserStatus::Active).await
 }
 
-/// The account, if the caller may `permission` on it and could give each of its grants anew.
-async fn takeover_target(
+/// The account, if the caller may `permission` on it and could give each grant acting for it
+/// anew.
+async fn guarded_target(
     state: &AppState,
     caller: &Caller,
     username: &str,
     permission: &str,
 ) -> Result<User, ApiError> {
     let user = target(state, caller, username, permission).await?;
-    let grants = roles::grants_of(state.store.as_ref(), GranteeKind::User, &user.id).await?;
+    let grants = roles::grants_acting_for(state.store.as_ref(), &user.id).await?;
     caller
         .actor()
         .require_as_powerful_as(&format!("the account {}", user.username), &grants)?;
@@ -199,7 +201,7 @@ pub(super) async fn reset_password(
     Path(username): Path<String>,
 ) -> Result<Response, ApiError> {
     let api = api(&state)?;
-    let user = takeover_target(&state, &caller, &username, "users.reset_password").await?;
+    let user = guarded_target(&state, &caller, &username, "users.reset_password").await?;
     let reset = users::reset_password(
         state.store.as_ref(),
         &caller.audit_in(user.tenant.as_deref()),
@@ -217,7 +219,7 @@ pub(super) async fn reset_mfa(
     caller: Caller,
     Path(username): Path<String>,
 ) -> Result<Response, ApiError> {
-    let user = takeover_target(&state, &caller, &username, "users.reset_mfa").await?;
+    let user = guarded_target(&state, &caller, &username, "users.reset_mfa").await?;
     let (user, factors) = users::reset_mfa(
         state.store.as_ref(),
         &caller.audit_in(user.tenant.as_deref()),
