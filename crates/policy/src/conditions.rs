@@ -37,6 +37,8 @@ pub struct Caller<'a> {
     pub email_verified: bool,
     pub name: Option<&'a str>,
     pub login: Option<&'a str>,
+    /// The OAuth client of a Portcullis access token.
+    pub client_id: Option<&'a str>,
     pub groups: &'a [String],
     pub scopes: &'a [String],
     pub amr: &'a [String],

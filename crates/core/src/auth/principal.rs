@@ -54,6 +54,7 @@ impl Principal {
             email_verified: self.email_verified,
             name: self.name.as_deref(),
             login: self.login.as_deref(),
+            client_id: self.client_id.as_deref(),
             groups: &self.groups,
             scopes: &self.scopes,
             amr: &self.auth_methods,

@@ -295,6 +295,7 @@ impl Engine {
             ("email", caller.email),
             ("name", caller.name),
             ("login", caller.login),
+            ("client_id", caller.client_id),
         ] {
             if let Some(value) = value {
                 attributes.push((name.to_owned(), string(value)));

@@ -16,6 +16,7 @@ fn caller<'a>(groups: &'a [String], amr: &'a [String]) -> Caller<'a> {
         email_verified: true,
         name: None,
         login: None,
+        client_id: None,
         groups,
         scopes: &[],
         amr,
@@ -489,4 +490,29 @@ fn the_documentation_prints_the_schema_and_its_examples_validate() {
         examples += 1;
     }
     assert!(examples >= 3, "{examples} examples");
+}
+
+#[test]
+fn conditions_see_the_oauth_client_of_the_token() {
+    let c = conditions(
+        "@id(\"no-scripts\")\nforbid (principal, action, resource) when { principal has client_id && principal.client_id == \"client_script\" };\n",
+    );
+    let groups = Vec::new();
+    let amr = Vec::new();
+    let through = |client_id| Caller {
+        client_id,
+        ..caller(&groups, &amr)
+    };
+    assert_eq!(
+        forbidden(c.evaluate(&call(through(Some("client_script")), "read", None))),
+        "no-scripts"
+    );
+    assert_eq!(
+        c.evaluate(&call(through(Some("client_ide")), "read", None)),
+        Outcome::Pass
+    );
+    assert_eq!(
+        c.evaluate(&call(through(None), "read", None)),
+        Outcome::Pass
+    );
 }
