@@ -193,6 +193,7 @@ fn main() {
         email_verified: true,
         name: None,
         login: None,
+        client_id: Some("client_bench"),
         groups: &groups_of_caller,
         scopes: &scopes,
         amr: &amr,
