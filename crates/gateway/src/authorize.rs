@@ -333,10 +333,26 @@ pub(crate) fn check(
         Verdict::Deny => return Err(not_found(method, name)),
     }
     if let Some(conditions) = &rights.conditions {
+        let facts = facts(&rights.principal);
+        let mut caller = rights.principal.condition_caller(facts.service);
+        // A person's local groups count in conditions as its credential's groups do.
+        let local = if facts.service {
+            &[][..]
+        } else {
+            rights.policy.local_groups(facts.subject)
+        };
+        let merged: Vec<String>;
+        if !local.is_empty() {
+            merged = caller
+                .groups
+                .iter()
+                .chain(local.iter().filter(|g| !caller.groups.contains(g)))
+                .cloned()
+                .collect();
+            caller.groups = &merged;
+        }
         let request = portcullis_policy::conditions::Request {
-            caller: rights
-                .principal
-                .condition_caller(facts(&rights.principal).service),
+            caller,
             upstream: &rights.rules.name,
             method,
             target: name,

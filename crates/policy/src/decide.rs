@@ -211,6 +211,11 @@ impl Policy {
         &self.roles
     }
 
+    /// The local groups the person `subject` is a member of.
+    pub fn local_groups(&self, subject: &str) -> &[String] {
+        self.local_groups.get(subject).map_or(&[], Vec::as_slice)
+    }
+
     /// The grantees whose grants apply to the principal: itself, and (for a person) the groups
     /// its credential names and then its local groups.
     fn grantees_of<'s, 'f>(

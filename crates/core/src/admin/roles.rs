@@ -672,6 +672,14 @@ pub async fn explain(
         principal.email = Some(user.email.clone());
         principal.email_verified = user.email_verified;
         principal.tenant = user.tenant.clone();
+        // Its local groups, as the gateway adds them.
+        principal.groups = store
+            .group_members()
+            .await?
+            .into_iter()
+            .filter(|m| m.user_id == user.id)
+            .map(|m| m.group)
+            .collect();
         explanation.condition = Some(given.conditions.evaluate(
             &portcullis_policy::conditions::Request {
                 caller: principal.condition_caller(false),

@@ -324,6 +324,33 @@ mod conditions {
     }
 
     #[test]
+    fn conditions_see_a_persons_local_groups() {
+        let policy = Policy::clone(&policy(vec![grant(
+            GrantSubject::User("usr_a".into()),
+            "files-reader",
+            GrantScope::All,
+        )]))
+        .with_local_groups([("usr_a".to_owned(), "contractors".to_owned())]);
+        let rights = with(
+            Rights::new(
+                Arc::new(policy),
+                user("usr_a"),
+                rules(&[], ScopeRules::default()),
+            ),
+            r#"
+            @id("no-contractors")
+            forbid (principal, action, resource) when { principal.groups.contains("contractors") };
+            "#,
+        );
+        assert_eq!(
+            check(&rights, &message(&call("read_file")), 0),
+            Err(Refusal::Condition(Outcome::Forbidden(
+                "no-contractors".into()
+            )))
+        );
+    }
+
+    #[test]
     fn a_condition_takes_away_what_the_roles_allow_and_only_that() {
         let rights = with(
             reader_rights(),
