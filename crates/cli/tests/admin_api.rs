@@ -279,6 +279,12 @@ async fn only_credentials_for_the_api_get_in() {
         )
         .await;
     assert_eq!(status, 403, "an auditor reads, changes nothing");
+    for role in ["developer", "no-such-role"] {
+        let (status, _) = api
+            .post("/grants", robot, json!({"user": "nobody", "role": role}))
+            .await;
+        assert_eq!(status, 403, "refused before anything is looked up");
+    }
 
     // A revoked key stops at once.
     let (status, _) = api.get("/users", &key).await;
@@ -802,7 +808,7 @@ async fn delegation_never_escalates_and_tenants_stay_apart() {
             json!({"user": "gina"}),
         )
         .await;
-    assert_eq!(status, 409, "gina is globex's");
+    assert_eq!(status, 400, "gina is globex's: answered as no such account");
     let (status, _) = api
         .post(
             "/groups/acme-eng/members",

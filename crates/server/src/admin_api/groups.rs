@@ -125,9 +125,15 @@ pub(super) async fn add_member(
     let view = target(&state, &caller, &name, "groups.members.add").await?;
     // The body names the account: one that does not exist makes the request invalid (404 is
     // for the group the path names).
+    // An account outside the group's tenant is answered as one that does not exist: a tenant
+    // admin learns nothing of other tenants' usernames.
+    let missing = || AdminError::Invalid(format!("no account has the username {:?}", body.user));
     match portcullis_core::admin::users::show(store, &body.user).await {
+        Ok(user) if view.group.tenant.is_some() && user.tenant != view.group.tenant => {
+            return Err(missing().into());
+        }
         Ok(_) => {}
-        Err(AdminError::NotFound(why)) => return Err(AdminError::Invalid(why).into()),
+        Err(AdminError::NotFound(_)) => return Err(missing().into()),
         Err(e) => return Err(e.into()),
     }
     let grants = roles::grants_of(store, GranteeKind::Group, &name).await?;

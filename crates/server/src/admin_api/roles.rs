@@ -182,6 +182,9 @@ pub(super) async fn grant(
 ) -> Result<Response, ApiError> {
     let api = api(&state)?;
     let store = state.store.as_ref();
+    // Before anything is looked up: a caller that may grant nowhere learns nothing of which
+    // accounts and roles exist.
+    caller.actor().require_listing("grants.create")?;
     let grantee = body.grantee()?;
     let at = Where {
         tenant: body.tenant.as_deref(),
