@@ -273,8 +273,11 @@ EOF
         PORTCULLIS_PROBLEM="GET $base/readyz did not answer 200 within $ready_timeout s (last: ${code:-no answer})"
         return 1
     fi
-    # Without a wrapper the pid must be Portcullis itself (its /proc is read), not a shell.
-    if ((${#wrapper[@]} == 0)) && [[ $(cat "/proc/$PORTCULLIS_PID/comm" 2>/dev/null) != portcullis ]]; then
+    # Without a wrapper the pid must be Portcullis itself (its /proc is read), not a shell; the
+    # kernel keeps the first 15 bytes of the binary's name.
+    local comm
+    comm=$(basename "$bin")
+    if ((${#wrapper[@]} == 0)) && [[ $(cat "/proc/$PORTCULLIS_PID/comm" 2>/dev/null) != "${comm:0:15}" ]]; then
         PORTCULLIS_PROBLEM="pid $PORTCULLIS_PID is not the portcullis process"
         return 1
     fi

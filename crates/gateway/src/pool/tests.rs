@@ -20,13 +20,17 @@ use super::*;
 use crate::RelayError;
 use crate::http::HttpUpstream;
 
-/// How a loopback upstream treats a connection after answering a request.
+/// How a loopback upstream answers, and treats a connection after answering a request.
 #[derive(Clone, Copy, PartialEq)]
 enum AfterAnswer {
     KeepAlive,
     /// Closes the connection shortly after the answer, without saying so in the answer (as an
     /// upstream whose keep-alive timeout is shorter than the pool's does).
     CloseSoon,
+    /// Sends the answer in two chunks 30 ms apart (chunked encoding), then keeps the connection.
+    Slowly,
+    /// Sends the head and the first byte of a two-byte body, then nothing more.
+    Stall,
 }
 
 /// A plain HTTP/1.1 upstream on loopback answering `ok` to everything; counts the connections
@@ -78,6 +82,27 @@ async fn answer(mut stream: TcpStream, after: AfterAnswer) {
             }
         }
         buffer.drain(..head_end + length);
+        match after {
+            AfterAnswer::Slowly => {
+                let head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n1\r\no\r\n";
+                if stream.write_all(head).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                if stream.write_all(b"1\r\nk\r\n0\r\n\r\n").await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            AfterAnswer::Stall => {
+                let head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\no";
+                let _ = stream.write_all(head).await;
+                // Holds the connection open without finishing the answer.
+                let _ = stream.read(&mut [0u8; 1]).await;
+                return;
+            }
+            AfterAnswer::KeepAlive | AfterAnswer::CloseSoon => {}
+        }
         let answer =
             b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\nok";
         if stream.write_all(answer).await.is_err() {
@@ -129,6 +154,46 @@ async fn a_connection_is_reused_once_its_answer_was_read() {
     }
     assert_eq!(server.connections.load(Ordering::SeqCst), 1);
     assert_eq!(relay.pool().idle_count(), 1);
+}
+
+/// An answer whose body arrives after its head, read in one task: the connection serves the
+/// next request, from another task, once the body was read to its end.
+#[tokio::test]
+async fn a_connection_whose_answer_arrived_in_parts_is_reused_from_another_task() {
+    let server = upstream(AfterAnswer::Slowly).await;
+    let relay = Arc::new(relay(&server.url));
+    for _ in 0..3 {
+        let relay = relay.clone();
+        let (status, body) = tokio::spawn(async move { call(&relay).await })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((status, &body[..]), (StatusCode::OK, &b"ok"[..]));
+    }
+    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(relay.pool().idle_count(), 1);
+}
+
+/// An answer dropped before its end leaves its connection unusable: it is closed, not pooled,
+/// and the next request dials a new one.
+#[tokio::test]
+async fn an_answer_abandoned_half_way_closes_its_connection() {
+    let server = upstream(AfterAnswer::Stall).await;
+    let uri: Uri = server.url.parse().unwrap();
+    let pool = Pool::new(
+        &uri,
+        crate::http::connector(Duration::from_secs(2)).unwrap(),
+        PoolSettings::default(),
+    )
+    .unwrap();
+    let (mut response, lease) = pool.send(post()).await.unwrap();
+    let first = response.body_mut().frame().await.unwrap().unwrap();
+    assert_eq!(first.into_data().unwrap(), &b"o"[..]);
+    drop((response, lease));
+    assert_eq!(pool.idle_count(), 0);
+    let (second, _lease) = pool.send(post()).await.unwrap();
+    assert_eq!(second.status(), StatusCode::OK);
+    assert_eq!(server.connections.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
