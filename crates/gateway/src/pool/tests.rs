@@ -115,6 +115,17 @@ async fn answer(mut stream: TcpStream, after: AfterAnswer) {
     }
 }
 
+/// A pool for `server`'s URL, dialling as the relay does.
+fn pool(server: &Upstream, settings: PoolSettings) -> Pool {
+    let uri: Uri = server.url.parse().unwrap();
+    Pool::new(
+        &uri,
+        crate::http::connector(Duration::from_secs(2)).unwrap(),
+        settings,
+    )
+    .unwrap()
+}
+
 fn relay(url: &str) -> HttpUpstream {
     HttpUpstream::new(
         "test",
@@ -179,13 +190,7 @@ async fn a_connection_whose_answer_arrived_in_parts_is_reused_from_another_task(
 #[tokio::test]
 async fn an_answer_abandoned_half_way_closes_its_connection() {
     let server = upstream(AfterAnswer::Stall).await;
-    let uri: Uri = server.url.parse().unwrap();
-    let pool = Pool::new(
-        &uri,
-        crate::http::connector(Duration::from_secs(2)).unwrap(),
-        PoolSettings::default(),
-    )
-    .unwrap();
+    let pool = pool(&server, PoolSettings::default());
     let (mut response, lease) = pool.send(post()).await.unwrap();
     let first = response.body_mut().frame().await.unwrap().unwrap();
     assert_eq!(first.into_data().unwrap(), &b"o"[..]);
@@ -240,16 +245,13 @@ async fn a_refused_connection_is_an_unavailable_upstream() {
 #[tokio::test]
 async fn the_idle_stack_is_bounded() {
     let server = upstream(AfterAnswer::KeepAlive).await;
-    let uri: Uri = server.url.parse().unwrap();
-    let pool = Pool::new(
-        &uri,
-        crate::http::connector(Duration::from_secs(2)).unwrap(),
+    let pool = pool(
+        &server,
         PoolSettings {
             max_idle: 1,
             idle_timeout: Duration::from_secs(60),
         },
-    )
-    .unwrap();
+    );
     // Two requests at once need two connections; only one may wait afterwards.
     let (a, b) = tokio::join!(pool.send(post()), pool.send(post()));
     for (response, lease) in [a.unwrap(), b.unwrap()] {
@@ -264,16 +266,13 @@ async fn the_idle_stack_is_bounded() {
 #[tokio::test]
 async fn connections_idle_for_too_long_are_not_used() {
     let server = upstream(AfterAnswer::KeepAlive).await;
-    let uri: Uri = server.url.parse().unwrap();
-    let pool = Pool::new(
-        &uri,
-        crate::http::connector(Duration::from_secs(2)).unwrap(),
+    let pool = pool(
+        &server,
         PoolSettings {
             max_idle: 8,
             idle_timeout: Duration::from_millis(50),
         },
-    )
-    .unwrap();
+    );
     for _ in 0..2 {
         let (response, lease) = pool.send(post()).await.unwrap();
         response.into_body().collect().await.unwrap();
