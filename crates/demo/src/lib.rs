@@ -63,6 +63,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let state = transport::DemoState::new(system_clock());
     let app = transport::router(Arc::clone(&state));
+    // Its SSE events go out as they are written (see `portcullis_server`'s listener).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

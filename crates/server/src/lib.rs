@@ -25,12 +25,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
+use axum::serve::ListenerExt as _;
 use portcullis_core::clients::ClientRegistry;
 use portcullis_core::oauth::AuthorizationServer;
 use portcullis_core::oauth::metadata::RegistrationOptions;
 use portcullis_gateway::Gateway;
 use portcullis_store::{Change, ChangeSignals, Store};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 pub use admin_api::AdminApi;
 pub use error::ApiError;
@@ -234,7 +235,23 @@ pub fn app(state: AppState) -> mcp::Front {
 #[derive(Clone)]
 struct MakeFront(mcp::Front);
 
-impl tower::Service<axum::serve::IncomingStream<'_, TcpListener>> for MakeFront {
+/// The listener as the server accepts from it: every connection without Nagle's algorithm.
+type Accepting = axum::serve::TapIo<TcpListener, fn(&mut TcpStream)>;
+
+/// Wraps `listener` so that every accepted connection sends what is written at once
+/// (`TCP_NODELAY`). Answers are written whole or event by event (SSE), never byte by byte, so
+/// Nagle's algorithm only holds back the next SSE event, or a body written after its head, until
+/// the client's delayed acknowledgement of the previous write arrives: tens of milliseconds.
+fn accepting(listener: TcpListener) -> Accepting {
+    fn no_delay(tcp: &mut TcpStream) {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
+        }
+    }
+    listener.tap_io(no_delay as fn(&mut TcpStream))
+}
+
+impl tower::Service<axum::serve::IncomingStream<'_, Accepting>> for MakeFront {
     type Response = mcp::Front;
     type Error = std::convert::Infallible;
     type Future = std::future::Ready<Result<mcp::Front, std::convert::Infallible>>;
@@ -246,7 +263,7 @@ impl tower::Service<axum::serve::IncomingStream<'_, TcpListener>> for MakeFront 
         std::task::Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self::Future {
+    fn call(&mut self, stream: axum::serve::IncomingStream<'_, Accepting>) -> Self::Future {
         std::future::ready(Ok(self.0.for_peer(*stream.remote_addr())))
     }
 }
@@ -265,7 +282,7 @@ pub async fn serve(
     let started = Arc::new(tokio::sync::Notify::new());
     let signal_state = state.clone();
     let signal_started = started.clone();
-    let server = axum::serve(listener, app)
+    let server = axum::serve(accepting(listener), app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!(grace = ?grace, "shutting down: draining in-flight requests");
@@ -451,4 +468,24 @@ pub fn spawn_janitor(gateway: Arc<Gateway>) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    // Test code: a failed unwrap is a failed test.
+    #![allow(clippy::unwrap_used)]
+
+    use axum::serve::Listener as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_send_without_delay() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut accepting = accepting(listener);
+        let _client = TcpStream::connect(address).await.unwrap();
+        let (accepted, _) = accepting.accept().await;
+        assert!(accepted.nodelay().unwrap());
+    }
 }
