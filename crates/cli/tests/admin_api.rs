@@ -49,22 +49,8 @@ async fn key_with_role(
         grant.extend(["--tenant", tenant]);
     }
     cli(deployment, &grant);
-    let key = key_for(deployment, subject);
-    if tenant.is_some() {
-        // A grant in a tenant shows in no permission of a caller outside it (`whoami`): wait
-        // out the change poll (250 ms) instead.
-        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-        return key;
-    }
-    let api = Api::new(deployment);
-    for _ in 0..50 {
-        let (_, me) = api.get("/whoami", &key).await;
-        if me["permissions"].as_array().is_some_and(|p| !p.is_empty()) {
-            return key;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("the grant of {role} to {subject} never reached the process");
+    deployment.policy_loaded().await;
+    key_for(deployment, subject)
 }
 
 fn key_for(deployment: &Deployment, subject: &str) -> String {
@@ -210,20 +196,9 @@ async fn only_credentials_for_the_api_get_in() {
         .await;
     let token = for_api.tokens["access_token"].as_str().unwrap();
     // The owner grant reaches the running process within its change poll.
-    let mut me = Value::Null;
-    for _ in 0..50 {
-        let status;
-        (status, me) = api.get("/whoami", token).await;
-        assert_eq!(status, 200, "{me}");
-        if me["permissions"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("keys.rotate"))
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    deployment.policy_loaded().await;
+    let (status, me) = api.get("/whoami", token).await;
+    assert_eq!(status, 200, "{me}");
     assert_eq!(me["service"], false);
     assert_eq!(me["client_id"], for_api.client_id.as_str());
     assert!(
@@ -231,7 +206,7 @@ async fn only_credentials_for_the_api_get_in() {
             .as_array()
             .unwrap()
             .contains(&json!("keys.rotate")),
-        "the owner grant never reached the process: {me}"
+        "{me}"
     );
     let (status, users) = api.get("/users", token).await;
     assert_eq!(status, 200);
@@ -276,14 +251,8 @@ async fn only_credentials_for_the_api_get_in() {
         &["role", "grant", "--service", &subject, "--role", "auditor"],
     );
     // The grant reaches the running process within the change poll.
-    let mut status = StatusCode::FORBIDDEN;
-    for _ in 0..40 {
-        (status, _) = api.get("/users", robot).await;
-        if status == 200 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    deployment.policy_loaded().await;
+    let (status, _) = api.get("/users", robot).await;
     assert_eq!(status, 200);
     let (status, _) = api
         .post(
@@ -667,7 +636,7 @@ async fn delegation_never_escalates_and_tenants_stay_apart() {
         &["role", "grant", "--user", "alice", "--role", "owner"],
     );
     // Both reach the process within its change poll.
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    deployment.policy_loaded().await;
     let audit_count = |deployment: &Deployment| {
         cli(deployment, &["audit", "verify"])["count"]
             .as_u64()

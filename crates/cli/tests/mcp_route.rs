@@ -240,15 +240,7 @@ async fn the_mcp_route_answers_each_method_path_and_origin_as_before() {
     for (number, c) in CASES.iter().enumerate() {
         transcript.push_str(&exchange(&app, number, c).await);
     }
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics_at(&app.client, &app.url("/metrics")).await;
     let mut counters: Vec<&str> = metrics
         .lines()
         .filter(|l| l.starts_with("portcullis_http_requests_total{"))

@@ -257,14 +257,7 @@ async fn the_binary_serves_metrics_and_exits_zero_on_sigterm() {
     let base = format!("http://127.0.0.1:{port}");
     let init = initialize_demo(&client, &base).await;
     assert_eq!(init.status(), 200);
-    let metrics = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics_at(&client, &format!("{base}/metrics")).await;
     assert!(
         metrics.contains("portcullis_http_requests_total{")
             && metrics.contains("upstream=\"demo\""),

@@ -428,22 +428,10 @@ async fn token_endpoint_is_limited_per_address_with_an_oauth_shaped_429() {
             .status(),
         429
     );
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let refused: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("portcullis_rate_limited_total{limit=\"token\"} "))
-        .unwrap_or_else(|| panic!("no token refusals counted in\n{metrics}"))
-        .parse()
-        .unwrap();
-    assert!(refused >= 2, "{refused}");
+    let metrics = common::metrics_at(&app.client, &app.url("/metrics")).await;
+    let refused = common::metric_value(&metrics, "portcullis_rate_limited_total{limit=\"token\"}")
+        .unwrap_or_else(|| panic!("no token refusals counted in\n{metrics}"));
+    assert!(refused >= 2.0, "{refused}");
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{free_port, portcullis};
+use common::{free_port, metric_value, metrics_at, portcullis};
 use portcullis_testkit::{MockConfig, MockUpstream, SessionMode};
 use serde_json::{Value, json};
 
@@ -128,6 +128,13 @@ async fn until_both(
     started.elapsed()
 }
 
+/// The authorization version replica `port` has loaded, from its metrics.
+async fn policy_version(client: &reqwest::Client, port: u16) -> f64 {
+    let metrics = metrics_at(client, &format!("http://127.0.0.1:{port}/metrics")).await;
+    metric_value(&metrics, "portcullis_authorization_policy_version")
+        .unwrap_or_else(|| panic!("no policy version in {metrics}"))
+}
+
 /// Starts two replicas on `store` (the `[store]` body, without `url`'s line when `url` is in
 /// it already), then grants, withdraws and revokes with the CLI, asserting each reaches both
 /// replicas within a second.
@@ -201,9 +208,14 @@ async fn replicas_follow_the_cli(store: &str, migrate_first: bool) {
         "--server",
         "files",
     ];
+    let before = policy_version(&client, ports[0]).await;
     admin(&configs[1], key, &grant);
     let took = until_both(&client, ports, &bearer, Some(true)).await;
     assert!(took < Duration::from_secs(1), "the grant took {took:?}");
+    // Both replicas report the same, newer, policy version.
+    let after = policy_version(&client, ports[0]).await;
+    assert!(after > before, "{before} → {after}");
+    assert_eq!(policy_version(&client, ports[1]).await, after);
 
     let mut withdraw = grant;
     withdraw[1] = "revoke";

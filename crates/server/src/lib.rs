@@ -362,6 +362,8 @@ pub async fn load_policy(
     let version = store.authorization_version().await?;
     let policy = portcullis_core::admin::roles::policy(store, config).await?;
     gateway.policy().replace(policy);
+    // Lets an operator see that every replica has loaded the same roles and grants.
+    metrics::gauge!("portcullis_authorization_policy_version").set(version as f64);
     Ok(version)
 }
 

@@ -360,6 +360,20 @@ pub fn closed_port_url(path: &str) -> String {
     format!("http://{addr}{path}")
 }
 
+/// The Prometheus text exposition served at `url` (a `/metrics` address).
+pub async fn metrics_at(client: &reqwest::Client, url: &str) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
+/// The value of the series `series` (its name, and its labels if it has any, as printed) in a
+/// Prometheus text exposition.
+pub fn metric_value(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|value| value.parse().unwrap())
+}
+
 /// The `portcullis` binary. Encryption keys come from what each test sets, never from the
 /// developer's environment.
 pub fn portcullis() -> std::process::Command {

@@ -14,7 +14,9 @@ use super::browser::Browser;
 use super::oauth::{
     CHALLENGE, PASSWORD, REDIRECT, STATE, VERIFIER, basic, html_unescape, query_of,
 };
-use super::{free_port, portcullis, serve_child_ready, serve_command, stop};
+use super::{
+    free_port, metric_value, metrics_at, portcullis, serve_child_ready, serve_command, stop,
+};
 
 pub struct Deployment {
     pub dir: tempfile::TempDir,
@@ -72,6 +74,31 @@ impl Deployment {
             child: Some(child),
             _upstream: upstream,
         }
+    }
+
+    /// Returns once the running process has loaded every role, grant and group change the store
+    /// holds now: its `portcullis_authorization_policy_version` gauge reached the store's
+    /// authorization version (within its change poll).
+    pub async fn policy_loaded(&self) {
+        use portcullis_store::Store as _;
+        let store = portcullis_store_sqlite::SqliteStore::connect(&format!(
+            "sqlite://{}/p.db",
+            self.dir.path().display()
+        ))
+        .await
+        .unwrap();
+        let wanted = store.authorization_version().await.unwrap();
+        let http = reqwest::Client::new();
+        let mut loaded = None;
+        for _ in 0..100 {
+            let metrics = metrics_at(&http, &format!("{}/metrics", self.base)).await;
+            loaded = metric_value(&metrics, "portcullis_authorization_policy_version");
+            if loaded.is_some_and(|version| version >= wanted as f64) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the process loaded authorization version {loaded:?}, the store is at {wanted}");
     }
 
     /// Stops the process (SIGTERM, exit 0).
