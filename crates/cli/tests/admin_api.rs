@@ -784,7 +784,7 @@ async fn delegation_never_escalates_and_tenants_stay_apart() {
         .post("/groups", &tenant_admin, json!({"name": "everyone"}))
         .await;
     assert_eq!(status, 403);
-    let (status, _) = api
+    let (status, gina) = api
         .post(
             "/groups/acme-eng/members",
             &tenant_admin,
@@ -792,6 +792,22 @@ async fn delegation_never_escalates_and_tenants_stay_apart() {
         )
         .await;
     assert_eq!(status, 400, "gina is globex's: answered as no such account");
+    let (status, nobody) = api
+        .post(
+            "/groups/acme-eng/members",
+            &tenant_admin,
+            json!({"user": "nobody"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(gina["error"], nobody["error"]);
+    assert_eq!(
+        gina["error_description"]
+            .as_str()
+            .unwrap()
+            .replace("gina", "nobody"),
+        nobody["error_description"].as_str().unwrap()
+    );
     let (status, _) = api
         .post(
             "/groups/acme-eng/members",

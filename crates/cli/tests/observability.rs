@@ -90,6 +90,9 @@ fn series(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 #[tokio::test]
 async fn metrics_count_tokens_credentials_and_decisions() {
     let mut deployment = Deployment::start("", &[]).await;
+    // The policy loaded at start-up is reported, at the store's authorization version (alice's
+    // default role moved it; nothing has since).
+    deployment.policy_loaded().await;
     deployment.full_flow().await;
     let metrics = reqwest::get(format!("{}/metrics", deployment.base))
         .await

@@ -124,9 +124,8 @@ pub(super) async fn add_member(
     let store = state.store.as_ref();
     let view = target(&state, &caller, &name, "groups.members.add").await?;
     // The body names the account: one that does not exist makes the request invalid (404 is
-    // for the group the path names).
-    // An account outside the group's tenant is answered as one that does not exist: a tenant
-    // admin learns nothing of other tenants' usernames.
+    // for the group the path names). One outside a tenant's group's tenant is answered alike,
+    // so a tenant admin learns nothing of other tenants' usernames.
     let missing = || AdminError::Invalid(format!("no account has the username {:?}", body.user));
     match portcullis_core::admin::users::show(store, &body.user).await {
         Ok(user) if view.group.tenant.is_some() && user.tenant != view.group.tenant => {
